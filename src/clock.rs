@@ -1,0 +1,256 @@
+//! Time: the [`Clock`] trait, the real [`SystemClock`] and the virtual [`ManualClock`].
+
+use std::fmt;
+use std::ops::{Add, Sub};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+/// A point in time, in nanoseconds since the epoch of the [`Clock`] that produced it.
+///
+/// Timestamps are plain integers: cheap to read, compare, store and ship between threads. They
+/// only mean something relative to one clock (the runtime's), which is all the engine needs.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::Timestamp;
+/// use std::time::Duration;
+///
+/// let t = Timestamp::ZERO + Duration::from_secs(90);
+/// assert_eq!(t.as_duration(), Duration::from_secs(90));
+/// assert_eq!(t - Timestamp::from_nanos(30_000_000_000), Duration::from_secs(60));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The clock's epoch.
+    pub const ZERO: Timestamp = Timestamp(0);
+    /// The latest representable instant (about 584 years after the epoch); used as "never".
+    pub const MAX: Timestamp = Timestamp(u64::MAX);
+
+    /// A timestamp `nanos` nanoseconds after the epoch.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Timestamp(nanos)
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Time since the epoch.
+    pub const fn as_duration(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+
+    /// Time from `earlier` to `self`, or zero when `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Timestamp) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `self + d`, saturating at [`Timestamp::MAX`].
+    pub fn saturating_add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(duration_nanos(d)))
+    }
+}
+
+/// Nanoseconds in `d`, saturating at `u64::MAX` (584 years).
+pub(crate) fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        self.saturating_add(d)
+    }
+}
+
+impl Sub for Timestamp {
+    type Output = Duration;
+    /// Saturating: an earlier minus a later timestamp is zero.
+    fn sub(self, earlier: Timestamp) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "T+{:?}", self.as_duration())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "T+{:?}", self.as_duration())
+    }
+}
+
+/// A source of time for a [`Runtime`](crate::Runtime).
+///
+/// The engine reads the clock to stamp events, to decide which retries are due and to measure
+/// event age and handler duration. Two implementations ship with the crate:
+///
+/// * [`SystemClock`], the default: real monotonic time. Workers park until the next retry is due.
+/// * [`ManualClock`]: virtual time that moves only when told. Nothing in the engine sleeps for
+///   real under it; [`Runtime::run_until_idle`](crate::Runtime::run_until_idle) jumps it from one
+///   due time to the next, so a six-hour retry schedule runs in milliseconds.
+///
+/// A custom clock implements [`now`](Clock::now); a virtual one also implements
+/// [`advance_to`](Clock::advance_to) and [`subscribe`](Clock::subscribe) so that the runtime can
+/// move it and parked workers hear when it moved.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time. Must never go backwards.
+    fn now(&self) -> Timestamp;
+
+    /// Whether time only moves when [`advance_to`](Clock::advance_to) is called. Workers under a
+    /// virtual clock never wait on a real-time deadline.
+    fn is_virtual(&self) -> bool {
+        false
+    }
+
+    /// Moves a virtual clock forward to `t` (never backwards). Returns `false` for a real clock,
+    /// which cannot be moved.
+    fn advance_to(&self, t: Timestamp) -> bool {
+        let _ = t;
+        false
+    }
+
+    /// Registers `listener` to be called after every move of a virtual clock. The runtime uses it
+    /// to wake parked workers; a real clock ignores it.
+    fn subscribe(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        drop(listener);
+    }
+}
+
+/// Real monotonic time, measured from the moment the clock was created.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Clock, SystemClock};
+///
+/// let clock = SystemClock::new();
+/// let a = clock.now();
+/// let b = clock.now();
+/// assert!(b >= a);
+/// assert!(!clock.is_virtual());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    start: std::time::Instant,
+}
+
+impl SystemClock {
+    /// A clock whose epoch is now.
+    pub fn new() -> Self {
+        SystemClock {
+            start: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(duration_nanos(self.start.elapsed()))
+    }
+}
+
+struct ManualInner {
+    now: AtomicU64,
+    listeners: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+}
+
+/// Virtual time that moves only when told: the clock for tests and simulations.
+///
+/// Clones share one time. Give a clone to [`RuntimeBuilder::clock`](crate::RuntimeBuilder::clock)
+/// and keep one to move time by hand; worker threads parked on the runtime wake when it moves.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Clock, ManualClock, Timestamp};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// assert_eq!(clock.now(), Timestamp::ZERO);
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(clock.now().as_duration(), Duration::from_secs(60));
+/// clock.advance_to(Timestamp::ZERO); // never backwards
+/// assert_eq!(clock.now().as_duration(), Duration::from_secs(60));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+impl ManualClock {
+    /// A virtual clock at [`Timestamp::ZERO`].
+    pub fn new() -> Self {
+        ManualClock {
+            inner: Arc::new(ManualInner {
+                now: AtomicU64::new(0),
+                listeners: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Moves time forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let now = self.now();
+        Clock::advance_to(self, now + d);
+    }
+
+    /// Moves time forward to `t`; a `t` in the past leaves the clock where it is.
+    pub fn set(&self, t: Timestamp) {
+        Clock::advance_to(self, t);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualClock")
+            .field("now", &self.now())
+            .finish()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.inner.now.load(Ordering::SeqCst))
+    }
+
+    fn is_virtual(&self) -> bool {
+        true
+    }
+
+    fn advance_to(&self, t: Timestamp) -> bool {
+        let previous = self.inner.now.fetch_max(t.0, Ordering::SeqCst);
+        if previous < t.0 {
+            for listener in self.inner.listeners.lock().iter() {
+                listener();
+            }
+        }
+        true
+    }
+
+    fn subscribe(&self, listener: Box<dyn Fn() + Send + Sync>) {
+        self.inner.listeners.lock().push(listener);
+    }
+}

@@ -1,0 +1,304 @@
+//! [`Function`]: a name, a handler and its configuration.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::record::{Destination, FunctionError};
+use crate::retry::RetryPolicy;
+
+/// Lambda's default function timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The default admission limit of a function's invocation queue.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1_000_000;
+
+/// The code of a function: called with each event's payload and a [`Context`].
+///
+/// Any `Fn(&P, &Context<P, R>) -> Result<R, FunctionError>` closure that is `Send + Sync` is a
+/// handler; implement the trait on your own type when the handler carries state or needs a
+/// name. One handler value is shared by every worker thread, so it may run on several threads
+/// at once: keep shared state behind a lock or an atomic.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Context, Function, FunctionError, Handler, Runtime};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// struct Sum(AtomicU64);
+///
+/// impl Handler<u64, ()> for Sum {
+///     fn handle(&self, n: &u64, _ctx: &Context<'_, u64, ()>) -> Result<(), FunctionError> {
+///         self.0.fetch_add(*n, Ordering::Relaxed);
+///         Ok(())
+///     }
+/// }
+///
+/// let rt: Runtime<u64> = Runtime::new();
+/// rt.register(Function::from_handler("sum", Sum(AtomicU64::new(0)))).unwrap();
+/// ```
+pub trait Handler<P, R>: Send + Sync + 'static {
+    /// Runs one attempt of one event.
+    fn handle(&self, payload: &P, ctx: &Context<'_, P, R>) -> Result<R, FunctionError>;
+}
+
+impl<P, R, F> Handler<P, R> for F
+where
+    F: Fn(&P, &Context<'_, P, R>) -> Result<R, FunctionError> + Send + Sync + 'static,
+{
+    #[inline]
+    fn handle(&self, payload: &P, ctx: &Context<'_, P, R>) -> Result<R, FunctionError> {
+        self(payload, ctx)
+    }
+}
+
+/// What happens to events of a function whose reserved concurrency is 0.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Runtime, ZeroConcurrency};
+///
+/// // The 2018 behaviour: events wait, throttled, until concurrency is raised or they age out.
+/// let rt: Runtime<()> = Runtime::builder().zero_concurrency(ZeroConcurrency::Throttle).build().unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroConcurrency {
+    /// Today's Lambda (since 2021): each event goes straight to on-failure with condition
+    /// `ZeroReservedConcurrency`, without retries.
+    #[default]
+    Discard,
+    /// Lambda in 2018: events stay queued as throttled and come back with backoff until
+    /// concurrency is raised or their age runs out. This is what made "set concurrency to 0,
+    /// fix, raise it again" work; prefer [`Runtime::pause`](crate::Runtime::pause) for that now.
+    Throttle,
+}
+
+/// A function's settings (everything but its name and code).
+///
+/// Change a registered function's settings with
+/// [`Runtime::update_config`](crate::Runtime::update_config), which checks them like
+/// registration does.
+pub struct FunctionConfig<P, R> {
+    /// Reserved concurrency: `None` draws from the account's unreserved pool; `Some(0)` stops
+    /// the function (see [`ZeroConcurrency`]).
+    pub reserved_concurrency: Option<u32>,
+    /// The handler timeout (default 3 s).
+    pub timeout: Duration,
+    /// Retries and maximum event age.
+    pub retry: RetryPolicy,
+    /// Where success records go.
+    pub on_success: Option<Destination<P, R>>,
+    /// Where failure records go; without one they are kept as dead letters.
+    pub on_failure: Option<Destination<P, R>>,
+    /// The invocation queue's admission limit.
+    pub queue_capacity: usize,
+}
+
+impl<P, R> FunctionConfig<P, R> {
+    pub(crate) fn validate(&self, name: &str) -> Result<(), Error> {
+        validate_name(name)?;
+        if self.timeout.is_zero() || self.timeout > Duration::from_secs(24 * 3600) {
+            return Err(Error::InvalidConfig {
+                field: "timeout",
+                value: format!("{:?}", self.timeout),
+                accepted: "greater than 0 and at most 24 h (Lambda: 1 s to 900 s)",
+            });
+        }
+        if self.queue_capacity == 0 {
+            return Err(Error::InvalidConfig {
+                field: "queue_capacity",
+                value: "0".into(),
+                accepted: "at least 1",
+            });
+        }
+        self.retry.to_builder().build()?;
+        Ok(())
+    }
+}
+
+impl<P, R> Default for FunctionConfig<P, R> {
+    fn default() -> Self {
+        FunctionConfig {
+            reserved_concurrency: None,
+            timeout: DEFAULT_TIMEOUT,
+            retry: RetryPolicy::lambda_default(),
+            on_success: None,
+            on_failure: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+impl<P, R> Clone for FunctionConfig<P, R> {
+    fn clone(&self) -> Self {
+        FunctionConfig {
+            reserved_concurrency: self.reserved_concurrency,
+            timeout: self.timeout,
+            retry: self.retry.clone(),
+            on_success: self.on_success.clone(),
+            on_failure: self.on_failure.clone(),
+            queue_capacity: self.queue_capacity,
+        }
+    }
+}
+
+impl<P, R> fmt::Debug for FunctionConfig<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FunctionConfig")
+            .field("reserved_concurrency", &self.reserved_concurrency)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("on_success", &self.on_success)
+            .field("on_failure", &self.on_failure)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            field: "name",
+            value: format!("{name:?}"),
+            accepted: "1 to 64 characters: letters, digits, '-' and '_' (Lambda's rule)",
+        })
+    }
+}
+
+/// A function to register with a [`Runtime`](crate::Runtime): a name, a [`Handler`] and its
+/// settings, set with builder methods. Settings are checked when the function is registered.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Function, RetryPolicy, Runtime};
+/// use std::time::Duration;
+///
+/// let rt: Runtime<String> = Runtime::new();
+/// let f = Function::new("resize-image", |key: &String, ctx| {
+///     assert!(ctx.approximate_invoke_count() >= 1);
+///     let _ = key;
+///     Ok(())
+/// })
+/// .reserved_concurrency(10)
+/// .timeout(Duration::from_secs(30))
+/// .retry_policy(RetryPolicy::builder().maximum_retry_attempts(1).build().unwrap());
+/// let handle = rt.register(f).unwrap();
+/// assert_eq!(handle.name(), "resize-image");
+/// ```
+pub struct Function<P, R> {
+    pub(crate) name: String,
+    pub(crate) handler: Arc<dyn Handler<P, R>>,
+    pub(crate) config: FunctionConfig<P, R>,
+}
+
+impl<P: Send + 'static, R: Send + 'static> Function<P, R> {
+    /// A function running the closure `handler`, with Lambda's default settings.
+    pub fn new<F>(name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(&P, &Context<'_, P, R>) -> Result<R, FunctionError> + Send + Sync + 'static,
+    {
+        Self::from_handler(name, handler)
+    }
+
+    /// A function running a [`Handler`] value.
+    pub fn from_handler(name: impl Into<String>, handler: impl Handler<P, R>) -> Self {
+        Function {
+            name: name.into(),
+            handler: Arc::new(handler),
+            config: FunctionConfig::default(),
+        }
+    }
+}
+
+impl<P, R> Function<P, R> {
+    /// Reserves `n` concurrent executions for this function, carved out of the account limit.
+    /// 0 stops it from running at all (see [`ZeroConcurrency`]).
+    pub fn reserved_concurrency(mut self, n: u32) -> Self {
+        self.config.reserved_concurrency = Some(n);
+        self
+    }
+
+    /// The handler timeout (default 3 s). A handler cannot be stopped mid-run: one that returns
+    /// after its timeout has its result replaced by a `Sandbox.Timedout` function error.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default [`RetryPolicy::lambda_default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = policy;
+        self
+    }
+
+    /// Shorthand for the retry policy's `maximum_retry_attempts`.
+    pub fn maximum_retry_attempts(mut self, n: u32) -> Self {
+        self.config.retry = self
+            .config
+            .retry
+            .to_builder()
+            .maximum_retry_attempts(n)
+            .build_unchecked();
+        self
+    }
+
+    /// Shorthand for the retry policy's `maximum_event_age`.
+    pub fn maximum_event_age(mut self, age: Duration) -> Self {
+        self.config.retry = self
+            .config
+            .retry
+            .to_builder()
+            .maximum_event_age(age)
+            .build_unchecked();
+        self
+    }
+
+    /// Where success records go.
+    pub fn on_success(mut self, destination: Destination<P, R>) -> Self {
+        self.config.on_success = Some(destination);
+        self
+    }
+
+    /// Where failure records go. Without one, failures are kept in the runtime's dead-letter
+    /// list.
+    pub fn on_failure(mut self, destination: Destination<P, R>) -> Self {
+        self.config.on_failure = Some(destination);
+        self
+    }
+
+    /// The invocation queue's admission limit (default 1,000,000).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The settings so far.
+    pub fn config(&self) -> &FunctionConfig<P, R> {
+        &self.config
+    }
+}
+
+impl<P, R> fmt::Debug for Function<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Function")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,170 @@
+//! AWS Lambda's asynchronous invocations (`InvocationType=Event`), inside one process.
+//!
+//! `event-invoke` reproduces how Lambda runs async events: a queue per function, an account
+//! concurrency limit with per-function reservations, retries after function errors, backoff
+//! after throttles, a maximum event age, and exactly one outcome record per event sent to
+//! on-success / on-failure destinations. Use it as a local job engine whose behaviour you
+//! already know, to unit-test idempotent handlers against retries and duplicates, or to
+//! measure what the same workload costs in-process.
+//!
+//! # The model, step by step
+//!
+//! ## 1. Functions and the runtime
+//!
+//! A [`Runtime`] owns [`Function`]s. A function is a name, a handler (a closure or a
+//! [`Handler`]) and its settings. The runtime is generic over your payload type `P` (your own
+//! struct, bytes, a JSON value) and the response type `R` (default `()`).
+//!
+//! ```
+//! use event_invoke::{Function, ManualClock, Runtime};
+//!
+//! let rt: Runtime<String> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+//! rt.register(Function::new("thumbnail", |key: &String, _ctx| {
+//!     println!("resizing {key}");
+//!     Ok(())
+//! }))
+//! .unwrap();
+//! ```
+//!
+//! ## 2. Invoking: the 202
+//!
+//! [`Runtime::invoke_async`] puts the event on the function's [`InvocationQueue`] and returns
+//! its [`RequestId`] at once, like Lambda's HTTP 202. Nothing runs yet: no concurrency check
+//! happens at enqueue, and an unknown function or a full queue is refused with the payload
+//! handed back ([`InvokeError::into_inner`]). Invoking through a [`FunctionHandle`] skips the
+//! name lookup.
+//!
+//! ## 3. Driving: your threads
+//!
+//! The runtime starts no threads. Events run when you drive it:
+//!
+//! * [`Runtime::run_worker`] on as many threads as you like (or [`Runtime::spawn_workers`]):
+//!   each takes the next ready event, blocks without spinning when nothing is due, and returns
+//!   when its [`StopSignal`] is given;
+//! * [`Runtime::run_until_idle`] on the current thread: runs everything, and under a
+//!   [`ManualClock`] jumps virtual time from one due retry to the next, so six hours of retries
+//!   take milliseconds;
+//! * [`Runtime::try_dispatch`]: one event, one step.
+//!
+//! ```
+//! # use event_invoke::{Function, ManualClock, Runtime};
+//! # let rt: Runtime<String> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+//! # rt.register(Function::new("thumbnail", |_: &String, _ctx| Ok(()))).unwrap();
+//! let id = rt.invoke_async("thumbnail", "cat.png".to_string()).unwrap();
+//! assert_eq!(rt.run_until_idle(), 1);
+//! ```
+//!
+//! ## 4. Concurrency and throttles
+//!
+//! Each execution needs a slot. The account has [`RuntimeBuilder::account_concurrency`] slots
+//! (Lambda: 1,000). A function with reserved concurrency has that many of its own, carved out of
+//! the account; the others share what is left, and at least
+//! [`RuntimeBuilder::unreserved_floor`] (Lambda: 100) always stays unreserved. An event that
+//! finds no free slot is *throttled*: it goes back to the queue with exponential backoff (1 s
+//! doubling to 5 minutes) and does not use up a retry attempt. Reserved concurrency 0 sends
+//! events straight to on-failure, as Lambda does today, or holds them throttled, as it did in
+//! 2018 ([`ZeroConcurrency`]). The slots are [`ConcurrencyLimiter`]s; a [`Permit`] is released
+//! on drop, even when a handler panics.
+//!
+//! ## 5. Errors and retries
+//!
+//! A handler that returns a [`FunctionError`], panics, or runs past its timeout has failed.
+//! The event is retried after 1 minute and again after 2 minutes ([`RetryPolicy`]), with the
+//! same request id and a growing [`Context::approximate_invoke_count`]. Events may therefore run
+//! more than once: handlers must be idempotent. A retry that would start after the maximum
+//! event age (default 6 hours) is not scheduled: the event ends as `EventAgeExceeded`.
+//!
+//! ## 6. Outcomes
+//!
+//! Every accepted event ends in exactly one [`Condition`], as an [`InvocationRecord`] shaped
+//! like Lambda's destination record. Success records go to the on-success [`Destination`],
+//! failures to the on-failure one (a closure, a crossbeam channel, or another function).
+//! Failures with nowhere to go are kept as dead letters ([`Runtime::drain_dead_letters`]).
+//! Every outcome is counted in the [`FunctionMetrics`] under Lambda's metric names.
+//!
+//! ```
+//! use event_invoke::{Condition, Destination, Function, FunctionError, ManualClock, Runtime};
+//!
+//! let (failures, failed) = crossbeam_channel::unbounded();
+//! let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+//! rt.register(
+//!     Function::new("charge", |amount: &u32, _ctx| {
+//!         if *amount > 100 {
+//!             return Err(FunctionError::new("LimitExceeded", "amount over 100"));
+//!         }
+//!         Ok(())
+//!     })
+//!     .maximum_retry_attempts(0)
+//!     .on_failure(Destination::channel(failures)),
+//! )
+//! .unwrap();
+//! rt.invoke_async("charge", 500).unwrap();
+//! rt.run_until_idle();
+//! let record = failed.try_recv().unwrap();
+//! assert_eq!(record.condition, Condition::RetriesExhausted);
+//! assert_eq!(record.approximate_invoke_count, 1);
+//! assert_eq!(record.error().unwrap().error_type(), "LimitExceeded");
+//! ```
+//!
+//! ## 7. Operations Lambda does not have
+//!
+//! [`Runtime::pause`] holds a function's events (they still age), [`Runtime::update_code`]
+//! swaps its handler, and [`Runtime::resume`] runs the held events on the new code. You can
+//! view ([`Runtime::queue_snapshot`]), edit ([`Runtime::edit_queued`]) and purge
+//! ([`Runtime::purge`]) a queue, delete a function with its queue ([`Runtime::delete`]), and
+//! let time pass until events age out ([`Runtime::run_for`]). Each removal still makes a
+//! record (`Purged`, `FunctionDeleted`, `EventAgeExceeded`): no event disappears unrecorded.
+//!
+//! ## 8. Fan-out and the recursion guard
+//!
+//! A handler invokes other functions through its [`Context`]. Each hop adds one to the event's
+//! chain depth; a chain longer than [`RuntimeBuilder::recursion_limit`] (Lambda: 16) ends as
+//! `RecursionLimit`.
+//!
+//! ## 9. Time
+//!
+//! Everything reads a [`Clock`]: [`SystemClock`] by default, or a [`ManualClock`] that only
+//! moves when told. Tests use the manual clock and never sleep.
+//!
+//! # Where the crate differs from Lambda
+//!
+//! * A handler cannot be interrupted: one that overruns its timeout finishes, then its result is
+//!   replaced by a `Sandbox.Timedout` error (and retried like any function error).
+//! * The recursion guard counts the hops of one chain, whatever functions it passes through;
+//!   Lambda counts a loop that returns to the same function.
+//! * Accepted ranges are wider than AWS's where that helps tests (e.g. more retries, shorter
+//!   event ages); [`RetryPolicy`] lists both.
+//! * `Purged` and `FunctionDeleted` are this crate's own conditions; Lambda loses such events
+//!   without a record.
+//! * Records have a runtime-local [`Timestamp`], not wall-clock time.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod clock;
+mod context;
+mod error;
+mod function;
+mod limiter;
+mod metrics;
+mod queue;
+mod record;
+mod retry;
+mod runtime;
+mod worker;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use context::Context;
+pub use error::{Error, InvokeError, InvokeSyncError};
+pub use function::{
+    Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
+};
+pub use limiter::{ConcurrencyLimiter, Permit};
+pub use metrics::{FunctionMetrics, RuntimeMetrics};
+pub use queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
+pub use record::{Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId};
+pub use retry::{RetryPolicy, RetryPolicyBuilder};
+pub use runtime::{
+    FunctionHandle, Runtime, RuntimeBuilder, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT,
+    DEFAULT_UNRESERVED_FLOOR,
+};
+pub use worker::{Dispatched, StepOutcome, StopSignal, Workers};

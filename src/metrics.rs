@@ -1,0 +1,213 @@
+//! Metrics: per-function atomic counters and their snapshots, under Lambda's names.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::record::Condition;
+
+/// The live counters of one function. Relaxed atomics: each counter is exact, but a snapshot
+/// taken while workers run may mix instants; one taken when they are stopped is consistent.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) invocations: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) throttles: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) outcomes: [AtomicU64; 7],
+    pub(crate) age_total_ns: AtomicU64,
+    pub(crate) age_max_ns: AtomicU64,
+    pub(crate) duration_total_ns: AtomicU64,
+    pub(crate) duration_max_ns: AtomicU64,
+    pub(crate) delivery_failures: AtomicU64,
+    /// Events taken from the queue and not yet back in it or ended.
+    pub(crate) in_hand: AtomicU64,
+}
+
+#[inline]
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+#[inline]
+pub(crate) fn record_max(c: &AtomicU64, v: u64) {
+    // Load first: most samples are below the max and need no write.
+    if v > c.load(Ordering::Relaxed) {
+        c.fetch_max(v, Ordering::Relaxed);
+    }
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn outcome(&self, c: Condition) {
+        bump(&self.outcomes[c.index()]);
+    }
+
+    #[inline]
+    pub(crate) fn attempt_started(&self, age_ns: u64) {
+        bump(&self.invocations);
+        self.age_total_ns.fetch_add(age_ns, Ordering::Relaxed);
+        record_max(&self.age_max_ns, age_ns);
+    }
+
+    #[inline]
+    pub(crate) fn attempt_finished(&self, duration_ns: u64) {
+        self.duration_total_ns
+            .fetch_add(duration_ns, Ordering::Relaxed);
+        record_max(&self.duration_max_ns, duration_ns);
+    }
+
+    pub(crate) fn fill(&self, m: &mut FunctionMetrics) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        m.invocations = get(&self.invocations);
+        m.errors = get(&self.errors);
+        m.throttles = get(&self.throttles);
+        m.retries = get(&self.retries);
+        for (o, c) in m.outcomes.iter_mut().zip(&self.outcomes) {
+            *o = get(c);
+        }
+        m.event_age_total = Duration::from_nanos(get(&self.age_total_ns));
+        m.event_age_max = Duration::from_nanos(get(&self.age_max_ns));
+        m.duration_total = Duration::from_nanos(get(&self.duration_total_ns));
+        m.duration_max = Duration::from_nanos(get(&self.duration_max_ns));
+        m.destination_delivery_failures = get(&self.delivery_failures);
+        m.in_flight_events = get(&self.in_hand);
+    }
+}
+
+/// A snapshot of one function's metrics (or, in [`RuntimeMetrics::total`], of all of them).
+///
+/// Names follow Lambda's CloudWatch metrics where one exists:
+///
+/// | field | Lambda metric |
+/// |---|---|
+/// | `events_received` | `AsyncEventsReceived` |
+/// | `invocations` | `Invocations` (attempts that ran the handler; throttles excluded) |
+/// | `errors` | `Errors` (function errors: returned, panicked, timed out) |
+/// | `throttles` | `Throttles` |
+/// | `dropped(c)` | `AsyncEventsDropped`, by reason |
+/// | `event_age_max`, `event_age_total` | `AsyncEventAge` (at each attempt's start) |
+/// | `duration_total`, `duration_max` | `Duration` |
+/// | `concurrent_executions`, `peak_concurrent_executions` | `ConcurrentExecutions` |
+/// | `destination_delivery_failures` | `DestinationDeliveryFailures` |
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Condition, Function, ManualClock, Runtime};
+///
+/// let rt: Runtime<u8> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// rt.register(Function::new("f", |_: &u8, _ctx| Ok(()))).unwrap();
+/// rt.invoke_async("f", 1).unwrap();
+/// rt.invoke_async("f", 2).unwrap();
+/// assert_eq!(rt.function_metrics("f").unwrap().queue_ready, 2);
+/// rt.run_until_idle();
+/// let m = rt.function_metrics("f").unwrap();
+/// assert_eq!(m.events_received, 2);
+/// assert_eq!(m.invocations, 2);
+/// assert_eq!(m.outcome(Condition::Success), 2);
+/// assert_eq!(m.finished(), 2);
+/// assert_eq!(m.queue_depth(), 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionMetrics {
+    /// The function's name (`"*"` for runtime totals).
+    pub name: String,
+    /// Events accepted onto the queue (`AsyncEventsReceived`).
+    pub events_received: u64,
+    /// Handler executions started (`Invocations`).
+    pub invocations: u64,
+    /// Executions that failed (`Errors`).
+    pub errors: u64,
+    /// Attempts refused for want of an execution slot (`Throttles`).
+    pub throttles: u64,
+    /// Retries scheduled after function errors.
+    pub retries: u64,
+    /// Events ended, by [`Condition`], in the order of [`Condition::ALL`].
+    pub outcomes: [u64; 7],
+    /// Events ready to run now (held ones included while paused).
+    pub queue_ready: u64,
+    /// Events waiting for a retry or throttle delay.
+    pub queue_delayed: u64,
+    /// Whether the function is paused (its queued events are held).
+    pub paused: bool,
+    /// Events taken from the queue by a worker and not yet ended or back in the queue.
+    pub in_flight_events: u64,
+    /// Handlers running now (`ConcurrentExecutions`).
+    pub concurrent_executions: u64,
+    /// The most handlers that ran at once.
+    pub peak_concurrent_executions: u64,
+    /// The oldest event age seen at an attempt's start.
+    pub event_age_max: Duration,
+    /// The sum of event ages at attempts' starts (divide by `invocations` for the mean).
+    pub event_age_total: Duration,
+    /// The sum of handler durations.
+    pub duration_total: Duration,
+    /// The longest handler duration.
+    pub duration_max: Duration,
+    /// Records whose destination could not take them (`DestinationDeliveryFailures`).
+    pub destination_delivery_failures: u64,
+}
+
+impl FunctionMetrics {
+    /// Events that ended with condition `c`.
+    pub fn outcome(&self, c: Condition) -> u64 {
+        self.outcomes[c.index()]
+    }
+
+    /// Events that ended without success (`AsyncEventsDropped`).
+    pub fn dropped(&self) -> u64 {
+        self.finished() - self.outcome(Condition::Success)
+    }
+
+    /// Events that ended, whatever the condition.
+    pub fn finished(&self) -> u64 {
+        self.outcomes.iter().sum()
+    }
+
+    /// Events waiting in the queue, ready or delayed.
+    pub fn queue_depth(&self) -> u64 {
+        self.queue_ready + self.queue_delayed
+    }
+
+    /// Checks the accounting identity: every event received has ended, waits in the queue, or
+    /// is in a worker's hands. Exact when no worker is running.
+    pub fn is_balanced(&self) -> bool {
+        self.events_received == self.finished() + self.queue_depth() + self.in_flight_events
+    }
+
+    pub(crate) fn add(&mut self, o: &FunctionMetrics) {
+        self.events_received += o.events_received;
+        self.invocations += o.invocations;
+        self.errors += o.errors;
+        self.throttles += o.throttles;
+        self.retries += o.retries;
+        for (a, b) in self.outcomes.iter_mut().zip(o.outcomes) {
+            *a += b;
+        }
+        self.queue_ready += o.queue_ready;
+        self.queue_delayed += o.queue_delayed;
+        self.in_flight_events += o.in_flight_events;
+        self.event_age_max = self.event_age_max.max(o.event_age_max);
+        self.event_age_total += o.event_age_total;
+        self.duration_total += o.duration_total;
+        self.duration_max = self.duration_max.max(o.duration_max);
+        self.destination_delivery_failures += o.destination_delivery_failures;
+    }
+}
+
+/// A snapshot of every function's metrics and their totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeMetrics {
+    /// One entry per registered function, in registration order.
+    pub functions: Vec<FunctionMetrics>,
+    /// Sums over every function ever registered (deleted ones included). Its concurrency
+    /// fields are the account's: executions running now and the account-wide peak.
+    pub total: FunctionMetrics,
+}
+
+impl RuntimeMetrics {
+    /// The metrics of function `name`, if registered.
+    pub fn function(&self, name: &str) -> Option<&FunctionMetrics> {
+        self.functions.iter().find(|m| m.name == name)
+    }
+}

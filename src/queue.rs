@@ -1,0 +1,424 @@
+//! [`InvocationQueue`]: one function's waiting events, ready and delayed.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::record::{FunctionError, RequestId};
+
+/// One accepted event while it waits in an [`InvocationQueue`].
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{QueuedEvent, RequestId, Timestamp};
+///
+/// let ev = QueuedEvent::new(RequestId::from_u64(1), "payload", Timestamp::ZERO);
+/// assert_eq!(ev.attempts(), 0);
+/// assert_eq!(*ev.payload(), "payload");
+/// assert_eq!(ev.into_payload(), "payload");
+/// ```
+pub struct QueuedEvent<P> {
+    request_id: RequestId,
+    enqueued_at: Timestamp,
+    pub(crate) attempts: u32,
+    pub(crate) throttles: u32,
+    pub(crate) chain_depth: u32,
+    /// The last attempt's error, kept for the record if the event later ages out. Boxed so an
+    /// event that never failed pays one word for it.
+    pub(crate) last_error: Option<Box<FunctionError>>,
+    pub(crate) last_version: u64,
+    payload: P,
+}
+
+impl<P> QueuedEvent<P> {
+    /// A fresh event: no attempts yet, first in its invocation chain.
+    pub fn new(request_id: RequestId, payload: P, enqueued_at: Timestamp) -> Self {
+        QueuedEvent {
+            request_id,
+            enqueued_at,
+            attempts: 0,
+            throttles: 0,
+            chain_depth: 1,
+            last_error: None,
+            last_version: 0,
+            payload,
+        }
+    }
+
+    /// The event's id.
+    pub fn request_id(&self) -> RequestId {
+        self.request_id
+    }
+
+    /// When the event was accepted; its age counts from here.
+    pub fn enqueued_at(&self) -> Timestamp {
+        self.enqueued_at
+    }
+
+    /// Handler executions so far (the approximate invoke count of the last attempt).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Throttles so far (they do not use up retry attempts).
+    pub fn throttles(&self) -> u32 {
+        self.throttles
+    }
+
+    /// Position in the invocation chain (1 when invoked from outside a handler).
+    pub fn chain_depth(&self) -> u32 {
+        self.chain_depth
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &P {
+        &self.payload
+    }
+
+    /// The payload, mutably (for queue edits).
+    pub fn payload_mut(&mut self) -> &mut P {
+        &mut self.payload
+    }
+
+    /// The payload, by value.
+    pub fn into_payload(self) -> P {
+        self.payload
+    }
+
+    pub(crate) fn into_parts(self) -> (P, Option<Box<FunctionError>>) {
+        (self.payload, self.last_error)
+    }
+
+    fn info(&self, state: EventState) -> EventInfo {
+        EventInfo {
+            request_id: self.request_id,
+            enqueued_at: self.enqueued_at,
+            attempts: self.attempts,
+            throttles: self.throttles,
+            chain_depth: self.chain_depth,
+            state,
+        }
+    }
+}
+
+impl<P: fmt::Debug> fmt::Debug for QueuedEvent<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueuedEvent")
+            .field("request_id", &self.request_id)
+            .field("enqueued_at", &self.enqueued_at)
+            .field("attempts", &self.attempts)
+            .field("throttles", &self.throttles)
+            .field("chain_depth", &self.chain_depth)
+            .field("payload", &self.payload)
+            .finish()
+    }
+}
+
+/// Where a waiting event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    /// Waiting for a worker and an execution slot.
+    Ready,
+    /// Waiting for its retry or throttle backoff to run out.
+    Delayed {
+        /// When it becomes ready.
+        due: Timestamp,
+    },
+    /// Held by a paused function (it still ages).
+    Held,
+}
+
+/// A view of one waiting event, without its payload: what a queue snapshot lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInfo {
+    /// The event's id.
+    pub request_id: RequestId,
+    /// When it was accepted.
+    pub enqueued_at: Timestamp,
+    /// Handler executions so far.
+    pub attempts: u32,
+    /// Throttles so far.
+    pub throttles: u32,
+    /// Position in the invocation chain.
+    pub chain_depth: u32,
+    /// Ready, delayed or held.
+    pub state: EventState,
+}
+
+struct Delayed<P> {
+    due: Timestamp,
+    /// Breaks ties between equal due times in insertion order, so equal-due events stay FIFO.
+    seq: u64,
+    event: QueuedEvent<P>,
+}
+
+impl<P> PartialEq for Delayed<P> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+impl<P> Eq for Delayed<P> {}
+impl<P> PartialOrd for Delayed<P> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<P> Ord for Delayed<P> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap and we want the earliest due on top.
+        (other.due, other.seq).cmp(&(self.due, self.seq))
+    }
+}
+
+/// One function's waiting events: ready events in FIFO order, and delayed events (retries and
+/// throttle backoffs) ordered by the time they become due.
+///
+/// The queue is a plain data structure with no locking and no clock: the
+/// [`Runtime`](crate::Runtime) keeps one per function behind that function's own lock and hands
+/// it the time. Taking the next event is O(1) for ready events and O(log n) for delayed ones,
+/// whatever the depth.
+///
+/// Capacity bounds *admission*: [`push`](Self::push) refuses a new event when the queue holds
+/// `capacity` events and hands it back. A retry of an event already accepted
+/// ([`push_delayed`](Self::push_delayed)) is never refused, since refusing it would lose an
+/// event the caller was told was accepted.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{InvocationQueue, QueuedEvent, RequestId, Timestamp};
+/// use std::time::Duration;
+///
+/// let mut q = InvocationQueue::new(2).unwrap();
+/// let t0 = Timestamp::ZERO;
+/// q.push(QueuedEvent::new(RequestId::from_u64(1), "a", t0)).unwrap();
+/// q.push_delayed(QueuedEvent::new(RequestId::from_u64(2), "b", t0), t0 + Duration::from_secs(60));
+/// let full = q.push(QueuedEvent::new(RequestId::from_u64(3), "c", t0)).unwrap_err();
+/// assert_eq!(full.into_payload(), "c"); // handed back, never dropped
+///
+/// assert_eq!((q.ready_len(), q.delayed_len()), (1, 1));
+/// assert_eq!(*q.pop_due(t0).unwrap().payload(), "a");
+/// assert!(q.pop_due(t0).is_none()); // "b" is not due yet
+/// assert_eq!(*q.pop_due(t0 + Duration::from_secs(60)).unwrap().payload(), "b");
+/// ```
+pub struct InvocationQueue<P> {
+    ready: VecDeque<QueuedEvent<P>>,
+    delayed: BinaryHeap<Delayed<P>>,
+    capacity: usize,
+    seq: u64,
+}
+
+impl<P> InvocationQueue<P> {
+    /// An empty queue admitting at most `capacity` events (at least 1).
+    pub fn new(capacity: usize) -> Result<Self, Error> {
+        check_capacity(capacity)?;
+        Ok(InvocationQueue {
+            ready: VecDeque::new(),
+            delayed: BinaryHeap::new(),
+            capacity,
+            seq: 0,
+        })
+    }
+
+    /// Adds a new event at the back of the ready line, or hands it back when the queue is full.
+    #[inline]
+    pub fn push(&mut self, event: QueuedEvent<P>) -> Result<(), QueuedEvent<P>> {
+        if self.len() >= self.capacity {
+            return Err(event);
+        }
+        self.ready.push_back(event);
+        Ok(())
+    }
+
+    /// Adds an event that becomes ready at `due` (a retry or a throttle backoff). Never refused.
+    pub fn push_delayed(&mut self, event: QueuedEvent<P>, due: Timestamp) {
+        self.seq += 1;
+        self.delayed.push(Delayed {
+            due,
+            seq: self.seq,
+            event,
+        });
+    }
+
+    /// Moves every delayed event due at `now` to the back of the ready line, earliest first.
+    /// Returns how many moved.
+    pub fn promote_due(&mut self, now: Timestamp) -> usize {
+        let mut moved = 0;
+        while self.delayed.peek().is_some_and(|d| d.due <= now) {
+            if let Some(d) = self.delayed.pop() {
+                self.ready.push_back(d.event);
+                moved += 1;
+            }
+        }
+        moved
+    }
+
+    /// The next event due at `now`: delayed events due by then join the ready line first.
+    #[inline]
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<QueuedEvent<P>> {
+        // Peek is O(1): a queue with no due retry pays one comparison.
+        if self.delayed.peek().is_some_and(|d| d.due <= now) {
+            self.promote_due(now);
+        }
+        self.ready.pop_front()
+    }
+
+    /// Events ready now.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Events waiting for a delay to run out.
+    pub fn delayed_len(&self) -> usize {
+        self.delayed.len()
+    }
+
+    /// All waiting events.
+    pub fn len(&self) -> usize {
+        self.ready.len() + self.delayed.len()
+    }
+
+    /// Whether no event waits.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty() && self.delayed.is_empty()
+    }
+
+    /// The admission limit.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the admission limit (at least 1). Events already queued stay.
+    pub fn set_capacity(&mut self, capacity: usize) -> Result<(), Error> {
+        check_capacity(capacity)?;
+        self.capacity = capacity;
+        Ok(())
+    }
+
+    /// When the earliest delayed event becomes due.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.delayed.peek().map(|d| d.due)
+    }
+
+    /// When the oldest waiting event was accepted (O(n): for views, not the hot path).
+    pub fn oldest_enqueued_at(&self) -> Option<Timestamp> {
+        self.iter().map(|e| e.enqueued_at).min()
+    }
+
+    /// The age of the oldest waiting event at `now`.
+    pub fn oldest_age(&self, now: Timestamp) -> Option<std::time::Duration> {
+        self.oldest_enqueued_at().map(|t| now - t)
+    }
+
+    /// Every waiting event: the ready ones in order, then the delayed ones in no set order.
+    pub fn iter(&self) -> impl Iterator<Item = &QueuedEvent<P>> {
+        self.ready
+            .iter()
+            .chain(self.delayed.iter().map(|d| &d.event))
+    }
+
+    /// A view of every waiting event, ready ones first in order, then delayed ones by due time.
+    pub fn snapshot(&self) -> Vec<EventInfo> {
+        let mut delayed: Vec<&Delayed<P>> = self.delayed.iter().collect();
+        delayed.sort_by_key(|d| (d.due, d.seq));
+        self.ready
+            .iter()
+            .map(|e| e.info(EventState::Ready))
+            .chain(
+                delayed
+                    .into_iter()
+                    .map(|d| d.event.info(EventState::Delayed { due: d.due })),
+            )
+            .collect()
+    }
+
+    /// Removes the event with this id.
+    pub fn remove(&mut self, request_id: RequestId) -> Option<QueuedEvent<P>> {
+        self.remove_where(|e| e.request_id == request_id).pop()
+    }
+
+    /// Removes every event for which `pred` is true, and returns them.
+    pub fn remove_where(
+        &mut self,
+        mut pred: impl FnMut(&QueuedEvent<P>) -> bool,
+    ) -> Vec<QueuedEvent<P>> {
+        let mut removed = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.ready.len());
+        for e in self.ready.drain(..) {
+            if pred(&e) {
+                removed.push(e);
+            } else {
+                kept.push_back(e);
+            }
+        }
+        self.ready = kept;
+        if !self.delayed.is_empty() {
+            let mut kept = Vec::with_capacity(self.delayed.len());
+            for d in std::mem::take(&mut self.delayed).into_vec() {
+                if pred(&d.event) {
+                    removed.push(d.event);
+                } else {
+                    kept.push(d);
+                }
+            }
+            self.delayed = BinaryHeap::from(kept);
+        }
+        removed
+    }
+
+    /// Applies `edit` to the payload of the event with this id; `false` if no such event waits.
+    pub fn edit(&mut self, request_id: RequestId, edit: impl FnOnce(&mut P)) -> bool {
+        if let Some(e) = self.ready.iter_mut().find(|e| e.request_id == request_id) {
+            edit(&mut e.payload);
+            return true;
+        }
+        // BinaryHeap has no iter_mut; the payload is not part of the ordering, so rebuild.
+        if self
+            .delayed
+            .iter()
+            .any(|d| d.event.request_id == request_id)
+        {
+            let mut all = std::mem::take(&mut self.delayed).into_vec();
+            if let Some(d) = all.iter_mut().find(|d| d.event.request_id == request_id) {
+                edit(&mut d.event.payload);
+            }
+            self.delayed = BinaryHeap::from(all);
+            return true;
+        }
+        false
+    }
+
+    /// Removes and returns every waiting event: ready ones in order, then delayed ones by due
+    /// time.
+    pub fn purge(&mut self) -> Vec<QueuedEvent<P>> {
+        let mut out: Vec<QueuedEvent<P>> = self.ready.drain(..).collect();
+        let mut delayed = std::mem::take(&mut self.delayed).into_vec();
+        delayed.sort_by_key(|d| (d.due, d.seq));
+        out.extend(delayed.into_iter().map(|d| d.event));
+        out
+    }
+}
+
+fn check_capacity(capacity: usize) -> Result<(), Error> {
+    if capacity == 0 {
+        return Err(Error::InvalidConfig {
+            field: "queue_capacity",
+            value: "0".into(),
+            accepted: "at least 1",
+        });
+    }
+    Ok(())
+}
+
+impl<P> fmt::Debug for InvocationQueue<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvocationQueue")
+            .field("ready", &self.ready.len())
+            .field("delayed", &self.delayed.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}

@@ -1,0 +1,423 @@
+//! Outcomes: request ids, function errors, invocation records and destinations.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::clock::Timestamp;
+
+/// The id of one accepted event, shared by every attempt of it (Lambda's `requestId`).
+///
+/// Ids are unique within one [`Runtime`](crate::Runtime). They display in the UUID layout Lambda
+/// uses, and are deterministic: the same run makes the same ids, which keeps tests reproducible.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::RequestId;
+///
+/// let id = RequestId::from_u64(0x0000_0001_0000_002a);
+/// assert_eq!(id.to_string(), "00000001-0000-4000-8000-00000000002a");
+/// assert_eq!(id.as_u64(), 0x0000_0001_0000_002a);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    /// An id from its numeric form.
+    pub const fn from_u64(id: u64) -> Self {
+        RequestId(id)
+    }
+
+    /// The numeric form: the function's index in the high 24 bits, a sequence number below.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn new(function_index: u32, seq: u64) -> Self {
+        RequestId((u64::from(function_index) << 40) | (seq & ((1 << 40) - 1)))
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:08x}-0000-4000-8000-{:012x}",
+            self.0 >> 32,
+            self.0 & 0xffff_ffff
+        )
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({self})")
+    }
+}
+
+/// Whether the handler reported the error itself or the runtime saw it fail (Lambda's
+/// `functionError`: `Handled` / `Unhandled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The handler returned the error.
+    Handled,
+    /// The handler panicked or ran past its timeout.
+    Unhandled,
+}
+
+/// An error from a handler, shaped like Lambda's `{errorType, errorMessage}`.
+///
+/// Handlers return it; the engine also makes one when a handler panics (`errorType`
+/// [`FunctionError::PANIC`]) or overruns its timeout ([`FunctionError::TIMEOUT`]). Any
+/// `std::error::Error` converts into it with `?`, its type name becoming the `errorType`.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{ErrorKind, FunctionError};
+///
+/// let e = FunctionError::new("ValidationError", "order id is missing");
+/// assert_eq!(e.error_type(), "ValidationError");
+/// assert_eq!(e.message(), "order id is missing");
+/// assert_eq!(e.kind(), ErrorKind::Handled);
+///
+/// fn parse(s: &str) -> Result<u32, FunctionError> {
+///     Ok(s.parse::<u32>()?)
+/// }
+/// assert_eq!(parse("x").unwrap_err().error_type(), "ParseIntError");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct FunctionError {
+    error_type: String,
+    message: String,
+    kind: ErrorKind,
+}
+
+impl FunctionError {
+    /// `errorType` of the error made for a handler that panicked.
+    pub const PANIC: &'static str = "Runtime.Panic";
+    /// `errorType` of the error made for a handler that ran past its timeout (Lambda's own).
+    pub const TIMEOUT: &'static str = "Sandbox.Timedout";
+
+    /// A handled error with Lambda's `errorType` and `errorMessage`.
+    pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
+        FunctionError {
+            error_type: error_type.into(),
+            message: message.into(),
+            kind: ErrorKind::Handled,
+        }
+    }
+
+    /// The same error marked as unhandled.
+    pub fn unhandled(mut self) -> Self {
+        self.kind = ErrorKind::Unhandled;
+        self
+    }
+
+    /// Lambda's `errorType`.
+    pub fn error_type(&self) -> &str {
+        &self.error_type
+    }
+
+    /// Lambda's `errorMessage`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Handled or unhandled.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub(crate) fn from_panic(panic: Box<dyn std::any::Any + Send>) -> Self {
+        let message = if let Some(s) = panic.downcast_ref::<&'static str>() {
+            (*s).to_string()
+        } else if let Some(s) = panic.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "handler panicked".to_string()
+        };
+        FunctionError::new(Self::PANIC, message).unhandled()
+    }
+
+    pub(crate) fn timeout(timeout: std::time::Duration) -> Self {
+        FunctionError::new(
+            Self::TIMEOUT,
+            format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+        )
+        .unhandled()
+    }
+}
+
+impl<E: std::error::Error> From<E> for FunctionError {
+    fn from(e: E) -> Self {
+        let full = std::any::type_name::<E>();
+        let short = full
+            .split('<')
+            .next()
+            .unwrap_or(full)
+            .rsplit("::")
+            .next()
+            .unwrap_or(full);
+        FunctionError::new(short, e.to_string())
+    }
+}
+
+impl fmt::Display for FunctionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.message)
+    }
+}
+
+impl fmt::Debug for FunctionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FunctionError")
+            .field("error_type", &self.error_type)
+            .field("message", &self.message)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// How an event ended: the `condition` of Lambda's invocation record, plus this crate's own
+/// operator actions.
+///
+/// Every accepted event ends in exactly one condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Condition {
+    /// The handler returned a response.
+    Success,
+    /// The handler failed on its first attempt and on every retry.
+    RetriesExhausted,
+    /// The event grew older than the maximum event age before it could (re)run.
+    EventAgeExceeded,
+    /// The function's reserved concurrency is 0 and the runtime follows today's Lambda
+    /// ([`ZeroConcurrency::Discard`](crate::ZeroConcurrency::Discard)).
+    ZeroReservedConcurrency,
+    /// The event's invocation chain is longer than the recursion limit.
+    RecursionLimit,
+    /// An operator removed the event from the queue (purge, or a queue edit). Not in Lambda.
+    Purged,
+    /// The function was deleted while the event waited. Not in Lambda's records.
+    FunctionDeleted,
+}
+
+impl Condition {
+    /// Every condition, in declaration order (the order of
+    /// [`FunctionMetrics::outcomes`](crate::FunctionMetrics::outcomes)).
+    pub const ALL: [Condition; 7] = [
+        Condition::Success,
+        Condition::RetriesExhausted,
+        Condition::EventAgeExceeded,
+        Condition::ZeroReservedConcurrency,
+        Condition::RecursionLimit,
+        Condition::Purged,
+        Condition::FunctionDeleted,
+    ];
+
+    /// Lambda's spelling of the condition.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Success => "Success",
+            Condition::RetriesExhausted => "RetriesExhausted",
+            Condition::EventAgeExceeded => "EventAgeExceeded",
+            Condition::ZeroReservedConcurrency => "ZeroReservedConcurrency",
+            Condition::RecursionLimit => "RecursionLimit",
+            Condition::Purged => "Purged",
+            Condition::FunctionDeleted => "FunctionDeleted",
+        }
+    }
+
+    /// Whether the event counts as a failure (goes to on-failure, counts in
+    /// `AsyncEventsDropped`).
+    pub fn is_failure(self) -> bool {
+        self != Condition::Success
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The record of one event's outcome, shaped like the record Lambda sends to destinations.
+///
+/// | Lambda field | here |
+/// |---|---|
+/// | `requestContext.requestId` | [`request_id`](Self::request_id) |
+/// | `requestContext.functionArn` | [`function`](Self::function) |
+/// | `requestContext.condition` | [`condition`](Self::condition) |
+/// | `requestContext.approximateInvokeCount` | [`approximate_invoke_count`](Self::approximate_invoke_count) |
+/// | `requestPayload` | [`request_payload`](Self::request_payload) |
+/// | `responsePayload` | [`response`](Self::response) (`Ok` body, or the `Err` with `errorType` / `errorMessage`) |
+/// | `responseContext.functionError` | the error's [`kind`](FunctionError::kind) |
+/// | `responseContext.executedVersion` | [`executed_version`](Self::executed_version) |
+/// | `timestamp` | [`timestamp`](Self::timestamp) |
+#[derive(Clone)]
+pub struct InvocationRecord<P, R> {
+    /// The event's id, the same for every attempt.
+    pub request_id: RequestId,
+    /// The function the event was sent to.
+    pub function: Arc<str>,
+    /// How the event ended.
+    pub condition: Condition,
+    /// How many times the handler ran for this event (0 when it never ran).
+    pub approximate_invoke_count: u32,
+    /// The event's payload.
+    pub request_payload: P,
+    /// The last attempt's result: `None` when the handler never ran.
+    pub response: Option<Result<R, FunctionError>>,
+    /// The code version that ran last (see [`Runtime::update_code`](crate::Runtime::update_code)),
+    /// `None` when the handler never ran.
+    pub executed_version: Option<u64>,
+    /// When the event was accepted.
+    pub enqueued_at: Timestamp,
+    /// When the outcome was decided.
+    pub timestamp: Timestamp,
+    /// The event's position in its invocation chain: 1 for an event invoked from outside a
+    /// handler, one more for each hop from handler to handler.
+    pub chain_depth: u32,
+}
+
+impl<P, R> InvocationRecord<P, R> {
+    /// The error of the last attempt, if it failed.
+    pub fn error(&self) -> Option<&FunctionError> {
+        match &self.response {
+            Some(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The handler's response, if the event succeeded.
+    pub fn response_payload(&self) -> Option<&R> {
+        match &self.response {
+            Some(Ok(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl<P: fmt::Debug, R: fmt::Debug> fmt::Debug for InvocationRecord<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvocationRecord")
+            .field("request_id", &self.request_id)
+            .field("function", &self.function)
+            .field("condition", &self.condition)
+            .field("approximate_invoke_count", &self.approximate_invoke_count)
+            .field("request_payload", &self.request_payload)
+            .field("response", &self.response)
+            .field("executed_version", &self.executed_version)
+            .field("enqueued_at", &self.enqueued_at)
+            .field("timestamp", &self.timestamp)
+            .field("chain_depth", &self.chain_depth)
+            .finish()
+    }
+}
+
+type RecordFn<P, R> = dyn Fn(&InvocationRecord<P, R>) + Send + Sync;
+type MapFn<P, R> = dyn Fn(&InvocationRecord<P, R>) -> P + Send + Sync;
+
+/// Where a function's [`InvocationRecord`]s go: its on-success or on-failure destination.
+///
+/// Lambda sends records to a queue, a topic, an event bus or another function. Here a
+/// destination is a closure, a crossbeam channel, or another function of the same runtime
+/// (which receives a payload you build from the record). A record whose delivery fails (the
+/// channel's receiver is gone, the closure panicked, the destination function was deleted or
+/// its queue is full) is counted in `destination_delivery_failures` and kept in the runtime's
+/// dead-letter list ([`Runtime::drain_dead_letters`](crate::Runtime::drain_dead_letters)), so it
+/// does not vanish.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Condition, Destination, Function, FunctionError, ManualClock, Runtime};
+///
+/// let (tx, rx) = crossbeam_channel::unbounded();
+/// let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// rt.register(
+///     Function::new("fails", |_: &u32, _ctx| Err(FunctionError::new("Boom", "always")))
+///         .on_failure(Destination::channel(tx)),
+/// )
+/// .unwrap();
+/// rt.invoke_async("fails", 7).unwrap();
+/// rt.run_until_idle();
+/// let record = rx.try_recv().unwrap();
+/// assert_eq!(record.condition, Condition::RetriesExhausted);
+/// assert_eq!(record.approximate_invoke_count, 3);
+/// assert_eq!(record.request_payload, 7);
+/// ```
+pub enum Destination<P, R> {
+    /// Call a closure with each record (on the worker thread that decided the outcome). A
+    /// closure that panics counts as a failed delivery; the record goes to the dead letters.
+    Closure(Arc<RecordFn<P, R>>),
+    /// Send each record into a crossbeam channel.
+    Channel(Sender<InvocationRecord<P, R>>),
+    /// Invoke another function of the runtime asynchronously with a payload built from the
+    /// record. The new event is one hop further down the invocation chain.
+    Function {
+        /// The destination function's name.
+        name: Arc<str>,
+        /// Builds the destination's payload from the record.
+        map: Arc<MapFn<P, R>>,
+    },
+}
+
+impl<P, R> Destination<P, R> {
+    /// A destination that calls `f` with each record.
+    pub fn closure(f: impl Fn(&InvocationRecord<P, R>) + Send + Sync + 'static) -> Self {
+        Destination::Closure(Arc::new(f))
+    }
+
+    /// A destination that sends each record into `sender`.
+    pub fn channel(sender: Sender<InvocationRecord<P, R>>) -> Self {
+        Destination::Channel(sender)
+    }
+
+    /// A destination that invokes function `name` with `map(record)` as its payload.
+    pub fn function(
+        name: impl Into<Arc<str>>,
+        map: impl Fn(&InvocationRecord<P, R>) -> P + Send + Sync + 'static,
+    ) -> Self {
+        Destination::Function {
+            name: name.into(),
+            map: Arc::new(map),
+        }
+    }
+
+    pub(crate) fn function_name(&self) -> Option<&str> {
+        match self {
+            Destination::Function { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+impl<P, R> Clone for Destination<P, R> {
+    fn clone(&self) -> Self {
+        match self {
+            Destination::Closure(f) => Destination::Closure(Arc::clone(f)),
+            Destination::Channel(s) => Destination::Channel(s.clone()),
+            Destination::Function { name, map } => Destination::Function {
+                name: Arc::clone(name),
+                map: Arc::clone(map),
+            },
+        }
+    }
+}
+
+impl<P, R> fmt::Debug for Destination<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Closure(_) => f.write_str("Destination::Closure"),
+            Destination::Channel(_) => f.write_str("Destination::Channel"),
+            Destination::Function { name, .. } => write!(f, "Destination::Function({name})"),
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Driving the engine: the worker step, [`Runtime::run_worker`], [`Runtime::run_until_idle`],
+//! [`Runtime::try_dispatch`], and [`StopSignal`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use parking_lot::Mutex;
+
+use crate::clock::Timestamp;
+use crate::function::ZeroConcurrency;
+use crate::metrics::bump;
+use crate::queue::QueuedEvent;
+use crate::record::{Condition, RequestId};
+use crate::runtime::{FunctionShared, Runtime, Task, Version};
+
+/// What one dispatch step did with one event.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Condition, Function, ManualClock, Runtime, StepOutcome};
+///
+/// let rt: Runtime<u8> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// rt.register(Function::new("f", |_: &u8, _ctx| Ok(()))).unwrap();
+/// let id = rt.invoke_async("f", 1).unwrap();
+/// let step = rt.try_dispatch().unwrap();
+/// assert_eq!(step.request_id, id);
+/// assert_eq!(step.outcome, StepOutcome::Ended(Condition::Success));
+/// assert!(rt.try_dispatch().is_none()); // nothing left
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dispatched {
+    /// The event handled.
+    pub request_id: RequestId,
+    /// What became of it.
+    pub outcome: StepOutcome,
+}
+
+/// What became of an event in one dispatch step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It ended with this condition (after running, or without running: age, zero
+    /// concurrency, recursion).
+    Ended(Condition),
+    /// The handler failed; a retry is scheduled at `due`.
+    RetryScheduled {
+        /// When the retry becomes due.
+        due: Timestamp,
+    },
+    /// No execution slot was free; the event comes back at `due`.
+    Throttled {
+        /// When the event becomes due again.
+        due: Timestamp,
+    },
+}
+
+/// Tells worker loops to return. Clones share one signal; stopping is permanent.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Function, Runtime, StopSignal};
+///
+/// let rt: Runtime<u32> = Runtime::new();
+/// rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+/// let stop = StopSignal::new();
+/// let worker = {
+///     let (rt, stop) = (rt.clone(), stop.clone());
+///     std::thread::spawn(move || rt.run_worker(&stop))
+/// };
+/// rt.invoke_async("f", 1).unwrap();
+/// rt.wait_idle();
+/// stop.stop();
+/// assert_eq!(worker.join().unwrap(), 1);
+/// ```
+#[derive(Clone)]
+pub struct StopSignal {
+    inner: Arc<StopInner>,
+}
+
+struct StopInner {
+    stopped: AtomicBool,
+    // Dropping the sender disconnects the channel, which wakes every parked worker at once.
+    tx: Mutex<Option<Sender<()>>>,
+    rx: Receiver<()>,
+}
+
+impl StopSignal {
+    /// A signal not yet given.
+    pub fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        StopSignal {
+            inner: Arc::new(StopInner {
+                stopped: AtomicBool::new(false),
+                tx: Mutex::new(Some(tx)),
+                rx,
+            }),
+        }
+    }
+
+    /// Asks every worker using this signal to return after its current event.
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        self.inner.tx.lock().take();
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StopSignal")
+            .field("stopped", &self.is_stopped())
+            .finish()
+    }
+}
+
+/// Worker threads started by [`Runtime::spawn_workers`]. Dropping it stops and joins them.
+pub struct Workers {
+    stop: StopSignal,
+    threads: Vec<JoinHandle<u64>>,
+}
+
+impl Workers {
+    /// Stops the workers, waits for them, and returns how many events they dispatched.
+    pub fn stop(mut self) -> u64 {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> u64 {
+        self.stop.stop();
+        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).sum()
+    }
+
+    /// How many worker threads run.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Whether no worker thread runs.
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+impl fmt::Debug for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workers")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    /// Runs events on the calling thread until `stop` is given; returns how many events it
+    /// dispatched. Any number of threads may run it at once.
+    ///
+    /// When nothing is due it blocks without spinning: it wakes for a new event, for the next
+    /// retry's due time (real clock), when a [`ManualClock`](crate::ManualClock) moves, and when
+    /// stopped.
+    pub fn run_worker(&self, stop: &StopSignal) -> u64 {
+        let inner = &self.inner;
+        let mut dispatched = 0;
+        loop {
+            if stop.is_stopped() {
+                return dispatched;
+            }
+            self.fire_timers(inner.clock.now());
+            match inner.run_rx.try_recv() {
+                Ok(task) => {
+                    dispatched += u64::from(self.run_task(task).is_some());
+                    continue;
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return dispatched,
+            }
+            // Park. Count ourselves first, then re-check the timers: whoever arms an earlier
+            // timer or moves the virtual clock after this point sees `parked > 0` and sends a
+            // Tick, so no wake-up is lost.
+            inner.parked.fetch_add(1, Ordering::SeqCst);
+            let next = inner.next_timer.load(Ordering::SeqCst);
+            let now = inner.clock.now();
+            if next <= now.as_nanos() {
+                inner.parked.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let timeout = if inner.is_virtual || next == u64::MAX {
+                crossbeam_channel::never()
+            } else {
+                crossbeam_channel::after(Timestamp::from_nanos(next) - now)
+            };
+            crossbeam_channel::select! {
+                recv(inner.run_rx) -> task => {
+                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+                    if let Ok(task) = task {
+                        dispatched += u64::from(self.run_task(task).is_some());
+                    }
+                }
+                recv(stop.inner.rx) -> _ => {
+                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+                    return dispatched;
+                }
+                recv(timeout) -> _ => {
+                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one).
+    pub fn spawn_workers(&self, n: usize) -> Workers {
+        let stop = StopSignal::new();
+        let threads = (0..n.max(1))
+            .map(|i| {
+                let rt = self.clone();
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("event-invoke-worker-{i}"))
+                    .spawn(move || rt.run_worker(&stop))
+                    .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"))
+            })
+            .collect();
+        Workers { stop, threads }
+    }
+
+    /// Dispatches at most one event that is due now, on the calling thread: the single step.
+    /// `None` when nothing is due.
+    pub fn try_dispatch(&self) -> Option<Dispatched> {
+        self.fire_timers(self.inner.clock.now());
+        loop {
+            match self.inner.run_rx.try_recv() {
+                Ok(task) => {
+                    if let Some(d) = self.run_task(task) {
+                        return Some(d);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Runs every event on the calling thread until nothing is left to run, and returns how
+    /// many events it dispatched.
+    ///
+    /// Under a [`ManualClock`](crate::ManualClock) it jumps virtual time to the next retry or
+    /// backoff whenever nothing is due, so hours of retries take milliseconds. Under the system
+    /// clock it waits for them. Events held by a paused function do not keep it running (it
+    /// does not jump time to age them out: use [`run_for`](Self::run_for)).
+    ///
+    /// Meant for one driving thread. Alongside worker threads it may return while their
+    /// executions are still running; use [`wait_idle`](Self::wait_idle) there.
+    pub fn run_until_idle(&self) -> u64 {
+        self.run_inner(None)
+    }
+
+    /// Runs events on the calling thread until the clock reaches `deadline`, then returns how
+    /// many it dispatched. Under a [`ManualClock`](crate::ManualClock) it moves time to each due
+    /// point and finally to `deadline`, ageing out held events on the way: this is how to
+    /// "wait for events to age out" in a test.
+    pub fn run_until(&self, deadline: Timestamp) -> u64 {
+        self.run_inner(Some(deadline))
+    }
+
+    /// [`run_until`](Self::run_until) `now + d`.
+    pub fn run_for(&self, d: Duration) -> u64 {
+        self.run_until(self.now() + d)
+    }
+
+    fn run_inner(&self, deadline: Option<Timestamp>) -> u64 {
+        let inner = &self.inner;
+        let mut dispatched = 0;
+        loop {
+            let now = inner.clock.now();
+            self.fire_timers(now);
+            if let Ok(task) = inner.run_rx.try_recv() {
+                dispatched += u64::from(self.run_task(task).is_some());
+                continue;
+            }
+            // Nothing is runnable now.
+            if deadline.is_some_and(|d| now >= d) {
+                return dispatched;
+            }
+            let target = match (self.next_wake(deadline.is_some()), deadline) {
+                (Some(w), Some(d)) => w.min(d),
+                (Some(w), None) => w,
+                (None, Some(d)) => d,
+                (None, None) => return dispatched,
+            };
+            if inner.clock.advance_to(target) {
+                continue;
+            }
+            // A real clock: wait for the target, or for an event from another thread.
+            if let Ok(task) = inner.run_rx.recv_timeout(target - now) {
+                dispatched += u64::from(self.run_task(task).is_some());
+            }
+        }
+    }
+
+    #[inline]
+    fn run_task(&self, task: Task<P, R>) -> Option<Dispatched> {
+        match task {
+            Task::Run(f) => self.step(&f),
+            Task::Tick => None,
+        }
+    }
+
+    /// One worker step on function `f`: take its next ready event and dispatch it. Keeps the
+    /// function scheduled while it has more ready events, so another worker can run them in
+    /// parallel.
+    #[inline]
+    pub(crate) fn step(&self, f: &Arc<FunctionShared<P, R>>) -> Option<Dispatched> {
+        let now = self.inner.clock.now();
+        let (event, version, more) = {
+            let mut st = f.state.lock();
+            if st.paused || st.deleted {
+                st.scheduled = false;
+                return None;
+            }
+            let Some(event) = st.queue.pop_due(now) else {
+                st.scheduled = false;
+                return None;
+            };
+            let more = st.queue.ready_len() > 0;
+            st.scheduled = more;
+            // Counted under the lock so that queued + in hand never misses the event.
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
+            (event, Arc::clone(&st.current), more)
+        };
+        if more {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+        Some(self.dispatch(f, event, &version, now))
+    }
+
+    /// Decides one event's attempt: the guards (recursion, age, zero concurrency), the slots,
+    /// the handler, and the consequence (record, retry or backoff).
+    fn dispatch(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        mut event: QueuedEvent<P>,
+        version: &Arc<Version<P, R>>,
+        now: Timestamp,
+    ) -> Dispatched {
+        let request_id = event.request_id();
+        let config = &version.config;
+        let end = |condition| Dispatched {
+            request_id,
+            outcome: StepOutcome::Ended(condition),
+        };
+        if self
+            .recursion_limit()
+            .is_some_and(|limit| event.chain_depth > limit)
+        {
+            self.finish(f, version, event, Condition::RecursionLimit, None, true);
+            return end(Condition::RecursionLimit);
+        }
+        if config.retry.is_expired(event.enqueued_at(), now) {
+            self.finish(f, version, event, Condition::EventAgeExceeded, None, true);
+            return end(Condition::EventAgeExceeded);
+        }
+        if config.reserved_concurrency == Some(0)
+            && self.zero_concurrency() == ZeroConcurrency::Discard
+        {
+            self.finish(
+                f,
+                version,
+                event,
+                Condition::ZeroReservedConcurrency,
+                None,
+                true,
+            );
+            return end(Condition::ZeroReservedConcurrency);
+        }
+        let Some(slots) = self.acquire_slots(f, version) else {
+            // A throttle: back to the queue with backoff; it does not use up retry attempts.
+            bump(&f.counters.throttles);
+            event.throttles += 1;
+            let delay = config
+                .retry
+                .throttle_delay(event.throttles, &mut *f.rng.lock());
+            let due = now + delay;
+            if config.retry.is_expired(event.enqueued_at(), due) {
+                self.finish(f, version, event, Condition::EventAgeExceeded, None, true);
+                return end(Condition::EventAgeExceeded);
+            }
+            return match self.requeue(f, version, event, due) {
+                None => Dispatched {
+                    request_id,
+                    outcome: StepOutcome::Throttled { due },
+                },
+                Some(c) => end(c),
+            };
+        };
+        event.attempts += 1;
+        event.last_version = version.number;
+        f.counters
+            .attempt_started(crate::clock::duration_nanos(now - event.enqueued_at()));
+        let result = self.run_handler(
+            f,
+            version,
+            event.payload(),
+            request_id,
+            event.enqueued_at(),
+            now,
+            event.attempts,
+            event.chain_depth,
+        );
+        drop(slots);
+        match result {
+            Ok(response) => {
+                self.finish(
+                    f,
+                    version,
+                    event,
+                    Condition::Success,
+                    Some(Ok(response)),
+                    true,
+                );
+                end(Condition::Success)
+            }
+            Err(error) => {
+                bump(&f.counters.errors);
+                let Some(wait) = config.retry.retry_delay(event.attempts) else {
+                    self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::RetriesExhausted,
+                        Some(Err(error)),
+                        true,
+                    );
+                    return end(Condition::RetriesExhausted);
+                };
+                let due = self.now() + wait;
+                if config.retry.is_expired(event.enqueued_at(), due) {
+                    // Lambda does not schedule a retry that would start past the age limit.
+                    self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::EventAgeExceeded,
+                        Some(Err(error)),
+                        true,
+                    );
+                    return end(Condition::EventAgeExceeded);
+                }
+                bump(&f.counters.retries);
+                event.last_error = Some(Box::new(error));
+                match self.requeue(f, version, event, due) {
+                    None => Dispatched {
+                        request_id,
+                        outcome: StepOutcome::RetryScheduled { due },
+                    },
+                    Some(c) => end(c),
+                }
+            }
+        }
+    }
+
+    /// Puts an event back as delayed until `due`, or ends it as `FunctionDeleted` when the
+    /// function went away meanwhile (returned then).
+    fn requeue(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        due: Timestamp,
+    ) -> Option<Condition> {
+        {
+            let mut st = f.state.lock();
+            if !st.deleted {
+                st.queue.push_delayed(event, due);
+                f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
+                drop(st);
+                self.arm_timer(f, due);
+                return None;
+            }
+        }
+        self.finish(f, version, event, Condition::FunctionDeleted, None, true);
+        Some(Condition::FunctionDeleted)
+    }
+}
