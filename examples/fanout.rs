@@ -74,9 +74,15 @@ fn main() {
 
     let m = rt.metrics();
     let executions = m.total.invocations;
-    assert_eq!(fan_leaves, 10_000, "function_3 must run exactly 10,000 times");
+    assert_eq!(
+        fan_leaves, 10_000,
+        "function_3 must run exactly 10,000 times"
+    );
     assert_eq!(seq_leaves, 10_000);
-    assert_eq!(m.total.outcome(Condition::Success), 1 + 100 + 10_000 + 10_000);
+    assert_eq!(
+        m.total.outcome(Condition::Success),
+        1 + 100 + 10_000 + 10_000
+    );
     assert!(m.total.is_balanced());
 
     println!("event-invoke fan-out on {workers} worker thread(s)");

@@ -168,3 +168,8 @@ pub use runtime::{
     DEFAULT_UNRESERVED_FLOOR,
 };
 pub use worker::{Dispatched, StepOutcome, StopSignal, Workers};
+
+/// The README's examples, run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

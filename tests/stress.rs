@@ -59,7 +59,12 @@ fn setup(seed: u64) -> Run {
         .account_concurrency(8)
         .unreserved_floor(3)
         .seed(seed)
-        .on_record(move |r| seen.lock().entry(r.request_id).or_default().push(r.condition))
+        .on_record(move |r| {
+            seen.lock()
+                .entry(r.request_id)
+                .or_default()
+                .push(r.condition)
+        })
         .build()
         .unwrap();
     let account = Arc::new(Gauge::default());
@@ -132,7 +137,10 @@ fn check_accounting(run: &Run, received: u64) {
     }
     let mut by_condition = [0u64; 7];
     for conditions in records.values() {
-        by_condition[Condition::ALL.iter().position(|c| *c == conditions[0]).unwrap()] += 1;
+        by_condition[Condition::ALL
+            .iter()
+            .position(|c| *c == conditions[0])
+            .unwrap()] += 1;
     }
     assert_eq!(by_condition, m.total.outcomes);
 }
@@ -169,7 +177,9 @@ fn stress_nothing_lost_nothing_doubled_no_limit_exceeded() {
                 }
                 2 => {
                     let n = rng.random_range(1..=3);
-                    run.rt.set_reserved_concurrency("reserved-3", Some(n)).unwrap();
+                    run.rt
+                        .set_reserved_concurrency("reserved-3", Some(n))
+                        .unwrap();
                     max_limit[2] = max_limit[2].max(8 - n as usize - 2);
                 }
                 _ => run.clock.advance(Duration::from_secs(1)),
@@ -274,7 +284,10 @@ fn concurrent_producers_and_workers_on_the_system_clock_end_every_event_once() {
             .map(|_| {
                 let h = rt.function("fast").unwrap();
                 std::thread::spawn(move || {
-                    (0..200u64).map(|i| h.invoke_async(i).unwrap()).count()
+                    for i in 0..200u64 {
+                        h.invoke_async(i).unwrap();
+                    }
+                    200usize
                 })
             })
             .collect();
