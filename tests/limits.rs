@@ -1,0 +1,150 @@
+//! Concurrency limits: the limiter itself, and limit changes while the runtime is busy.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_invoke::{ConcurrencyLimiter, Condition, Error, Function, ManualClock, Runtime};
+
+#[test]
+fn a_permit_is_released_when_its_holder_panics() {
+    let limiter = ConcurrencyLimiter::new(1);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _permit = limiter.try_acquire().unwrap();
+        panic!("handler blew up");
+    }));
+    assert!(result.is_err());
+    assert_eq!(limiter.in_flight(), 0);
+    assert!(limiter.try_acquire().is_some());
+}
+
+#[test]
+fn lowering_a_limit_keeps_old_permits_and_refuses_new_ones_until_below() {
+    let limiter = ConcurrencyLimiter::new(3);
+    let permits: Vec<_> = (0..3).map(|_| limiter.try_acquire().unwrap()).collect();
+    limiter.set_limit(1);
+    assert_eq!(limiter.in_flight(), 3);
+    let mut permits = permits.into_iter();
+    drop(permits.next());
+    assert!(limiter.try_acquire().is_none(), "2 out, limit 1");
+    drop(permits.next());
+    assert!(limiter.try_acquire().is_none(), "1 out, limit 1");
+    drop(permits.next());
+    assert!(limiter.try_acquire().is_some());
+    assert_eq!(limiter.peak(), 3);
+}
+
+#[test]
+fn an_unlimited_limiter_only_counts() {
+    let limiter = ConcurrencyLimiter::unlimited();
+    let permits: Vec<_> = (0..1000).map(|_| limiter.try_acquire().unwrap()).collect();
+    assert_eq!(limiter.in_flight(), 1000);
+    drop(permits);
+    assert_eq!(limiter.in_flight(), 0);
+    assert_eq!(limiter.peak(), 1000);
+    limiter.reset_peak();
+    assert_eq!(limiter.peak(), 0);
+}
+
+#[test]
+fn many_threads_never_hold_more_permits_than_the_limit() {
+    for _ in 0..20 {
+        let limiter = Arc::new(ConcurrencyLimiter::new(3));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let limiter = Arc::clone(&limiter);
+                std::thread::spawn(move || {
+                    let mut got = 0;
+                    for _ in 0..5_000 {
+                        if let Some(p) = limiter.try_acquire() {
+                            assert!(limiter.in_flight() <= 3);
+                            got += 1;
+                            drop(p);
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let got: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(got > 0);
+        assert_eq!(limiter.in_flight(), 0);
+        assert!(limiter.peak() <= 3);
+    }
+}
+
+#[test]
+fn the_account_limit_cannot_drop_below_reservations_plus_the_floor() {
+    let rt: Runtime<()> = Runtime::builder().account_concurrency(300).build().unwrap();
+    rt.register(Function::new("a", |_: &(), _ctx| Ok(())).reserved_concurrency(150))
+        .unwrap();
+    let err = rt.set_account_concurrency(249).unwrap_err();
+    assert_eq!(
+        err,
+        Error::AccountConcurrencyTooLow {
+            requested: 249,
+            reserved: 150,
+            unreserved_floor: 100,
+            minimum: 250
+        }
+    );
+    assert_eq!(rt.account_concurrency(), 300, "unchanged on error");
+    rt.set_account_concurrency(250).unwrap();
+    assert_eq!(rt.account_concurrency(), 250);
+}
+
+#[test]
+fn lowering_the_account_limit_while_busy_throttles_until_executions_finish() {
+    let clock = ManualClock::new();
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(clock.clone())
+        .account_concurrency(4)
+        .unreserved_floor(1)
+        .build()
+        .unwrap();
+    let (entered_tx, entered) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded::<()>();
+    rt.register(Function::new("slow", move |_: &u32, _ctx| {
+        entered_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    // Four workers: three block in handlers, the fourth is free to meet the lowered limit.
+    let workers = rt.spawn_workers(4);
+    for i in 0..3 {
+        rt.invoke_async("slow", i).unwrap();
+    }
+    for _ in 0..3 {
+        entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    assert_eq!(rt.metrics().total.concurrent_executions, 3);
+    rt.set_account_concurrency(1).unwrap();
+    // Three still run on the old limit; a new event finds no room and is throttled.
+    rt.invoke_async("slow", 99).unwrap();
+    let mut throttled = false;
+    for _ in 0..100_000 {
+        if rt.function_metrics("slow").unwrap().throttles > 0 {
+            throttled = true;
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert!(
+        throttled,
+        "the fourth event must be throttled under the lowered limit"
+    );
+    for _ in 0..4 {
+        release.send(()).unwrap();
+    }
+    for _ in 0..10_000 {
+        if rt.wait_idle_timeout(Duration::from_millis(1)) {
+            break;
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    drop(workers);
+    let m = rt.function_metrics("slow").unwrap();
+    assert_eq!(m.outcome(Condition::Success), 4);
+    assert!(m.is_balanced());
+}
