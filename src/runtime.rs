@@ -338,6 +338,11 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
 /// A pre-resolved function: invoking through it skips the name lookup (no hashing, no
 /// registry lock). Cheap to clone.
 ///
+/// A handle keeps its runtime alive. A handler that captures a handle (for fan-out) therefore
+/// makes a reference cycle through the runtime; [`Runtime::delete`] breaks it by dropping the
+/// deleted function's handler, so delete such functions when you are done with a runtime that
+/// should be freed before the process ends.
+///
 /// # Examples
 ///
 /// ```
@@ -390,6 +395,13 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
     pub(crate) fn shared(&self) -> &Arc<FunctionShared<P, R>> {
         &self.shared
     }
+}
+
+fn deleted_handler<P, R>(_: &P, ctx: &Context<'_, P, R>) -> Result<R, FunctionError> {
+    Err(FunctionError::new(
+        "ResourceNotFoundException",
+        format!("function {} was deleted", ctx.function),
+    ))
 }
 
 /// Execution slots held by one attempt, released on drop (also if anything panics).
@@ -1320,7 +1332,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (removed, version) = {
             let mut st = f.state.lock();
             st.deleted = true;
-            (st.queue.purge(), Arc::clone(&st.current))
+            let version = Arc::clone(&st.current);
+            // Drop the handler (once running executions finish): a handler that captured a
+            // FunctionHandle would otherwise keep the runtime alive in a reference cycle.
+            st.current = Arc::new(Version {
+                handler: Arc::new(deleted_handler::<P, R>),
+                number: version.number,
+                config: version.config.clone(),
+            });
+            (st.queue.purge(), version)
         };
         let n = removed.len();
         for e in removed {

@@ -299,7 +299,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if deadline.is_some_and(|d| now >= d) {
                 return dispatched;
             }
-            let target = match (self.next_wake(deadline.is_some()), deadline) {
+            let wake = self.next_wake(deadline.is_some());
+            let timers_seen = inner.next_timer.load(Ordering::SeqCst);
+            let target = match (wake, deadline) {
                 (Some(w), Some(d)) => w.min(d),
                 (Some(w), None) => w,
                 (None, Some(d)) => d,
@@ -308,8 +310,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if inner.clock.advance_to(target) {
                 continue;
             }
-            // A real clock: wait for the target, or for an event from another thread.
-            if let Ok(task) = inner.run_rx.recv_timeout(target - now) {
+            // A real clock: wait for the target, or for an event from another thread. Counted
+            // as parked so that a thread arming an earlier timer nudges us.
+            inner.parked.fetch_add(1, Ordering::SeqCst);
+            let task = if inner.next_timer.load(Ordering::SeqCst) != timers_seen {
+                None // a timer was armed meanwhile: look again
+            } else {
+                inner.run_rx.recv_timeout(target - now).ok()
+            };
+            inner.parked.fetch_sub(1, Ordering::SeqCst);
+            if let Some(task) = task {
                 dispatched += u64::from(self.run_task(task).is_some());
             }
         }
