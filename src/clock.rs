@@ -20,7 +20,8 @@ use parking_lot::Mutex;
 /// use std::time::Duration;
 ///
 /// let t = Timestamp::ZERO + Duration::from_secs(90);
-/// assert_eq!(t.as_duration(), Duration::from_secs(90));
+/// assert_eq!(t, Timestamp::from_secs(90));
+/// assert_eq!(t - Duration::from_secs(30), Timestamp::from_secs(60));
 /// assert_eq!(t - Timestamp::from_nanos(30_000_000_000), Duration::from_secs(60));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -35,6 +36,16 @@ impl Timestamp {
     /// A timestamp `nanos` nanoseconds after the epoch.
     pub const fn from_nanos(nanos: u64) -> Self {
         Timestamp(nanos)
+    }
+
+    /// A timestamp `secs` seconds after the epoch.
+    pub const fn from_secs(secs: u64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// A timestamp `millis` milliseconds after the epoch.
+    pub const fn from_millis(millis: u64) -> Self {
+        Timestamp(millis.saturating_mul(1_000_000))
     }
 
     /// Nanoseconds since the epoch.
@@ -67,6 +78,14 @@ impl Add<Duration> for Timestamp {
     type Output = Timestamp;
     fn add(self, d: Duration) -> Timestamp {
         self.saturating_add(d)
+    }
+}
+
+impl Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    /// Saturating at [`Timestamp::ZERO`].
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(duration_nanos(d)))
     }
 }
 
@@ -203,6 +222,11 @@ impl ManualClock {
                 listeners: Mutex::new(Vec::new()),
             }),
         }
+    }
+
+    /// The current virtual time (the same as [`Clock::now`], without importing the trait).
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.inner.now.load(Ordering::SeqCst))
     }
 
     /// Moves time forward by `d`.

@@ -236,7 +236,9 @@ impl<P, R> Function<P, R> {
         self
     }
 
-    /// The retry policy (default [`RetryPolicy::lambda_default`]).
+    /// The retry policy (default [`RetryPolicy::lambda_default`]). It replaces the whole policy,
+    /// including what [`maximum_retry_attempts`](Self::maximum_retry_attempts) or
+    /// [`maximum_event_age`](Self::maximum_event_age) set before it: call those after.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.config.retry = policy;
         self

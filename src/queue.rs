@@ -263,7 +263,13 @@ impl<P> InvocationQueue<P> {
         if self.delayed.peek().is_some_and(|d| d.due <= now) {
             self.promote_due(now);
         }
-        self.ready.pop_front()
+        let event = self.ready.pop_front();
+        if self.ready.is_empty() && self.ready.capacity() > SHRINK_ABOVE {
+            // A ring buffer keeps its largest size, and a near-empty one walks its head through
+            // all of it, touching cold memory on every push. Give a drained backlog back.
+            self.ready.shrink_to(SHRINK_TO);
+        }
+        event
     }
 
     /// Events ready now.
@@ -346,8 +352,8 @@ impl<P> InvocationQueue<P> {
         mut pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> Vec<QueuedEvent<P>> {
         let mut removed = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.ready.len());
-        for e in self.ready.drain(..) {
+        let mut kept = VecDeque::new();
+        for e in std::mem::take(&mut self.ready) {
             if pred(&e) {
                 removed.push(e);
             } else {
@@ -394,13 +400,17 @@ impl<P> InvocationQueue<P> {
     /// Removes and returns every waiting event: ready ones in order, then delayed ones by due
     /// time.
     pub fn purge(&mut self) -> Vec<QueuedEvent<P>> {
-        let mut out: Vec<QueuedEvent<P>> = self.ready.drain(..).collect();
+        let mut out: Vec<QueuedEvent<P>> = std::mem::take(&mut self.ready).into();
         let mut delayed = std::mem::take(&mut self.delayed).into_vec();
         delayed.sort_by_key(|d| (d.due, d.seq));
         out.extend(delayed.into_iter().map(|d| d.event));
         out
     }
 }
+
+/// Ready-line capacity (in events) above which a drained line gives memory back.
+const SHRINK_ABOVE: usize = 1 << 16;
+const SHRINK_TO: usize = 1 << 10;
 
 fn check_capacity(capacity: usize) -> Result<(), Error> {
     if capacity == 0 {

@@ -141,6 +141,9 @@ impl RetryPolicy {
     /// before jitter: `initial * factor^(throttles - 1)`, capped at the maximum.
     pub fn throttle_delay_nominal(&self, throttles: u32) -> Duration {
         let exponent = throttles.saturating_sub(1);
+        if self.throttle_factor == 1 {
+            return self.throttle_initial.min(self.throttle_max);
+        }
         let mut d = self.throttle_initial;
         for _ in 0..exponent {
             d = d.saturating_mul(self.throttle_factor);
@@ -252,23 +255,23 @@ impl RetryPolicyBuilder {
         }
         if p.throttle_initial.is_zero() || p.throttle_initial > p.throttle_max {
             return invalid(
-                "throttle_backoff initial",
-                format!("{:?}", p.throttle_initial),
-                "greater than 0 and at most the maximum backoff",
+                "throttle_backoff",
+                format!("initial {:?}", p.throttle_initial),
+                "initial greater than 0 and at most the maximum backoff",
             );
         }
         if p.throttle_max > DAY {
             return invalid(
-                "throttle_backoff max",
-                format!("{:?}", p.throttle_max),
-                "at most 24 h",
+                "throttle_backoff",
+                format!("max {:?}", p.throttle_max),
+                "max at most 24 h",
             );
         }
         if !(1..=16).contains(&p.throttle_factor) {
             return invalid(
-                "throttle_backoff factor",
-                p.throttle_factor.to_string(),
-                "1 to 16",
+                "throttle_backoff",
+                format!("factor {}", p.throttle_factor),
+                "factor 1 to 16",
             );
         }
         if !(0.0..=1.0).contains(&p.throttle_jitter) {

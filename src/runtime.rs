@@ -1022,12 +1022,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// The earliest timer that matters, skipping stale ones and, unless `include_held`, those
-    /// of paused functions.
-    pub(crate) fn next_wake(&self, include_held: bool) -> Option<Timestamp> {
+    /// The earliest live timers, skipping (and dropping) stale ones: `(any, unheld)`, where
+    /// `any` may belong to a paused function (a held event's age deadline) and `unheld` is the
+    /// earliest that does not. `any <= unheld` whenever both exist.
+    pub(crate) fn next_wake(&self) -> (Option<Timestamp>, Option<Timestamp>) {
         let mut timers = self.inner.timers.lock();
         let mut set_aside = Vec::new();
-        let mut found = None;
+        let (mut any, mut unheld) = (None, None);
         while let Some(top) = timers.heap.peek() {
             let due = top.due;
             let (deleted, paused, next_due, oldest) = {
@@ -1048,19 +1049,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 timers.heap.pop();
                 continue;
             }
-            if paused && !include_held {
+            any.get_or_insert(due);
+            if paused {
                 if let Some(t) = timers.heap.pop() {
                     set_aside.push(t);
                 }
                 continue;
             }
-            found = Some(due);
+            unheld = Some(due);
             break;
         }
         timers.heap.extend(set_aside);
         let next = timers.heap.peek().map_or(u64::MAX, |t| t.due.as_nanos());
         self.inner.next_timer.store(next, Ordering::SeqCst);
-        found
+        (any, unheld)
     }
 
     // ----- operator controls ----------------------------------------------------------------

@@ -259,7 +259,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// Runs every event on the calling thread until nothing is left to run, and returns how
-    /// many events it dispatched.
+    /// many dispatch steps it took (attempts, throttles and events ended without running).
     ///
     /// Under a [`ManualClock`](crate::ManualClock) it jumps virtual time to the next retry or
     /// backoff whenever nothing is due, so hours of retries take milliseconds. Under the system
@@ -299,12 +299,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if deadline.is_some_and(|d| now >= d) {
                 return dispatched;
             }
-            let wake = self.next_wake(deadline.is_some());
+            let (any, unheld) = self.next_wake();
             let timers_seen = inner.next_timer.load(Ordering::SeqCst);
-            let target = match (wake, deadline) {
-                (Some(w), Some(d)) => w.min(d),
-                (Some(w), None) => w,
-                (None, Some(d)) => d,
+            let target = match (deadline, unheld) {
+                // Time passes up to the deadline, held events' age deadlines included.
+                (Some(d), _) => any.map_or(d, |w| w.min(d)),
+                // Only work that can run keeps us going; but on the way to it, time stops at
+                // each held event's age deadline, so it ages out when `run_for` would have
+                // ended it.
+                (None, Some(w)) => any.map_or(w, |a| a.min(w)),
                 (None, None) => return dispatched,
             };
             if inner.clock.advance_to(target) {
@@ -403,7 +406,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Some(slots) = self.acquire_slots(f, version) else {
             // A throttle: back to the queue with backoff; it does not use up retry attempts.
             bump(&f.counters.throttles);
-            event.throttles += 1;
+            event.throttles = event.throttles.saturating_add(1);
             let delay = config
                 .retry
                 .throttle_delay(event.throttles, &mut *f.rng.lock());

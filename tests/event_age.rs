@@ -1,0 +1,496 @@
+//! The maximum event age (semantics section 4): a retry that would start at or past the age
+//! limit is not scheduled, an event that waited too long never runs, and events held by a
+//! paused function age out as time passes.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use event_invoke::{
+    Clock, Condition, Destination, Dispatched, ErrorKind, EventState, Function, FunctionError,
+    InvocationRecord, ManualClock, Runtime, StepOutcome, Timestamp,
+};
+
+type Rt = Runtime<u32>;
+type Record = InvocationRecord<u32, ()>;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn at(n: u64) -> Timestamp {
+    Timestamp::ZERO + secs(n)
+}
+
+fn runtime() -> (ManualClock, Rt) {
+    let clock = ManualClock::new();
+    let rt = Runtime::builder().clock(clock.clone()).build().unwrap();
+    (clock, rt)
+}
+
+/// A function whose handler logs each attempt's start time and always fails with
+/// `Boom: attempt N`; failure records go to the returned channel.
+fn always_failing(
+    name: &str,
+    max_age: Duration,
+) -> (Function<u32, ()>, Receiver<Timestamp>, Receiver<Record>) {
+    let (tx, starts): (Sender<Timestamp>, _) = crossbeam_channel::unbounded();
+    let (fail_tx, failures) = crossbeam_channel::unbounded();
+    let f = Function::new(name, move |_: &u32, ctx| {
+        tx.send(ctx.started_at()).unwrap();
+        Err(FunctionError::new(
+            "Boom",
+            format!("attempt {}", ctx.approximate_invoke_count()),
+        ))
+    })
+    .maximum_event_age(max_age)
+    .on_failure(Destination::channel(fail_tx));
+    (f, starts, failures)
+}
+
+/// A function whose handler only counts its runs (it succeeds).
+fn counting(name: &str, max_age: Duration) -> (Function<u32, ()>, Receiver<Timestamp>) {
+    let (tx, starts) = crossbeam_channel::unbounded();
+    let f = Function::new(name, move |_: &u32, ctx| {
+        tx.send(ctx.started_at()).unwrap();
+        Ok(())
+    })
+    .maximum_event_age(max_age);
+    (f, starts)
+}
+
+#[test]
+fn age_60_seconds_ends_as_event_age_exceeded_right_after_the_first_failure() {
+    let (clock, rt) = runtime();
+    let (f, starts, failures) = always_failing("f", secs(60));
+    rt.register(f).unwrap();
+    let id = rt.invoke_async("f", 1).unwrap();
+
+    // The retry would start at 60 s, which is the age limit: it is not scheduled.
+    assert_eq!(
+        rt.try_dispatch(),
+        Some(Dispatched {
+            request_id: id,
+            outcome: StepOutcome::Ended(Condition::EventAgeExceeded),
+        })
+    );
+    assert_eq!(rt.run_until_idle(), 0);
+    assert_eq!(clock.now(), at(0), "time never moved to 60 s");
+    assert_eq!(starts.try_iter().collect::<Vec<_>>(), vec![at(0)]);
+
+    let record = failures.try_recv().unwrap();
+    assert!(failures.try_recv().is_err());
+    assert_eq!(record.request_id, id);
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 1);
+    assert_eq!(record.timestamp, at(0));
+
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors, m.retries), (1, 1, 0));
+    assert_eq!(m.outcome(Condition::EventAgeExceeded), 1);
+    assert_eq!(m.outcome(Condition::RetriesExhausted), 0);
+    assert_eq!(m.dropped(), 1);
+    assert_eq!(m.queue_depth(), 0);
+}
+
+#[test]
+fn age_90_seconds_allows_one_retry_at_60_then_ends_with_count_2() {
+    let (clock, rt) = runtime();
+    let (f, starts, failures) = always_failing("f", secs(90));
+    rt.register(f).unwrap();
+    let id = rt.invoke_async("f", 1).unwrap();
+
+    assert_eq!(rt.run_until_idle(), 2);
+    assert_eq!(starts.try_iter().collect::<Vec<_>>(), vec![at(0), at(60)]);
+    // The second retry would start at 180 s, past 90 s: the event ends at 60 s.
+    assert_eq!(clock.now(), at(60));
+
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.request_id, id);
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 2);
+    assert_eq!(record.timestamp, at(60));
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors, m.retries), (2, 2, 1));
+}
+
+#[test]
+fn age_exceeded_record_carries_the_last_function_error() {
+    let (_clock, rt) = runtime();
+    let (f, _starts, failures) = always_failing("f", secs(90));
+    rt.register(f).unwrap();
+    rt.invoke_async("f", 9).unwrap();
+    rt.run_until_idle();
+
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.request_payload, 9);
+    assert_eq!(record.executed_version, Some(1));
+    let error = record.error().expect("the last attempt's error");
+    assert_eq!(error.error_type(), "Boom");
+    assert_eq!(error.message(), "attempt 2");
+    assert_eq!(error.kind(), ErrorKind::Handled);
+}
+
+#[test]
+fn retry_starting_just_inside_the_age_limit_is_scheduled() {
+    let (_clock, rt) = runtime();
+    // The first retry starts at 60 s, one nanosecond before the limit.
+    let (f, starts, failures) = always_failing("f", secs(60) + Duration::from_nanos(1));
+    rt.register(f).unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.run_until_idle();
+
+    assert_eq!(starts.try_iter().collect::<Vec<_>>(), vec![at(0), at(60)]);
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 2);
+}
+
+#[test]
+fn without_retries_left_a_short_age_still_ends_as_retries_exhausted() {
+    let (_clock, rt) = runtime();
+    let (f, _starts, failures) = always_failing("f", secs(60));
+    rt.register(f.maximum_retry_attempts(0)).unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.run_until_idle();
+
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.condition, Condition::RetriesExhausted);
+    assert_eq!(record.approximate_invoke_count, 1);
+}
+
+#[test]
+fn age_counts_from_acceptance_not_from_the_last_attempt() {
+    let (_clock, rt) = runtime();
+    // The second retry waits 120 s (< 179 s) after the attempt at 60 s, but would start at
+    // 180 s of age: it is not scheduled.
+    let (f, starts, failures) = always_failing("f", secs(179));
+    rt.register(f).unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.run_until_idle();
+
+    assert_eq!(starts.try_iter().collect::<Vec<_>>(), vec![at(0), at(60)]);
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 2);
+}
+
+#[test]
+fn event_older_than_its_age_when_dispatched_never_runs() {
+    let (clock, rt) = runtime();
+    let (f, starts) = counting("f", secs(60));
+    let (fail_tx, failures) = crossbeam_channel::unbounded::<Record>();
+    rt.register(f.on_failure(Destination::channel(fail_tx)))
+        .unwrap();
+    let id = rt.invoke_async("f", 3).unwrap();
+
+    clock.advance(secs(60));
+    assert_eq!(
+        rt.try_dispatch(),
+        Some(Dispatched {
+            request_id: id,
+            outcome: StepOutcome::Ended(Condition::EventAgeExceeded),
+        })
+    );
+    assert!(starts.try_recv().is_err(), "the handler never ran");
+
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.request_id, id);
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 0);
+    assert_eq!(record.request_payload, 3);
+    assert!(record.response.is_none());
+    assert_eq!(record.executed_version, None);
+    assert_eq!(record.enqueued_at, at(0));
+    assert_eq!(record.timestamp, at(60));
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors, m.retries), (0, 0, 0));
+    assert_eq!(m.outcome(Condition::EventAgeExceeded), 1);
+}
+
+#[test]
+fn event_just_younger_than_its_age_when_dispatched_still_runs() {
+    let (clock, rt) = runtime();
+    let (f, starts) = counting("f", secs(60));
+    rt.register(f).unwrap();
+    rt.invoke_async("f", 3).unwrap();
+
+    clock.set(Timestamp::from_nanos(60_000_000_000 - 1));
+    assert_eq!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::Ended(Condition::Success)
+    );
+    assert_eq!(starts.try_iter().count(), 1);
+}
+
+#[test]
+fn event_queued_behind_a_slow_handler_ages_out_without_running() {
+    let (clock, rt) = runtime();
+    let (tx, starts) = crossbeam_channel::unbounded();
+    let handler_clock = clock.clone();
+    let (fail_tx, failures) = crossbeam_channel::unbounded::<Record>();
+    rt.register(
+        Function::new("f", move |n: &u32, _ctx| {
+            tx.send(*n).unwrap();
+            // The first event keeps the only worker busy for 61 s.
+            handler_clock.advance(secs(61));
+            Ok(())
+        })
+        .timeout(secs(120))
+        .maximum_event_age(secs(60))
+        .on_failure(Destination::channel(fail_tx)),
+    )
+    .unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    let late = rt.invoke_async("f", 2).unwrap();
+
+    assert_eq!(rt.run_until_idle(), 2);
+    assert_eq!(starts.try_iter().collect::<Vec<_>>(), vec![1]);
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.request_id, late);
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 0);
+    assert_eq!(record.timestamp, at(61));
+}
+
+#[test]
+fn run_until_idle_does_not_jump_time_for_a_paused_functions_held_events() {
+    let (clock, rt) = runtime();
+    let (f, starts) = counting("f", secs(60));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    let id = rt.invoke_async("f", 1).unwrap();
+
+    assert_eq!(rt.run_until_idle(), 0);
+    assert_eq!(clock.now(), at(0));
+    assert!(starts.try_recv().is_err());
+    let queued = rt.queue_snapshot("f").unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].request_id, id);
+    assert_eq!(queued[0].state, EventState::Held);
+    assert_eq!(rt.outstanding(), 1);
+    assert!(rt.drain_dead_letters().is_empty());
+}
+
+#[test]
+fn paused_functions_held_events_age_out_at_their_deadline_with_run_for() {
+    let (clock, rt) = runtime();
+    // The default maximum event age: 6 hours.
+    let (f, starts) = counting("f", secs(6 * 3600));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    let id = rt.invoke_async("f", 1).unwrap();
+
+    assert_eq!(rt.run_for(secs(7 * 3600)), 0);
+    assert_eq!(clock.now(), at(7 * 3600));
+    assert!(starts.try_recv().is_err(), "held events never run");
+
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    let record = &dead[0];
+    assert_eq!(record.request_id, id);
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 0);
+    assert_eq!(record.timestamp, at(6 * 3600), "ended at its age deadline");
+    assert!(rt.queue_snapshot("f").unwrap().is_empty());
+    assert_eq!(rt.outstanding(), 0);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::EventAgeExceeded), 1);
+    assert!(m.is_balanced());
+}
+
+#[test]
+fn run_for_shorter_than_the_age_keeps_held_events() {
+    let (clock, rt) = runtime();
+    let (f, _starts) = counting("f", secs(60));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    rt.invoke_async("f", 1).unwrap();
+
+    rt.run_for(secs(59));
+    assert_eq!(clock.now(), at(59));
+    assert_eq!(rt.queue_snapshot("f").unwrap().len(), 1);
+    assert!(rt.drain_dead_letters().is_empty());
+    rt.run_for(secs(1));
+    assert_eq!(rt.drain_dead_letters()[0].timestamp, at(60));
+}
+
+#[test]
+fn each_held_event_ages_out_at_its_own_deadline() {
+    let (clock, rt) = runtime();
+    let (f, _starts) = counting("f", secs(60));
+    let (fail_tx, failures) = crossbeam_channel::unbounded::<Record>();
+    rt.register(f.on_failure(Destination::channel(fail_tx)))
+        .unwrap();
+    rt.pause("f").unwrap();
+    let a = rt.invoke_async("f", 1).unwrap();
+    clock.advance(secs(10));
+    let b = rt.invoke_async("f", 2).unwrap();
+
+    rt.run_for(secs(55)); // to 65 s
+    let first = failures.try_recv().unwrap();
+    assert_eq!((first.request_id, first.timestamp), (a, at(60)));
+    assert!(failures.try_recv().is_err(), "b is only 55 s old");
+    assert_eq!(rt.queue_snapshot("f").unwrap()[0].request_id, b);
+
+    rt.run_for(secs(10)); // to 75 s
+    let second = failures.try_recv().unwrap();
+    assert_eq!((second.request_id, second.timestamp), (b, at(70)));
+    assert_eq!(second.condition, Condition::EventAgeExceeded);
+}
+
+#[test]
+fn held_retry_ages_out_with_its_invoke_count_and_last_error() {
+    let (clock, rt) = runtime();
+    let (f, starts, failures) = always_failing("f", secs(6 * 3600));
+    rt.register(f).unwrap();
+    let id = rt.invoke_async("f", 1).unwrap();
+    assert_eq!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::RetryScheduled { due: at(60) }
+    );
+    rt.pause("f").unwrap();
+
+    // The retry is held: run_until_idle leaves it and time where they are.
+    assert_eq!(rt.run_until_idle(), 0);
+    assert_eq!(clock.now(), at(0));
+
+    assert_eq!(rt.run_for(secs(7 * 3600)), 0);
+    assert_eq!(starts.try_iter().count(), 1, "only the first attempt ran");
+    let record = failures.try_recv().unwrap();
+    assert_eq!(record.request_id, id);
+    assert_eq!(record.condition, Condition::EventAgeExceeded);
+    assert_eq!(record.approximate_invoke_count, 1);
+    assert_eq!(record.timestamp, at(6 * 3600));
+    assert_eq!(record.error().unwrap().message(), "attempt 1");
+}
+
+#[test]
+fn held_events_resumed_before_their_age_run_normally() {
+    let (clock, rt) = runtime();
+    let (f, starts) = counting("f", secs(60));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.run_for(secs(30));
+    rt.resume("f").unwrap();
+
+    assert_eq!(rt.run_until_idle(), 1);
+    assert_eq!(starts.try_iter().collect::<Vec<_>>(), vec![at(30)]);
+    assert_eq!(clock.now(), at(30));
+    assert_eq!(
+        rt.function_metrics("f")
+            .unwrap()
+            .outcome(Condition::Success),
+        1
+    );
+}
+
+#[test]
+fn shortening_a_paused_functions_age_ages_out_held_events_at_the_new_deadline() {
+    let (clock, rt) = runtime();
+    let (f, starts) = counting("f", secs(6 * 3600));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    let id = rt.invoke_async("f", 1).unwrap();
+    rt.run_for(secs(30));
+    rt.update_config("f", |c| {
+        c.retry = c
+            .retry
+            .to_builder()
+            .maximum_event_age(secs(60))
+            .build()
+            .unwrap();
+    })
+    .unwrap();
+
+    rt.run_for(secs(60)); // to 90 s
+    assert_eq!(clock.now(), at(90));
+    assert!(starts.try_recv().is_err());
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].request_id, id);
+    assert_eq!(dead[0].condition, Condition::EventAgeExceeded);
+    assert_eq!(dead[0].timestamp, at(60));
+}
+
+#[test]
+fn lengthening_a_paused_functions_age_keeps_held_events_past_the_old_deadline() {
+    let (_clock, rt) = runtime();
+    let (f, _starts) = counting("f", secs(60));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.update_config("f", |c| {
+        c.retry = c
+            .retry
+            .to_builder()
+            .maximum_event_age(secs(600))
+            .build()
+            .unwrap();
+    })
+    .unwrap();
+
+    rt.run_for(secs(599));
+    assert!(rt.drain_dead_letters().is_empty());
+    assert_eq!(rt.queue_snapshot("f").unwrap().len(), 1);
+    rt.run_for(secs(1));
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].timestamp, at(600));
+}
+
+#[test]
+fn held_event_passed_over_by_run_until_idle_ends_at_its_own_deadline() {
+    let (clock, rt) = runtime();
+    let (held, _starts) = counting("held", secs(30));
+    rt.register(held).unwrap();
+    // Another function whose retry makes run_until_idle move time to 60 s.
+    rt.register(Function::new("busy", |_: &u32, ctx| {
+        if ctx.approximate_invoke_count() == 1 {
+            return Err(FunctionError::new("Boom", "once"));
+        }
+        Ok(())
+    }))
+    .unwrap();
+    rt.pause("held").unwrap();
+    let id = rt.invoke_async("held", 1).unwrap();
+    rt.invoke_async("busy", 1).unwrap();
+
+    assert_eq!(rt.run_until_idle(), 2);
+    assert_eq!(clock.now(), at(60));
+    // Time passed the held event's 30 s deadline on the way: it aged out then, exactly as
+    // run_for would have made it (see paused_functions_held_events_age_out_...).
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].request_id, id);
+    assert_eq!(dead[0].condition, Condition::EventAgeExceeded);
+    assert_eq!(dead[0].timestamp, at(30), "the record is stamped late");
+}
+
+#[test]
+fn attempt_that_starts_within_the_age_may_finish_past_it_and_succeed() {
+    let (clock, rt) = runtime();
+    let handler_clock = clock.clone();
+    let (ok_tx, successes) = crossbeam_channel::unbounded::<Record>();
+    rt.register(
+        Function::new("f", move |_: &u32, _ctx| {
+            handler_clock.advance(secs(90));
+            Ok(())
+        })
+        .timeout(secs(120))
+        .maximum_event_age(secs(60))
+        .on_success(Destination::channel(ok_tx)),
+    )
+    .unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    clock.advance(secs(59));
+
+    assert_eq!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::Ended(Condition::Success)
+    );
+    let record = successes.try_recv().unwrap();
+    assert_eq!(record.approximate_invoke_count, 1);
+    assert_eq!(record.timestamp, at(149));
+}
