@@ -39,16 +39,14 @@ fn main() {
     let middle = rt
         .register(Function::new("function_2", move |_: &Event, ctx| {
             for _ in 0..FAN {
-                ctx.invoke_async_handle(&to_leaf, Event::Leaf)
-                    .map_err(|e| event_invoke::FunctionError::new("InvokeFailed", e.to_string()))?;
+                ctx.invoke_async_handle(&to_leaf, Event::Leaf)?;
             }
             Ok(())
         }))
         .expect("register function_2");
     rt.register(Function::new("function_1", move |_: &Event, ctx| {
         for _ in 0..FAN {
-            ctx.invoke_async_handle(&middle, Event::Middle)
-                .map_err(|e| event_invoke::FunctionError::new("InvokeFailed", e.to_string()))?;
+            ctx.invoke_async_handle(&middle, Event::Middle)?;
         }
         Ok(())
     }))

@@ -111,7 +111,9 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         self.runtime
     }
 
-    /// Invokes function `name` asynchronously, one hop further down this event's chain.
+    /// Invokes function `name` asynchronously, one hop further down this event's chain. The
+    /// error converts into a [`FunctionError`](crate::FunctionError) with `?`, so a refused
+    /// child invoke fails (and retries) the parent attempt.
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
         self.runtime
             .invoke_async_at_depth(name, payload, self.chain_depth + 1)

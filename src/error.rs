@@ -32,7 +32,8 @@ pub enum InvokeError<P> {
         /// The payload, handed back.
         payload: P,
     },
-    /// The function was deleted; its handle no longer accepts events.
+    /// The function was deleted: its handles and its name no longer accept events (until the
+    /// name is registered again).
     #[error("function `{name}` was deleted: register it again, or invoke another function")]
     FunctionDeleted {
         /// The deleted function.
@@ -74,10 +75,14 @@ impl<P> InvokeError<P> {
 
 impl<P> fmt::Debug for InvokeError<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The payload is the user's type and need not be Debug; the message says all.
-        f.debug_tuple("InvokeError")
-            .field(&format_args!("{self}"))
-            .finish()
+        // The payload is the user's type and need not be Debug: name the variant, then the
+        // message, which says the rest.
+        let variant = match self {
+            InvokeError::UnknownFunction { .. } => "UnknownFunction",
+            InvokeError::FunctionDeleted { .. } => "FunctionDeleted",
+            InvokeError::QueueFull { .. } => "QueueFull",
+        };
+        write!(f, "InvokeError::{variant}({self})")
     }
 }
 
@@ -101,7 +106,7 @@ impl<P> fmt::Debug for InvokeError<P> {
 /// let err = rt.invoke("half", &3).unwrap_err();
 /// assert!(matches!(err, InvokeSyncError::Function(e) if e.error_type() == "OddNumber"));
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvokeSyncError {
     /// No function of that name is registered.
     #[error(

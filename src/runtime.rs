@@ -1,6 +1,6 @@
 //! [`Runtime`]: the registry of functions, `invoke_async`, and the operator's controls.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -97,8 +97,19 @@ struct Registry<P, R> {
     by_name: HashMap<Arc<str>, Arc<FunctionShared<P, R>>>,
     /// Every function ever registered, deleted ones included, in registration order.
     all: Vec<Arc<FunctionShared<P, R>>>,
+    /// Names deleted and not registered again, so that invoking them says "deleted".
+    deleted: HashSet<Arc<str>>,
     reserved_sum: u32,
     account_limit: u32,
+}
+
+impl<P, R> Registry<P, R> {
+    /// Whether `f` is the function registered under its name now (not a deleted namesake).
+    fn is_live(&self, f: &Arc<FunctionShared<P, R>>) -> bool {
+        self.by_name
+            .get(&*f.name)
+            .is_some_and(|g| Arc::ptr_eq(g, f))
+    }
 }
 
 type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;
@@ -296,6 +307,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             registry: RwLock::new(Registry {
                 by_name: HashMap::new(),
                 all: Vec::new(),
+                deleted: HashSet::new(),
                 reserved_sum: 0,
                 account_limit: self.account_concurrency,
             }),
@@ -521,6 +533,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner
             .unreserved
             .set_limit((reg.account_limit - reg.reserved_sum) as usize);
+        reg.deleted.remove(&name);
         reg.by_name.insert(name, Arc::clone(&shared));
         reg.all.push(Arc::clone(&shared));
         Ok(FunctionHandle {
@@ -589,13 +602,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let reg = self.inner.registry.read();
         reg.all
             .iter()
-            .filter(|f| reg.by_name.contains_key(&*f.name))
+            .filter(|f| reg.is_live(f))
             .map(|f| f.name.to_string())
             .collect()
     }
 
     fn lookup(&self, name: &str) -> Option<Arc<FunctionShared<P, R>>> {
         self.inner.registry.read().by_name.get(name).cloned()
+    }
+
+    fn was_deleted(&self, name: &str) -> bool {
+        self.inner.registry.read().deleted.contains(name)
     }
 
     fn require(&self, name: &str) -> Result<Arc<FunctionShared<P, R>>, Error> {
@@ -634,6 +651,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> Result<RequestId, InvokeError<P>> {
         match self.lookup(name) {
             Some(f) => self.enqueue(&f, payload, depth),
+            None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
+                name: name.to_string(),
+                payload,
+            }),
             None => Err(InvokeError::UnknownFunction {
                 name: name.to_string(),
                 payload,
@@ -691,10 +712,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// free it fails at once with [`InvokeSyncError::Throttled`]. No record is made; metrics
     /// count the invocation, error or throttle.
     pub fn invoke(&self, name: &str, payload: &P) -> Result<R, InvokeSyncError> {
-        let f = self
-            .lookup(name)
-            .ok_or_else(|| InvokeSyncError::UnknownFunction(name.to_string()))?;
-        self.invoke_shared(&f, payload)
+        match self.lookup(name) {
+            Some(f) => self.invoke_shared(&f, payload),
+            None if self.was_deleted(name) => {
+                Err(InvokeSyncError::FunctionDeleted(name.to_string()))
+            }
+            None => Err(InvokeSyncError::UnknownFunction(name.to_string())),
+        }
     }
 
     pub(crate) fn invoke_shared(
@@ -1318,6 +1342,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .by_name
                 .remove(name)
                 .ok_or_else(|| Error::UnknownFunction(name.to_string()))?;
+            reg.deleted.insert(Arc::clone(&f.name));
             let reserved = f
                 .state
                 .lock()
@@ -1384,7 +1409,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let reg = self.inner.registry.read();
             reg.all
                 .iter()
-                .map(|f| (Arc::clone(f), reg.by_name.contains_key(&*f.name)))
+                .map(|f| (Arc::clone(f), reg.is_live(f)))
                 .collect()
         };
         let mut total = FunctionMetrics {

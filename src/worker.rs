@@ -476,13 +476,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     );
                     return end(Condition::EventAgeExceeded);
                 }
-                bump(&f.counters.retries);
                 event.last_error = Some(Box::new(error));
                 match self.requeue(f, version, event, due) {
-                    None => Dispatched {
-                        request_id,
-                        outcome: StepOutcome::RetryScheduled { due },
-                    },
+                    None => {
+                        bump(&f.counters.retries);
+                        Dispatched {
+                            request_id,
+                            outcome: StepOutcome::RetryScheduled { due },
+                        }
+                    }
                     Some(c) => end(c),
                 }
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use event_invoke::{
-    Clock, Condition, Destination, Dispatched, ErrorKind, EventState, Function, FunctionError,
+    Condition, Destination, Dispatched, ErrorKind, EventState, Function, FunctionError,
     InvocationRecord, ManualClock, Runtime, StepOutcome, Timestamp,
 };
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use event_invoke::{
-    Clock, Condition, Destination, Dispatched, Error, ErrorKind, Function, FunctionError,
+    Condition, Destination, Dispatched, Error, ErrorKind, Function, FunctionError,
     InvocationRecord, ManualClock, RequestId, RetryPolicy, Runtime, StepOutcome, Timestamp,
 };
 

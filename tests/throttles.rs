@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use event_invoke::{
-    Clock, Condition, Destination, Dispatched, Error, EventState, Function, FunctionError,
+    Condition, Destination, Dispatched, Error, EventState, Function, FunctionError,
     InvocationRecord, ManualClock, RetryPolicy, Runtime, StepOutcome, Timestamp, ZeroConcurrency,
 };
 use rand::rngs::StdRng;

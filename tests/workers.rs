@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use event_invoke::{
-    Clock, Condition, Function, FunctionError, ManualClock, RetryPolicy, Runtime, StepOutcome,
-    StopSignal,
+    Condition, Function, FunctionError, ManualClock, RetryPolicy, Runtime, StepOutcome, StopSignal,
 };
 
 fn counting(rt: &Runtime<u32>, name: &str) -> Arc<AtomicU32> {

@@ -1,0 +1,370 @@
+//! Panicking handlers, destinations and observers: a panic is a function error or a failed
+//! delivery, never a lost permit, a dead worker or a lost event.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use event_invoke::{
+    Condition, Destination, ErrorKind, Function, FunctionError, InvocationRecord, InvokeSyncError,
+    ManualClock, Runtime, StepOutcome,
+};
+
+fn runtime<P: Send + 'static>() -> Runtime<P> {
+    Runtime::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap()
+}
+
+fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    (Destination::channel(tx), rx)
+}
+
+#[test]
+fn panicking_handler_is_an_unhandled_function_error_carrying_the_panic_message() {
+    let rt = runtime::<u32>();
+    let (on_failure, records) = sink();
+    rt.register(
+        Function::new("f", |n: &u32, _ctx| -> Result<(), FunctionError> {
+            panic!("disk on fire: {n}")
+        })
+        .on_failure(on_failure),
+    )
+    .unwrap();
+    let id = rt.invoke_async("f", 7).unwrap();
+    assert!(matches!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::RetryScheduled { .. }
+    ));
+    rt.run_until_idle();
+
+    let r = records.try_recv().unwrap();
+    assert_eq!(r.request_id, id);
+    assert_eq!(r.condition, Condition::RetriesExhausted);
+    assert_eq!(r.approximate_invoke_count, 3);
+    let e = r.error().unwrap();
+    assert_eq!(e.error_type(), FunctionError::PANIC);
+    assert_eq!(e.kind(), ErrorKind::Unhandled);
+    assert_eq!(e.message(), "disk on fire: 7");
+
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors, m.retries), (3, 3, 2));
+    assert_eq!(m.concurrent_executions, 0);
+    assert_eq!(rt.outstanding(), 0);
+}
+
+#[test]
+fn panic_messages_of_every_payload_kind_are_kept() {
+    let rt = runtime::<u32>();
+    rt.register(
+        Function::new("f", |n: &u32, _ctx| -> Result<(), FunctionError> {
+            match n {
+                0 => panic!("static message"),
+                1 => panic!("formatted {}", "message"),
+                _ => std::panic::panic_any(42_u8),
+            }
+        })
+        .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    for n in 0..3 {
+        rt.invoke_async("f", n).unwrap();
+    }
+    rt.run_until_idle();
+    let mut dead = rt.drain_dead_letters();
+    dead.sort_by_key(|r| r.request_payload);
+    let messages: Vec<_> = dead.iter().map(|r| r.error().unwrap().message()).collect();
+    assert_eq!(
+        messages,
+        vec!["static message", "formatted message", "handler panicked"]
+    );
+    assert!(dead
+        .iter()
+        .all(|r| r.error().unwrap().error_type() == FunctionError::PANIC));
+}
+
+#[test]
+fn panicking_handler_is_retried_and_can_then_succeed() {
+    let rt = runtime::<u32>();
+    let (on_success, records) = sink();
+    rt.register(
+        Function::new("flaky", |_: &u32, ctx| {
+            if ctx.approximate_invoke_count() == 1 {
+                panic!("first attempt crashes");
+            }
+            Ok(())
+        })
+        .on_success(on_success),
+    )
+    .unwrap();
+    rt.invoke_async("flaky", 1).unwrap();
+    rt.run_until_idle();
+    let r = records.try_recv().unwrap();
+    assert_eq!(r.condition, Condition::Success);
+    assert_eq!(r.approximate_invoke_count, 2);
+    let m = rt.function_metrics("flaky").unwrap();
+    assert_eq!((m.errors, m.retries), (1, 1));
+}
+
+#[test]
+fn panic_releases_the_concurrency_permits() {
+    let rt = runtime::<u32>();
+    let (on_success, successes) = sink();
+    // Reserved concurrency 1: if the panicking attempt kept its slot, the next event would be
+    // throttled forever.
+    rt.register(
+        Function::new("single", |n: &u32, _ctx| {
+            if *n == 0 {
+                panic!("boom");
+            }
+            Ok(())
+        })
+        .reserved_concurrency(1)
+        .maximum_retry_attempts(0)
+        .on_success(on_success),
+    )
+    .unwrap();
+    rt.invoke_async("single", 0).unwrap();
+    let next = rt.invoke_async("single", 1).unwrap();
+    assert_eq!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::Ended(Condition::RetriesExhausted)
+    );
+    let m = rt.function_metrics("single").unwrap();
+    assert_eq!(m.concurrent_executions, 0);
+    assert_eq!(rt.metrics().total.concurrent_executions, 0);
+
+    let step = rt.try_dispatch().unwrap();
+    assert_eq!(step.request_id, next);
+    assert_eq!(step.outcome, StepOutcome::Ended(Condition::Success));
+    assert_eq!(successes.try_recv().unwrap().request_id, next);
+    let m = rt.function_metrics("single").unwrap();
+    assert_eq!((m.throttles, m.peak_concurrent_executions), (0, 1));
+}
+
+#[test]
+fn panic_releases_the_account_slot_for_other_functions() {
+    // One execution slot in the whole account, no reservations.
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .account_concurrency(1)
+        .unreserved_floor(0)
+        .build()
+        .unwrap();
+    let ran = Arc::new(AtomicU32::new(0));
+    let r = ran.clone();
+    rt.register(
+        Function::new("crash", |_: &u32, _ctx| -> Result<(), FunctionError> {
+            panic!("crash")
+        })
+        .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    rt.register(Function::new("other", move |_: &u32, _ctx| {
+        r.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }))
+    .unwrap();
+    rt.invoke_async("crash", 0).unwrap();
+    rt.run_until_idle();
+    rt.invoke_async("other", 0).unwrap();
+    assert_eq!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::Ended(Condition::Success)
+    );
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert_eq!(rt.metrics().total.throttles, 0);
+}
+
+#[test]
+fn panicking_synchronous_invoke_returns_a_function_error_and_frees_the_slot() {
+    let rt = runtime::<u32>();
+    rt.register(
+        Function::new("f", |n: &u32, _ctx| {
+            if *n == 0 {
+                panic!("sync crash");
+            }
+            Ok(())
+        })
+        .reserved_concurrency(1),
+    )
+    .unwrap();
+    match rt.invoke("f", &0) {
+        Err(InvokeSyncError::Function(e)) => {
+            assert_eq!(e.error_type(), FunctionError::PANIC);
+            assert_eq!(e.kind(), ErrorKind::Unhandled);
+            assert_eq!(e.message(), "sync crash");
+        }
+        other => panic!("expected a function error, got {other:?}"),
+    }
+    rt.invoke("f", &1).expect("the slot was released");
+    assert_eq!(rt.function_metrics("f").unwrap().concurrent_executions, 0);
+}
+
+#[test]
+fn worker_threads_survive_panicking_handlers() {
+    let rt = runtime::<u32>();
+    let (on_success, successes) = sink();
+    let (on_failure, failures) = sink();
+    rt.register(
+        Function::new("f", |n: &u32, _ctx| {
+            if n % 2 == 0 {
+                panic!("even payload {n}");
+            }
+            Ok(())
+        })
+        .maximum_retry_attempts(0)
+        .on_success(on_success)
+        .on_failure(on_failure),
+    )
+    .unwrap();
+    let workers = rt.spawn_workers(2);
+    assert_eq!(workers.len(), 2);
+    for n in 0..20 {
+        rt.invoke_async("f", n).unwrap();
+    }
+    assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+
+    // The same threads keep working after the panics.
+    for n in 20..40 {
+        rt.invoke_async("f", n).unwrap();
+    }
+    assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+    assert_eq!(workers.stop(), 40);
+
+    let ok: Vec<_> = successes.try_iter().map(|r| r.request_payload).collect();
+    let failed: Vec<_> = failures.try_iter().collect();
+    assert_eq!(ok.len(), 20);
+    assert!(ok.iter().all(|n| n % 2 == 1));
+    assert_eq!(failed.len(), 20);
+    assert!(failed.iter().all(|r| r.request_payload % 2 == 0
+        && r.condition == Condition::RetriesExhausted
+        && r.error().unwrap().error_type() == FunctionError::PANIC));
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors), (40, 20));
+    assert_eq!(m.concurrent_executions, 0);
+    assert!(m.is_balanced());
+}
+
+#[test]
+fn panicking_closure_destination_kills_nothing() {
+    let rt = runtime::<u32>();
+    let delivered = Arc::new(AtomicU32::new(0));
+    let d = delivered.clone();
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(())).on_success(Destination::closure(move |r| {
+            d.fetch_add(1, Ordering::SeqCst);
+            if r.request_payload % 2 == 0 {
+                panic!("destination crashed");
+            }
+        })),
+    )
+    .unwrap();
+    for n in 0..4 {
+        rt.invoke_async("f", n).unwrap();
+    }
+    assert_eq!(rt.run_until_idle(), 4);
+    assert_eq!(
+        delivered.load(Ordering::SeqCst),
+        4,
+        "every record was offered"
+    );
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::Success), 4);
+    assert_eq!(m.destination_delivery_failures, 2);
+    let mut dead: Vec<_> = rt
+        .drain_dead_letters()
+        .into_iter()
+        .map(|r| r.request_payload)
+        .collect();
+    dead.sort();
+    assert_eq!(dead, vec![0, 2]);
+    assert_eq!(rt.outstanding(), 0);
+}
+
+#[test]
+fn panicking_closure_destination_does_not_stop_worker_threads() {
+    let rt = runtime::<u32>();
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(())).on_success(Destination::closure(|_| {
+            panic!("destination crashed");
+        })),
+    )
+    .unwrap();
+    let workers = rt.spawn_workers(2);
+    for n in 0..10 {
+        rt.invoke_async("f", n).unwrap();
+    }
+    assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+    assert_eq!(workers.stop(), 10);
+    assert_eq!(rt.drain_dead_letters().len(), 10);
+    assert_eq!(
+        rt.function_metrics("f")
+            .unwrap()
+            .destination_delivery_failures,
+        10
+    );
+}
+
+#[test]
+fn panicking_destination_map_counts_a_delivery_failure() {
+    let rt = runtime::<u32>();
+    let audited = Arc::new(AtomicU32::new(0));
+    let a = audited.clone();
+    rt.register(Function::new("audit", move |_: &u32, _ctx| {
+        a.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }))
+    .unwrap();
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(())).on_success(Destination::function(
+            "audit",
+            |r: &InvocationRecord<u32, ()>| {
+                if r.request_payload == 0 {
+                    panic!("cannot map");
+                }
+                r.request_payload
+            },
+        )),
+    )
+    .unwrap();
+    rt.invoke_async("f", 0).unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.run_until_idle();
+    assert_eq!(audited.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        rt.function_metrics("f")
+            .unwrap()
+            .destination_delivery_failures,
+        1
+    );
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].request_payload, 0);
+}
+
+#[test]
+fn panicking_observer_does_not_stop_delivery() {
+    let observed = Arc::new(Mutex::new(Vec::new()));
+    let o = observed.clone();
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .on_record(move |r| {
+            o.lock().unwrap().push(r.request_payload);
+            panic!("observer crashed");
+        })
+        .build()
+        .unwrap();
+    let (on_success, records) = sink();
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).on_success(on_success))
+        .unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.invoke_async("f", 2).unwrap();
+    assert_eq!(rt.run_until_idle(), 2);
+    assert_eq!(*observed.lock().unwrap(), vec![1, 2]);
+    assert_eq!(records.try_iter().count(), 2);
+    assert!(rt.drain_dead_letters().is_empty());
+}
