@@ -743,7 +743,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let now = self.inner.clock.now();
         f.counters.attempt_started(0);
-        let result = self.run_handler(f, &version, payload, id, now, now, 1, 1);
+        let (result, _) = self.run_handler(f, &version, payload, id, now, now, 1, 1);
         drop(slots);
         result.map_err(|e| {
             bump(&f.counters.errors);
@@ -800,7 +800,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         started_at: Timestamp,
         attempt: u32,
         chain_depth: u32,
-    ) -> Result<R, FunctionError> {
+    ) -> (Result<R, FunctionError>, Timestamp) {
         let ctx = Context {
             runtime: self,
             function: &f.name,
@@ -816,19 +816,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // by their guard and the event goes on to its retry or record.
         let result = catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
             .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
-        let duration = self.inner.clock.now() - started_at;
+        let ended_at = self.inner.clock.now();
+        let duration = ended_at - started_at;
         f.counters
             .attempt_finished(crate::clock::duration_nanos(duration));
         if duration > version.config.timeout {
-            return Err(FunctionError::timeout(version.config.timeout));
+            return (
+                Err(FunctionError::timeout(version.config.timeout)),
+                ended_at,
+            );
         }
-        result
+        (result, ended_at)
     }
 
     // ----- outcomes -----------------------------------------------------------------------
 
-    /// Ends an event: one record, one count, one delivery. `in_hand` says whether a worker had
-    /// taken it from the queue.
+    /// Ends an event at `at`: one record, one count, one delivery. `in_hand` says whether a
+    /// worker had taken it from the queue.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish(
         &self,
         f: &FunctionShared<P, R>,
@@ -837,31 +842,38 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         condition: Condition,
         response: Option<Result<R, FunctionError>>,
         in_hand: bool,
+        at: Timestamp,
     ) {
-        let request_id = event.request_id();
-        let enqueued_at = event.enqueued_at();
-        let attempts = event.attempts();
-        let chain_depth = event.chain_depth();
-        let last_version = event.last_version;
-        let (payload, last_error) = event.into_parts();
-        let response = response.or_else(|| last_error.map(|e| Err(*e)));
-        let record = InvocationRecord {
-            request_id,
-            function: Arc::clone(&f.name),
-            condition,
-            approximate_invoke_count: attempts,
-            request_payload: payload,
-            response,
-            executed_version: (attempts > 0).then_some(last_version),
-            enqueued_at,
-            timestamp: self.inner.clock.now(),
-            chain_depth,
-        };
         f.counters.outcome(condition);
         if in_hand {
             f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
         }
-        self.deliver(f, version, record);
+        // The common case, a success nobody listens for, needs no record: skip building one.
+        if condition.is_failure()
+            || self.inner.observer.is_some()
+            || version.config.on_success.is_some()
+        {
+            let request_id = event.request_id();
+            let enqueued_at = event.enqueued_at();
+            let attempts = event.attempts();
+            let chain_depth = event.chain_depth();
+            let last_version = event.last_version;
+            let (payload, last_error) = event.into_parts();
+            let response = response.or_else(|| last_error.map(|e| Err(*e)));
+            let record = InvocationRecord {
+                request_id,
+                function: Arc::clone(&f.name),
+                condition,
+                approximate_invoke_count: attempts,
+                request_payload: payload,
+                response,
+                executed_version: (attempts > 0).then_some(last_version),
+                enqueued_at,
+                timestamp: at,
+                chain_depth,
+            };
+            self.deliver(f, version, record);
+        }
         // Last, so that a waiter woken by `wait_idle` finds every record delivered.
         if self.inner.outstanding.fetch_sub(1, Ordering::SeqCst) == 1
             && self.inner.idle_waiters.load(Ordering::SeqCst) > 0
@@ -1034,7 +1046,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .map(|t| t + retry.maximum_event_age());
             drop(st);
             for e in expired {
-                self.finish(f, &version, e, Condition::EventAgeExceeded, None, false);
+                self.finish(f, &version, e, Condition::EventAgeExceeded, None, false, now);
             }
             if let Some(next) = next {
                 self.arm_timer(f, next);
@@ -1286,8 +1298,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             (st.queue.remove_where(pred), Arc::clone(&st.current))
         };
         let n = removed.len();
+        let now = self.now();
         for e in removed {
-            self.finish(&f, &version, e, Condition::Purged, None, false);
+            self.finish(&f, &version, e, Condition::Purged, None, false, now);
         }
         Ok(n)
     }
@@ -1370,8 +1383,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             (st.queue.purge(), version)
         };
         let n = removed.len();
+        let now = self.now();
         for e in removed {
-            self.finish(&f, &version, e, Condition::FunctionDeleted, None, false);
+            self.finish(&f, &version, e, Condition::FunctionDeleted, None, false, now);
         }
         Ok(n)
     }

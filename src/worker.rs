@@ -383,11 +383,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             .recursion_limit()
             .is_some_and(|limit| event.chain_depth > limit)
         {
-            self.finish(f, version, event, Condition::RecursionLimit, None, true);
+            self.finish(f, version, event, Condition::RecursionLimit, None, true, now);
             return end(Condition::RecursionLimit);
         }
         if config.retry.is_expired(event.enqueued_at(), now) {
-            self.finish(f, version, event, Condition::EventAgeExceeded, None, true);
+            self.finish(f, version, event, Condition::EventAgeExceeded, None, true, now);
             return end(Condition::EventAgeExceeded);
         }
         if config.reserved_concurrency == Some(0)
@@ -400,6 +400,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Condition::ZeroReservedConcurrency,
                 None,
                 true,
+                now,
             );
             return end(Condition::ZeroReservedConcurrency);
         }
@@ -412,10 +413,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .throttle_delay(event.throttles, &mut *f.rng.lock());
             let due = now + delay;
             if config.retry.is_expired(event.enqueued_at(), due) {
-                self.finish(f, version, event, Condition::EventAgeExceeded, None, true);
+                self.finish(f, version, event, Condition::EventAgeExceeded, None, true, now);
                 return end(Condition::EventAgeExceeded);
             }
-            return match self.requeue(f, version, event, due) {
+            return match self.requeue(f, version, event, due, now) {
                 None => Dispatched {
                     request_id,
                     outcome: StepOutcome::Throttled { due },
@@ -427,7 +428,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         event.last_version = version.number;
         f.counters
             .attempt_started(crate::clock::duration_nanos(now - event.enqueued_at()));
-        let result = self.run_handler(
+        let (result, ended_at) = self.run_handler(
             f,
             version,
             event.payload(),
@@ -447,6 +448,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     Condition::Success,
                     Some(Ok(response)),
                     true,
+                    ended_at,
                 );
                 end(Condition::Success)
             }
@@ -460,10 +462,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                         Condition::RetriesExhausted,
                         Some(Err(error)),
                         true,
+                        ended_at,
                     );
                     return end(Condition::RetriesExhausted);
                 };
-                let due = self.now() + wait;
+                let due = ended_at + wait;
                 if config.retry.is_expired(event.enqueued_at(), due) {
                     // Lambda does not schedule a retry that would start past the age limit.
                     self.finish(
@@ -473,11 +476,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                         Condition::EventAgeExceeded,
                         Some(Err(error)),
                         true,
+                        ended_at,
                     );
                     return end(Condition::EventAgeExceeded);
                 }
                 event.last_error = Some(Box::new(error));
-                match self.requeue(f, version, event, due) {
+                match self.requeue(f, version, event, due, ended_at) {
                     None => {
                         bump(&f.counters.retries);
                         Dispatched {
@@ -499,6 +503,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         version: &Version<P, R>,
         event: QueuedEvent<P>,
         due: Timestamp,
+        now: Timestamp,
     ) -> Option<Condition> {
         {
             let mut st = f.state.lock();
@@ -510,7 +515,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
         }
-        self.finish(f, version, event, Condition::FunctionDeleted, None, true);
+        self.finish(f, version, event, Condition::FunctionDeleted, None, true, now);
         Some(Condition::FunctionDeleted)
     }
 }
