@@ -55,6 +55,7 @@ pub struct Context<'a, P, R> {
     pub(crate) code_version: u64,
     pub(crate) chain_depth: u32,
     pub(crate) timeout: Duration,
+    pub(crate) duplicate: bool,
 }
 
 impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
@@ -72,6 +73,13 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// `approximateInvokeCount`).
     pub fn approximate_invoke_count(&self) -> u32 {
         self.attempt
+    }
+
+    /// Whether this run is an injected duplicate delivery of an event that already succeeded
+    /// (see [`FaultInjection`](crate::FaultInjection)). Real Lambda does not tell: a handler
+    /// should not need to look.
+    pub fn is_duplicate(&self) -> bool {
+        self.duplicate
     }
 
     /// The event's age when this attempt started (Lambda's `AsyncEventAge`).

@@ -143,6 +143,7 @@
 mod clock;
 mod context;
 mod error;
+mod fault;
 mod function;
 mod limiter;
 mod metrics;
@@ -155,6 +156,7 @@ mod worker;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::Context;
 pub use error::{Error, InvokeError, InvokeSyncError};
+pub use fault::{FaultInjection, TraceEvent, TraceKind};
 pub use function::{
     Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
 };

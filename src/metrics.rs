@@ -21,6 +21,9 @@ pub(crate) struct Counters {
     pub(crate) delivery_failures: AtomicU64,
     /// Events taken from the queue and not yet back in it or ended.
     pub(crate) in_hand: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) duplicates_finished: AtomicU64,
+    pub(crate) injected_errors: AtomicU64,
 }
 
 #[inline]
@@ -71,6 +74,9 @@ impl Counters {
         m.duration_max = Duration::from_nanos(get(&self.duration_max_ns));
         m.destination_delivery_failures = get(&self.delivery_failures);
         m.in_flight_events = get(&self.in_hand);
+        m.duplicates = get(&self.duplicates);
+        m.duplicates_finished = get(&self.duplicates_finished);
+        m.injected_errors = get(&self.injected_errors);
     }
 }
 
@@ -146,6 +152,13 @@ pub struct FunctionMetrics {
     pub duration_max: Duration,
     /// Records whose destination could not take them (`DestinationDeliveryFailures`).
     pub destination_delivery_failures: u64,
+    /// Duplicate deliveries injected ([`FaultInjection`](crate::FaultInjection)). Each also
+    /// counts as received work in [`is_balanced`](Self::is_balanced), but never as an outcome.
+    pub duplicates: u64,
+    /// Injected duplicate deliveries that have run (or were dropped).
+    pub duplicates_finished: u64,
+    /// Function errors and system errors injected.
+    pub injected_errors: u64,
 }
 
 impl FunctionMetrics {
@@ -169,10 +182,15 @@ impl FunctionMetrics {
         self.queue_ready + self.queue_delayed
     }
 
-    /// Checks the accounting identity: every event received has ended, waits in the queue, or
-    /// is in a worker's hands. Exact when no worker is running.
+    /// Checks the accounting identity: every event received (and every duplicate delivery
+    /// injected) has ended, waits in the queue, or is in a worker's hands. Exact when no worker
+    /// is running.
     pub fn is_balanced(&self) -> bool {
-        self.events_received == self.finished() + self.queue_depth() + self.in_flight_events
+        self.events_received + self.duplicates
+            == self.finished()
+                + self.duplicates_finished
+                + self.queue_depth()
+                + self.in_flight_events
     }
 
     pub(crate) fn add(&mut self, o: &FunctionMetrics) {
@@ -192,6 +210,9 @@ impl FunctionMetrics {
         self.duration_total += o.duration_total;
         self.duration_max = self.duration_max.max(o.duration_max);
         self.destination_delivery_failures += o.destination_delivery_failures;
+        self.duplicates += o.duplicates;
+        self.duplicates_finished += o.duplicates_finished;
+        self.injected_errors += o.injected_errors;
     }
 }
 

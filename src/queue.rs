@@ -30,6 +30,8 @@ pub struct QueuedEvent<P> {
     /// event that never failed pays one word for it.
     pub(crate) last_error: Option<Box<FunctionError>>,
     pub(crate) last_version: u64,
+    /// An injected duplicate delivery: runs once more, makes no record.
+    pub(crate) duplicate: bool,
     payload: P,
 }
 
@@ -44,6 +46,7 @@ impl<P> QueuedEvent<P> {
             chain_depth: 1,
             last_error: None,
             last_version: 0,
+            duplicate: false,
             payload,
         }
     }
@@ -71,6 +74,12 @@ impl<P> QueuedEvent<P> {
     /// Position in the invocation chain (1 when invoked from outside a handler).
     pub fn chain_depth(&self) -> u32 {
         self.chain_depth
+    }
+
+    /// Whether this is an injected duplicate delivery of an event that already ended (see
+    /// [`FaultInjection`](crate::FaultInjection)).
+    pub fn is_duplicate(&self) -> bool {
+        self.duplicate
     }
 
     /// The payload.
@@ -270,6 +279,29 @@ impl<P> InvocationQueue<P> {
             self.ready.shrink_to(SHRINK_TO);
         }
         event
+    }
+
+    /// Like [`pop_due`](Self::pop_due), but takes the ready event at position `pick(len)` (taken
+    /// modulo the ready count) instead of the oldest: how fault injection reorders.
+    pub(crate) fn pop_due_picked(
+        &mut self,
+        now: Timestamp,
+        pick: impl FnOnce(usize) -> usize,
+    ) -> Option<QueuedEvent<P>> {
+        if self.delayed.peek().is_some_and(|d| d.due <= now) {
+            self.promote_due(now);
+        }
+        let len = self.ready.len();
+        if len == 0 {
+            return None;
+        }
+        self.ready.remove(pick(len) % len)
+    }
+
+    /// Adds an event at the back of the ready line whatever the capacity (a duplicate delivery
+    /// of an event already accepted).
+    pub(crate) fn push_unbounded(&mut self, event: QueuedEvent<P>) {
+        self.ready.push_back(event);
     }
 
     /// Events ready now.

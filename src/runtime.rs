@@ -15,6 +15,7 @@ use rand::SeedableRng;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::context::Context;
 use crate::error::{Error, InvokeError, InvokeSyncError};
+use crate::fault::{FaultInjection, Faults, TraceEvent, TraceKind};
 use crate::function::{Function, FunctionConfig, Handler, ZeroConcurrency};
 use crate::limiter::ConcurrencyLimiter;
 use crate::metrics::{bump, Counters, FunctionMetrics, RuntimeMetrics};
@@ -113,6 +114,7 @@ impl<P, R> Registry<P, R> {
 }
 
 type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;
+type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
 
 pub(crate) struct Inner<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
@@ -140,6 +142,8 @@ pub(crate) struct Inner<P, R> {
     keep_dead_letters: bool,
     dead_letters: Mutex<Vec<InvocationRecord<P, R>>>,
     observer: Option<Observer<P, R>>,
+    tracer: Option<Tracer>,
+    pub(crate) faults: Option<Faults<P>>,
 }
 
 /// The engine: functions, their invocation queues, the account's concurrency, the clock and
@@ -216,6 +220,17 @@ pub struct RuntimeBuilder<P, R> {
     seed: u64,
     keep_dead_letters: bool,
     observer: Option<Observer<P, R>>,
+    tracer: Option<Tracer>,
+    faults: Option<(FaultInjection, fn(&P) -> P)>,
+}
+
+impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
+    /// Injects faults (duplicates, errors, delays, reordering) from a seeded RNG; see
+    /// [`FaultInjection`]. Needs `P: Clone` to deliver duplicates.
+    pub fn fault_injection(mut self, faults: FaultInjection) -> Self {
+        self.faults = Some((faults, P::clone));
+        self
+    }
 }
 
 impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
@@ -274,8 +289,19 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         self
     }
 
+    /// Calls `tracer` at every step of every event's life (accepted, started, failed, retry
+    /// scheduled, throttled, ended...): for audits, logs and tracing spans. Off, it costs one
+    /// branch per step.
+    pub fn on_trace(mut self, tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.tracer = Some(Box::new(tracer));
+        self
+    }
+
     /// Checks the settings and builds the runtime.
     pub fn build(self) -> Result<Runtime<P, R>, Error> {
+        if let Some((faults, _)) = &self.faults {
+            faults.validate()?;
+        }
         if !(1..=1_000_000).contains(&self.account_concurrency) {
             return Err(Error::InvalidConfig {
                 field: "account_concurrency",
@@ -332,6 +358,10 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             keep_dead_letters: self.keep_dead_letters,
             dead_letters: Mutex::new(Vec::new()),
             observer: self.observer,
+            tracer: self.tracer,
+            faults: self
+                .faults
+                .map(|(config, clone)| Faults::new(config, clone)),
         });
         // Parked workers must hear when virtual time moves, or a retry that became due would
         // wait for the next invoke. The weak reference lets the runtime drop.
@@ -461,6 +491,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             seed: 0,
             keep_dead_letters: true,
             observer: None,
+            tracer: None,
+            faults: None,
         }
     }
 
@@ -704,6 +736,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if arm_expiry {
             self.arm_timer(f, now + max_age);
         }
+        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
         Ok(id)
     }
 
@@ -743,7 +776,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let now = self.inner.clock.now();
         f.counters.attempt_started(0);
-        let (result, _) = self.run_handler(f, &version, payload, id, now, now, 1, 1);
+        let (result, _) = self.run_handler(f, &version, payload, id, now, now, 1, 1, false);
         drop(slots);
         result.map_err(|e| {
             bump(&f.counters.errors);
@@ -800,6 +833,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         started_at: Timestamp,
         attempt: u32,
         chain_depth: u32,
+        duplicate: bool,
     ) -> (Result<R, FunctionError>, Timestamp) {
         let ctx = Context {
             runtime: self,
@@ -811,6 +845,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             code_version: version.number,
             chain_depth,
             timeout: version.config.timeout,
+            duplicate,
         };
         // A panicking handler is a function error, not a dead worker: the slots are released
         // by their guard and the event goes on to its retry or record.
@@ -844,10 +879,29 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         in_hand: bool,
         at: Timestamp,
     ) {
+        if event.duplicate {
+            // However it ends (run, purged, aged out, deleted), a duplicate delivery makes no
+            // record: its event already has one.
+            if in_hand {
+                f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
+            }
+            bump(&f.counters.duplicates_finished);
+            self.release_outstanding();
+            return;
+        }
         f.counters.outcome(condition);
         if in_hand {
             f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
         }
+        self.trace(
+            f,
+            event.request_id(),
+            at,
+            TraceKind::Ended {
+                condition,
+                approximate_invoke_count: event.attempts(),
+            },
+        );
         // The common case, a success nobody listens for, needs no record: skip building one.
         if condition.is_failure()
             || self.inner.observer.is_some()
@@ -874,6 +928,63 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             };
             self.deliver(f, version, record);
         }
+        self.release_outstanding();
+    }
+
+    /// Queues a duplicate delivery of `event` (which just succeeded): same id, same invoke
+    /// count, a copy of the payload.
+    pub(crate) fn inject_duplicate(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        event: &QueuedEvent<P>,
+        clone: fn(&P) -> P,
+        now: Timestamp,
+    ) {
+        let mut copy = QueuedEvent::new(
+            event.request_id(),
+            clone(event.payload()),
+            event.enqueued_at(),
+        );
+        copy.attempts = event.attempts.saturating_sub(1);
+        copy.chain_depth = event.chain_depth;
+        copy.duplicate = true;
+        let mut st = f.state.lock();
+        if st.deleted {
+            return;
+        }
+        st.queue.push_unbounded(copy);
+        bump(&f.counters.duplicates);
+        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        let schedule = !st.scheduled && !st.paused;
+        st.scheduled |= schedule;
+        drop(st);
+        if schedule {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+        self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
+    }
+
+    /// Reports one step of an event's life to the tracer, if there is one.
+    #[inline]
+    pub(crate) fn trace(
+        &self,
+        f: &FunctionShared<P, R>,
+        request_id: RequestId,
+        at: Timestamp,
+        kind: TraceKind<'_>,
+    ) {
+        if let Some(tracer) = &self.inner.tracer {
+            let event = TraceEvent {
+                request_id,
+                function: &f.name,
+                at,
+                kind,
+            };
+            let _ = catch_unwind(AssertUnwindSafe(|| tracer(&event)));
+        }
+    }
+
+    fn release_outstanding(&self) {
         // Last, so that a waiter woken by `wait_idle` finds every record delivered.
         if self.inner.outstanding.fetch_sub(1, Ordering::SeqCst) == 1
             && self.inner.idle_waiters.load(Ordering::SeqCst) > 0
@@ -1046,7 +1157,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .map(|t| t + retry.maximum_event_age());
             drop(st);
             for e in expired {
-                self.finish(f, &version, e, Condition::EventAgeExceeded, None, false, now);
+                self.finish(
+                    f,
+                    &version,
+                    e,
+                    Condition::EventAgeExceeded,
+                    None,
+                    false,
+                    now,
+                );
             }
             if let Some(next) = next {
                 self.arm_timer(f, next);
@@ -1385,7 +1504,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let n = removed.len();
         let now = self.now();
         for e in removed {
-            self.finish(&f, &version, e, Condition::FunctionDeleted, None, false, now);
+            self.finish(
+                &f,
+                &version,
+                e,
+                Condition::FunctionDeleted,
+                None,
+                false,
+                now,
+            );
         }
         Ok(n)
     }

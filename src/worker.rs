@@ -11,9 +11,11 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use crate::clock::Timestamp;
+use crate::fault::TraceKind;
 use crate::function::ZeroConcurrency;
 use crate::metrics::bump;
 use crate::queue::QueuedEvent;
+use crate::record::FunctionError;
 use crate::record::{Condition, RequestId};
 use crate::runtime::{FunctionShared, Runtime, Task, Version};
 
@@ -342,13 +344,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     #[inline]
     pub(crate) fn step(&self, f: &Arc<FunctionShared<P, R>>) -> Option<Dispatched> {
         let now = self.inner.clock.now();
+        let faults = self.inner.faults.as_ref();
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
                 st.scheduled = false;
                 return None;
             }
-            let Some(event) = st.queue.pop_due(now) else {
+            let event = match faults {
+                None => st.queue.pop_due(now),
+                // Fault seam: reordering takes a random ready event.
+                Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
+            };
+            let Some(event) = event else {
                 st.scheduled = false;
                 return None;
             };
@@ -365,7 +373,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// Decides one event's attempt: the guards (recursion, age, zero concurrency), the slots,
-    /// the handler, and the consequence (record, retry or backoff).
+    /// the handler, and the consequence (record, retry or backoff). The fault seams sit where
+    /// Lambda's own failures happen: a system error before the handler, a lost response after
+    /// it, a duplicate delivery after a success, a late retry.
     fn dispatch(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -375,60 +385,90 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> Dispatched {
         let request_id = event.request_id();
         let config = &version.config;
+        let faults = self.inner.faults.as_ref();
+        let duplicate = event.duplicate;
         let end = |condition| Dispatched {
             request_id,
             outcome: StepOutcome::Ended(condition),
         };
-        if self
+        let guard = if self
             .recursion_limit()
             .is_some_and(|limit| event.chain_depth > limit)
         {
-            self.finish(f, version, event, Condition::RecursionLimit, None, true, now);
-            return end(Condition::RecursionLimit);
-        }
-        if config.retry.is_expired(event.enqueued_at(), now) {
-            self.finish(f, version, event, Condition::EventAgeExceeded, None, true, now);
-            return end(Condition::EventAgeExceeded);
-        }
-        if config.reserved_concurrency == Some(0)
+            Some(Condition::RecursionLimit)
+        } else if config.retry.is_expired(event.enqueued_at(), now) {
+            Some(Condition::EventAgeExceeded)
+        } else if config.reserved_concurrency == Some(0)
             && self.zero_concurrency() == ZeroConcurrency::Discard
         {
-            self.finish(
-                f,
-                version,
-                event,
-                Condition::ZeroReservedConcurrency,
-                None,
-                true,
-                now,
-            );
-            return end(Condition::ZeroReservedConcurrency);
+            Some(Condition::ZeroReservedConcurrency)
+        } else {
+            None
+        };
+        if let Some(condition) = guard {
+            self.finish(f, version, event, condition, None, true, now);
+            return end(condition);
         }
-        let Some(slots) = self.acquire_slots(f, version) else {
-            // A throttle: back to the queue with backoff; it does not use up retry attempts.
-            bump(&f.counters.throttles);
-            event.throttles = event.throttles.saturating_add(1);
-            let delay = config
-                .retry
-                .throttle_delay(event.throttles, &mut *f.rng.lock());
-            let due = now + delay;
-            if config.retry.is_expired(event.enqueued_at(), due) {
-                self.finish(f, version, event, Condition::EventAgeExceeded, None, true, now);
-                return end(Condition::EventAgeExceeded);
+        let slots = self.acquire_slots(f, version);
+        // Fault seam: a system error before the handler runs, handled like a throttle.
+        let injected = slots.is_some()
+            && faults.is_some_and(|faults| faults.chance(faults.config.system_error));
+        let slots = match slots {
+            Some(slots) if !injected => slots,
+            _ => {
+                // A throttle: back to the queue with backoff; it does not use up retry attempts.
+                if injected {
+                    bump(&f.counters.injected_errors);
+                } else {
+                    bump(&f.counters.throttles);
+                }
+                event.throttles = event.throttles.saturating_add(1);
+                let mut delay = config
+                    .retry
+                    .throttle_delay(event.throttles, &mut *f.rng.lock());
+                if let Some(faults) = faults {
+                    delay += faults.extra_delay();
+                }
+                let due = now + delay;
+                if config.retry.is_expired(event.enqueued_at(), due) {
+                    self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::EventAgeExceeded,
+                        None,
+                        true,
+                        now,
+                    );
+                    return end(Condition::EventAgeExceeded);
+                }
+                self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
+                return match self.requeue(f, version, event, due, now) {
+                    None => Dispatched {
+                        request_id,
+                        outcome: StepOutcome::Throttled { due },
+                    },
+                    Some(c) => end(c),
+                };
             }
-            return match self.requeue(f, version, event, due, now) {
-                None => Dispatched {
-                    request_id,
-                    outcome: StepOutcome::Throttled { due },
-                },
-                Some(c) => end(c),
-            };
         };
         event.attempts += 1;
-        event.last_version = version.number;
+        if !duplicate {
+            event.last_version = version.number;
+        }
         f.counters
             .attempt_started(crate::clock::duration_nanos(now - event.enqueued_at()));
-        let (result, ended_at) = self.run_handler(
+        self.trace(
+            f,
+            request_id,
+            now,
+            TraceKind::Started {
+                attempt: event.attempts,
+                duplicate,
+                code_version: version.number,
+            },
+        );
+        let (mut result, ended_at) = self.run_handler(
             f,
             version,
             event.payload(),
@@ -437,10 +477,47 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             now,
             event.attempts,
             event.chain_depth,
+            duplicate,
         );
         drop(slots);
+        if let Some(faults) = faults {
+            // Fault seam: the handler did its work, but its response is lost.
+            if result.is_ok() && faults.chance(faults.config.function_error) {
+                bump(&f.counters.injected_errors);
+                result = Err(FunctionError::new(
+                    "Injected.FunctionError",
+                    "fault injection replaced a successful response",
+                ));
+            }
+        }
+        if let Err(error) = &result {
+            bump(&f.counters.errors);
+            let kind = TraceKind::Failed {
+                attempt: event.attempts,
+                duplicate,
+                error,
+            };
+            self.trace(f, request_id, ended_at, kind);
+        } else {
+            let kind = TraceKind::Succeeded {
+                attempt: event.attempts,
+                duplicate,
+            };
+            self.trace(f, request_id, ended_at, kind);
+        }
+        if duplicate {
+            // A duplicate delivery is never retried and makes no record (`finish` knows).
+            self.finish(f, version, event, Condition::Success, None, true, ended_at);
+            return end(Condition::Success);
+        }
         match result {
             Ok(response) => {
+                if let Some(faults) = faults {
+                    // Fault seam: at-least-once delivery runs the event once more.
+                    if faults.duplicate(request_id) {
+                        self.inject_duplicate(f, &event, faults.clone, ended_at);
+                    }
+                }
                 self.finish(
                     f,
                     version,
@@ -453,8 +530,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 end(Condition::Success)
             }
             Err(error) => {
-                bump(&f.counters.errors);
-                let Some(wait) = config.retry.retry_delay(event.attempts) else {
+                let Some(mut wait) = config.retry.retry_delay(event.attempts) else {
                     self.finish(
                         f,
                         version,
@@ -466,6 +542,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     );
                     return end(Condition::RetriesExhausted);
                 };
+                if let Some(faults) = faults {
+                    wait += faults.extra_delay();
+                }
                 let due = ended_at + wait;
                 if config.retry.is_expired(event.enqueued_at(), due) {
                     // Lambda does not schedule a retry that would start past the age limit.
@@ -481,6 +560,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     return end(Condition::EventAgeExceeded);
                 }
                 event.last_error = Some(Box::new(error));
+                self.trace(f, request_id, ended_at, TraceKind::RetryScheduled { due });
                 match self.requeue(f, version, event, due, ended_at) {
                     None => {
                         bump(&f.counters.retries);
@@ -515,7 +595,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
         }
-        self.finish(f, version, event, Condition::FunctionDeleted, None, true, now);
+        self.finish(
+            f,
+            version,
+            event,
+            Condition::FunctionDeleted,
+            None,
+            true,
+            now,
+        );
         Some(Condition::FunctionDeleted)
     }
 }

@@ -1,0 +1,358 @@
+//! Fault injection and tracing: the seams for testing handlers against what Lambda really does.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::clock::Timestamp;
+use crate::error::Error;
+use crate::record::{Condition, FunctionError, RequestId};
+
+type IdFilter = Arc<dyn Fn(RequestId) -> bool + Send + Sync>;
+
+/// Faults to inject into a [`Runtime`](crate::Runtime), all drawn from one seeded RNG so a run
+/// can be replayed.
+///
+/// Lambda delivers async events *at least once*: an event can run twice even when nothing
+/// failed, a handler that did its work can still be reported failed (a lost response, a
+/// timeout after the side effect) and run again, and events come in no set order. Fault
+/// injection makes each of these happen on purpose, so a test can show that a handler copes:
+///
+/// | fault | what happens | Lambda's cause |
+/// |---|---|---|
+/// | [`duplicates`](Self::duplicates) | after a success the event runs once more, same request id, same invoke count; no second record | the queue is eventually consistent |
+/// | [`duplicate_when`](Self::duplicate_when) | the same, for the events you choose | |
+/// | [`function_errors`](Self::function_errors) | the handler runs, then its success is replaced by an error (`Injected.FunctionError`), so the event is retried | a response lost after the side effect |
+/// | [`system_errors`](Self::system_errors) | before the handler runs, the attempt fails like a throttle (backoff, no retry used up) | 5xx service errors |
+/// | [`retry_delay`](Self::retry_delay) | every retry and throttle backoff waits up to this much longer | a busy queue |
+/// | [`reorder`](Self::reorder) | a worker takes a random ready event instead of the oldest | no ordering promise |
+///
+/// Injection is off unless a runtime is built with
+/// [`RuntimeBuilder::fault_injection`](crate::RuntimeBuilder::fault_injection), and costs one
+/// branch per seam when off. The same seed replays the same faults when the runtime is driven
+/// from one thread ([`Runtime::run_until_idle`](crate::Runtime::run_until_idle)); with several
+/// worker threads the draws interleave differently from run to run.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{FaultInjection, Function, ManualClock, Runtime};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+///
+/// let runs = Arc::new(AtomicU32::new(0));
+/// let seen = runs.clone();
+/// let rt: Runtime<u32> = Runtime::builder()
+///     .clock(ManualClock::new())
+///     .fault_injection(FaultInjection::new(7).duplicates(1.0))
+///     .build()
+///     .unwrap();
+/// rt.register(Function::new("f", move |_: &u32, _ctx| {
+///     seen.fetch_add(1, Ordering::SeqCst);
+///     Ok(())
+/// }))
+/// .unwrap();
+/// rt.invoke_async("f", 1).unwrap();
+/// rt.run_until_idle();
+/// assert_eq!(runs.load(Ordering::SeqCst), 2); // delivered twice
+/// let m = rt.function_metrics("f").unwrap();
+/// assert_eq!((m.finished(), m.duplicates), (1, 1)); // one outcome, one duplicate
+/// ```
+#[derive(Clone)]
+pub struct FaultInjection {
+    pub(crate) seed: u64,
+    pub(crate) duplicate: f64,
+    pub(crate) duplicate_when: Option<IdFilter>,
+    pub(crate) function_error: f64,
+    pub(crate) system_error: f64,
+    pub(crate) retry_delay: Duration,
+    pub(crate) reorder: f64,
+}
+
+impl FaultInjection {
+    /// No faults yet, drawing from `seed`.
+    pub fn new(seed: u64) -> Self {
+        FaultInjection {
+            seed,
+            duplicate: 0.0,
+            duplicate_when: None,
+            function_error: 0.0,
+            system_error: 0.0,
+            retry_delay: Duration::ZERO,
+            reorder: 0.0,
+        }
+    }
+
+    /// The same faults with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// After a success, deliver the event once more with probability `p` (0 to 1).
+    pub fn duplicates(mut self, p: f64) -> Self {
+        self.duplicate = p;
+        self
+    }
+
+    /// After a success, deliver the event once more whenever `pick` says so for its id.
+    pub fn duplicate_when(
+        mut self,
+        pick: impl Fn(RequestId) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.duplicate_when = Some(Arc::new(pick));
+        self
+    }
+
+    /// Replace a handler's success by an injected function error with probability `p`.
+    pub fn function_errors(mut self, p: f64) -> Self {
+        self.function_error = p;
+        self
+    }
+
+    /// Fail an attempt before the handler runs, like a throttle, with probability `p`.
+    pub fn system_errors(mut self, p: f64) -> Self {
+        self.system_error = p;
+        self
+    }
+
+    /// Make every retry and throttle backoff wait up to `max` longer (uniformly drawn).
+    pub fn retry_delay(mut self, max: Duration) -> Self {
+        self.retry_delay = max;
+        self
+    }
+
+    /// Take a random ready event instead of the oldest with probability `p`.
+    pub fn reorder(mut self, p: f64) -> Self {
+        self.reorder = p;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        for (field, p) in [
+            ("duplicates", self.duplicate),
+            ("function_errors", self.function_error),
+            ("system_errors", self.system_error),
+            ("reorder", self.reorder),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(Error::InvalidConfig {
+                    field,
+                    value: p.to_string(),
+                    accepted: "a probability from 0.0 to 1.0",
+                });
+            }
+        }
+        if self.retry_delay > Duration::from_secs(24 * 3600) {
+            return Err(Error::InvalidConfig {
+                field: "retry_delay",
+                value: format!("{:?}", self.retry_delay),
+                accepted: "at most 24 h",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FaultInjection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultInjection")
+            .field("seed", &self.seed)
+            .field("duplicates", &self.duplicate)
+            .field("duplicate_when", &self.duplicate_when.is_some())
+            .field("function_errors", &self.function_error)
+            .field("system_errors", &self.system_error)
+            .field("retry_delay", &self.retry_delay)
+            .field("reorder", &self.reorder)
+            .finish()
+    }
+}
+
+/// A runtime's live fault state: the settings, the RNG, and how to copy a payload.
+pub(crate) struct Faults<P> {
+    pub(crate) config: FaultInjection,
+    rng: Mutex<StdRng>,
+    pub(crate) clone: fn(&P) -> P,
+}
+
+impl<P> Faults<P> {
+    pub(crate) fn new(config: FaultInjection, clone: fn(&P) -> P) -> Self {
+        let rng = Mutex::new(StdRng::seed_from_u64(config.seed));
+        Faults { config, rng, clone }
+    }
+
+    /// A draw with probability `p`; no draw at all when `p` is 0, so settings that are off do
+    /// not shift the sequence of the others.
+    pub(crate) fn chance(&self, p: f64) -> bool {
+        p > 0.0 && (p >= 1.0 || self.rng.lock().random::<f64>() < p)
+    }
+
+    pub(crate) fn extra_delay(&self) -> Duration {
+        if self.config.retry_delay.is_zero() {
+            return Duration::ZERO;
+        }
+        let max = crate::clock::duration_nanos(self.config.retry_delay);
+        Duration::from_nanos(self.rng.lock().random_range(0..=max))
+    }
+
+    /// Index of the ready event to take among `len`.
+    pub(crate) fn pick(&self, len: usize) -> usize {
+        if len > 1 && self.chance(self.config.reorder) {
+            self.rng.lock().random_range(0..len)
+        } else {
+            0
+        }
+    }
+
+    pub(crate) fn duplicate(&self, id: RequestId) -> bool {
+        self.config.duplicate_when.as_ref().is_some_and(|f| f(id))
+            || self.chance(self.config.duplicate)
+    }
+}
+
+/// One step in the life of an event, reported to
+/// [`RuntimeBuilder::on_trace`](crate::RuntimeBuilder::on_trace): the raw material of an
+/// [`OutcomeAudit`](crate::OutcomeAudit) timeline, a log line or a tracing span.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceEvent<'a> {
+    /// The event.
+    pub request_id: RequestId,
+    /// Its function.
+    pub function: &'a str,
+    /// When it happened, on the runtime's clock.
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: TraceKind<'a>,
+}
+
+/// What happened to an event; see [`TraceEvent`].
+#[derive(Debug, Clone, Copy)]
+pub enum TraceKind<'a> {
+    /// `invoke_async` accepted it.
+    Accepted {
+        /// Its position in the invocation chain.
+        chain_depth: u32,
+    },
+    /// The handler started.
+    Started {
+        /// The approximate invoke count of this attempt.
+        attempt: u32,
+        /// Whether this is an injected duplicate delivery.
+        duplicate: bool,
+        /// The code version running.
+        code_version: u64,
+    },
+    /// The handler finished with a response.
+    Succeeded {
+        /// The attempt.
+        attempt: u32,
+        /// Whether this was a duplicate delivery.
+        duplicate: bool,
+    },
+    /// The handler failed (or an injected error replaced its success).
+    Failed {
+        /// The attempt.
+        attempt: u32,
+        /// Whether this was a duplicate delivery.
+        duplicate: bool,
+        /// The error.
+        error: &'a FunctionError,
+    },
+    /// A retry was scheduled.
+    RetryScheduled {
+        /// When it becomes due.
+        due: Timestamp,
+    },
+    /// No slot was free (or a system error was injected); the event comes back at `due`.
+    Throttled {
+        /// When it becomes due again.
+        due: Timestamp,
+        /// Whether the throttle was an injected system error.
+        injected: bool,
+    },
+    /// A duplicate delivery was injected; it will run once more.
+    DuplicateInjected,
+    /// The event ended.
+    Ended {
+        /// How.
+        condition: Condition,
+        /// Handler executions (duplicates excluded).
+        approximate_invoke_count: u32,
+    },
+}
+
+impl fmt::Display for TraceEvent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>12?}  {}  ", self.at.as_duration(), self.function)?;
+        match self.kind {
+            TraceKind::Accepted { chain_depth } => {
+                write!(f, "accepted (chain depth {chain_depth})")
+            }
+            TraceKind::Started {
+                attempt,
+                duplicate,
+                code_version,
+            } => write!(
+                f,
+                "attempt {attempt} started on code version {code_version}{}",
+                if duplicate {
+                    " (duplicate delivery)"
+                } else {
+                    ""
+                }
+            ),
+            TraceKind::Succeeded { attempt, duplicate } => write!(
+                f,
+                "attempt {attempt} succeeded{}",
+                if duplicate {
+                    " (duplicate delivery)"
+                } else {
+                    ""
+                }
+            ),
+            TraceKind::Failed {
+                attempt,
+                duplicate,
+                error,
+            } => write!(
+                f,
+                "attempt {attempt} failed: {error}{}",
+                if duplicate {
+                    " (duplicate delivery)"
+                } else {
+                    ""
+                }
+            ),
+            TraceKind::RetryScheduled { due } => {
+                write!(f, "retry scheduled for {:?}", due.as_duration())
+            }
+            TraceKind::Throttled { due, injected } => write!(
+                f,
+                "{} until {:?}",
+                if injected {
+                    "injected system error, back off"
+                } else {
+                    "throttled, back off"
+                },
+                due.as_duration()
+            ),
+            TraceKind::DuplicateInjected => write!(f, "duplicate delivery injected"),
+            TraceKind::Ended {
+                condition,
+                approximate_invoke_count,
+            } => write!(
+                f,
+                "ended {condition} after {approximate_invoke_count} execution(s)"
+            ),
+        }
+    }
+}
