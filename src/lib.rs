@@ -140,11 +140,13 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod audit;
 mod clock;
 mod context;
 mod error;
 mod fault;
 mod function;
+mod idempotency;
 mod limiter;
 mod metrics;
 mod queue;
@@ -153,6 +155,7 @@ mod retry;
 mod runtime;
 mod worker;
 
+pub use audit::OutcomeAudit;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::Context;
 pub use error::{Error, InvokeError, InvokeSyncError};
@@ -160,6 +163,7 @@ pub use fault::{FaultInjection, TraceEvent, TraceKind};
 pub use function::{
     Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
 };
+pub use idempotency::{Delivery, IdempotencyCheck, IdempotencyReport, IdempotencyViolation};
 pub use limiter::{ConcurrencyLimiter, Permit};
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
 pub use queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
