@@ -82,7 +82,7 @@ fn throughput(c: &mut Criterion) {
     g.sample_size(20);
     let rt: Runtime<Payload> = Runtime::builder().keep_dead_letters(false).build().unwrap();
     let h = rt.register(noop()).unwrap();
-    let workers = rt.spawn_workers(1);
+    let workers = rt.spawn_workers(1).unwrap();
     g.bench_function("one_producer_one_worker", |b| {
         b.iter(|| {
             for _ in 0..N {
@@ -160,7 +160,7 @@ fn fanout(c: &mut Criterion) {
             Ok(())
         }))
         .unwrap();
-    let workers = rt.spawn_workers(2);
+    let workers = rt.spawn_workers(2).unwrap();
     g.bench_function("10k_leaves", |b| {
         b.iter(|| {
             root.invoke_async(Task::Root).unwrap();

@@ -53,7 +53,7 @@ fn main() {
     .expect("register function_1");
 
     // Fanned out: one invoke from outside, the rest from handlers on the workers.
-    let pool = rt.spawn_workers(workers);
+    let pool = rt.spawn_workers(workers).expect("start worker threads");
     let start = Instant::now();
     rt.invoke_async("function_1", Event::Root).expect("invoke");
     rt.wait_idle();

@@ -139,9 +139,10 @@ pub trait Clock: Send + Sync + 'static {
         false
     }
 
-    /// Registers `listener` to be called after every move of a virtual clock. The runtime uses it
-    /// to wake parked workers; a real clock ignores it.
-    fn subscribe(&self, listener: Box<dyn Fn() + Send + Sync>) {
+    /// Registers `listener` to be called after every move of a virtual clock; it returns
+    /// whether it wants to hear of later moves (a runtime that was dropped says no, and is
+    /// forgotten). The runtime uses it to wake parked workers; a real clock ignores it.
+    fn subscribe(&self, listener: Box<dyn Fn() -> bool + Send + Sync>) {
         drop(listener);
     }
 }
@@ -187,7 +188,7 @@ impl Clock for SystemClock {
 
 struct ManualInner {
     now: AtomicU64,
-    listeners: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    listeners: Mutex<Vec<Box<dyn Fn() -> bool + Send + Sync>>>,
 }
 
 /// Virtual time that moves only when told: the clock for tests and simulations.
@@ -267,14 +268,12 @@ impl Clock for ManualClock {
     fn advance_to(&self, t: Timestamp) -> bool {
         let previous = self.inner.now.fetch_max(t.0, Ordering::SeqCst);
         if previous < t.0 {
-            for listener in self.inner.listeners.lock().iter() {
-                listener();
-            }
+            self.inner.listeners.lock().retain(|listener| listener());
         }
         true
     }
 
-    fn subscribe(&self, listener: Box<dyn Fn() + Send + Sync>) {
+    fn subscribe(&self, listener: Box<dyn Fn() -> bool + Send + Sync>) {
         self.inner.listeners.lock().push(listener);
     }
 }

@@ -133,8 +133,8 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         function: &FunctionHandle<P, R>,
         payload: P,
     ) -> Result<RequestId, InvokeError<P>> {
-        self.runtime
-            .enqueue(function.shared(), payload, self.chain_depth + 1)
+        // The handle's own runtime: a handle may belong to another runtime than this one.
+        function.enqueue_at_depth(payload, self.chain_depth + 1)
     }
 }
 

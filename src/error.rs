@@ -32,8 +32,8 @@ pub enum InvokeError<P> {
         /// The payload, handed back.
         payload: P,
     },
-    /// The function was deleted: its handles and its name no longer accept events (until the
-    /// name is registered again).
+    /// The function was deleted: its handles never accept events again; its name does once a
+    /// new function is registered under it.
     #[error("function `{name}` was deleted: register it again, or invoke another function")]
     FunctionDeleted {
         /// The deleted function.
@@ -194,5 +194,29 @@ pub enum Error {
         function: String,
         /// The missing destination function.
         destination: String,
+    },
+    /// A setting in AWS JSON (`PutFunctionEventInvokeConfig`, `PutFunctionConcurrency`) is
+    /// malformed or outside the range Lambda accepts. Made by the `serde` feature's import
+    /// (`AwsFunctionSettings`); the field is named as AWS spells it.
+    #[error("invalid AWS setting {field}: {value} is not accepted; set {field} to {accepted}")]
+    AwsConfig {
+        /// The JSON field, as AWS spells it (e.g. `MaximumEventAgeInSeconds`, or
+        /// `DestinationConfig.OnFailure.Destination`).
+        field: &'static str,
+        /// The rejected value, as JSON text (or why the document could not be read).
+        value: String,
+        /// What is accepted there (Lambda's range, or what the crate can map).
+        accepted: &'static str,
+    },
+    /// A crate setting has no AWS Lambda equivalent. Made by the `serde` feature's strict
+    /// export (`AwsExport::strict`).
+    #[error("{setting} = {value} has no AWS Lambda equivalent: {reason}; change {setting}, or use the non-strict export, which writes the nearest AWS value or leaves the setting out")]
+    NoAwsEquivalent {
+        /// The setting, by its builder method name (e.g. `queue_capacity`).
+        setting: &'static str,
+        /// Its value, as text.
+        value: String,
+        /// Why AWS cannot take it: what Lambda has instead.
+        reason: String,
     },
 }

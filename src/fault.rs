@@ -31,6 +31,12 @@ type IdFilter = Arc<dyn Fn(RequestId) -> bool + Send + Sync>;
 /// | [`retry_delay`](Self::retry_delay) | every retry and throttle backoff waits up to this much longer | a busy queue |
 /// | [`reorder`](Self::reorder) | a worker takes a random ready event instead of the oldest | no ordering promise |
 ///
+/// A duplicate waiting in the queue takes a queue slot (so with a small
+/// [`queue_capacity`](crate::Function::queue_capacity) it can make an invoke `QueueFull`), shows
+/// in [`queue_snapshot`](crate::Runtime::queue_snapshot) like any event, and is not counted by
+/// [`purge`](crate::Runtime::purge) or [`delete`](crate::Runtime::delete), which remove it
+/// without a record.
+///
 /// Injection is off unless a runtime is built with
 /// [`RuntimeBuilder::fault_injection`](crate::RuntimeBuilder::fault_injection), and costs one
 /// branch per seam when off. The same seed replays the same faults when the runtime is driven
@@ -222,6 +228,10 @@ impl<P> Faults<P> {
 /// One step in the life of an event, reported to
 /// [`RuntimeBuilder::on_trace`](crate::RuntimeBuilder::on_trace): the raw material of an
 /// [`OutcomeAudit`](crate::OutcomeAudit) timeline, a log line or a tracing span.
+///
+/// Its `Display` is one timeline line (time, function, what happened) without the request id,
+/// which an [`OutcomeAudit`](crate::OutcomeAudit) timeline already names; prefix
+/// `request_id` when logging many requests together.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceEvent<'a> {
     /// The event.

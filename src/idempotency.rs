@@ -74,7 +74,7 @@ impl<S: fmt::Debug> fmt::Display for IdempotencyViolation<S> {
         }
         writeln!(
             f,
-            "  replay it with IdempotencyCheck::replay({}, ..)",
+            "  replay it with IdempotencyCheck::replay(Some({}), ..)",
             self.seed
         )
     }

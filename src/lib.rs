@@ -137,10 +137,22 @@
 //! * `Purged` and `FunctionDeleted` are this crate's own conditions; Lambda loses such events
 //!   without a record.
 //! * Records have a runtime-local [`Timestamp`], not wall-clock time.
+//!
+//! # Lambda's JSON (cargo feature `serde`)
+//!
+//! With the `serde` feature, `LambdaJson` writes an [`InvocationRecord`] as exactly the JSON of
+//! Lambda's destination record (the payload embedded as JSON, the timestamp in wall-clock ISO
+//! 8601 from an epoch you give) and exports a [`FunctionConfig`] as the JSON of
+//! `PutFunctionEventInvokeConfig` and `PutFunctionConcurrency`, with a warning for each setting
+//! Lambda has no place for. `AwsFunctionSettings` imports that JSON, checks Lambda's ranges
+//! (retries 0 to 2, event age 60 s to 6 h) and applies it to a [`FunctionConfig`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod audit;
+#[cfg(feature = "serde")]
+mod aws;
 mod clock;
 mod context;
 mod error;
@@ -153,9 +165,14 @@ mod queue;
 mod record;
 mod retry;
 mod runtime;
+mod sync;
 mod worker;
 
 pub use audit::OutcomeAudit;
+#[cfg(feature = "serde")]
+pub use aws::{
+    AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
+};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use context::Context;
 pub use error::{Error, InvokeError, InvokeSyncError};
@@ -174,6 +191,13 @@ pub use runtime::{
     DEFAULT_UNRESERVED_FLOOR,
 };
 pub use worker::{Dispatched, StepOutcome, StopSignal, Workers};
+
+/// Internals exposed only to the loom model check (`RUSTFLAGS="--cfg loom"`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::queue::RunToken;
+}
 
 /// The README's examples, run as doctests so they stay true.
 #[cfg(doctest)]

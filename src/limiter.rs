@@ -1,7 +1,7 @@
 //! [`ConcurrencyLimiter`]: counting execution slots whose limit can change at any moment.
 
+use crate::sync::{AtomicUsize, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A counting limiter: at most `limit` [`Permit`]s exist at once.
 ///
@@ -38,7 +38,7 @@ pub struct ConcurrencyLimiter {
 
 impl ConcurrencyLimiter {
     /// A limiter allowing `limit` permits at once.
-    pub const fn new(limit: usize) -> Self {
+    pub fn new(limit: usize) -> Self {
         ConcurrencyLimiter {
             limit: AtomicUsize::new(limit),
             in_flight: AtomicUsize::new(0),
@@ -47,7 +47,7 @@ impl ConcurrencyLimiter {
     }
 
     /// A limiter that never refuses; it only counts.
-    pub const fn unlimited() -> Self {
+    pub fn unlimited() -> Self {
         Self::new(usize::MAX)
     }
 

@@ -90,7 +90,7 @@ impl Counters {
 /// | `invocations` | `Invocations` (attempts that ran the handler; throttles excluded) |
 /// | `errors` | `Errors` (function errors: returned, panicked, timed out) |
 /// | `throttles` | `Throttles` |
-/// | `dropped(c)` | `AsyncEventsDropped`, by reason |
+/// | `dropped()`, `outcome(c)` | `AsyncEventsDropped`, in all and by reason |
 /// | `event_age_max`, `event_age_total` | `AsyncEventAge` (at each attempt's start) |
 /// | `duration_total`, `duration_max` | `Duration` |
 /// | `concurrent_executions`, `peak_concurrent_executions` | `ConcurrentExecutions` |

@@ -71,7 +71,9 @@ pub enum ErrorKind {
 ///
 /// Handlers return it; the engine also makes one when a handler panics (`errorType`
 /// [`FunctionError::PANIC`]) or overruns its timeout ([`FunctionError::TIMEOUT`]). Any
-/// `std::error::Error` converts into it with `?`, its type name becoming the `errorType`.
+/// `std::error::Error` converts into it with `?`, its type name becoming the `errorType`. (That
+/// blanket conversion is why `FunctionError` itself is not a `std::error::Error`: it is the
+/// record of a failure, not an error of this library's calls.)
 ///
 /// # Examples
 ///

@@ -19,7 +19,7 @@ use crate::fault::{FaultInjection, Faults, TraceEvent, TraceKind};
 use crate::function::{Function, FunctionConfig, Handler, ZeroConcurrency};
 use crate::limiter::ConcurrencyLimiter;
 use crate::metrics::{bump, Counters, FunctionMetrics, RuntimeMetrics};
-use crate::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
+use crate::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent, RunToken};
 use crate::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
 
 /// Lambda's default account concurrency.
@@ -43,8 +43,8 @@ pub(crate) struct FnState<P, R> {
     pub(crate) queue: InvocationQueue<P>,
     pub(crate) seq: u64,
     pub(crate) received: u64,
-    /// A `Task::Run` token for this function is in the run queue (or about to be).
-    pub(crate) scheduled: bool,
+    /// Whether this function's `Task::Run` is in the run queue (or about to be).
+    pub(crate) token: RunToken,
     pub(crate) paused: bool,
     pub(crate) deleted: bool,
     pub(crate) current: Arc<Version<P, R>>,
@@ -115,6 +115,7 @@ impl<P, R> Registry<P, R> {
 
 type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;
 type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
+type CloneFn<P> = fn(&P) -> P;
 
 pub(crate) struct Inner<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
@@ -148,6 +149,10 @@ pub(crate) struct Inner<P, R> {
 
 /// The engine: functions, their invocation queues, the account's concurrency, the clock and
 /// the metrics. Cheap to clone (an `Arc`); every clone drives the same engine.
+///
+/// Dropping the last clone drops the events still waiting, without records, like a process
+/// that exits: drain it first ([`wait_idle`](Self::wait_idle), [`run_until_idle`](Self::run_until_idle))
+/// or [`delete`](Self::delete) its functions to have them recorded.
 ///
 /// A runtime never starts threads of its own. Drive it with
 /// [`run_worker`](Runtime::run_worker) on threads you own (or [`spawn_workers`](Runtime::spawn_workers)),
@@ -221,7 +226,7 @@ pub struct RuntimeBuilder<P, R> {
     keep_dead_letters: bool,
     observer: Option<Observer<P, R>>,
     tracer: Option<Tracer>,
-    faults: Option<(FaultInjection, fn(&P) -> P)>,
+    faults: Option<(FaultInjection, CloneFn<P>)>,
 }
 
 impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
@@ -291,7 +296,8 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
 
     /// Calls `tracer` at every step of every event's life (accepted, started, failed, retry
     /// scheduled, throttled, ended...): for audits, logs and tracing spans. Off, it costs one
-    /// branch per step.
+    /// branch per step. A tracer that panics is ignored (the event goes on), so assert on what
+    /// it collected afterwards, not inside it.
     pub fn on_trace(mut self, tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static) -> Self {
         self.tracer = Some(Box::new(tracer));
         self
@@ -367,11 +373,13 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         // wait for the next invoke. The weak reference lets the runtime drop.
         let weak = Arc::downgrade(&inner);
         inner.clock.subscribe(Box::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                if inner.parked.load(Ordering::SeqCst) > 0 {
-                    let _ = inner.run_tx.send(Task::Tick);
-                }
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            if inner.parked.load(Ordering::SeqCst) > 0 {
+                let _ = inner.run_tx.send(Task::Tick);
             }
+            true
         }));
         Ok(Runtime { inner })
     }
@@ -434,8 +442,12 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
         self.runtime.invoke_shared(&self.shared, payload)
     }
 
-    pub(crate) fn shared(&self) -> &Arc<FunctionShared<P, R>> {
-        &self.shared
+    pub(crate) fn enqueue_at_depth(
+        &self,
+        payload: P,
+        depth: u32,
+    ) -> Result<RequestId, InvokeError<P>> {
+        self.runtime.enqueue(&self.shared, payload, depth)
     }
 }
 
@@ -544,7 +556,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 queue,
                 seq: 0,
                 received: 0,
-                scheduled: false,
+                token: RunToken::new(),
                 paused: false,
                 deleted: false,
                 current: Arc::new(Version {
@@ -725,8 +737,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         st.received += 1;
         // Counted before the lock is released, so no worker can end the event first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let schedule = !st.scheduled && !st.paused;
-        st.scheduled |= schedule;
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
         let arm_expiry = st.paused && st.queue.len() == 1;
         let max_age = st.current.config.retry.maximum_event_age();
         drop(st);
@@ -948,6 +962,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         copy.attempts = event.attempts.saturating_sub(1);
         copy.chain_depth = event.chain_depth;
         copy.duplicate = true;
+        // Traced first, so that no worker's "started" line can come before it.
+        self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
         let mut st = f.state.lock();
         if st.deleted {
             return;
@@ -955,13 +971,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         st.queue.push_unbounded(copy);
         bump(&f.counters.duplicates);
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let schedule = !st.scheduled && !st.paused;
-        st.scheduled |= schedule;
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
         drop(st);
         if schedule {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
     }
 
     /// Reports one step of an event's life to the tracer, if there is one.
@@ -1015,7 +1032,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Ok(()) => None,
                 Err(_) => Some(record),
             },
-            Some(Destination::Channel(tx)) => tx.send(record).err().map(|e| e.into_inner()),
+            // try_send: a full bounded channel must not block the worker; it is a failed
+            // delivery like a disconnected one.
+            Some(Destination::Channel(tx)) => tx.try_send(record).err().map(|e| e.into_inner()),
             Some(Destination::Function { name, map }) => {
                 match catch_unwind(AssertUnwindSafe(|| map(&record))) {
                     Ok(payload) => self
@@ -1036,8 +1055,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Takes the failure records that had no on-failure destination, or whose destination
-    /// could not take them: the runtime's own dead-letter queue. Nothing fails silently.
+    /// Takes the runtime's own dead-letter queue: failure records that had no on-failure
+    /// destination, and any record (success or failure) whose destination could not take it.
+    /// Nothing fails silently.
     pub fn drain_dead_letters(&self) -> Vec<InvocationRecord<P, R>> {
         std::mem::take(&mut *self.inner.dead_letters.lock())
     }
@@ -1151,29 +1171,26 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let expired = st
                 .queue
                 .remove_where(|e| retry.is_expired(e.enqueued_at(), now));
+            f.counters
+                .in_hand
+                .fetch_add(expired.len() as u64, Ordering::Relaxed);
             let next = st
                 .queue
                 .oldest_enqueued_at()
                 .map(|t| t + retry.maximum_event_age());
             drop(st);
             for e in expired {
-                self.finish(
-                    f,
-                    &version,
-                    e,
-                    Condition::EventAgeExceeded,
-                    None,
-                    false,
-                    now,
-                );
+                self.finish(f, &version, e, Condition::EventAgeExceeded, None, true, now);
             }
             if let Some(next) = next {
                 self.arm_timer(f, next);
             }
-        } else if st.queue.ready_len() > 0 && !st.scheduled {
-            st.scheduled = true;
-            drop(st);
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        } else {
+            let runnable = st.queue.ready_len() > 0;
+            if st.token.claim(runnable) {
+                drop(st);
+                let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            }
         }
     }
 
@@ -1186,20 +1203,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (mut any, mut unheld) = (None, None);
         while let Some(top) = timers.heap.peek() {
             let due = top.due;
-            let (deleted, paused, next_due, oldest) = {
+            let (deleted, paused, next_due, empty) = {
                 let st = top.function.state.lock();
-                let oldest = if st.paused {
-                    st.queue
-                        .oldest_enqueued_at()
-                        .map(|t| t + st.current.config.retry.maximum_event_age())
-                } else {
-                    None
-                };
-                (st.deleted, st.paused, st.queue.next_due(), oldest)
+                (
+                    st.deleted,
+                    st.paused,
+                    st.queue.next_due(),
+                    st.queue.is_empty(),
+                )
             };
-            // A timer is live if a delayed event is due by then, or (paused) an event expires.
+            // A timer is live if a delayed event is due by then; a paused function's timer if it
+            // holds any event (finding its exact oldest would cost a scan per timer: a stale
+            // one only stops time once for nothing).
             let live = !deleted
-                && (next_due.is_some_and(|d| d <= due) || oldest.is_some_and(|d| d <= due));
+                && if paused {
+                    !empty
+                } else {
+                    next_due.is_some_and(|d| d <= due)
+                };
             if !live {
                 timers.heap.pop();
                 continue;
@@ -1249,8 +1270,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut st = f.state.lock();
         st.paused = false;
         st.queue.promote_due(now);
-        if st.queue.ready_len() > 0 && !st.scheduled {
-            st.scheduled = true;
+        let runnable = st.queue.ready_len() > 0;
+        if st.token.claim(runnable) {
             drop(st);
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(&f)));
         }
@@ -1292,7 +1313,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Changes function `name`'s settings: `edit` gets a copy, which is checked like a
     /// registration (ranges, destinations, reserved concurrency) and then applied whole, or not
-    /// at all. Events already queued keep their place and run under the new settings.
+    /// at all. Events already queued keep their place and run under the new settings. `edit`
+    /// runs with no lock held; of two concurrent updates of one function, the last applied
+    /// wins.
     ///
     /// # Examples
     ///
@@ -1310,16 +1333,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         name: &str,
         edit: impl FnOnce(&mut FunctionConfig<P, R>),
     ) -> Result<(), Error> {
-        let mut reg = self.inner.registry.write();
-        let f = reg
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::UnknownFunction(name.to_string()))?;
-        let mut st = f.state.lock();
-        let mut config = st.current.config.clone();
+        // `edit` is the caller's code: run it on a copy with no lock held, so it may call the
+        // runtime, and so it stalls nobody.
+        let f = self.require(name)?;
+        let mut config = f.state.lock().current.config.clone();
         edit(&mut config);
         config.validate(name)?;
+        let mut reg = self.inner.registry.write();
+        if !reg.is_live(&f) {
+            return Err(Error::UnknownFunction(name.to_string()));
+        }
+        let mut st = f.state.lock();
         self.check_destinations(&reg, name, &config)?;
         let old = st.current.config.reserved_concurrency.unwrap_or(0);
         let new = config.reserved_concurrency.unwrap_or(0);
@@ -1346,8 +1370,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         } else {
             None
         };
-        let wake = !st.paused && st.queue.ready_len() > 0 && !st.scheduled;
-        st.scheduled |= wake;
+        let wake = {
+            let runnable = !st.paused && st.queue.ready_len() > 0;
+            st.token.claim(runnable)
+        };
         drop(st);
         drop(reg);
         if wake {
@@ -1369,8 +1395,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// unreserved floor. Executions already running finish; new ones wait for room.
     pub fn set_account_concurrency(&self, n: u32) -> Result<(), Error> {
         let mut reg = self.inner.registry.write();
+        if n > 1_000_000 {
+            return Err(Error::InvalidConfig {
+                field: "account_concurrency",
+                value: n.to_string(),
+                accepted: "1 to 1,000,000 (Lambda's default: 1,000)",
+            });
+        }
         let minimum = reg.reserved_sum + self.inner.unreserved_floor;
-        if n < minimum.max(1) || n > 1_000_000 {
+        if n < minimum.max(1) {
             return Err(Error::AccountConcurrencyTooLow {
                 requested: n,
                 reserved: reg.reserved_sum,
@@ -1401,31 +1434,50 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Removes the waiting event `request_id` from function `name`'s queue; it ends as
     /// `Purged`. Returns whether it was waiting there.
     pub fn remove_queued(&self, name: &str, request_id: RequestId) -> Result<bool, Error> {
-        Ok(self.remove_queued_where(name, |e| e.request_id() == request_id)? == 1)
+        let (removed, _) = self.purge_where(name, |e| e.request_id() == request_id)?;
+        Ok(removed > 0)
     }
 
     /// Removes the waiting events of function `name` for which `pred` is true; each ends as
-    /// `Purged`. Returns how many.
+    /// `Purged`. Returns how many (injected duplicate deliveries go too, without a record and
+    /// uncounted). `pred` runs under the function's lock: it must not call the runtime (that
+    /// would deadlock) and should be quick.
     pub fn remove_queued_where(
         &self,
         name: &str,
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> Result<usize, Error> {
+        Ok(self.purge_where(name, pred)?.1)
+    }
+
+    /// Removes matching waiting events; returns (all removed, those that made a record).
+    fn purge_where(
+        &self,
+        name: &str,
+        pred: impl FnMut(&QueuedEvent<P>) -> bool,
+    ) -> Result<(usize, usize), Error> {
         let f = self.require(name)?;
         let (removed, version) = {
             let mut st = f.state.lock();
-            (st.queue.remove_where(pred), Arc::clone(&st.current))
+            let removed = st.queue.remove_where(pred);
+            // In hand until each is recorded, so the books balance meanwhile.
+            f.counters
+                .in_hand
+                .fetch_add(removed.len() as u64, Ordering::Relaxed);
+            (removed, Arc::clone(&st.current))
         };
-        let n = removed.len();
+        let total = removed.len();
+        let recorded = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
         for e in removed {
-            self.finish(&f, &version, e, Condition::Purged, None, false, now);
+            self.finish(&f, &version, e, Condition::Purged, None, true, now);
         }
-        Ok(n)
+        Ok((total, recorded))
     }
 
     /// Edits the payload of waiting event `request_id` in function `name`'s queue. Returns
-    /// whether it was waiting there.
+    /// whether it was waiting there. `edit` runs under the function's lock: it must not call
+    /// the runtime (that would deadlock) and should be quick.
     pub fn edit_queued(
         &self,
         name: &str,
@@ -1454,7 +1506,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         Ok(events)
     }
 
-    /// Reads function `name`'s queue, payloads included, under its lock: keep `read` short.
+    /// Reads function `name`'s queue, payloads included, under its lock: keep `read` short,
+    /// and do not call the runtime from it (that would deadlock).
     pub fn inspect_queue<T>(
         &self,
         name: &str,
@@ -1499,20 +1552,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 number: version.number,
                 config: version.config.clone(),
             });
-            (st.queue.purge(), version)
+            let removed = st.queue.purge();
+            f.counters
+                .in_hand
+                .fetch_add(removed.len() as u64, Ordering::Relaxed);
+            (removed, version)
         };
-        let n = removed.len();
+        let n = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
         for e in removed {
-            self.finish(
-                &f,
-                &version,
-                e,
-                Condition::FunctionDeleted,
-                None,
-                false,
-                now,
-            );
+            self.finish(&f, &version, e, Condition::FunctionDeleted, None, true, now);
         }
         Ok(n)
     }

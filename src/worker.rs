@@ -58,6 +58,9 @@ pub enum StepOutcome {
         /// When the event becomes due again.
         due: Timestamp,
     },
+    /// An injected duplicate delivery ran (or was dropped unrun); its event had already ended,
+    /// and this makes no record ([`FaultInjection`](crate::FaultInjection)).
+    Duplicate,
 }
 
 /// Tells worker loops to return. Clones share one signal; stopping is permanent.
@@ -228,20 +231,22 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one).
-    pub fn spawn_workers(&self, n: usize) -> Workers {
-        let stop = StopSignal::new();
-        let threads = (0..n.max(1))
-            .map(|i| {
-                let rt = self.clone();
-                let stop = stop.clone();
-                std::thread::Builder::new()
-                    .name(format!("event-invoke-worker-{i}"))
-                    .spawn(move || rt.run_worker(&stop))
-                    .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"))
-            })
-            .collect();
-        Workers { stop, threads }
+    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one). Fails only
+    /// when the operating system refuses a thread; the threads already started are stopped.
+    pub fn spawn_workers(&self, n: usize) -> std::io::Result<Workers> {
+        let mut workers = Workers {
+            stop: StopSignal::new(),
+            threads: Vec::with_capacity(n.max(1)),
+        };
+        for i in 0..n.max(1) {
+            let rt = self.clone();
+            let stop = workers.stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("event-invoke-worker-{i}"))
+                .spawn(move || rt.run_worker(&stop))?;
+            workers.threads.push(thread);
+        }
+        Ok(workers)
     }
 
     /// Dispatches at most one event that is due now, on the calling thread: the single step.
@@ -348,7 +353,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
-                st.scheduled = false;
+                st.token.drop_token();
                 return None;
             }
             let event = match faults {
@@ -357,11 +362,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
             };
             let Some(event) = event else {
-                st.scheduled = false;
+                st.token.keep(false);
                 return None;
             };
-            let more = st.queue.ready_len() > 0;
-            st.scheduled = more;
+            let more = {
+                let runnable = st.queue.ready_len() > 0;
+                st.token.keep(runnable)
+            };
             // Counted under the lock so that queued + in hand never misses the event.
             f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
             (event, Arc::clone(&st.current), more)
@@ -407,7 +414,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         if let Some(condition) = guard {
             self.finish(f, version, event, condition, None, true, now);
-            return end(condition);
+            return if duplicate {
+                Dispatched {
+                    request_id,
+                    outcome: StepOutcome::Duplicate,
+                }
+            } else {
+                end(condition)
+            };
         }
         let slots = self.acquire_slots(f, version);
         // Fault seam: a system error before the handler runs, handled like a throttle.
@@ -508,7 +522,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if duplicate {
             // A duplicate delivery is never retried and makes no record (`finish` knows).
             self.finish(f, version, event, Condition::Success, None, true, ended_at);
-            return end(Condition::Success);
+            return Dispatched {
+                request_id,
+                outcome: StepOutcome::Duplicate,
+            };
         }
         match result {
             Ok(response) => {

@@ -502,3 +502,51 @@ fn on_record_observer_sees_every_record_exactly_once() {
     assert_eq!(successes.try_iter().count(), 2);
     assert_eq!(rt.metrics().total.finished(), seen.len() as u64);
 }
+
+#[test]
+fn a_full_bounded_channel_is_a_failed_delivery_not_a_blocked_worker() {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("fails", |_: &u32, _ctx| Err(FunctionError::new("E", "e")))
+            .maximum_retry_attempts(0)
+            .on_failure(Destination::channel(tx)),
+    )
+    .unwrap();
+    rt.invoke_async("fails", 1).unwrap();
+    rt.invoke_async("fails", 2).unwrap();
+    rt.run_until_idle(); // would block forever on a blocking send
+    assert_eq!(rx.try_recv().unwrap().request_payload, 1);
+    let m = rt.function_metrics("fails").unwrap();
+    assert_eq!(m.destination_delivery_failures, 1);
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].request_payload, 2);
+}
+
+#[test]
+fn the_books_balance_while_a_purge_delivers_its_records() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let balanced = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&balanced);
+    let observer = rt.clone();
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(())).on_failure(Destination::closure(move |_| {
+            let m = observer.function_metrics("f").unwrap();
+            seen.lock().unwrap().push(m.is_balanced());
+        })),
+    )
+    .unwrap();
+    rt.pause("f").unwrap();
+    for i in 0..3 {
+        rt.invoke_async("f", i).unwrap();
+    }
+    assert_eq!(rt.purge("f").unwrap(), 3);
+    assert_eq!(*balanced.lock().unwrap(), vec![true, true, true]);
+}

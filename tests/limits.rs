@@ -111,7 +111,10 @@ fn lowering_the_account_limit_while_busy_throttles_until_executions_finish() {
     }))
     .unwrap();
     // Four workers: three block in handlers, the fourth is free to meet the lowered limit.
-    let workers = rt.spawn_workers(4);
+    let workers = rt.spawn_workers(4).unwrap();
+    // Declared after the workers, so dropped (and the handlers released) before they are
+    // joined, even when an assertion below fails: a failure must not hang the suite.
+    let release = ReleaseOnDrop(release);
     for i in 0..3 {
         rt.invoke_async("slow", i).unwrap();
     }
@@ -122,20 +125,13 @@ fn lowering_the_account_limit_while_busy_throttles_until_executions_finish() {
     rt.set_account_concurrency(1).unwrap();
     // Three still run on the old limit; a new event finds no room and is throttled.
     rt.invoke_async("slow", 99).unwrap();
-    let mut throttled = false;
-    for _ in 0..100_000 {
-        if rt.function_metrics("slow").unwrap().throttles > 0 {
-            throttled = true;
-            break;
-        }
-        std::thread::yield_now();
-    }
+    let throttled = wait_until(|| rt.function_metrics("slow").unwrap().throttles > 0);
     assert!(
         throttled,
         "the fourth event must be throttled under the lowered limit"
     );
     for _ in 0..4 {
-        release.send(()).unwrap();
+        release.0.send(()).unwrap();
     }
     for _ in 0..10_000 {
         if rt.wait_idle_timeout(Duration::from_millis(1)) {
@@ -147,4 +143,41 @@ fn lowering_the_account_limit_while_busy_throttles_until_executions_finish() {
     let m = rt.function_metrics("slow").unwrap();
     assert_eq!(m.outcome(Condition::Success), 4);
     assert!(m.is_balanced());
+}
+
+#[test]
+fn an_account_limit_above_a_million_is_an_invalid_setting() {
+    let rt: Runtime<()> = Runtime::new();
+    let err = rt.set_account_concurrency(2_000_000).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::InvalidConfig {
+            field: "account_concurrency",
+            ..
+        }
+    ));
+    assert_eq!(rt.account_concurrency(), 1000);
+}
+
+/// Releases blocked handlers when dropped.
+struct ReleaseOnDrop(crossbeam_channel::Sender<()>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        for _ in 0..64 {
+            let _ = self.0.send(());
+        }
+    }
+}
+
+/// Waits (in real time, at most 30 s) for `cond`: worker threads need real time to move.
+fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    cond()
 }

@@ -967,3 +967,44 @@ fn synchronous_invoke_reports_a_function_error() {
     rt.resume("half").unwrap();
     assert_eq!(rt.invoke("half", &4).unwrap(), 2);
 }
+
+#[test]
+fn update_config_runs_its_edit_without_locks_so_it_may_call_the_runtime() {
+    let (_clock, rt) = runtime::<u32>();
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    let rt2 = rt.clone();
+    rt.update_config("f", move |c| {
+        // Reading the runtime from inside the edit would deadlock if a lock were held.
+        c.timeout = rt2.config("f").unwrap().timeout * 2;
+        assert_eq!(rt2.function_names(), vec!["f".to_string()]);
+    })
+    .unwrap();
+    assert_eq!(rt.config("f").unwrap().timeout, Duration::from_secs(6));
+}
+
+#[test]
+fn a_handle_of_another_runtime_invokes_into_that_runtime() {
+    let (_c1, a) = runtime::<u32>();
+    let (_c2, b) = runtime::<u32>();
+    let runs = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&runs);
+    let in_b = b
+        .register(Function::new("x", move |_: &u32, _ctx| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }))
+        .unwrap();
+    a.register(Function::new("parent", move |n: &u32, ctx| {
+        ctx.invoke_async_handle(&in_b, *n)?;
+        Ok(())
+    }))
+    .unwrap();
+    a.invoke_async("parent", 1).unwrap();
+    a.run_until_idle();
+    assert_eq!(a.outstanding(), 0);
+    assert_eq!(b.outstanding(), 1, "the child waits in b's queue");
+    assert_eq!(b.run_until_idle(), 1);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(b.function_metrics("x").unwrap().is_balanced());
+}

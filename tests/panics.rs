@@ -221,7 +221,7 @@ fn worker_threads_survive_panicking_handlers() {
         .on_failure(on_failure),
     )
     .unwrap();
-    let workers = rt.spawn_workers(2);
+    let workers = rt.spawn_workers(2).unwrap();
     assert_eq!(workers.len(), 2);
     for n in 0..20 {
         rt.invoke_async("f", n).unwrap();
@@ -294,7 +294,7 @@ fn panicking_closure_destination_does_not_stop_worker_threads() {
         })),
     )
     .unwrap();
-    let workers = rt.spawn_workers(2);
+    let workers = rt.spawn_workers(2).unwrap();
     for n in 0..10 {
         rt.invoke_async("f", n).unwrap();
     }

@@ -2,6 +2,7 @@
 //! request id and invoke count shared by every attempt, the final record, custom delays,
 //! timeouts and panics as function errors, and the metrics that count all of it.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -600,4 +601,35 @@ fn retry_attempts_above_100_are_refused_at_registration() {
     // The crate accepts up to 100 (wider than Lambda's 2).
     rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).maximum_retry_attempts(100))
         .unwrap();
+}
+
+#[test]
+fn context_reports_the_event_age_and_metrics_sum_the_durations() {
+    let clock = ManualClock::new();
+    let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
+    let ages = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ages);
+    let c = clock.clone();
+    rt.register(Function::new("slow", move |_: &u32, ctx| {
+        seen.lock().unwrap().push(ctx.event_age());
+        c.advance(Duration::from_millis(500)); // the handler "takes" half a second
+        if ctx.approximate_invoke_count() == 1 {
+            return Err(FunctionError::new("Once", "fails once"));
+        }
+        Ok(())
+    }))
+    .unwrap();
+    rt.invoke_async("slow", 1).unwrap();
+    clock.advance(Duration::from_secs(5)); // waits 5 s before its first run
+    rt.run_until_idle();
+    // First run at 5 s; it ends at 5.5 s; the retry runs 60 s later, at 65.5 s of age.
+    assert_eq!(
+        *ages.lock().unwrap(),
+        vec![Duration::from_secs(5), Duration::from_millis(65_500)]
+    );
+    let m = rt.function_metrics("slow").unwrap();
+    assert_eq!(m.duration_total, Duration::from_secs(1));
+    assert_eq!(m.duration_max, Duration::from_millis(500));
+    assert_eq!(m.event_age_max, Duration::from_millis(65_500));
+    assert_eq!(m.event_age_total, Duration::from_millis(70_500));
 }

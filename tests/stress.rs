@@ -150,7 +150,8 @@ fn stress_nothing_lost_nothing_doubled_no_limit_exceeded() {
     for seed in 0..100u64 {
         let run = setup(seed);
         let mut rng = StdRng::seed_from_u64(seed);
-        let workers = run.rt.spawn_workers(4);
+        // More workers than the account has slots, so the account limit is what holds them.
+        let workers = run.rt.spawn_workers(10).unwrap();
         // Two producers invoke at once while the workers run.
         let producers: Vec<_> = (0..2)
             .map(|p| {
@@ -188,6 +189,12 @@ fn stress_nothing_lost_nothing_doubled_no_limit_exceeded() {
         for p in producers {
             p.join().unwrap();
         }
+        // Stop mid-run: with nothing moving, the books must balance with events still waiting.
+        drop(workers);
+        let m = run.rt.metrics().total;
+        assert!(m.is_balanced(), "seed {seed}: {m:?}");
+        assert_eq!(m.concurrent_executions, 0);
+        let workers = run.rt.spawn_workers(10).unwrap();
         drain(&run);
         drop(workers);
         check_accounting(&run, 120);
@@ -220,17 +227,19 @@ fn accounting_holds_while_executions_are_in_flight() {
     for i in 0..10 {
         rt.invoke_async("blocking", i).unwrap();
     }
-    let workers = rt.spawn_workers(4);
-    entered.recv_timeout(Duration::from_secs(10)).unwrap();
-    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    let workers = rt.spawn_workers(4).unwrap();
+    // Dropped before the workers are joined, even when an assertion fails: no hang.
+    let release = ReleaseOnDrop(release);
+    entered.recv_timeout(Duration::from_secs(30)).unwrap();
+    entered.recv_timeout(Duration::from_secs(30)).unwrap();
     // Two handlers hold the two slots; the other workers throttle what they take until every
     // other event waits, delayed. Then nothing moves, and the identity must hold exactly.
     let mut settled = None;
-    for _ in 0..100_000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while settled.is_none() && std::time::Instant::now() < deadline {
         let m = rt.function_metrics("blocking").unwrap();
         if m.in_flight_events == 2 && m.queue_depth() == 8 {
             settled = Some(m);
-            break;
         }
         std::thread::yield_now();
     }
@@ -240,7 +249,7 @@ fn accounting_holds_while_executions_are_in_flight() {
     assert_eq!(m.events_received, 10);
     assert_eq!(m.finished(), 0);
     for _ in 0..10 {
-        release.send(()).unwrap();
+        release.0.send(()).unwrap();
     }
     for _ in 0..10_000 {
         if rt.outstanding() == 0 {
@@ -279,7 +288,7 @@ fn concurrent_producers_and_workers_on_the_system_clock_end_every_event_once() {
             .maximum_retry_attempts(0),
         )
         .unwrap();
-        let workers = rt.spawn_workers(3);
+        let workers = rt.spawn_workers(3).unwrap();
         let producers: Vec<_> = (0..2)
             .map(|_| {
                 let h = rt.function("fast").unwrap();
@@ -301,5 +310,16 @@ fn concurrent_producers_and_workers_on_the_system_clock_end_every_event_once() {
         assert_eq!(ended.lock().len(), sent);
         assert!(ended.lock().values().all(|n| *n == 1));
         assert!(m.peak_concurrent_executions <= 4);
+    }
+}
+
+/// Releases blocked handlers when dropped.
+struct ReleaseOnDrop(crossbeam_channel::Sender<()>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        for _ in 0..64 {
+            let _ = self.0.send(());
+        }
     }
 }

@@ -105,7 +105,7 @@ fn a_parked_worker_wakes_when_the_manual_clock_moves_a_retry_due() {
         }
     }))
     .unwrap();
-    let workers = rt.spawn_workers(2);
+    let workers = rt.spawn_workers(2).unwrap();
     rt.invoke_async("flaky", 1).unwrap();
     // The first attempt fails; the retry waits for virtual time, which nobody moves yet.
     assert!(!rt.wait_idle_timeout(Duration::from_millis(50)));
@@ -135,7 +135,7 @@ fn a_worker_wakes_by_itself_for_a_retry_due_on_the_system_clock() {
         ),
     )
     .unwrap();
-    let workers = rt.spawn_workers(1);
+    let workers = rt.spawn_workers(1).unwrap();
     let before = rt.now();
     rt.invoke_async("flaky", 1).unwrap();
     // No invoke and no clock move arrives: only the worker's own deadline can run the retry.
@@ -170,7 +170,7 @@ fn run_until_idle_on_the_system_clock_waits_for_due_retries() {
 fn many_workers_share_one_function_queue() {
     let rt: Runtime<u32> = Runtime::new();
     let runs = counting(&rt, "f");
-    let workers = rt.spawn_workers(4);
+    let workers = rt.spawn_workers(4).unwrap();
     assert_eq!(workers.len(), 4);
     for i in 0..1000 {
         rt.invoke_async("f", i).unwrap();
