@@ -196,6 +196,17 @@ impl<P> Faults<P> {
         Faults { config, rng, clone }
     }
 
+    /// Whether any fault can happen at all.
+    pub(crate) fn active(&self) -> bool {
+        let c = &self.config;
+        c.duplicate > 0.0
+            || c.duplicate_when.is_some()
+            || c.function_error > 0.0
+            || c.system_error > 0.0
+            || c.reorder > 0.0
+            || !c.retry_delay.is_zero()
+    }
+
     /// A draw with probability `p`; no draw at all when `p` is 0, so settings that are off do
     /// not shift the sequence of the others.
     pub(crate) fn chance(&self, p: f64) -> bool {
@@ -298,6 +309,20 @@ pub enum TraceKind<'a> {
         /// Handler executions (duplicates excluded).
         approximate_invoke_count: u32,
     },
+    /// The event's record was handed to its destination (on-success for a success, on-failure
+    /// otherwise), right after [`Ended`](Self::Ended). Reported only when the function has a
+    /// destination for the record; a failure with none goes to the dead letters.
+    DestinationDelivery {
+        /// Whether it was the on-failure destination (else the on-success one).
+        on_failure: bool,
+        /// The destination function's name; `None` for a closure or a channel.
+        function: Option<&'a str>,
+        /// Whether the destination took the record. When it did not (a full or closed channel,
+        /// a panicking closure, a destination function that refused the invoke), the record
+        /// went to the dead letters and counts in
+        /// [`FunctionMetrics::destination_delivery_failures`](crate::FunctionMetrics::destination_delivery_failures).
+        delivered: bool,
+    },
 }
 
 impl fmt::Display for TraceEvent<'_> {
@@ -363,6 +388,26 @@ impl fmt::Display for TraceEvent<'_> {
                 f,
                 "ended {condition} after {approximate_invoke_count} execution(s)"
             ),
+            TraceKind::DestinationDelivery {
+                on_failure,
+                function,
+                delivered,
+            } => {
+                let which = if on_failure {
+                    "on-failure"
+                } else {
+                    "on-success"
+                };
+                if delivered {
+                    write!(f, "record delivered to the {which} destination")?;
+                } else {
+                    write!(f, "delivery to the {which} destination failed")?;
+                }
+                match function {
+                    Some(name) => write!(f, " (function {name})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -146,6 +146,53 @@
 //! `PutFunctionEventInvokeConfig` and `PutFunctionConcurrency`, with a warning for each setting
 //! Lambda has no place for. `AwsFunctionSettings` imports that JSON, checks Lambda's ranges
 //! (retries 0 to 2, event age 60 s to 6 h) and applies it to a [`FunctionConfig`].
+//!
+//! # Observing it (cargo features `tracing` and `metrics`)
+//!
+//! Both features report what the engine already reports to [`RuntimeBuilder::on_trace`], plus
+//! each handler execution; with a feature off its code is not compiled.
+//!
+//! With `tracing`, each handler execution runs inside an `INFO` span named `attempt` (target
+//! `event_invoke`) with the fields `request_id`, `function`, `attempt` (the approximate invoke
+//! count), `code_version`, `duplicate` and, when it failed, `error_type`: the handler's own
+//! `tracing` calls nest under it. Each step of an event's life is an event of target
+//! `event_invoke`, with the fields `request_id`, `function` and `at` (the runtime clock's time)
+//! and these:
+//!
+//! | level | message | more fields |
+//! |---|---|---|
+//! | `DEBUG` | `event accepted` | `chain_depth` |
+//! | `DEBUG` | `attempt started` | `attempt`, `code_version`, `duplicate` |
+//! | `DEBUG` | `attempt succeeded` | `attempt`, `duplicate` |
+//! | `INFO` | `attempt failed` | `attempt`, `duplicate`, `error_type`, `error_message` |
+//! | `INFO` | `retry scheduled` | `delay` |
+//! | `INFO` | `throttled` (or `injected system error`) | `backoff` |
+//! | `INFO` | `duplicate delivery injected` | |
+//! | `DEBUG` | `event succeeded` | `approximate_invoke_count` |
+//! | `WARN` | `event dropped` (any ending but `Success`) | `condition`, `approximate_invoke_count` |
+//! | `DEBUG` | `record delivered` | `destination` (`OnSuccess`, `OnFailure`), `destination_function` |
+//! | `WARN` | `destination delivery failed` | `destination`, `destination_function` |
+//!
+//! With `metrics`, the engine reports Lambda's CloudWatch metrics through the `metrics`
+//! facade to whatever recorder you install (a Prometheus exporter, for instance), each with
+//! the label `function_name`. `describe_metrics` registers their units and descriptions.
+//!
+//! | metric | kind | counts or measures |
+//! |---|---|---|
+//! | `AsyncEventsReceived` | counter | events accepted by `invoke_async` |
+//! | `Invocations` | counter | handler executions (retries, duplicate deliveries and synchronous [`Runtime::invoke`] included) |
+//! | `Errors` | counter | executions that failed: an error returned, a panic, or a timeout (not errors injected by [`FaultInjection`]) |
+//! | `Throttles` | counter | attempts of async events that found no free execution slot and were put back with backoff |
+//! | `AsyncEventsDropped` | counter, label `condition` | events that ended without success, by [`Condition`] |
+//! | `RecursiveInvocationsDropped` | counter | events ended as `RecursionLimit` |
+//! | `DestinationDeliveryFailures` | counter | records that their destination refused |
+//! | `Duration` | histogram, **milliseconds** | each execution's duration |
+//! | `AsyncEventAge` | histogram, **milliseconds** | the event's age at each execution's start (0 for a synchronous invoke) |
+//! | `ConcurrentExecutions` | gauge | handler executions running now |
+//!
+//! They agree with the [`FunctionMetrics`] snapshot, with two exceptions: a synchronous
+//! invoke's throttle (returned to its caller) is not in `Throttles`, and errors injected by
+//! [`FaultInjection`] are not in `Errors`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -161,6 +208,8 @@ mod function;
 mod idempotency;
 mod limiter;
 mod metrics;
+#[cfg(any(feature = "tracing", feature = "metrics"))]
+mod observe;
 mod queue;
 mod record;
 mod retry;
@@ -183,6 +232,8 @@ pub use function::{
 pub use idempotency::{Delivery, IdempotencyCheck, IdempotencyReport, IdempotencyViolation};
 pub use limiter::{ConcurrencyLimiter, Permit};
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
+#[cfg(feature = "metrics")]
+pub use observe::describe_metrics;
 pub use queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 pub use record::{Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId};
 pub use retry::{RetryPolicy, RetryPolicyBuilder};

@@ -861,6 +861,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             timeout: version.config.timeout,
             duplicate,
         };
+        // Features `tracing` / `metrics`: the attempt's span, entered around the handler.
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        let execution = crate::observe::Execution::start(
+            &f.name,
+            request_id,
+            attempt,
+            version.number,
+            duplicate,
+            started_at - enqueued_at,
+        );
         // A panicking handler is a function error, not a dead worker: the slots are released
         // by their guard and the event goes on to its retry or record.
         let result = catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
@@ -869,12 +879,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let duration = ended_at - started_at;
         f.counters
             .attempt_finished(crate::clock::duration_nanos(duration));
-        if duration > version.config.timeout {
-            return (
-                Err(FunctionError::timeout(version.config.timeout)),
-                ended_at,
-            );
-        }
+        let result = if duration > version.config.timeout {
+            Err(FunctionError::timeout(version.config.timeout))
+        } else {
+            result
+        };
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        execution.finish(duration, &result);
         (result, ended_at)
     }
 
@@ -981,7 +992,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Reports one step of an event's life to the tracer, if there is one.
+    /// Reports one step of an event's life to the tracer, if there is one, and to the
+    /// `tracing` and `metrics` features when they are on.
     #[inline]
     pub(crate) fn trace(
         &self,
@@ -990,13 +1002,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         at: Timestamp,
         kind: TraceKind<'_>,
     ) {
+        let event = TraceEvent {
+            request_id,
+            function: &f.name,
+            at,
+            kind,
+        };
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        crate::observe::on_trace(&f.name, &event);
         if let Some(tracer) = &self.inner.tracer {
-            let event = TraceEvent {
-                request_id,
-                function: &f.name,
-                at,
-                kind,
-            };
             let _ = catch_unwind(AssertUnwindSafe(|| tracer(&event)));
         }
     }
@@ -1026,6 +1040,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         } else {
             &version.config.on_success
         };
+        let (request_id, at) = (record.request_id, record.timestamp);
         let undelivered = match destination {
             None => failure.then_some(record),
             Some(Destination::Closure(c)) => match catch_unwind(AssertUnwindSafe(|| c(&record))) {
@@ -1045,6 +1060,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 }
             }
         };
+        if let Some(d) = destination {
+            let kind = TraceKind::DestinationDelivery {
+                on_failure: failure,
+                function: d.function_name(),
+                delivered: undelivered.is_none(),
+            };
+            self.trace(f, request_id, at, kind);
+        }
         if let Some(record) = undelivered {
             if destination.is_some() {
                 bump(&f.counters.delivery_failures);

@@ -17,7 +17,12 @@ use crate::metrics::bump;
 use crate::queue::QueuedEvent;
 use crate::record::FunctionError;
 use crate::record::{Condition, RequestId};
-use crate::runtime::{FunctionShared, Runtime, Task, Version};
+use crate::runtime::{FunctionShared, Runtime, Slots, Task, Version};
+
+/// The most ready events a worker takes from one function at once.
+const BATCH: usize = 16;
+/// Handlers faster than this on average (in nanoseconds) are run in batches.
+const BATCH_BELOW_NS: u64 = 20_000;
 
 /// What one dispatch step did with one event.
 ///
@@ -185,6 +190,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub fn run_worker(&self, stop: &StopSignal) -> u64 {
         let inner = &self.inner;
         let mut dispatched = 0;
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
             if stop.is_stopped() {
                 return dispatched;
@@ -192,7 +198,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.fire_timers(inner.clock.now());
             match inner.run_rx.try_recv() {
                 Ok(task) => {
-                    dispatched += u64::from(self.run_task(task).is_some());
+                    dispatched += self.run_batch(task, &mut batch);
                     continue;
                 }
                 Err(TryRecvError::Empty) => {}
@@ -217,7 +223,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 recv(inner.run_rx) -> task => {
                     inner.parked.fetch_sub(1, Ordering::SeqCst);
                     if let Ok(task) = task {
-                        dispatched += u64::from(self.run_task(task).is_some());
+                        dispatched += self.run_batch(task, &mut batch);
                     }
                 }
                 recv(stop.inner.rx) -> _ => {
@@ -255,11 +261,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.fire_timers(self.inner.clock.now());
         loop {
             match self.inner.run_rx.try_recv() {
-                Ok(task) => {
-                    if let Some(d) = self.run_task(task) {
+                Ok(Task::Run(f)) => {
+                    if let Some(d) = self.step(&f) {
                         return Some(d);
                     }
                 }
+                Ok(Task::Tick) => {}
                 Err(_) => return None,
             }
         }
@@ -295,11 +302,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     fn run_inner(&self, deadline: Option<Timestamp>) -> u64 {
         let inner = &self.inner;
         let mut dispatched = 0;
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
             let now = inner.clock.now();
             self.fire_timers(now);
             if let Ok(task) = inner.run_rx.try_recv() {
-                dispatched += u64::from(self.run_task(task).is_some());
+                dispatched += self.run_batch(task, &mut batch);
                 continue;
             }
             // Nothing is runnable now.
@@ -330,17 +338,88 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             };
             inner.parked.fetch_sub(1, Ordering::SeqCst);
             if let Some(task) = task {
-                dispatched += u64::from(self.run_task(task).is_some());
+                dispatched += self.run_batch(task, &mut batch);
             }
         }
     }
 
+    /// Runs one task from the run queue: a batch of a function's ready events (see
+    /// [`step_batch`](Self::step_batch)), or nothing for a Tick. Returns the events dispatched.
     #[inline]
-    fn run_task(&self, task: Task<P, R>) -> Option<Dispatched> {
+    fn run_batch(&self, task: Task<P, R>, batch: &mut Vec<QueuedEvent<P>>) -> u64 {
         match task {
-            Task::Run(f) => self.step(&f),
-            Task::Tick => None,
+            Task::Run(f) => self.step_batch(&f, batch),
+            Task::Tick => 0,
         }
+    }
+
+    /// How many ready events a worker may take from `f` at once. Batching takes the function's
+    /// lock and the run queue once for many events, and holds one execution slot across them;
+    /// it is worth it, and harmless, only when the handler is fast: then the events a batch
+    /// holds finish within microseconds. With slow handlers, or while faults are injected
+    /// (whose draws must stay in a replayable order), it is one event a step.
+    #[inline]
+    fn batch_limit(&self, f: &FunctionShared<P, R>, ready: usize) -> usize {
+        if self.inner.faults.as_ref().is_some_and(|f| f.active()) || ready < 2 {
+            return 1;
+        }
+        let runs = f.counters.invocations.load(Ordering::Relaxed);
+        let busy = f.counters.duration_total_ns.load(Ordering::Relaxed);
+        if runs < 8 || busy / runs > BATCH_BELOW_NS {
+            return 1;
+        }
+        // Leave some for the parked workers, so a small backlog still spreads out.
+        let parked = self.inner.parked.load(Ordering::Relaxed);
+        (ready / (parked + 1)).clamp(1, BATCH)
+    }
+
+    /// A worker step that may take several ready events of `f` at once (fast handlers only,
+    /// see [`batch_limit`](Self::batch_limit)) and runs them back to back: one lock, one
+    /// run-queue hand-off, one execution slot and one clock read per event instead of two.
+    /// The events taken count as in flight until each ends or goes back to the queue.
+    fn step_batch(&self, f: &Arc<FunctionShared<P, R>>, batch: &mut Vec<QueuedEvent<P>>) -> u64 {
+        let now = self.inner.clock.now();
+        let (version, more) = {
+            let mut st = f.state.lock();
+            if st.paused || st.deleted {
+                st.token.drop_token();
+                return 0;
+            }
+            let limit = {
+                st.queue.promote_due(now);
+                self.batch_limit(f, st.queue.ready_len())
+            };
+            if limit == 1 {
+                drop(st);
+                return u64::from(self.step_at(f, now).is_some());
+            }
+            while batch.len() < limit {
+                match st.queue.pop_due(now) {
+                    Some(event) => batch.push(event),
+                    None => break,
+                }
+            }
+            let more = {
+                let runnable = st.queue.ready_len() > 0;
+                st.token.keep(runnable)
+            };
+            f.counters
+                .in_hand
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            (Arc::clone(&st.current), more)
+        };
+        if more {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+        let mut held = None;
+        let mut at = now;
+        let mut dispatched = 0;
+        for event in batch.drain(..) {
+            // One clock read per event: this event starts when the previous one ended.
+            at = self.dispatch(f, event, &version, at, &mut held).1;
+            dispatched += 1;
+        }
+        dispatched
     }
 
     /// One worker step on function `f`: take its next ready event and dispatch it. Keeps the
@@ -348,7 +427,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// parallel.
     #[inline]
     pub(crate) fn step(&self, f: &Arc<FunctionShared<P, R>>) -> Option<Dispatched> {
-        let now = self.inner.clock.now();
+        self.step_at(f, self.inner.clock.now())
+    }
+
+    #[inline]
+    fn step_at(&self, f: &Arc<FunctionShared<P, R>>, now: Timestamp) -> Option<Dispatched> {
         let faults = self.inner.faults.as_ref();
         let (event, version, more) = {
             let mut st = f.state.lock();
@@ -376,19 +459,37 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if more {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        Some(self.dispatch(f, event, &version, now))
+        let mut held = None;
+        Some(self.dispatch(f, event, &version, now, &mut held).0)
     }
 
     /// Decides one event's attempt: the guards (recursion, age, zero concurrency), the slots,
     /// the handler, and the consequence (record, retry or backoff). The fault seams sit where
     /// Lambda's own failures happen: a system error before the handler, a lost response after
     /// it, a duplicate delivery after a success, a late retry.
-    fn dispatch(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
+    /// `held` carries an execution slot from one event of a batch to the next; the caller
+    /// drops it after the batch. Returns what happened and when the step ended.
+    fn dispatch<'a>(
+        &'a self,
+        f: &'a Arc<FunctionShared<P, R>>,
+        event: QueuedEvent<P>,
+        version: &Arc<Version<P, R>>,
+        now: Timestamp,
+        held: &mut Option<Slots<'a>>,
+    ) -> (Dispatched, Timestamp) {
+        let mut ended = now;
+        let d = self.dispatch_inner(f, event, version, now, held, &mut ended);
+        (d, ended)
+    }
+
+    fn dispatch_inner<'a>(
+        &'a self,
+        f: &'a Arc<FunctionShared<P, R>>,
         mut event: QueuedEvent<P>,
         version: &Arc<Version<P, R>>,
         now: Timestamp,
+        held: &mut Option<Slots<'a>>,
+        ended: &mut Timestamp,
     ) -> Dispatched {
         let request_id = event.request_id();
         let config = &version.config;
@@ -423,12 +524,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 end(condition)
             };
         }
-        let slots = self.acquire_slots(f, version);
+        if held.is_none() {
+            *held = self.acquire_slots(f, version);
+        }
         // Fault seam: a system error before the handler runs, handled like a throttle.
-        let injected = slots.is_some()
+        let injected = held.is_some()
             && faults.is_some_and(|faults| faults.chance(faults.config.system_error));
-        let slots = match slots {
-            Some(slots) if !injected => slots,
+        match held {
+            Some(_) if !injected => {}
             _ => {
                 // A throttle: back to the queue with backoff; it does not use up retry attempts.
                 if injected {
@@ -444,6 +547,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     delay += faults.extra_delay();
                 }
                 let due = now + delay;
+                self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
                 if config.retry.is_expired(event.enqueued_at(), due) {
                     self.finish(
                         f,
@@ -456,7 +560,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     );
                     return end(Condition::EventAgeExceeded);
                 }
-                self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
                 return match self.requeue(f, version, event, due, now) {
                     None => Dispatched {
                         request_id,
@@ -465,7 +568,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     Some(c) => end(c),
                 };
             }
-        };
+        }
         event.attempts += 1;
         if !duplicate {
             event.last_version = version.number;
@@ -493,7 +596,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             event.chain_depth,
             duplicate,
         );
-        drop(slots);
+        *ended = ended_at;
         if let Some(faults) = faults {
             // Fault seam: the handler did its work, but its response is lost.
             if result.is_ok() && faults.chance(faults.config.function_error) {

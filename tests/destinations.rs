@@ -550,3 +550,73 @@ fn the_books_balance_while_a_purge_delivers_its_records() {
     assert_eq!(rt.purge("f").unwrap(), 3);
     assert_eq!(*balanced.lock().unwrap(), vec![true, true, true]);
 }
+
+#[test]
+fn the_tracer_hears_each_delivery_and_each_failed_one_after_the_ending() {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let trace = Arc::clone(&lines);
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .on_trace(move |e: &event_invoke::TraceEvent<'_>| {
+            if let event_invoke::TraceKind::DestinationDelivery { .. }
+            | event_invoke::TraceKind::Ended { .. } = e.kind
+            {
+                trace.lock().unwrap().push(e.to_string());
+            }
+        })
+        .build()
+        .unwrap();
+    let (ok, _records) = sink::<u32, ()>();
+    let (gone, closed) = sink::<u32, ()>();
+    drop(closed);
+    rt.register(Function::new("target", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    rt.register(
+        Function::new("f", |n: &u32, _ctx| {
+            if *n == 0 {
+                return Err(FunctionError::new("Zero", "zero"));
+            }
+            Ok(())
+        })
+        .maximum_retry_attempts(0)
+        .on_success(ok)
+        .on_failure(gone),
+    )
+    .unwrap();
+    rt.register(
+        Function::new("g", |_: &u32, _ctx| Err(FunctionError::new("No", "no")))
+            .maximum_retry_attempts(0)
+            .on_failure(Destination::function("target", |r| r.request_payload)),
+    )
+    .unwrap();
+    rt.register(
+        Function::new("h", |_: &u32, _ctx| Err(FunctionError::new("No", "no")))
+            .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.invoke_async("f", 0).unwrap();
+    rt.invoke_async("g", 7).unwrap();
+    rt.invoke_async("h", 7).unwrap(); // no destination: a dead letter, no delivery step
+    rt.run_until_idle();
+    let lines = lines.lock().unwrap();
+    let mut steps: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim_start().split_once("  ").unwrap().1)
+        .collect();
+    // Functions take turns; each one's steps keep their order.
+    steps.sort_by_key(|l| l.split_once("  ").unwrap().0);
+    assert_eq!(
+        steps,
+        [
+            "f  ended Success after 1 execution(s)",
+            "f  record delivered to the on-success destination",
+            "f  ended RetriesExhausted after 1 execution(s)",
+            "f  delivery to the on-failure destination failed",
+            "g  ended RetriesExhausted after 1 execution(s)",
+            "g  record delivered to the on-failure destination (function target)",
+            "h  ended RetriesExhausted after 1 execution(s)",
+            "target  ended Success after 1 execution(s)",
+        ]
+    );
+}
