@@ -26,6 +26,54 @@ pub(crate) struct Counters {
     pub(crate) injected_errors: AtomicU64,
 }
 
+/// Counts of one worker batch, kept in plain integers and added to the shared counters once
+/// at the end of the batch: a batch of 16 fast events pays a few atomic additions instead of
+/// a few per event.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub(crate) invocations: u64,
+    pub(crate) age_total_ns: u64,
+    pub(crate) age_max_ns: u64,
+    pub(crate) duration_total_ns: u64,
+    pub(crate) duration_max_ns: u64,
+    pub(crate) successes: u64,
+}
+
+impl Tally {
+    #[inline]
+    pub(crate) fn started(&mut self, age_ns: u64) {
+        self.invocations += 1;
+        self.age_total_ns += age_ns;
+        self.age_max_ns = self.age_max_ns.max(age_ns);
+    }
+
+    #[inline]
+    pub(crate) fn finished(&mut self, duration_ns: u64) {
+        self.duration_total_ns += duration_ns;
+        self.duration_max_ns = self.duration_max_ns.max(duration_ns);
+    }
+
+    /// Adds the batch to the shared counters; returns the successes it ended.
+    pub(crate) fn flush(&mut self, c: &Counters) -> u64 {
+        if self.invocations > 0 {
+            c.invocations.fetch_add(self.invocations, Ordering::Relaxed);
+            c.age_total_ns
+                .fetch_add(self.age_total_ns, Ordering::Relaxed);
+            record_max(&c.age_max_ns, self.age_max_ns);
+            c.duration_total_ns
+                .fetch_add(self.duration_total_ns, Ordering::Relaxed);
+            record_max(&c.duration_max_ns, self.duration_max_ns);
+        }
+        let successes = self.successes;
+        if successes > 0 {
+            c.outcomes[Condition::Success.index()].fetch_add(successes, Ordering::Relaxed);
+            c.in_hand.fetch_sub(successes, Ordering::Relaxed);
+        }
+        *self = Tally::default();
+        successes
+    }
+}
+
 #[inline]
 pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);

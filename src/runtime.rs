@@ -18,7 +18,7 @@ use crate::error::{Error, InvokeError, InvokeSyncError};
 use crate::fault::{FaultInjection, Faults, TraceEvent, TraceKind};
 use crate::function::{Function, FunctionConfig, Handler, ZeroConcurrency};
 use crate::limiter::ConcurrencyLimiter;
-use crate::metrics::{bump, Counters, FunctionMetrics, RuntimeMetrics};
+use crate::metrics::{bump, Counters, FunctionMetrics, RuntimeMetrics, Tally};
 use crate::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent, RunToken};
 use crate::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
 
@@ -790,7 +790,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let now = self.inner.clock.now();
         f.counters.attempt_started(0);
-        let (result, _) = self.run_handler(f, &version, payload, id, now, now, 1, 1, false);
+        let (result, ended_at) = self.run_handler(f, &version, payload, id, now, now, 1, 1, false);
+        f.counters
+            .attempt_finished(crate::clock::duration_nanos(ended_at - now));
         drop(slots);
         result.map_err(|e| {
             bump(&f.counters.errors);
@@ -877,8 +879,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
         let ended_at = self.inner.clock.now();
         let duration = ended_at - started_at;
-        f.counters
-            .attempt_finished(crate::clock::duration_nanos(duration));
         let result = if duration > version.config.timeout {
             Err(FunctionError::timeout(version.config.timeout))
         } else {
@@ -956,6 +956,44 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.release_outstanding();
     }
 
+    /// Ends a success inside a worker batch: as [`finish`](Self::finish), but its counts go to
+    /// the batch's tally (the caller flushes it, and releases `outstanding`, after the batch).
+    pub(crate) fn finish_success_tallied(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        at: Timestamp,
+        tally: &mut Tally,
+    ) {
+        tally.successes += 1;
+        self.trace(
+            f,
+            event.request_id(),
+            at,
+            TraceKind::Ended {
+                condition: Condition::Success,
+                approximate_invoke_count: event.attempts(),
+            },
+        );
+        if self.inner.observer.is_some() || version.config.on_success.is_some() {
+            let record = InvocationRecord {
+                request_id: event.request_id(),
+                function: Arc::clone(&f.name),
+                condition: Condition::Success,
+                approximate_invoke_count: event.attempts(),
+                executed_version: Some(event.last_version),
+                enqueued_at: event.enqueued_at(),
+                timestamp: at,
+                chain_depth: event.chain_depth(),
+                request_payload: event.into_payload(),
+                response: Some(Ok(response)),
+            };
+            self.deliver(f, version, record);
+        }
+    }
+
     /// Queues a duplicate delivery of `event` (which just succeeded): same id, same invoke
     /// count, a copy of the payload.
     pub(crate) fn inject_duplicate(
@@ -1016,8 +1054,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     fn release_outstanding(&self) {
+        self.release_outstanding_n(1);
+    }
+
+    /// `n` events ended.
+    pub(crate) fn release_outstanding_n(&self, n: u64) {
         // Last, so that a waiter woken by `wait_idle` finds every record delivered.
-        if self.inner.outstanding.fetch_sub(1, Ordering::SeqCst) == 1
+        if n > 0
+            && self.inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n
             && self.inner.idle_waiters.load(Ordering::SeqCst) > 0
         {
             let _guard = self.inner.idle_lock.lock();

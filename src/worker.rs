@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::clock::Timestamp;
 use crate::fault::TraceKind;
 use crate::function::ZeroConcurrency;
-use crate::metrics::bump;
+use crate::metrics::{bump, Tally};
 use crate::queue::QueuedEvent;
 use crate::record::FunctionError;
 use crate::record::{Condition, RequestId};
@@ -412,13 +412,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
         let mut held = None;
+        let mut tally = Tally::default();
         let mut at = now;
         let mut dispatched = 0;
         for event in batch.drain(..) {
             // One clock read per event: this event starts when the previous one ended.
-            at = self.dispatch(f, event, &version, at, &mut held).1;
+            at = self
+                .dispatch(f, event, &version, at, &mut held, Some(&mut tally))
+                .1;
             dispatched += 1;
         }
+        drop(held);
+        let ended = tally.flush(&f.counters);
+        self.release_outstanding_n(ended);
         dispatched
     }
 
@@ -460,7 +466,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
         let mut held = None;
-        Some(self.dispatch(f, event, &version, now, &mut held).0)
+        Some(self.dispatch(f, event, &version, now, &mut held, None).0)
     }
 
     /// Decides one event's attempt: the guards (recursion, age, zero concurrency), the slots,
@@ -476,12 +482,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         version: &Arc<Version<P, R>>,
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
+        tally: Option<&mut Tally>,
     ) -> (Dispatched, Timestamp) {
         let mut ended = now;
-        let d = self.dispatch_inner(f, event, version, now, held, &mut ended);
+        let d = self.dispatch_inner(f, event, version, now, held, &mut ended, tally);
         (d, ended)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn dispatch_inner<'a>(
         &'a self,
         f: &'a Arc<FunctionShared<P, R>>,
@@ -490,6 +498,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
         ended: &mut Timestamp,
+        mut tally: Option<&mut Tally>,
     ) -> Dispatched {
         let request_id = event.request_id();
         let config = &version.config;
@@ -573,8 +582,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !duplicate {
             event.last_version = version.number;
         }
-        f.counters
-            .attempt_started(crate::clock::duration_nanos(now - event.enqueued_at()));
+        let age = crate::clock::duration_nanos(now - event.enqueued_at());
+        match tally.as_deref_mut() {
+            Some(t) => t.started(age),
+            None => f.counters.attempt_started(age),
+        }
         self.trace(
             f,
             request_id,
@@ -597,6 +609,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             duplicate,
         );
         *ended = ended_at;
+        let took = crate::clock::duration_nanos(ended_at - now);
+        match tally.as_deref_mut() {
+            Some(t) => t.finished(took),
+            None => f.counters.attempt_finished(took),
+        }
         if let Some(faults) = faults {
             // Fault seam: the handler did its work, but its response is lost.
             if result.is_ok() && faults.chance(faults.config.function_error) {
@@ -638,15 +655,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                         self.inject_duplicate(f, &event, faults.clone, ended_at);
                     }
                 }
-                self.finish(
-                    f,
-                    version,
-                    event,
-                    Condition::Success,
-                    Some(Ok(response)),
-                    true,
-                    ended_at,
-                );
+                match tally {
+                    Some(t) => {
+                        self.finish_success_tallied(f, version, event, response, ended_at, t)
+                    }
+                    None => self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::Success,
+                        Some(Ok(response)),
+                        true,
+                        ended_at,
+                    ),
+                }
                 end(Condition::Success)
             }
             Err(error) => {
