@@ -451,6 +451,35 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
     }
 }
 
+/// The record of `event` ending with `condition` at `at`; without a response of its own, the
+/// last attempt's error stands in.
+fn record_of<P, R>(
+    f: &FunctionShared<P, R>,
+    event: QueuedEvent<P>,
+    condition: Condition,
+    response: Option<Result<R, FunctionError>>,
+    at: Timestamp,
+) -> InvocationRecord<P, R> {
+    let request_id = event.request_id();
+    let enqueued_at = event.enqueued_at();
+    let attempts = event.attempts();
+    let chain_depth = event.chain_depth();
+    let last_version = event.last_version;
+    let (payload, last_error) = event.into_parts();
+    InvocationRecord {
+        request_id,
+        function: Arc::clone(&f.name),
+        condition,
+        approximate_invoke_count: attempts,
+        request_payload: payload,
+        response: response.or_else(|| last_error.map(|e| Err(*e))),
+        executed_version: (attempts > 0).then_some(last_version),
+        enqueued_at,
+        timestamp: at,
+        chain_depth,
+    }
+}
+
 fn deleted_handler<P, R>(_: &P, ctx: &Context<'_, P, R>) -> Result<R, FunctionError> {
     Err(FunctionError::new(
         "ResourceNotFoundException",
@@ -932,25 +961,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             || self.inner.observer.is_some()
             || version.config.on_success.is_some()
         {
-            let request_id = event.request_id();
-            let enqueued_at = event.enqueued_at();
-            let attempts = event.attempts();
-            let chain_depth = event.chain_depth();
-            let last_version = event.last_version;
-            let (payload, last_error) = event.into_parts();
-            let response = response.or_else(|| last_error.map(|e| Err(*e)));
-            let record = InvocationRecord {
-                request_id,
-                function: Arc::clone(&f.name),
-                condition,
-                approximate_invoke_count: attempts,
-                request_payload: payload,
-                response,
-                executed_version: (attempts > 0).then_some(last_version),
-                enqueued_at,
-                timestamp: at,
-                chain_depth,
-            };
+            let record = record_of(f, event, condition, response, at);
             self.deliver(f, version, record);
         }
         self.release_outstanding();
@@ -978,18 +989,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             },
         );
         if self.inner.observer.is_some() || version.config.on_success.is_some() {
-            let record = InvocationRecord {
-                request_id: event.request_id(),
-                function: Arc::clone(&f.name),
-                condition: Condition::Success,
-                approximate_invoke_count: event.attempts(),
-                executed_version: Some(event.last_version),
-                enqueued_at: event.enqueued_at(),
-                timestamp: at,
-                chain_depth: event.chain_depth(),
-                request_payload: event.into_payload(),
-                response: Some(Ok(response)),
-            };
+            let record = record_of(f, event, Condition::Success, Some(Ok(response)), at);
             self.deliver(f, version, record);
         }
     }

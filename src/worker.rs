@@ -385,19 +385,25 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 st.token.drop_token();
                 return 0;
             }
-            let limit = {
-                st.queue.promote_due(now);
-                self.batch_limit(f, st.queue.ready_len())
-            };
-            if limit == 1 {
-                drop(st);
-                return u64::from(self.step_at(f, now).is_some());
-            }
-            while batch.len() < limit {
-                match st.queue.pop_due(now) {
-                    Some(event) => batch.push(event),
-                    None => break,
+            st.queue.promote_due(now);
+            let limit = self.batch_limit(f, st.queue.ready_len());
+            match self.inner.faults.as_ref() {
+                // Fault seam: reordering takes a random ready event (no batching then).
+                Some(faults) if limit == 1 => {
+                    batch.extend(st.queue.pop_due_picked(now, |len| faults.pick(len)));
                 }
+                _ => {
+                    while batch.len() < limit {
+                        match st.queue.pop_due(now) {
+                            Some(event) => batch.push(event),
+                            None => break,
+                        }
+                    }
+                }
+            }
+            if batch.is_empty() {
+                st.token.keep(false);
+                return 0;
             }
             let more = {
                 let runnable = st.queue.ready_len() > 0;
