@@ -1312,7 +1312,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Holds function `name`'s events: none run or throttle until [`resume`](Self::resume).
     /// Held events still age: one that reaches the maximum event age ends as
-    /// `EventAgeExceeded`. New invokes are accepted and held too.
+    /// `EventAgeExceeded`. New invokes are accepted and held too. Events a worker has already
+    /// taken still run: the one it is running, and for a fast handler the rest of its batch
+    /// (at most 16, together a few hundred microseconds of work).
     ///
     /// Pause, [`update_code`](Self::update_code), resume is the seed's "fix the code while the
     /// events wait" workflow (in 2018 done by setting reserved concurrency to 0).
@@ -1493,7 +1495,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Removes every event waiting in function `name`'s queue (ready, delayed or held). Each
     /// ends as `Purged`, with a record sent to the on-failure destination (or the dead
-    /// letters). Returns how many were purged. Lambda offers no such call.
+    /// letters). Returns how many were purged. Events a worker has already taken (see
+    /// [`pause`](Self::pause)) are in flight, not waiting, and run. Lambda offers no such call.
     pub fn purge(&self, name: &str) -> Result<usize, Error> {
         self.remove_queued_where(name, |_| true)
     }
