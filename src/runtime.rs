@@ -58,6 +58,12 @@ pub(crate) struct FunctionShared<P, R> {
     pub(crate) limiter: ConcurrencyLimiter,
     pub(crate) counters: Counters,
     pub(crate) rng: Mutex<StdRng>,
+    /// Bumped by every operator call that must reach events a worker already took in a batch
+    /// (pause, delete, code and settings updates): the worker gives the rest back.
+    pub(crate) epoch: AtomicU64,
+    /// Recent mean handler time in nanoseconds (`u64::MAX`: not measured since the code last
+    /// changed), which decides whether the function's events are batched.
+    pub(crate) recent_ns: AtomicU64,
 }
 
 /// What the run queue carries: a function with ready events, or a nudge to look at the timers.
@@ -596,6 +602,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }),
             limiter: ConcurrencyLimiter::new(limit),
             counters: Counters::default(),
+            epoch: AtomicU64::new(0),
+            recent_ns: AtomicU64::new(u64::MAX),
             rng: Mutex::new(StdRng::seed_from_u64(
                 self.inner
                     .seed
@@ -1312,9 +1320,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Holds function `name`'s events: none run or throttle until [`resume`](Self::resume).
     /// Held events still age: one that reaches the maximum event age ends as
-    /// `EventAgeExceeded`. New invokes are accepted and held too. Events a worker has already
-    /// taken still run: the one it is running, and for a fast handler the rest of its batch
-    /// (at most 16, together a few hundred microseconds of work).
+    /// `EventAgeExceeded`. New invokes are accepted and held too. An execution already running
+    /// finishes; the rest of a worker's batch (see [`run_worker`](Self::run_worker)) goes back
+    /// to the queue, held.
     ///
     /// Pause, [`update_code`](Self::update_code), resume is the seed's "fix the code while the
     /// events wait" workflow (in 2018 done by setting reserved concurrency to 0).
@@ -1323,6 +1331,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let expiry = {
             let mut st = f.state.lock();
             st.paused = true;
+            f.epoch.fetch_add(1, Ordering::SeqCst);
             let age = st.current.config.retry.maximum_event_age();
             st.queue.oldest_enqueued_at().map(|t| t + age)
         };
@@ -1366,6 +1375,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub fn update_handler(&self, name: &str, handler: impl Handler<P, R>) -> Result<u64, Error> {
         let f = self.require(name)?;
         let mut st = f.state.lock();
+        f.epoch.fetch_add(1, Ordering::SeqCst);
+        f.recent_ns.store(u64::MAX, Ordering::Relaxed);
         let number = st.current.number + 1;
         st.current = Arc::new(Version {
             handler: Arc::new(handler),
@@ -1428,6 +1439,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .map_or(usize::MAX, |n| n as usize),
         );
         let rearm = st.paused && config.retry != st.current.config.retry;
+        f.epoch.fetch_add(1, Ordering::SeqCst);
         st.current = Arc::new(Version {
             handler: Arc::clone(&st.current.handler),
             number: st.current.number,
@@ -1495,8 +1507,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Removes every event waiting in function `name`'s queue (ready, delayed or held). Each
     /// ends as `Purged`, with a record sent to the on-failure destination (or the dead
-    /// letters). Returns how many were purged. Events a worker has already taken (see
-    /// [`pause`](Self::pause)) are in flight, not waiting, and run. Lambda offers no such call.
+    /// letters). Returns how many were purged. Events a worker has already taken in a batch
+    /// (see [`run_worker`](Self::run_worker)) are in flight, not waiting, and run. Lambda
+    /// offers no such call.
     pub fn purge(&self, name: &str) -> Result<usize, Error> {
         self.remove_queued_where(name, |_| true)
     }
@@ -1614,6 +1627,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (removed, version) = {
             let mut st = f.state.lock();
             st.deleted = true;
+            f.epoch.fetch_add(1, Ordering::SeqCst);
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a
             // FunctionHandle would otherwise keep the runtime alive in a reference cycle.
