@@ -186,10 +186,12 @@ impl<P: Clone + Send + 'static> IdempotencyCheck<P> {
         self
     }
 
-    /// The faults to inject (their seed is replaced by each seed tried).
-    pub fn faults(mut self, faults: FaultInjection) -> Self {
+    /// The faults to inject (their seed is replaced by each seed tried). Settings out of range
+    /// are refused here, naming the field.
+    pub fn faults(mut self, faults: FaultInjection) -> Result<Self, crate::Error> {
+        faults.validate()?;
         self.faults = faults;
-        self
+        Ok(self)
     }
 
     /// Runs the check. `setup` makes a fresh handler and a way to read the effect it left; it

@@ -23,16 +23,21 @@ use crate::record::{FunctionError, RequestId};
 pub struct QueuedEvent<P> {
     request_id: RequestId,
     enqueued_at: Timestamp,
-    pub(crate) attempts: u32,
-    pub(crate) throttles: u32,
-    pub(crate) chain_depth: u32,
-    /// The last attempt's error, kept for the record if the event later ages out. Boxed so an
-    /// event that never failed pays one word for it.
-    pub(crate) last_error: Option<Box<FunctionError>>,
-    pub(crate) last_version: u64,
-    /// An injected duplicate delivery: runs once more, makes no record.
-    pub(crate) duplicate: bool,
+    /// What only some events need (a retry's last error, throttles, the duplicate mark),
+    /// boxed so that a plain event pays one word for it: a queued event is 32 bytes beside its
+    /// payload.
+    history: Option<Box<History>>,
+    last_version: u32,
+    attempts: u16,
+    chain_depth: u16,
     payload: P,
+}
+
+#[derive(Default)]
+struct History {
+    last_error: Option<FunctionError>,
+    throttles: u32,
+    duplicate: bool,
 }
 
 impl<P> QueuedEvent<P> {
@@ -41,12 +46,10 @@ impl<P> QueuedEvent<P> {
         QueuedEvent {
             request_id,
             enqueued_at,
-            attempts: 0,
-            throttles: 0,
-            chain_depth: 1,
-            last_error: None,
+            history: None,
             last_version: 0,
-            duplicate: false,
+            attempts: 0,
+            chain_depth: 1,
             payload,
         }
     }
@@ -63,23 +66,24 @@ impl<P> QueuedEvent<P> {
 
     /// Handler executions so far (the approximate invoke count of the last attempt).
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        u32::from(self.attempts)
     }
 
     /// Throttles so far (they do not use up retry attempts).
     pub fn throttles(&self) -> u32 {
-        self.throttles
+        self.history.as_ref().map_or(0, |h| h.throttles)
     }
 
-    /// Position in the invocation chain (1 when invoked from outside a handler).
+    /// Position in the invocation chain (1 when invoked from outside a handler; it stops
+    /// counting at 65,535, far past any recursion limit).
     pub fn chain_depth(&self) -> u32 {
-        self.chain_depth
+        u32::from(self.chain_depth)
     }
 
     /// Whether this is an injected duplicate delivery of an event that already ended (see
     /// [`FaultInjection`](crate::FaultInjection)).
     pub fn is_duplicate(&self) -> bool {
-        self.duplicate
+        self.history.as_ref().is_some_and(|h| h.duplicate)
     }
 
     /// The payload.
@@ -97,17 +101,59 @@ impl<P> QueuedEvent<P> {
         self.payload
     }
 
-    pub(crate) fn into_parts(self) -> (P, Option<Box<FunctionError>>) {
-        (self.payload, self.last_error)
+    fn history(&mut self) -> &mut History {
+        self.history.get_or_insert_with(Box::default)
+    }
+
+    /// Counts an execution; returns the new count.
+    pub(crate) fn bump_attempts(&mut self) -> u32 {
+        self.attempts = self.attempts.saturating_add(1);
+        self.attempts()
+    }
+
+    pub(crate) fn set_attempts(&mut self, n: u32) {
+        self.attempts = u16::try_from(n).unwrap_or(u16::MAX);
+    }
+
+    /// Counts a throttle; returns the new count.
+    pub(crate) fn bump_throttles(&mut self) -> u32 {
+        let h = self.history();
+        h.throttles = h.throttles.saturating_add(1);
+        h.throttles
+    }
+
+    pub(crate) fn set_chain_depth(&mut self, depth: u32) {
+        self.chain_depth = u16::try_from(depth).unwrap_or(u16::MAX);
+    }
+
+    pub(crate) fn set_last_error(&mut self, error: FunctionError) {
+        self.history().last_error = Some(error);
+    }
+
+    /// The code version of the last execution.
+    pub(crate) fn last_version(&self) -> u64 {
+        u64::from(self.last_version)
+    }
+
+    pub(crate) fn set_last_version(&mut self, version: u64) {
+        self.last_version = u32::try_from(version).unwrap_or(u32::MAX);
+    }
+
+    pub(crate) fn mark_duplicate(&mut self) {
+        self.history().duplicate = true;
+    }
+
+    pub(crate) fn into_parts(self) -> (P, Option<FunctionError>) {
+        (self.payload, self.history.and_then(|h| h.last_error))
     }
 
     fn info(&self, state: EventState) -> EventInfo {
         EventInfo {
             request_id: self.request_id,
             enqueued_at: self.enqueued_at,
-            attempts: self.attempts,
-            throttles: self.throttles,
-            chain_depth: self.chain_depth,
+            attempts: self.attempts(),
+            throttles: self.throttles(),
+            chain_depth: self.chain_depth(),
             state,
         }
     }
@@ -118,9 +164,9 @@ impl<P: fmt::Debug> fmt::Debug for QueuedEvent<P> {
         f.debug_struct("QueuedEvent")
             .field("request_id", &self.request_id)
             .field("enqueued_at", &self.enqueued_at)
-            .field("attempts", &self.attempts)
-            .field("throttles", &self.throttles)
-            .field("chain_depth", &self.chain_depth)
+            .field("attempts", &self.attempts())
+            .field("throttles", &self.throttles())
+            .field("chain_depth", &self.chain_depth())
             .field("payload", &self.payload)
             .finish()
     }

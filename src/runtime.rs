@@ -470,7 +470,7 @@ fn record_of<P, R>(
     let enqueued_at = event.enqueued_at();
     let attempts = event.attempts();
     let chain_depth = event.chain_depth();
-    let last_version = event.last_version;
+    let last_version = event.last_version();
     let (payload, last_error) = event.into_parts();
     InvocationRecord {
         request_id,
@@ -478,7 +478,7 @@ fn record_of<P, R>(
         condition,
         approximate_invoke_count: attempts,
         request_payload: payload,
-        response: response.or_else(|| last_error.map(|e| Err(*e))),
+        response: response.or_else(|| last_error.map(Err)),
         executed_version: (attempts > 0).then_some(last_version),
         enqueued_at,
         timestamp: at,
@@ -762,7 +762,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         let id = RequestId::new(f.index, st.seq + 1);
         let mut event = QueuedEvent::new(id, payload, now);
-        event.chain_depth = depth;
+        event.set_chain_depth(depth);
         if let Err(event) = st.queue.push(event) {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
@@ -941,7 +941,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         in_hand: bool,
         at: Timestamp,
     ) {
-        if event.duplicate {
+        if event.is_duplicate() {
             // However it ends (run, purged, aged out, deleted), a duplicate delivery makes no
             // record: its event already has one.
             if in_hand {
@@ -1016,9 +1016,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             clone(event.payload()),
             event.enqueued_at(),
         );
-        copy.attempts = event.attempts.saturating_sub(1);
-        copy.chain_depth = event.chain_depth;
-        copy.duplicate = true;
+        copy.set_attempts(event.attempts().saturating_sub(1));
+        copy.set_chain_depth(event.chain_depth());
+        copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
         self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
         let mut st = f.state.lock();

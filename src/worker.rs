@@ -579,14 +579,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let request_id = event.request_id();
         let config = &version.config;
         let faults = self.inner.faults.as_ref();
-        let duplicate = event.duplicate;
+        let duplicate = event.is_duplicate();
         let end = |condition| Dispatched {
             request_id,
             outcome: StepOutcome::Ended(condition),
         };
         let guard = if self
             .recursion_limit()
-            .is_some_and(|limit| event.chain_depth > limit)
+            .is_some_and(|limit| event.chain_depth() > limit)
         {
             Some(Condition::RecursionLimit)
         } else if config.retry.is_expired(event.enqueued_at(), now) {
@@ -624,10 +624,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 } else {
                     bump(&f.counters.throttles);
                 }
-                event.throttles = event.throttles.saturating_add(1);
-                let mut delay = config
-                    .retry
-                    .throttle_delay(event.throttles, &mut *f.rng.lock());
+                let throttles = event.bump_throttles();
+                let mut delay = config.retry.throttle_delay(throttles, &mut *f.rng.lock());
                 if let Some(faults) = faults {
                     delay += faults.extra_delay();
                 }
@@ -654,9 +652,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 };
             }
         }
-        event.attempts += 1;
+        let attempt = event.bump_attempts();
         if !duplicate {
-            event.last_version = version.number;
+            event.set_last_version(version.number);
         }
         let age = crate::clock::duration_nanos(now - event.enqueued_at());
         match tally.as_deref_mut() {
@@ -668,7 +666,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             request_id,
             now,
             TraceKind::Started {
-                attempt: event.attempts,
+                attempt,
                 duplicate,
                 code_version: version.number,
             },
@@ -680,8 +678,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             request_id,
             event.enqueued_at(),
             now,
-            event.attempts,
-            event.chain_depth,
+            attempt,
+            event.chain_depth(),
             duplicate,
         );
         *ended = ended_at;
@@ -703,16 +701,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if let Err(error) = &result {
             bump(&f.counters.errors);
             let kind = TraceKind::Failed {
-                attempt: event.attempts,
+                attempt,
                 duplicate,
                 error,
             };
             self.trace(f, request_id, ended_at, kind);
         } else {
-            let kind = TraceKind::Succeeded {
-                attempt: event.attempts,
-                duplicate,
-            };
+            let kind = TraceKind::Succeeded { attempt, duplicate };
             self.trace(f, request_id, ended_at, kind);
         }
         if duplicate {
@@ -748,7 +743,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 end(Condition::Success)
             }
             Err(error) => {
-                let Some(mut wait) = config.retry.retry_delay(event.attempts) else {
+                let Some(mut wait) = config.retry.retry_delay(attempt) else {
                     self.finish(
                         f,
                         version,
@@ -777,7 +772,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     );
                     return end(Condition::EventAgeExceeded);
                 }
-                event.last_error = Some(Box::new(error));
+                event.set_last_error(error);
                 self.trace(f, request_id, ended_at, TraceKind::RetryScheduled { due });
                 match self.requeue(f, version, event, due, ended_at) {
                     None => {

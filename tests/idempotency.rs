@@ -233,7 +233,7 @@ fn charging_every_delivery_of_an_order_is_caught() {
 
 #[test]
 fn a_last_write_wins_handler_is_caught_by_reordering_alone() {
-    let check = check().faults(FaultInjection::new(0).reorder(0.5));
+    let check = check().faults(FaultInjection::new(0).reorder(0.5)).unwrap();
     let violation = check.run(last_write_wins).unwrap_err();
     assert_eq!(violation.expected, Some(*EVENTS.last().unwrap()));
     assert_ne!(violation.actual, violation.expected);
@@ -263,7 +263,9 @@ fn the_violation_reports_the_first_failing_seed_and_a_replay_reproduces_it() {
     let (check, violation) = [0.05, 0.03, 0.02, 0.01, 0.005]
         .into_iter()
         .map(|p| {
-            let check = check().faults(FaultInjection::new(0).duplicates(p));
+            let check = check()
+                .faults(FaultInjection::new(0).duplicates(p))
+                .unwrap();
             let violation = check.run(counter).unwrap_err();
             (check, violation)
         })
@@ -430,4 +432,12 @@ fn the_default_check_runs_200_seeds_and_a_custom_range_runs_that_many() {
     assert_eq!(report.seeds, 10);
     let violation = check().seeds(1000..1200).run(counter).unwrap_err();
     assert!((1000..1200).contains(&violation.seed));
+}
+
+#[test]
+fn faults_out_of_range_are_refused_when_given_to_the_check() {
+    let err = event_invoke::IdempotencyCheck::new(vec![1u32])
+        .faults(FaultInjection::new(0).duplicates(2.0))
+        .unwrap_err();
+    assert!(err.to_string().contains("duplicates"), "{err}");
 }
