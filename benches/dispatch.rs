@@ -37,14 +37,14 @@ fn baselines(c: &mut Criterion) {
     let (tx, rx) = crossbeam_channel::unbounded::<Payload>();
     g.bench_function("crossbeam_send_recv", |b| {
         b.iter(|| {
-            tx.send(black_box(PAYLOAD)).unwrap();
+            tx.send(*black_box(&PAYLOAD)).unwrap();
             black_box(rx.recv().unwrap());
         })
     });
     let q = Mutex::new(VecDeque::<Payload>::new());
     g.bench_function("mutex_vecdeque_push_pop", |b| {
         b.iter(|| {
-            q.lock().push_back(black_box(PAYLOAD));
+            q.lock().push_back(*black_box(&PAYLOAD));
             black_box(q.lock().pop_front());
         })
     });
@@ -59,7 +59,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                black_box(h.invoke_async(black_box(PAYLOAD)).unwrap());
+                black_box(h.invoke_async(*black_box(&PAYLOAD)).unwrap());
             }
             let elapsed = start.elapsed();
             rt.purge("noop").unwrap(); // drained outside the timed part
@@ -68,7 +68,7 @@ fn hot_path(c: &mut Criterion) {
     });
     g.bench_function("invoke_and_dispatch", |b| {
         b.iter(|| {
-            h.invoke_async(black_box(PAYLOAD)).unwrap();
+            h.invoke_async(*black_box(&PAYLOAD)).unwrap();
             black_box(rt.try_dispatch());
         })
     });
@@ -86,7 +86,7 @@ fn throughput(c: &mut Criterion) {
     g.bench_function("one_producer_one_worker", |b| {
         b.iter(|| {
             for _ in 0..N {
-                h.invoke_async(black_box(PAYLOAD)).unwrap();
+                h.invoke_async(*black_box(&PAYLOAD)).unwrap();
             }
             rt.wait_idle();
         })
@@ -112,7 +112,7 @@ fn throughput(c: &mut Criterion) {
     g.bench_function("crossbeam_one_producer_one_consumer", |b| {
         b.iter(|| {
             for _ in 0..N {
-                tx.send(black_box(PAYLOAD)).unwrap();
+                tx.send(*black_box(&PAYLOAD)).unwrap();
             }
             done_rx.recv().unwrap();
         })
@@ -228,7 +228,7 @@ fn queue_depth(c: &mut Criterion) {
         }
         g.bench_with_input(BenchmarkId::new("deep", depth), &depth, |b, _| {
             b.iter(|| {
-                h.invoke_async(black_box(PAYLOAD)).unwrap();
+                h.invoke_async(*black_box(&PAYLOAD)).unwrap();
                 black_box(rt.try_dispatch());
             })
         });

@@ -73,6 +73,9 @@ fn one_run(seed: u64) {
             .reorder(0.3)
             .retry_delay(Duration::from_secs(3));
     }
+    // Every record made, by request id: each must end exactly once.
+    let records: Arc<Mutex<HashMap<RequestId, u32>>> = Arc::default();
+    let seen = Arc::clone(&records);
     let rt: Runtime<u32> = Runtime::builder()
         .clock(clock.clone())
         .account_concurrency(account)
@@ -80,6 +83,7 @@ fn one_run(seed: u64) {
         .seed(seed)
         .fault_injection(faults)
         .on_trace(audit.tracer())
+        .on_record(move |r| *seen.lock().entry(r.request_id).or_default() += 1)
         .keep_dead_letters(false)
         .build()
         .unwrap();
@@ -181,6 +185,11 @@ fn one_run(seed: u64) {
             _ => {}
         }
     }
+    // Stop the workers mid-run: with nothing moving, the books balance with events waiting.
+    drop(workers);
+    let m = rt.metrics().total;
+    assert!(m.is_balanced(), "seed {seed}: mid-run {m:?}");
+    let workers = rt.spawn_workers(3).unwrap();
     for p in paused.drain(..) {
         rt.resume(&p).ok();
     }
@@ -200,6 +209,12 @@ fn one_run(seed: u64) {
     drop(workers);
 
     audit.assert_each_ended_once();
+    let records = records.lock();
+    assert_eq!(records.len(), audit.accepted().len(), "seed {seed}");
+    assert!(
+        records.values().all(|n| *n == 1),
+        "seed {seed}: a request ended twice"
+    );
     let m = rt.metrics();
     if std::env::var("RELIABILITY_VERBOSE").is_ok() {
         eprintln!("seed {seed}: {:?}", m.total);
