@@ -1038,6 +1038,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
+    /// Whether a success makes no work after its handler: no observer, no tracer, no
+    /// observability feature (a destination is checked per function).
+    #[inline]
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.inner.observer.is_none()
+            && self.inner.tracer.is_none()
+            && !cfg!(any(feature = "tracing", feature = "metrics"))
+    }
+
     /// Reports one step of an event's life to the tracer, if there is one, and to the
     /// `tracing` and `metrics` features when they are on.
     #[inline]

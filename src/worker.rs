@@ -429,6 +429,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut held = None;
         let mut tally = Tally::default();
         let epoch = f.epoch.load(Ordering::SeqCst);
+        let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
         let mut dispatched = 0u64;
         let mut busy_ns = 0u64;
@@ -447,8 +448,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 self.give_back(f, &version, rest);
                 break;
             }
-            // A fresh reading: time spent delivering the record is nobody's run time.
-            at = self.inner.clock.now();
+            // The next event starts when this one ended, unless something ran after the handler
+            // (a record delivered, a trace, a retry scheduled): then a fresh reading, so that
+            // time is nobody's run time.
+            at = if quiet && step.outcome == StepOutcome::Ended(Condition::Success) {
+                ended
+            } else {
+                self.inner.clock.now()
+            };
         }
         drop(events);
         drop(held);
