@@ -4,24 +4,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Receiver;
 use event_invoke::{
     AwsFunctionSettings, Condition, Destination, Error, Function, FunctionConfig, FunctionError,
-    InvocationRecord, LambdaJson, ManualClock, RetryPolicy, Runtime, Timestamp,
+    InvocationRecord, LambdaJson, RetryPolicy, Timestamp,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
 
-fn runtime<P: Send + 'static, R: Send + 'static>() -> (ManualClock, Runtime<P, R>) {
-    let clock = ManualClock::new();
-    let rt = Runtime::builder().clock(clock.clone()).build().unwrap();
-    (clock, rt)
-}
-
-fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (Destination::channel(tx), rx)
-}
+mod common;
+use common::{manual_runtime as runtime, sink};
 
 /// The structure of a value: objects keep their keys, arrays the shape of their elements,
 /// leaves become their JSON type.

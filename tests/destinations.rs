@@ -6,25 +6,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use event_invoke::{
     Condition, Destination, Error, ErrorKind, Function, FunctionError, InvocationRecord,
     ManualClock, Runtime, StepOutcome, Timestamp,
 };
 
-fn runtime<P: Send + 'static, R: Send + 'static>() -> (ManualClock, Runtime<P, R>) {
-    let clock = ManualClock::new();
-    let rt = Runtime::builder().clock(clock.clone()).build().unwrap();
-    (clock, rt)
-}
+mod common;
+use common::{manual_runtime as runtime, sink};
 
 fn secs(s: u64) -> Timestamp {
     Timestamp::ZERO + Duration::from_secs(s)
-}
-
-fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (Destination::channel(tx), rx)
 }
 
 type Collected<P, R> = Arc<Mutex<Vec<InvocationRecord<P, R>>>>;

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use event_invoke::{
     Condition, Destination, Error, EventState, Function, FunctionError, InvocationRecord,
     InvokeError, InvokeSyncError, ManualClock, Runtime, StepOutcome, Timestamp,
 };
+
+mod common;
+use common::sink;
 
 fn runtime<P: Send + 'static>() -> (ManualClock, Runtime<P>) {
     let clock = ManualClock::new();
@@ -19,11 +21,6 @@ fn runtime<P: Send + 'static>() -> (ManualClock, Runtime<P>) {
 
 fn secs(s: u64) -> Timestamp {
     Timestamp::ZERO + Duration::from_secs(s)
-}
-
-fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (Destination::channel(tx), rx)
 }
 
 fn fail() -> FunctionError {

@@ -5,22 +5,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use event_invoke::{
     Condition, Destination, ErrorKind, Function, FunctionError, InvocationRecord, InvokeSyncError,
     ManualClock, Runtime, StepOutcome,
 };
+
+mod common;
+use common::sink;
 
 fn runtime<P: Send + 'static>() -> Runtime<P> {
     Runtime::builder()
         .clock(ManualClock::new())
         .build()
         .unwrap()
-}
-
-fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (Destination::channel(tx), rx)
 }
 
 #[test]

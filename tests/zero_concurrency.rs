@@ -4,11 +4,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Receiver;
 use event_invoke::{
-    Condition, Destination, Error, EventState, Function, InvocationRecord, ManualClock, Runtime,
-    StepOutcome, Timestamp, ZeroConcurrency, DEFAULT_UNRESERVED_FLOOR,
+    Condition, Error, EventState, Function, ManualClock, Runtime, StepOutcome, Timestamp,
+    ZeroConcurrency, DEFAULT_UNRESERVED_FLOOR,
 };
+
+mod common;
+use common::sink;
 
 fn runtime(mode: ZeroConcurrency) -> (ManualClock, Runtime<u32>) {
     let clock = ManualClock::new();
@@ -18,11 +20,6 @@ fn runtime(mode: ZeroConcurrency) -> (ManualClock, Runtime<u32>) {
         .build()
         .unwrap();
     (clock, rt)
-}
-
-fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    (Destination::channel(tx), rx)
 }
 
 /// A function that counts its runs.
