@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::error::InvokeError;
+use crate::model::Cursor;
 use crate::record::RequestId;
 use crate::runtime::{FunctionHandle, Runtime};
 
@@ -56,6 +57,9 @@ pub struct Context<'a, P, R> {
     pub(crate) chain_depth: u32,
     pub(crate) timeout: Duration,
     pub(crate) duplicate: bool,
+    /// Model mode: where this execution is in virtual time.
+    pub(crate) cursor: Option<&'a Cursor>,
+    pub(crate) cold_start: bool,
 }
 
 impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
@@ -108,10 +112,69 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         self.chain_depth
     }
 
-    /// Time left before the timeout, on the runtime's clock.
+    /// Time left before the timeout, on the runtime's clock (in model mode, on this
+    /// execution's virtual time line: its cold start, calls and [`spend`](Self::spend)s so far).
     pub fn remaining_time(&self) -> Duration {
-        let elapsed = self.runtime.now() - self.started_at;
-        self.timeout.saturating_sub(elapsed)
+        let now = match self.cursor {
+            Some(cursor) => cursor.at(),
+            None => self.runtime.now(),
+        };
+        self.timeout.saturating_sub(now - self.started_at)
+    }
+
+    /// Whether this execution runs in a new execution environment (Lambda's cold start). Known
+    /// only when environments are modelled (model mode, or a
+    /// [`scaling_rate`](crate::RuntimeBuilder::scaling_rate)); otherwise `false`.
+    pub fn is_cold_start(&self) -> bool {
+        self.cold_start
+    }
+
+    /// Model mode: declares that the handler works for `d` at this point, so the calls it
+    /// makes after return later and the execution ends later (see
+    /// [`CostModel::declared`](crate::CostModel::declared)). Outside model mode it does
+    /// nothing: the handler's real time is measured instead, so the same handler runs in both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{CostModel, Function, ModelOptions, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let rt: Runtime<u64> = Runtime::builder().model(ModelOptions::new()).build().unwrap();
+    /// let f = Function::new("resize", |megabytes: &u64, ctx| {
+    ///     ctx.spend(Duration::from_millis(40 * megabytes));
+    ///     Ok(())
+    /// });
+    /// rt.register(f.cost(CostModel::declared())).unwrap();
+    /// rt.invoke_async("resize", 25).unwrap();
+    /// rt.run_until_idle();
+    /// assert_eq!(rt.model_report().unwrap().makespan, Duration::from_secs(1));
+    /// ```
+    pub fn spend(&self, d: Duration) {
+        if let Some(cursor) = self.cursor {
+            cursor.spend(d);
+        }
+    }
+
+    /// The caller's side of a model-mode invoke: when the call returns (`Ok(None)` outside
+    /// model mode), or the refusal with the payload handed back.
+    fn charge_call(
+        &self,
+        name: &str,
+        payload: P,
+    ) -> Result<(Option<Timestamp>, P), InvokeError<P>> {
+        let Some(cursor) = self.cursor else {
+            return Ok((None, payload));
+        };
+        match cursor.call() {
+            Some(at) => Ok((Some(at), payload)),
+            None => Err(InvokeError::CallerTimedOut {
+                caller: self.function.to_string(),
+                function: name.to_string(),
+                timeout: self.timeout,
+                payload,
+            }),
+        }
     }
 
     /// The runtime running this handler.
@@ -122,9 +185,13 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// Invokes function `name` asynchronously, one hop further down this event's chain. The
     /// error converts into a [`FunctionError`](crate::FunctionError) with `?`, so a refused
     /// child invoke fails (and retries) the parent attempt.
+    ///
+    /// In model mode the call costs this execution the invoke latency, and the event is
+    /// accepted when the call returns (see [`CostModel`](crate::CostModel)).
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
+        let (at, payload) = self.charge_call(name, payload)?;
         self.runtime
-            .invoke_async_at_depth(name, payload, self.chain_depth + 1)
+            .invoke_async_at_depth(name, payload, self.chain_depth + 1, at)
     }
 
     /// Invokes a pre-resolved function asynchronously, one hop further down this event's chain.
@@ -134,7 +201,8 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         payload: P,
     ) -> Result<RequestId, InvokeError<P>> {
         // The handle's own runtime: a handle may belong to another runtime than this one.
-        function.enqueue_at_depth(payload, self.chain_depth + 1)
+        let (at, payload) = self.charge_call(function.name(), payload)?;
+        function.enqueue_at_depth(payload, self.chain_depth + 1, at)
     }
 }
 

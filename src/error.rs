@@ -51,6 +51,19 @@ pub enum InvokeError<P> {
         /// The payload, handed back.
         payload: P,
     },
+    /// Model mode: the calling execution would have passed its timeout before this invoke
+    /// call returned, so the call never happened.
+    #[error("the calling execution of `{caller}` passed its {timeout:?} timeout before this invoke of `{function}` could return (model mode): raise the caller's timeout, make fewer calls per execution, or lower the invoke latency")]
+    CallerTimedOut {
+        /// The function whose handler made the call.
+        caller: String,
+        /// The function it invoked.
+        function: String,
+        /// The caller's timeout.
+        timeout: std::time::Duration,
+        /// The payload, handed back.
+        payload: P,
+    },
 }
 
 impl<P> InvokeError<P> {
@@ -59,7 +72,8 @@ impl<P> InvokeError<P> {
         match self {
             InvokeError::UnknownFunction { payload, .. }
             | InvokeError::FunctionDeleted { payload, .. }
-            | InvokeError::QueueFull { payload, .. } => payload,
+            | InvokeError::QueueFull { payload, .. }
+            | InvokeError::CallerTimedOut { payload, .. } => payload,
         }
     }
 
@@ -68,7 +82,8 @@ impl<P> InvokeError<P> {
         match self {
             InvokeError::UnknownFunction { payload, .. }
             | InvokeError::FunctionDeleted { payload, .. }
-            | InvokeError::QueueFull { payload, .. } => payload,
+            | InvokeError::QueueFull { payload, .. }
+            | InvokeError::CallerTimedOut { payload, .. } => payload,
         }
     }
 }
@@ -81,6 +96,7 @@ impl<P> fmt::Debug for InvokeError<P> {
             InvokeError::UnknownFunction { .. } => "UnknownFunction",
             InvokeError::FunctionDeleted { .. } => "FunctionDeleted",
             InvokeError::QueueFull { .. } => "QueueFull",
+            InvokeError::CallerTimedOut { .. } => "CallerTimedOut",
         };
         write!(f, "InvokeError::{variant}({self})")
     }
@@ -219,4 +235,8 @@ pub enum Error {
         /// Why AWS cannot take it: what Lambda has instead.
         reason: String,
     },
+    /// A model-mode call ([`Runtime::model_report`](crate::Runtime::model_report),
+    /// [`Runtime::timeline`](crate::Runtime::timeline)) on a runtime not in model mode.
+    #[error("the runtime is not in model mode: build it with RuntimeBuilder::model to get a model report or timeline")]
+    NotModelMode,
 }

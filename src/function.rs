@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::context::Context;
 use crate::error::Error;
+use crate::model::CostModel;
 use crate::record::{Destination, FunctionError};
 use crate::retry::RetryPolicy;
 
@@ -95,6 +96,9 @@ pub struct FunctionConfig<P, R> {
     pub on_failure: Option<Destination<P, R>>,
     /// The invocation queue's admission limit.
     pub queue_capacity: usize,
+    /// What an execution costs in model mode (see [`CostModel`]); `None` there: no time but
+    /// the invoke latency. Only a runtime in model mode accepts one.
+    pub cost: Option<CostModel>,
 }
 
 impl<P, R> FunctionConfig<P, R> {
@@ -115,6 +119,9 @@ impl<P, R> FunctionConfig<P, R> {
             });
         }
         self.retry.to_builder().build()?;
+        if let Some(cost) = &self.cost {
+            cost.validate()?;
+        }
         Ok(())
     }
 }
@@ -128,6 +135,7 @@ impl<P, R> Default for FunctionConfig<P, R> {
             on_success: None,
             on_failure: None,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            cost: None,
         }
     }
 }
@@ -141,6 +149,7 @@ impl<P, R> Clone for FunctionConfig<P, R> {
             on_success: self.on_success.clone(),
             on_failure: self.on_failure.clone(),
             queue_capacity: self.queue_capacity,
+            cost: self.cost.clone(),
         }
     }
 }
@@ -154,6 +163,7 @@ impl<P, R> fmt::Debug for FunctionConfig<P, R> {
             .field("on_success", &self.on_success)
             .field("on_failure", &self.on_failure)
             .field("queue_capacity", &self.queue_capacity)
+            .field("cost", &self.cost)
             .finish()
     }
 }
@@ -282,6 +292,13 @@ impl<P, R> Function<P, R> {
     /// The invocation queue's admission limit (default 1,000,000).
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// What an execution costs in model mode ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
+    /// A runtime not in model mode refuses a function with a cost model.
+    pub fn cost(mut self, cost: CostModel) -> Self {
+        self.config.cost = Some(cost);
         self
     }
 

@@ -208,6 +208,7 @@ mod function;
 mod idempotency;
 mod limiter;
 mod metrics;
+mod model;
 #[cfg(any(feature = "tracing", feature = "metrics"))]
 mod observe;
 mod queue;
@@ -230,8 +231,11 @@ pub use function::{
     Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
 };
 pub use idempotency::{Delivery, IdempotencyCheck, IdempotencyReport, IdempotencyViolation};
-pub use limiter::{ConcurrencyLimiter, Permit};
+pub use limiter::{ConcurrencyLimiter, Permit, ScalingRate, ScalingScope};
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
+pub use model::{
+    AgeSummary, CostModel, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint,
+};
 #[cfg(feature = "metrics")]
 pub use observe::describe_metrics;
 pub use queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};

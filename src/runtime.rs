@@ -12,13 +12,16 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::clock::{Clock, ManualClock, SystemClock, Timestamp};
 use crate::context::Context;
 use crate::error::{Error, InvokeError, InvokeSyncError};
 use crate::fault::{FaultInjection, Faults, TraceEvent, TraceKind};
 use crate::function::{Function, FunctionConfig, Handler, ZeroConcurrency};
-use crate::limiter::ConcurrencyLimiter;
+use crate::limiter::{ConcurrencyLimiter, ScalingRate};
 use crate::metrics::{bump, Counters, FunctionMetrics, RuntimeMetrics, Tally};
+use crate::model::{
+    Arrival, Cursor, Environments, FunctionReport, Model, ModelOptions, ModelReport, Timeline,
+};
 use crate::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent, RunToken};
 use crate::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
 
@@ -64,6 +67,14 @@ pub(crate) struct FunctionShared<P, R> {
     /// Recent mean handler time in nanoseconds (`u64::MAX`: not measured since the code last
     /// changed), which decides whether the function's events are batched.
     pub(crate) recent_ns: AtomicU64,
+    /// Execution environments made (only counted when environments are modelled).
+    pub(crate) environments: AtomicU64,
+    /// When the function made its first environment (`u64::MAX`: not yet), for a per-function
+    /// scaling rate.
+    pub(crate) scaling_since: AtomicU64,
+    /// Draws of the cost model (model mode), apart from `rng` so that a cost model does not
+    /// change the throttle jitter.
+    pub(crate) cost_rng: Mutex<StdRng>,
 }
 
 /// What the run queue carries: a function with ready events, or a nudge to look at the timers.
@@ -151,6 +162,10 @@ pub(crate) struct Inner<P, R> {
     observer: Option<Observer<P, R>>,
     tracer: Option<Tracer>,
     pub(crate) faults: Option<Faults<P>>,
+    /// Model mode: virtual durations, invoke latency, the report.
+    pub(crate) model: Option<Model<P, R>>,
+    /// Environments, counted for cold starts and the scaling rate.
+    pub(crate) environments: Option<Environments>,
 }
 
 /// The engine: functions, their invocation queues, the account's concurrency, the clock and
@@ -233,6 +248,9 @@ pub struct RuntimeBuilder<P, R> {
     observer: Option<Observer<P, R>>,
     tracer: Option<Tracer>,
     faults: Option<(FaultInjection, CloneFn<P>)>,
+    clock_set: bool,
+    model: Option<ModelOptions>,
+    scaling: Option<ScalingRate>,
 }
 
 impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
@@ -249,6 +267,58 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// virtual time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self.clock_set = true;
+        self
+    }
+
+    /// Model mode: every execution takes the virtual time its function's
+    /// [`CostModel`](crate::CostModel) gives it, every `invoke_async` costs its caller the
+    /// invoke latency, and [`Runtime::model_report`] says what the run did. It needs a virtual
+    /// clock: without [`clock`](Self::clock), a new [`ManualClock`] is used; a real clock is
+    /// refused.
+    ///
+    /// Drive it with [`Runtime::run_until_idle`] on one thread: the run is then deterministic,
+    /// one seed, one report.
+    ///
+    /// # Examples
+    ///
+    /// The seed's arithmetic: 10 ms per invoke, one function fanning out 1 -> 100 -> 100.
+    ///
+    /// ```
+    /// use event_invoke::{Function, ModelOptions, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let rt: Runtime<u32> = Runtime::builder()
+    ///     .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.register(Function::new("function_3", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// for (name, child) in [("function_1", "function_2"), ("function_2", "function_3")] {
+    ///     rt.register(Function::new(name, move |_: &u32, ctx| {
+    ///         for i in 0..100 {
+    ///             ctx.invoke_async(child, i)?;
+    ///         }
+    ///         Ok(())
+    ///     }))
+    ///     .unwrap();
+    /// }
+    /// rt.invoke_async("function_1", 0).unwrap();
+    /// rt.run_until_idle();
+    /// let report = rt.model_report().unwrap();
+    /// assert_eq!(report.makespan, Duration::from_millis(2010));
+    /// assert_eq!(report.executions, 1 + 100 + 10_000);
+    /// ```
+    pub fn model(mut self, options: ModelOptions) -> Self {
+        self.model = Some(options);
+        self
+    }
+
+    /// Limits how fast execution environments are added ([`ScalingRate`]); an execution
+    /// refused a new environment is throttled. Off by default (environments appear as fast as
+    /// the concurrency limits allow). Works on any clock; in model mode it is what makes a
+    /// burst ramp up.
+    pub fn scaling_rate(mut self, rate: ScalingRate) -> Self {
+        self.scaling = Some(rate);
         self
     }
 
@@ -310,7 +380,19 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     }
 
     /// Checks the settings and builds the runtime.
-    pub fn build(self) -> Result<Runtime<P, R>, Error> {
+    pub fn build(mut self) -> Result<Runtime<P, R>, Error> {
+        if let Some(options) = &self.model {
+            options.validate()?;
+            if !self.clock_set {
+                self.clock = Arc::new(ManualClock::new());
+            } else if !self.clock.is_virtual() {
+                return Err(Error::InvalidConfig {
+                    field: "clock",
+                    value: "a real clock".into(),
+                    accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
+                });
+            }
+        }
         if let Some((faults, _)) = &self.faults {
             faults.validate()?;
         }
@@ -374,6 +456,9 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             faults: self
                 .faults
                 .map(|(config, clone)| Faults::new(config, clone)),
+            environments: (self.model.is_some() || self.scaling.is_some())
+                .then(|| Environments::new(self.scaling)),
+            model: self.model.map(Model::new),
         });
         // Parked workers must hear when virtual time moves, or a retry that became due would
         // wait for the next invoke. The weak reference lets the runtime drop.
@@ -440,7 +525,13 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
     /// Invokes the function asynchronously: the event is queued and its id returned at once.
     #[inline]
     pub fn invoke_async(&self, payload: P) -> Result<RequestId, InvokeError<P>> {
-        self.runtime.enqueue(&self.shared, payload, 1)
+        match &self.runtime.inner.model {
+            None => self.runtime.enqueue(&self.shared, payload, 1),
+            Some(model) => {
+                let at = model.client_call(self.runtime.now());
+                self.runtime.enqueue_arriving(&self.shared, payload, 1, at)
+            }
+        }
     }
 
     /// Invokes the function synchronously on this thread (see [`Runtime::invoke`]).
@@ -452,8 +543,14 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
         &self,
         payload: P,
         depth: u32,
+        at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
-        self.runtime.enqueue(&self.shared, payload, depth)
+        match at {
+            None => self.runtime.enqueue(&self.shared, payload, depth),
+            Some(at) => self
+                .runtime
+                .enqueue_arriving(&self.shared, payload, depth, at),
+        }
     }
 }
 
@@ -498,6 +595,20 @@ pub(crate) struct Slots<'a> {
     function: &'a ConcurrencyLimiter,
     pool: Option<&'a ConcurrencyLimiter>,
     account: &'a ConcurrencyLimiter,
+    /// Whether the execution needed a new environment (environments modelled only).
+    pub(crate) cold: bool,
+}
+
+impl Slots<'_> {
+    /// Keeps the slots taken past this guard (model mode: until the execution's virtual end,
+    /// when [`Runtime::release_detached`] gives them back). Returns whether they include a
+    /// slot of the unreserved pool.
+    pub(crate) fn detach(self) -> bool {
+        let pool = self.pool.is_some();
+        // Only references inside: forgetting the guard leaks nothing but the release.
+        std::mem::forget(self);
+        pool
+    }
 }
 
 impl Drop for Slots<'_> {
@@ -540,6 +651,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             observer: None,
             tracer: None,
             faults: None,
+            clock_set: false,
+            model: None,
+            scaling: None,
         }
     }
 
@@ -564,6 +678,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             config,
         } = function;
         config.validate(&name)?;
+        self.check_cost(&config)?;
         let mut reg = self.inner.registry.write();
         if reg.by_name.contains_key(name.as_str()) {
             return Err(Error::FunctionExists(name));
@@ -609,6 +724,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     .seed
                     .wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             )),
+            environments: AtomicU64::new(0),
+            scaling_since: AtomicU64::new(u64::MAX),
+            cost_rng: Mutex::new(StdRng::seed_from_u64(
+                (self.inner.seed ^ 0x6D6F_6465_6C00_0000)
+                    .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+            )),
         });
         reg.reserved_sum += reserved;
         self.inner
@@ -621,6 +742,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             runtime: self.clone(),
             shared,
         })
+    }
+
+    fn check_cost(&self, config: &FunctionConfig<P, R>) -> Result<(), Error> {
+        if config.cost.is_some() && self.inner.model.is_none() {
+            return Err(Error::InvalidConfig {
+                field: "cost",
+                value: "a cost model".into(),
+                accepted: "no cost model outside model mode: build the runtime with RuntimeBuilder::model, or drop Function::cost",
+            });
+        }
+        Ok(())
     }
 
     fn check_destinations(
@@ -721,17 +853,29 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// assert_eq!(rt.queue_snapshot("greet").unwrap()[0].request_id, id);
     /// ```
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
-        self.invoke_async_at_depth(name, payload, 1)
+        match &self.inner.model {
+            None => self.invoke_async_at_depth(name, payload, 1, None),
+            Some(model) => {
+                let at = model.client_call(self.now());
+                self.invoke_async_at_depth(name, payload, 1, Some(at))
+            }
+        }
     }
 
+    /// Invokes `name` one hop down a chain; in model mode `at` is when the invoke call returns
+    /// (the event is accepted then).
     pub(crate) fn invoke_async_at_depth(
         &self,
         name: &str,
         payload: P,
         depth: u32,
+        at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
         match self.lookup(name) {
-            Some(f) => self.enqueue(&f, payload, depth),
+            Some(f) => match at {
+                None => self.enqueue(&f, payload, depth),
+                Some(at) => self.enqueue_arriving(&f, payload, depth, at),
+            },
             None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
                 name: name.to_string(),
                 payload,
@@ -791,6 +935,176 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         Ok(id)
     }
 
+    /// Model mode: an invoke whose call returns at `at`. The request id is given now; the
+    /// event is accepted (counted as received, queued, traced) when virtual time reaches `at`.
+    /// The queue's capacity is checked now, against the events already accepted.
+    pub(crate) fn enqueue_arriving(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        depth: u32,
+        at: Timestamp,
+    ) -> Result<RequestId, InvokeError<P>> {
+        let Some(model) = &self.inner.model else {
+            return self.enqueue(f, payload, depth);
+        };
+        if at <= self.inner.clock.now() {
+            return self.enqueue(f, payload, depth);
+        }
+        let id = {
+            let mut st = f.state.lock();
+            if st.deleted {
+                return Err(InvokeError::FunctionDeleted {
+                    name: f.name.to_string(),
+                    payload,
+                });
+            }
+            if st.queue.len() >= st.queue.capacity() {
+                return Err(InvokeError::QueueFull {
+                    function: f.name.to_string(),
+                    capacity: st.queue.capacity(),
+                    payload,
+                });
+            }
+            st.seq += 1;
+            RequestId::new(f.index, st.seq)
+        };
+        // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
+        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        let mut event = QueuedEvent::new(id, payload, at);
+        event.set_chain_depth(depth);
+        model.push_arrival(at, Arc::clone(f), event);
+        Ok(id)
+    }
+
+    /// Model mode: an event's invoke call returned; it joins its function's queue now.
+    pub(crate) fn accept_arrival(&self, arrival: Arrival<P, R>) {
+        let Arrival { function: f, event } = arrival;
+        let now = event.enqueued_at();
+        let id = event.request_id();
+        let depth = event.chain_depth();
+        let mut st = f.state.lock();
+        st.received += 1;
+        if st.deleted {
+            // Deleted while the call was on its way: it still ends with a record.
+            let version = Arc::clone(&st.current);
+            drop(st);
+            self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+            self.finish(
+                &f,
+                &version,
+                event,
+                Condition::FunctionDeleted,
+                None,
+                false,
+                now,
+            );
+            return;
+        }
+        st.queue.push_unbounded(event);
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
+        let arm_expiry = st.paused && st.queue.len() == 1;
+        let max_age = st.current.config.retry.maximum_event_age();
+        drop(st);
+        if schedule {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(&f)));
+        }
+        if arm_expiry {
+            self.arm_timer(&f, now + max_age);
+        }
+        self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+    }
+
+    /// What a model run did so far: makespan, executions, peak concurrency, cold starts,
+    /// throttles, retries, drops by reason and event ages, in total and per function.
+    /// [`Error::NotModelMode`] unless the runtime was built with
+    /// [`RuntimeBuilder::model`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Condition, CostModel, Function, ModelOptions, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let rt: Runtime<u32> = Runtime::builder().model(ModelOptions::new()).build().unwrap();
+    /// let always_fails = CostModel::fixed(Duration::from_secs(1)).failure_rate(1.0);
+    /// rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).cost(always_fails)).unwrap();
+    /// rt.invoke_async("f", 1).unwrap();
+    /// rt.run_until_idle();
+    /// let report = rt.model_report().unwrap();
+    /// // 1 s, a minute's wait, 1 s, two minutes' wait, 1 s.
+    /// assert_eq!(report.makespan, Duration::from_secs(183));
+    /// assert_eq!((report.executions, report.retries), (3, 2));
+    /// assert_eq!(report.dropped, vec![(Condition::RetriesExhausted, 1)]);
+    /// ```
+    pub fn model_report(&self) -> Result<ModelReport, Error> {
+        let model = self.inner.model.as_ref().ok_or(Error::NotModelMode)?;
+        let all: Vec<_> = self.inner.registry.read().all.clone();
+        let mut functions = Vec::with_capacity(all.len());
+        let mut outcomes = [0u64; 7];
+        let mut report = ModelReport {
+            makespan: Duration::ZERO,
+            executions: 0,
+            peak_concurrency: self.inner.account.peak() as u64,
+            cold_starts: 0,
+            throttles: 0,
+            retries: 0,
+            successes: 0,
+            dropped: Vec::new(),
+            outstanding: self.outstanding(),
+            event_age: model.age_summary(),
+            functions: Vec::new(),
+        };
+        for f in &all {
+            let m = self.snapshot_function(f);
+            let dropped: Vec<_> = Condition::ALL
+                .iter()
+                .filter(|c| c.is_failure())
+                .map(|c| (*c, m.outcome(*c)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            for (o, n) in outcomes.iter_mut().zip(m.outcomes) {
+                *o += n;
+            }
+            let r = FunctionReport {
+                name: f.name.to_string(),
+                executions: m.invocations,
+                peak_concurrency: m.peak_concurrent_executions,
+                cold_starts: f.environments.load(Ordering::Relaxed),
+                throttles: m.throttles,
+                retries: m.retries,
+                successes: m.outcome(Condition::Success),
+                dropped,
+            };
+            report.executions += r.executions;
+            report.cold_starts += r.cold_starts;
+            report.throttles += r.throttles;
+            report.retries += r.retries;
+            report.successes += r.successes;
+            functions.push(r);
+        }
+        report.dropped = Condition::ALL
+            .iter()
+            .filter(|c| c.is_failure())
+            .map(|c| (*c, outcomes[c.index()]))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let (start, end) = model.span();
+        report.makespan = end - start;
+        report.functions = functions;
+        Ok(report)
+    }
+
+    /// Concurrency and queue depth over the virtual time of a model run (see [`Timeline`]).
+    /// [`Error::NotModelMode`] unless the runtime is in model mode.
+    pub fn timeline(&self) -> Result<Timeline, Error> {
+        let model = self.inner.model.as_ref().ok_or(Error::NotModelMode)?;
+        Ok(model.timeline())
+    }
+
     /// Invokes function `name` synchronously (Lambda's `RequestResponse`) on this thread, under
     /// the same concurrency limits. Never queued and never retried: when no execution slot is
     /// free it fails at once with [`InvokeSyncError::Throttled`]. No record is made; metrics
@@ -821,13 +1135,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             st.seq += 1;
             (Arc::clone(&st.current), RequestId::new(f.index, st.seq))
         };
-        let Some(slots) = self.acquire_slots(f, &version) else {
+        let now = self.inner.clock.now();
+        let Some(slots) = self.acquire_slots(f, &version, now) else {
             bump(&f.counters.throttles);
             return Err(InvokeSyncError::Throttled(f.name.to_string()));
         };
-        let now = self.inner.clock.now();
         f.counters.attempt_started(0);
-        let (result, ended_at) = self.run_handler(f, &version, payload, id, now, now, 1, 1, false);
+        let (result, ended_at) = self.run_handler(
+            f, &version, payload, id, now, now, 1, 1, false, None, slots.cold,
+        );
         f.counters
             .attempt_finished(crate::clock::duration_nanos(ended_at - now));
         drop(slots);
@@ -844,7 +1160,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         &'a self,
         f: &'a FunctionShared<P, R>,
         version: &Version<P, R>,
+        now: Timestamp,
     ) -> Option<Slots<'a>> {
+        if let Some(envs) = &self.inner.environments {
+            if envs.refuses(f, f.limiter.in_flight() + 1, now) {
+                return None;
+            }
+        }
         if !f.limiter.try_acquire_raw() {
             return None;
         }
@@ -866,11 +1188,26 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             f.limiter.release_raw();
             return None;
         }
-        Some(Slots {
+        let mut slots = Slots {
             function: &f.limiter,
             pool,
             account: &self.inner.account,
-        })
+            cold: false,
+        };
+        if let Some(envs) = &self.inner.environments {
+            // Dropping `slots` on a refusal gives the slots back.
+            slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
+        }
+        Some(slots)
+    }
+
+    /// Gives back slots kept by [`Slots::detach`].
+    pub(crate) fn release_detached(&self, f: &FunctionShared<P, R>, pool: bool) {
+        self.inner.account.release_raw();
+        if pool {
+            self.inner.unreserved.release_raw();
+        }
+        f.limiter.release_raw();
     }
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout.
@@ -887,8 +1224,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         attempt: u32,
         chain_depth: u32,
         duplicate: bool,
+        cursor: Option<&Cursor>,
+        cold_start: bool,
     ) -> (Result<R, FunctionError>, Timestamp) {
         let ctx = Context {
+            cursor,
+            cold_start,
             runtime: self,
             function: &f.name,
             request_id,
@@ -941,6 +1282,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         in_hand: bool,
         at: Timestamp,
     ) {
+        if let Some(model) = &self.inner.model {
+            model.note_end(at);
+        }
         if event.is_duplicate() {
             // However it ends (run, purged, aged out, deleted), a duplicate delivery makes no
             // record: its event already has one.
@@ -1114,7 +1458,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(Destination::Function { name, map }) => {
                 match catch_unwind(AssertUnwindSafe(|| map(&record))) {
                     Ok(payload) => self
-                        .invoke_async_at_depth(name, payload, record.chain_depth + 1)
+                        .invoke_async_at_depth(name, payload, record.chain_depth + 1, None)
                         .err()
                         .map(|_| record),
                     Err(_) => Some(record),
@@ -1428,6 +1772,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut config = f.state.lock().current.config.clone();
         edit(&mut config);
         config.validate(name)?;
+        self.check_cost(&config)?;
         let mut reg = self.inner.registry.write();
         if !reg.is_live(&f) {
             return Err(Error::UnknownFunction(name.to_string()));

@@ -68,6 +68,13 @@ pub enum StepOutcome {
     /// An injected duplicate delivery ran (or was dropped unrun); its event had already ended,
     /// and this makes no record ([`FaultInjection`](crate::FaultInjection)).
     Duplicate,
+    /// Model mode: the execution started and takes virtual time; it holds its slot and its
+    /// outcome counts when the clock reaches `until`
+    /// ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
+    Running {
+        /// When the execution ends.
+        until: Timestamp,
+    },
 }
 
 /// Tells worker loops to return. Clones share one signal; stopping is permanent.
@@ -204,7 +211,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if stop.is_stopped() {
                 return dispatched;
             }
-            self.fire_timers(inner.clock.now());
+            let now = inner.clock.now();
+            self.model_due(now);
+            self.fire_timers(now);
             match inner.run_rx.try_recv() {
                 Ok(task) => {
                     dispatched += self.run_batch(task, &mut batch);
@@ -267,7 +276,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Dispatches at most one event that is due now, on the calling thread: the single step.
     /// `None` when nothing is due.
     pub fn try_dispatch(&self) -> Option<Dispatched> {
-        self.fire_timers(self.inner.clock.now());
+        let now = self.inner.clock.now();
+        self.model_due(now);
+        self.fire_timers(now);
         loop {
             match self.inner.run_rx.try_recv() {
                 Ok(Task::Run(f)) => {
@@ -314,6 +325,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             let now = inner.clock.now();
+            self.model_due(now);
             self.fire_timers(now);
             if let Ok(task) = inner.run_rx.try_recv() {
                 dispatched += self.run_batch(task, &mut batch);
@@ -324,6 +336,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return dispatched;
             }
             let (any, unheld) = self.next_wake();
+            // Model mode: arrivals and execution ends are work that keeps the run going.
+            let (any, unheld) = match inner.model.as_ref().and_then(|m| m.next_at()) {
+                None => (any, unheld),
+                Some(m) => (
+                    Some(any.map_or(m, |a| a.min(m))),
+                    Some(unheld.map_or(m, |u| u.min(m))),
+                ),
+            };
             let timers_seen = inner.next_timer.load(Ordering::SeqCst);
             let target = match (deadline, unheld) {
                 // Time passes up to the deadline, held events' age deadlines included.
@@ -369,7 +389,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// (whose draws must stay in a replayable order), it is one event a step.
     #[inline]
     fn batch_limit(&self, f: &FunctionShared<P, R>, ready: usize) -> usize {
-        if self.inner.faults.as_ref().is_some_and(|f| f.active()) || ready < 2 {
+        if self.inner.faults.as_ref().is_some_and(|f| f.active())
+            || ready < 2
+            || self.inner.model.is_some()
+        {
             return 1;
         }
         // The recent mean, not the lifetime one: a handler that turned slow (or new code)
@@ -617,7 +640,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             };
         }
         if held.is_none() {
-            *held = self.acquire_slots(f, version);
+            *held = self.acquire_slots(f, version, now);
         }
         // Fault seam: a system error before the handler runs, handled like a throttle.
         let injected = held.is_some()
@@ -638,6 +661,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 }
                 let due = now + delay;
                 self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
+                if let Some(model) = &self.inner.model {
+                    model.observe(now, self.running(), self.outstanding());
+                }
                 if config.retry.is_expired(event.enqueued_at(), due) {
                     self.finish(
                         f,
@@ -678,7 +704,37 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 code_version: version.number,
             },
         );
-        let (mut result, ended_at) = self.run_handler(
+        // A batch reuses its slots (and their environment): only its first event is cold.
+        let cold = held.as_mut().is_some_and(|s| std::mem::take(&mut s.cold));
+        let Some(model) = &self.inner.model else {
+            let (result, ended_at) = self.run_handler(
+                f,
+                version,
+                event.payload(),
+                request_id,
+                event.enqueued_at(),
+                now,
+                attempt,
+                event.chain_depth(),
+                duplicate,
+                None,
+                cold,
+            );
+            *ended = ended_at;
+            return self.conclude(f, version, event, attempt, result, now, ended_at, tally);
+        };
+        // Model mode: the execution's virtual time line (see `CostModel`).
+        model.started(now, age, self.running(), self.outstanding());
+        let cost = config.cost.as_ref();
+        let latency = cost
+            .and_then(|c| c.latency())
+            .unwrap_or(model.options.latency());
+        let begin = match cost {
+            Some(c) if cold => now + c.cold_start_time(),
+            _ => now,
+        };
+        let cursor = crate::model::Cursor::new(begin, now + config.timeout, latency);
+        let (mut result, _) = self.run_handler(
             f,
             version,
             event.payload(),
@@ -688,9 +744,114 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             attempt,
             event.chain_depth(),
             duplicate,
+            Some(&cursor),
+            cold,
         );
-        *ended = ended_at;
-        let took = crate::clock::duration_nanos(ended_at - now);
+        let mut end = cursor.at();
+        if let Some(cost) = cost {
+            let mut rng = f.cost_rng.lock();
+            end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
+            if cost.draw_failure(&mut rng) && result.is_ok() {
+                result = Err(crate::model::CostModel::failure());
+            }
+        }
+        let deadline = now + config.timeout;
+        if end > deadline || cursor.timed_out() {
+            end = deadline;
+            result = Err(FunctionError::timeout(config.timeout));
+        }
+        if end == now {
+            // Took no virtual time: it ends in this step, like a real execution.
+            *ended = end;
+            let d = self.conclude(f, version, event, attempt, result, now, end, tally);
+            model.observe(now, self.running(), self.outstanding());
+            return d;
+        }
+        // It ends later: its slots stay taken until then.
+        let pool = held.take().is_some_and(|slots| slots.detach());
+        model.push_completion(crate::model::Completion {
+            at: end.as_nanos(),
+            function: Arc::clone(f),
+            version: Arc::clone(version),
+            event,
+            result,
+            attempt,
+            started: now,
+            pool,
+        });
+        Dispatched {
+            request_id,
+            outcome: StepOutcome::Running { until: end },
+        }
+    }
+
+    /// Model mode: an execution reached its virtual end. Its slots go back, then its outcome
+    /// counts as if it had just returned.
+    pub(crate) fn complete(&self, c: crate::model::Completion<P, R>) {
+        let crate::model::Completion {
+            at,
+            function: f,
+            version,
+            event,
+            result,
+            attempt,
+            started,
+            pool,
+        } = c;
+        let at = Timestamp::from_nanos(at);
+        self.release_detached(&f, pool);
+        self.conclude(&f, &version, event, attempt, result, started, at, None);
+        if let Some(model) = &self.inner.model {
+            model.observe(at, self.running(), self.outstanding());
+        }
+    }
+
+    /// Runs everything of model mode that is due at `now`: arrivals join their queues and
+    /// executions end, in virtual-time order. Cheap when nothing is due: one atomic load.
+    #[inline]
+    pub(crate) fn model_due(&self, now: Timestamp) {
+        let Some(model) = &self.inner.model else {
+            return;
+        };
+        while let Some(due) = model.pop_due(now) {
+            match due {
+                crate::model::Due::Arrival(a) => self.accept_arrival(a),
+                crate::model::Due::Completion(c) => self.complete(*c),
+            }
+        }
+    }
+
+    /// Executions running in the account now.
+    fn running(&self) -> u64 {
+        self.inner.account.in_flight() as u64
+    }
+
+    /// The consequence of an attempt that ran (from `started` to `ended_at`): its counts and
+    /// trace, then its record, retry or (for an injected duplicate) nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn conclude(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Arc<Version<P, R>>,
+        mut event: QueuedEvent<P>,
+        attempt: u32,
+        mut result: Result<R, FunctionError>,
+        started: Timestamp,
+        ended_at: Timestamp,
+        mut tally: Option<&mut Tally>,
+    ) -> Dispatched {
+        let request_id = event.request_id();
+        let config = &version.config;
+        let faults = self.inner.faults.as_ref();
+        let duplicate = event.is_duplicate();
+        let end = |condition| Dispatched {
+            request_id,
+            outcome: StepOutcome::Ended(condition),
+        };
+        if let Some(model) = &self.inner.model {
+            model.note_end(ended_at);
+        }
+        let took = crate::clock::duration_nanos(ended_at - started);
         match tally.as_deref_mut() {
             Some(t) => t.finished(took),
             None => f.counters.attempt_finished(took),

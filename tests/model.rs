@@ -1,0 +1,542 @@
+//! Model mode: the engine in virtual time with a cost model. Every expected figure here is
+//! worked out by hand in the comment above its assertion.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use event_invoke::{
+    Condition, CostModel, Error, Function, InvokeError, ManualClock, ModelOptions, RetryPolicy,
+    Runtime, ScalingRate, ScalingScope, StepOutcome, SystemClock, TraceKind,
+};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A model-mode runtime with this invoke latency.
+fn model(latency: Duration) -> Runtime<u32> {
+    Runtime::builder()
+        .model(ModelOptions::new().invoke_latency(latency))
+        .build()
+        .unwrap()
+}
+
+/// A function that invokes `child` `n` times per event, with a timeout long enough for it.
+fn fan_out(name: &str, child: &'static str, n: u32) -> Function<u32, ()> {
+    Function::new(name, move |_: &u32, ctx| {
+        for i in 0..n {
+            ctx.invoke_async(child, i)?;
+        }
+        Ok(())
+    })
+    .timeout(secs(900))
+}
+
+/// No throttle jitter, so that backoff times can be worked out by hand.
+fn exact_backoff() -> RetryPolicy {
+    RetryPolicy::builder().throttle_jitter(0.0).build().unwrap()
+}
+
+#[test]
+fn sequential_invokes_at_10_ms_take_100_s() {
+    let rt = model(ms(10));
+    rt.register(Function::new("leaf", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    for i in 0..10_000 {
+        rt.invoke_async("leaf", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 10,000 calls of 10 ms, one after the other; the leaf takes no time.
+    assert_eq!(report.makespan, secs(100));
+    assert_eq!(report.executions, 10_000);
+    assert_eq!(report.successes, 10_000);
+    assert_eq!(report.peak_concurrency, 1);
+}
+
+#[test]
+fn fan_out_1_100_100_takes_2_01_s() {
+    let rt = model(ms(10));
+    rt.register(Function::new("function_3", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    rt.register(fan_out("function_2", "function_3", 100))
+        .unwrap();
+    rt.register(fan_out("function_1", "function_2", 100))
+        .unwrap();
+    rt.invoke_async("function_1", 0).unwrap();
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 10 ms for the client's call, 100 x 10 ms in function_1, 100 x 10 ms in the last
+    // function_2 to start.
+    assert_eq!(report.makespan, ms(2010));
+    let executions: Vec<u64> = report.functions.iter().map(|f| f.executions).collect();
+    assert_eq!(executions, vec![10_000, 100, 1]);
+    assert_eq!(rt.outstanding(), 0);
+    assert!(rt.metrics().total.is_balanced());
+}
+
+#[test]
+fn other_shapes_of_ten_thousand_leaves_take_10_11_s() {
+    for (mid, leaves) in [(10, 1000), (1000, 10)] {
+        let rt = model(ms(10));
+        rt.register(Function::new("leaf", |_: &u32, _ctx| Ok(())))
+            .unwrap();
+        rt.register(fan_out("mid", "leaf", leaves)).unwrap();
+        rt.register(fan_out("top", "mid", mid)).unwrap();
+        rt.invoke_async("top", 0).unwrap();
+        rt.run_until_idle();
+        let report = rt.model_report().unwrap();
+        // 10 ms + mid x 10 ms + leaves x 10 ms = 10 ms + 10,100 ms / ... : 0.01 + 0.1 + 10.
+        assert_eq!(report.makespan, ms(10 + 10 * u64::from(mid + leaves)));
+        assert_eq!(report.makespan, ms(10_110));
+        assert_eq!(report.functions[0].executions, 10_000);
+    }
+}
+
+#[test]
+fn children_arrive_one_invoke_latency_apart() {
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&accepted);
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new().invoke_latency(ms(10)))
+        .on_trace(move |e| {
+            if matches!(e.kind, TraceKind::Accepted { .. }) && e.function == "child" {
+                seen.lock().unwrap().push(e.at.as_duration());
+            }
+        })
+        .build()
+        .unwrap();
+    rt.register(Function::new("child", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    // The parent works 50 ms before its calls; its own duration comes after them.
+    let parent = Function::new("parent", |_: &u32, ctx| {
+        ctx.spend(ms(50));
+        for i in 0..3 {
+            ctx.invoke_async("child", i)?;
+        }
+        Ok(())
+    })
+    .cost(CostModel::fixed(ms(200)));
+    rt.register(parent).unwrap();
+    rt.invoke_async("parent", 0).unwrap();
+    // The client's call returns at 10 ms: nothing is due at 0.
+    assert!(rt.try_dispatch().is_none());
+    rt.run_until_idle();
+    // Parent starts at 10 ms, spends 50 ms, then three calls of 10 ms each.
+    assert_eq!(*accepted.lock().unwrap(), vec![ms(70), ms(80), ms(90)]);
+    // ... then 200 ms of its own: it ends at 290 ms, the last thing to happen.
+    assert_eq!(rt.model_report().unwrap().makespan, ms(290));
+}
+
+#[test]
+fn an_execution_holds_its_slot_until_its_virtual_end() {
+    let rt = model(Duration::ZERO);
+    let f = Function::new("one_at_a_time", |_: &u32, _ctx| Ok(()))
+        .reserved_concurrency(1)
+        .retry_policy(exact_backoff())
+        .cost(CostModel::fixed(secs(1)));
+    rt.register(f).unwrap();
+    for i in 0..3 {
+        rt.invoke_async("one_at_a_time", i).unwrap();
+    }
+    let first = rt.try_dispatch().unwrap();
+    assert_eq!(
+        first.outcome,
+        StepOutcome::Running {
+            until: event_invoke::Timestamp::from_secs(1)
+        }
+    );
+    rt.run_until_idle();
+    // 0 s: A runs to 1 s; B and C throttle (back at 1 s). 1 s: A ends, B runs to 2 s, C
+    // throttles again (back at 1 + 2 = 3 s). 3 s: C runs to 4 s.
+    let report = rt.model_report().unwrap();
+    assert_eq!(report.makespan, secs(4));
+    assert_eq!(report.throttles, 3);
+    assert_eq!(report.peak_concurrency, 1);
+    assert_eq!(report.successes, 3);
+}
+
+#[test]
+fn a_failing_execution_is_retried_after_one_then_two_minutes() {
+    let rt = model(Duration::ZERO);
+    let cost = CostModel::fixed(ms(100)).failure_rate(1.0);
+    rt.register(Function::new("flaky", |_: &u32, _ctx| Ok(())).cost(cost))
+        .unwrap();
+    rt.invoke_async("flaky", 0).unwrap();
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 0.1 s, 60 s wait, 0.1 s, 120 s wait, 0.1 s.
+    assert_eq!(report.makespan, ms(180_300));
+    assert_eq!((report.executions, report.retries), (3, 2));
+    assert_eq!(report.dropped, vec![(Condition::RetriesExhausted, 1)]);
+    // Event ages at the three starts: 0, 60.1 s, 180.2 s.
+    assert_eq!(report.event_age.max, ms(180_200));
+    assert_eq!(report.event_age.p50, ms(60_100));
+    let records = rt.drain_dead_letters();
+    assert_eq!(records[0].error().unwrap().error_type(), "Model.Failure");
+}
+
+#[test]
+fn a_failure_rate_fails_about_that_share_of_executions() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new())
+        .seed(11)
+        .build()
+        .unwrap();
+    let cost = CostModel::fixed(ms(10)).failure_rate(0.2);
+    let f = Function::new("f", |_: &u32, _ctx| Ok(()))
+        .maximum_retry_attempts(0)
+        .cost(cost);
+    rt.register(f).unwrap();
+    for i in 0..5_000 {
+        rt.invoke_async("f", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    let failed = report.dropped[0].1;
+    assert!((850..1150).contains(&failed), "{failed} of 5,000 failed");
+    assert_eq!(report.successes + failed, 5_000);
+}
+
+#[test]
+fn scaling_2023_adds_1000_environments_every_10_s() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new())
+        .account_concurrency(10_000)
+        .scaling_rate(ScalingRate::lambda_2023())
+        .build()
+        .unwrap();
+    let f = Function::new("burst", |_: &u32, _ctx| Ok(()))
+        .timeout(secs(60))
+        .retry_policy(exact_backoff())
+        .cost(CostModel::fixed(secs(30)));
+    rt.register(f).unwrap();
+    for i in 0..2_500 {
+        rt.invoke_async("burst", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 0 s: 1,000 environments, 1,500 throttled; they come back at 1, 3, 7 and 15 s (backoff
+    // 1, 2, 4, 8 s). At 15 s the allowance is 2,000: 1,000 more start, 500 throttle a fifth
+    // time (16 s: back at 31 s). At 30 s the first 1,000 end, so at 31 s the last 500 start on
+    // warm environments, and end at 61 s.
+    assert_eq!(report.makespan, secs(61));
+    assert_eq!(report.cold_starts, 2_000);
+    assert_eq!(report.throttles, 1_500 * 4 + 500);
+    assert_eq!(report.peak_concurrency, 2_000);
+    assert_eq!(report.successes, 2_500);
+    // Ages: 1,000 at 0 s, 1,000 at 15 s, 500 at 31 s.
+    assert_eq!(report.event_age.p50, secs(15));
+    assert_eq!(report.event_age.p90, secs(31));
+}
+
+#[test]
+fn scaling_2018_shares_one_burst_across_the_account() {
+    let run = |rate: ScalingRate| {
+        let rt: Runtime<u32> = Runtime::builder()
+            .model(ModelOptions::new())
+            .scaling_rate(rate)
+            .build()
+            .unwrap();
+        for name in ["a", "b"] {
+            let f = Function::new(name, |_: &u32, _ctx| Ok(()))
+                .timeout(secs(900))
+                .retry_policy(exact_backoff())
+                .cost(CostModel::fixed(secs(120)));
+            rt.register(f).unwrap();
+            for i in 0..400 {
+                rt.invoke_async(name, i).unwrap();
+            }
+        }
+        rt.run_until_idle();
+        rt.model_report().unwrap()
+    };
+    let shared = run(ScalingRate::lambda_2018(500).unwrap());
+    // 800 events, a burst of 500 for both functions: 300 throttle at 0, 1, 3, 7, 15 and 31 s
+    // (backoff 1 to 32 s) and come back at 63 s, when a minute has added 500 more. They end
+    // at 63 + 120 s.
+    assert_eq!(shared.makespan, secs(183));
+    assert_eq!(shared.throttles, 300 * 6);
+    assert_eq!(shared.cold_starts, 800);
+    // The same burst per function: each fits its 400 at once.
+    let own = run(ScalingRate::new(500, 500, secs(60), ScalingScope::Function).unwrap());
+    assert_eq!(own.makespan, secs(120));
+    assert_eq!(own.throttles, 0);
+}
+
+#[test]
+fn the_account_limit_throttles_a_wide_fan_out() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new())
+        .account_concurrency(100)
+        .unreserved_floor(0)
+        .build()
+        .unwrap();
+    let f = Function::new("leaf", |_: &u32, _ctx| Ok(()))
+        .retry_policy(exact_backoff())
+        .cost(CostModel::fixed(ms(500)));
+    rt.register(f).unwrap();
+    for i in 0..150 {
+        rt.invoke_async("leaf", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 100 run from 0 to 0.5 s; 50 throttle and come back at 1 s, then run to 1.5 s.
+    assert_eq!(report.makespan, ms(1500));
+    assert_eq!(report.throttles, 50);
+    assert_eq!(report.peak_concurrency, 100);
+}
+
+#[test]
+fn a_cold_start_delays_only_new_environments() {
+    let cold = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&cold);
+    let rt = model(secs(2));
+    let f = Function::new("f", move |_: &u32, ctx| {
+        seen.lock().unwrap().push(ctx.is_cold_start());
+        Ok(())
+    })
+    .cost(CostModel::fixed(ms(100)).cold_start(secs(1)));
+    rt.register(f).unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.invoke_async("f", 2).unwrap();
+    rt.run_until_idle();
+    // Accepted at 2 s and 4 s. The first needs an environment: 1 s + 0.1 s, ending at 3.1 s;
+    // the second finds it warm: 4 s to 4.1 s.
+    assert_eq!(*cold.lock().unwrap(), vec![true, false]);
+    let report = rt.model_report().unwrap();
+    assert_eq!(report.makespan, ms(4100));
+    assert_eq!(report.cold_starts, 1);
+}
+
+#[test]
+fn a_timeout_ends_the_execution_and_refuses_later_calls() {
+    let refused = Arc::new(AtomicU32::new(0));
+    let count = Arc::clone(&refused);
+    let rt = model(ms(10));
+    rt.register(Function::new("child", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    let parent = Function::new("parent", move |_: &u32, ctx| {
+        for i in 0..200 {
+            if let Err(e) = ctx.invoke_async("child", i) {
+                assert!(matches!(e, InvokeError::CallerTimedOut { .. }), "{e}");
+                assert_eq!(e.into_inner(), i);
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    })
+    .timeout(secs(1))
+    .maximum_retry_attempts(0);
+    rt.register(parent).unwrap();
+    rt.invoke_async("parent", 0).unwrap();
+    rt.run_until_idle();
+    // From 10 ms, 100 calls fit in its 1 s; the other 100 would return after the timeout.
+    assert_eq!(refused.load(Ordering::Relaxed), 100);
+    let m = rt.function_metrics("child").unwrap();
+    assert_eq!(m.events_received, 100);
+    let records = rt.drain_dead_letters();
+    assert_eq!(records[0].error().unwrap().error_type(), "Sandbox.Timedout");
+    assert_eq!(rt.model_report().unwrap().makespan, ms(1010));
+}
+
+#[test]
+fn durations_from_a_distribution_are_drawn_from_the_seed() {
+    let run = |seed: u64| {
+        let rt: Runtime<u32> = Runtime::builder()
+            .model(ModelOptions::new().invoke_latency(ms(5)))
+            .seed(seed)
+            .build()
+            .unwrap();
+        let costs = [
+            CostModel::uniform(ms(50), ms(150)).cold_start(ms(300)),
+            CostModel::exponential(ms(80)).failure_rate(0.1),
+            CostModel::log_normal(ms(100), 0.5),
+            CostModel::samples(vec![ms(20), ms(40), ms(900)]),
+        ];
+        for (i, cost) in costs.into_iter().enumerate() {
+            let name = format!("f{i}");
+            rt.register(Function::new(name, |_: &u32, _ctx| Ok(())).cost(cost))
+                .unwrap();
+        }
+        for i in 0..400 {
+            rt.invoke_async(&format!("f{}", i % 4), i).unwrap();
+        }
+        rt.run_until_idle();
+        let report = rt.model_report().unwrap();
+        let timeline = rt.timeline().unwrap();
+        (report.to_string(), timeline.to_csv(), timeline.to_svg())
+    };
+    let a = run(7);
+    assert_eq!(a, run(7), "same seed, same bytes");
+    assert_ne!(a.0, run(8).0, "another seed draws other durations");
+}
+
+#[test]
+fn the_timeline_stays_bounded_and_keeps_peaks() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(
+            ModelOptions::new()
+                .invoke_latency(ms(10))
+                .timeline(ms(1), 100),
+        )
+        .build()
+        .unwrap();
+    let f = Function::new("f", |_: &u32, _ctx| Ok(())).cost(CostModel::fixed(ms(25)));
+    rt.register(f).unwrap();
+    for i in 0..1_000 {
+        rt.invoke_async("f", i).unwrap();
+    }
+    rt.run_until_idle();
+    let timeline = rt.timeline().unwrap();
+    // 10 s at 1 ms would be 10,000 buckets: the resolution doubled until 100 could hold them.
+    assert!(timeline.points().len() <= 100);
+    assert_eq!(timeline.resolution(), ms(128));
+    // Each execution takes 25 ms and one starts every 10 ms: 3 run at once at the peak.
+    let peak = timeline.points().iter().map(|p| p.concurrency).max();
+    assert_eq!(peak, Some(3));
+    assert_eq!(rt.model_report().unwrap().peak_concurrency, 3);
+    let csv = timeline.to_csv();
+    assert_eq!(csv.lines().count(), timeline.points().len() + 1);
+    assert!(csv.lines().nth(1).unwrap().starts_with("0.000000,"));
+}
+
+#[test]
+fn events_still_on_their_way_to_a_deleted_function_end_with_records() {
+    let rt = model(ms(10));
+    rt.register(Function::new("gone", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    for i in 0..5 {
+        rt.invoke_async("gone", i).unwrap();
+    }
+    assert_eq!(rt.outstanding(), 5);
+    // None has arrived yet: nothing is queued to discard.
+    assert_eq!(rt.delete("gone").unwrap(), 0);
+    rt.run_until_idle();
+    assert_eq!(rt.outstanding(), 0);
+    let records = rt.drain_dead_letters();
+    assert_eq!(records.len(), 5);
+    assert!(records
+        .iter()
+        .all(|r| r.condition == Condition::FunctionDeleted));
+}
+
+#[test]
+fn paused_functions_hold_arrivals_and_age_them_out() {
+    let rt = model(ms(10));
+    let f = Function::new("held", |_: &u32, _ctx| Ok(())).maximum_event_age(secs(60));
+    rt.register(f).unwrap();
+    rt.pause("held").unwrap();
+    rt.invoke_async("held", 1).unwrap();
+    rt.run_for(secs(120));
+    // Accepted at 10 ms, held, aged out 60 s later.
+    let m = rt.function_metrics("held").unwrap();
+    assert_eq!(m.outcome(Condition::EventAgeExceeded), 1);
+    assert_eq!(rt.model_report().unwrap().makespan, ms(60_010));
+}
+
+#[test]
+fn model_mode_needs_a_virtual_clock_and_cost_models_need_model_mode() {
+    let real = Runtime::<u32>::builder()
+        .model(ModelOptions::new())
+        .clock(SystemClock::new())
+        .build();
+    assert!(matches!(
+        real,
+        Err(Error::InvalidConfig { field: "clock", .. })
+    ));
+    // A manual clock of the caller's own is fine.
+    let clock = ManualClock::new();
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(clock.clone())
+        .model(ModelOptions::new())
+        .build()
+        .unwrap();
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).cost(CostModel::fixed(secs(3))))
+        .unwrap();
+    rt.invoke_async("f", 0).unwrap();
+    rt.run_until_idle();
+    assert_eq!(clock.now().as_duration(), secs(3));
+
+    let plain: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let err = plain
+        .register(Function::new("f", |_: &u32, _ctx| Ok(())).cost(CostModel::fixed(secs(1))))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { field: "cost", .. }));
+    assert!(err.to_string().contains("RuntimeBuilder::model"));
+    assert_eq!(plain.model_report().unwrap_err(), Error::NotModelMode);
+    assert_eq!(plain.timeline().unwrap_err(), Error::NotModelMode);
+}
+
+#[test]
+fn nonsense_cost_models_are_refused_with_the_field_named() {
+    let rt = model(Duration::ZERO);
+    let cases = [
+        (
+            CostModel::fixed(ms(1)).failure_rate(1.5),
+            "cost_model.failure_rate",
+        ),
+        (
+            CostModel::fixed(ms(1)).failure_rate(f64::NAN),
+            "cost_model.failure_rate",
+        ),
+        (CostModel::uniform(ms(9), ms(1)), "cost_model.uniform"),
+        (CostModel::samples(Vec::new()), "cost_model.samples"),
+        (
+            CostModel::log_normal(ms(100), -1.0),
+            "cost_model.log_normal",
+        ),
+        (CostModel::fixed(secs(2 * 24 * 3600)), "cost_model.duration"),
+        (
+            CostModel::fixed(ms(1)).cold_start(secs(100_000)),
+            "cost_model.cold_start",
+        ),
+    ];
+    for (cost, field) in cases {
+        let err = rt
+            .register(Function::new("f", |_: &u32, _ctx| Ok(())).cost(cost))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidConfig { field: f, .. } if f == field),
+            "{err}"
+        );
+    }
+    assert!(rt.function_names().is_empty());
+    let bad_latency = Runtime::<u32>::builder()
+        .model(ModelOptions::new().invoke_latency(secs(7200)))
+        .build();
+    assert!(bad_latency.is_err());
+    let bad_timeline = Runtime::<u32>::builder()
+        .model(ModelOptions::new().timeline(Duration::ZERO, 10))
+        .build();
+    assert!(bad_timeline.is_err());
+    assert!(ScalingRate::new(10, 1, Duration::ZERO, ScalingScope::Account).is_err());
+}
+
+#[test]
+fn a_scaling_rate_outside_model_mode_marks_cold_starts() {
+    let cold = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&cold);
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .scaling_rate(ScalingRate::lambda_2023())
+        .build()
+        .unwrap();
+    rt.register(Function::new("f", move |_: &u32, ctx| {
+        seen.lock().unwrap().push(ctx.is_cold_start());
+        Ok(())
+    }))
+    .unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    rt.invoke_async("f", 2).unwrap();
+    rt.run_until_idle();
+    assert_eq!(*cold.lock().unwrap(), vec![true, false]);
+}
