@@ -1089,17 +1089,21 @@ impl Timeline {
                 LEFT + 6,
                 top - 6
             );
-            // A step line: each bucket's value held across its width.
+            // A step line: each bucket's value held across its width (points that fall on the
+            // last pixel drawn are skipped, so a long timeline stays a short path).
             let mut path = String::new();
+            let mut last = None;
             for (i, p) in self.points.iter().enumerate() {
                 let x0 = LEFT + plot_w * i as u64 / n;
                 let x1 = LEFT + plot_w * (i as u64 + 1) / n;
                 let y = bottom - PANEL * value(p) / max;
-                let _ = write!(
-                    path,
-                    "{}{x0},{y} L{x1},{y} ",
-                    if i == 0 { "M" } else { "L" }
-                );
+                for point in [(x0, y), (x1, y)] {
+                    if last != Some(point) {
+                        let verb = if last.is_none() { "M" } else { "L" };
+                        let _ = write!(path, "{verb}{},{} ", point.0, point.1);
+                        last = Some(point);
+                    }
+                }
             }
             let _ = writeln!(
                 out,
