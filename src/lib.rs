@@ -126,6 +126,45 @@
 //! Everything reads a [`Clock`]: [`SystemClock`] by default, or a [`ManualClock`] that only
 //! moves when told. Tests use the manual clock and never sleep.
 //!
+//! ## 10. Model mode: how long will it take on Lambda?
+//!
+//! The same engine, run in virtual time with a cost model, predicts Lambda-scale runs in
+//! milliseconds of real time. [`RuntimeBuilder::model`] puts the runtime on a [`ManualClock`];
+//! there, every execution takes the time its function's [`CostModel`] gives it (a fixed
+//! duration, one drawn from a seeded distribution, or what the handler declares with
+//! [`Context::spend`]), plus a cold start when it needs a new environment, and every
+//! `invoke_async` costs its caller the invoke latency. An execution holds its concurrency slot
+//! until its virtual end; its children arrive when their calls return, one latency apart.
+//! [`RuntimeBuilder::scaling_rate`] adds Lambda's [`ScalingRate`] (today's +1,000 environments
+//! per 10 s per function, or 2018's burst then +500 a minute for the account), on top of the
+//! account and reserved limits.
+//!
+//! After [`Runtime::run_until_idle`], [`Runtime::model_report`] gives the makespan, executions
+//! and peak concurrency per function, cold starts, throttles, retries, drops by reason and
+//! event-age percentiles; [`Runtime::timeline`] gives concurrency and queue depth over virtual
+//! time, as CSV or an SVG chart. The same seed gives the same report, byte for byte.
+//!
+//! ```
+//! use event_invoke::{CostModel, Function, ModelOptions, Runtime};
+//! use std::time::Duration;
+//!
+//! // The seed's arithmetic: 10,000 invokes at 10 ms take 100 s one after the other.
+//! let rt: Runtime<u32> = Runtime::builder()
+//!     .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
+//!     .build()
+//!     .unwrap();
+//! rt.register(Function::new("leaf", |_: &u32, _ctx| Ok(())).cost(CostModel::fixed(Duration::ZERO)))
+//!     .unwrap();
+//! for i in 0..10_000 {
+//!     rt.invoke_async("leaf", i).unwrap();
+//! }
+//! rt.run_until_idle();
+//! assert_eq!(rt.model_report().unwrap().makespan, Duration::from_secs(100));
+//! ```
+//!
+//! `examples/model.rs` prints the seed's whole table: fan-out shapes, the account limit, both
+//! scaling rules, cold starts and a failure rate.
+//!
 //! # Where the crate differs from Lambda
 //!
 //! * A handler cannot be interrupted: one that overruns its timeout finishes, then its result is
@@ -137,6 +176,13 @@
 //! * `Purged` and `FunctionDeleted` are this crate's own conditions; Lambda loses such events
 //!   without a record.
 //! * Records have a runtime-local [`Timestamp`], not wall-clock time.
+//! * Model mode's own choices, where Lambda documents nothing: an environment stays warm for
+//!   the whole run once made; a scaling allowance grows in whole steps from the scope's first
+//!   environment; a cost model's duration comes after the handler's calls (use
+//!   [`Context::spend`] to place work before them); a synchronous [`Runtime::invoke`] takes no
+//!   virtual time; an event on its way to a queue (its invoke call not yet returned) is not in
+//!   the queue, so purge and the queue views do not see it, and it ends as `FunctionDeleted` if
+//!   its function is deleted meanwhile.
 //!
 //! # Lambda's JSON (cargo feature `serde`)
 //!
