@@ -260,6 +260,7 @@ impl LambdaJson {
     /// | `retry_delays`, `throttle_backoff`, `throttle_jitter` other than Lambda's | left out, with a warning: Lambda's are fixed |
     /// | `timeout` other than 3 s | left out, with a warning: it is `UpdateFunctionConfiguration`'s `Timeout` |
     /// | `queue_capacity` other than the default | left out, with a warning: Lambda's queue has no size setting |
+    /// | `cost` (model mode) | left out, with a warning: it only describes the model |
     ///
     /// Call [`AwsExport::strict`] to turn any warning into an error instead.
     ///
@@ -391,6 +392,15 @@ impl LambdaJson {
                 "queue_capacity",
                 config.queue_capacity.to_string(),
                 "Lambda's asynchronous queue has no size setting".to_string(),
+                None,
+            );
+        }
+        if let Some(cost) = &config.cost {
+            warn(
+                "cost",
+                format!("{cost:?}"),
+                "a cost model only describes model mode: Lambda measures the real function"
+                    .to_string(),
                 None,
             );
         }

@@ -821,6 +821,7 @@ fn exporting_settings_lambda_cannot_express_warns_once_for_each() {
         .retry_policy(policy)
         .timeout(Duration::from_secs(3600))
         .queue_capacity(10)
+        .cost(event_invoke::CostModel::fixed(Duration::from_millis(5)))
         .on_success(Destination::closure(|_| {}))
         .on_failure(Destination::channel(tx));
     let export = LambdaJson::default().export_config("wide", f.config());
@@ -836,6 +837,7 @@ fn exporting_settings_lambda_cannot_express_warns_once_for_each() {
             "throttle_jitter",
             "timeout",
             "queue_capacity",
+            "cost",
             "on_success",
             "on_failure",
         ]
@@ -853,7 +855,8 @@ fn exporting_settings_lambda_cannot_express_warns_once_for_each() {
         .reason
         .contains("UpdateFunctionConfiguration"));
     assert!(export.warnings[5].reason.contains("1 to 900"));
-    assert!(export.warnings[7].reason.contains("closure"));
+    assert!(export.warnings[8].reason.contains("closure"));
+    assert!(export.warnings[7].reason.contains("model mode"));
 
     // Too old an age is capped at 6 h; a fraction of a second is cut.
     let f = Function::new("long", |_: &String, _ctx| Ok(()))
