@@ -725,7 +725,8 @@ impl<P, R> Model<P, R> {
 }
 
 /// Percentiles of `AsyncEventAge` (from an event's acceptance to each execution's start) over
-/// every execution of a model run, by the nearest-rank method.
+/// every execution of a model run, by the nearest-rank method. They are exact: the model keeps
+/// each execution's age, 8 bytes apiece (80 MB for ten million executions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AgeSummary {
     /// Executions counted.
