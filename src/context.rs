@@ -113,13 +113,15 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     }
 
     /// Time left before the timeout, on the runtime's clock (in model mode, on this
-    /// execution's virtual time line: its cold start, calls and [`spend`](Self::spend)s so far).
+    /// execution's virtual time line: its calls and [`spend`](Self::spend)s so far; a cold
+    /// start does not count against the timeout).
     pub fn remaining_time(&self) -> Duration {
-        let now = match self.cursor {
-            Some(cursor) => cursor.at(),
-            None => self.runtime.now(),
-        };
-        self.timeout.saturating_sub(now - self.started_at)
+        match self.cursor {
+            Some(cursor) => cursor.remaining(),
+            None => self
+                .timeout
+                .saturating_sub(self.runtime.now() - self.started_at),
+        }
     }
 
     /// Whether this execution runs in a new execution environment (Lambda's cold start). Known

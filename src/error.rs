@@ -139,6 +139,9 @@ pub enum InvokeSyncError {
     /// The function is paused; synchronous invokes are refused until it is resumed.
     #[error("function `{0}` is paused: resume it before invoking it synchronously")]
     Paused(String),
+    /// Model mode runs asynchronous invocations only.
+    #[error("function `{0}` cannot be invoked synchronously in model mode: the model plays out asynchronous invocations in virtual time; use invoke_async")]
+    ModelMode(String),
     /// The handler ran and failed (returned an error, panicked or timed out).
     #[error("function error: {0}")]
     Function(FunctionError),

@@ -177,12 +177,13 @@
 //!   without a record.
 //! * Records have a runtime-local [`Timestamp`], not wall-clock time.
 //! * Model mode's own choices, where Lambda documents nothing: an environment stays warm for
-//!   the whole run once made; a scaling allowance grows in whole steps from the scope's first
-//!   environment; a cost model's duration comes after the handler's calls (use
-//!   [`Context::spend`] to place work before them); a synchronous [`Runtime::invoke`] takes no
-//!   virtual time; an event on its way to a queue (its invoke call not yet returned) is not in
-//!   the queue, so purge and the queue views do not see it, and it ends as `FunctionDeleted` if
-//!   its function is deleted meanwhile.
+//!   the whole run once made, also across code and settings updates (Lambda makes new ones);
+//!   a scaling allowance comes back in whole steps; a cost model's duration comes after the
+//!   handler's calls (use [`Context::spend`] to place work before them); an event on its way
+//!   to a queue (its invoke call not yet returned) is not in the queue, so purge and the queue
+//!   views do not see it, but it holds its place against the queue's capacity, and it ends as
+//!   `FunctionDeleted` if its function is deleted meanwhile. Model mode runs asynchronous
+//!   invocations only: [`Runtime::invoke`] and [`Runtime::spawn_workers`] refuse it.
 //!
 //! # Lambda's JSON (cargo feature `serde`)
 //!

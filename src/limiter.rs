@@ -160,15 +160,16 @@ impl fmt::Debug for Permit<'_> {
 ///
 /// Concurrency limits say how many executions may run at once; the scaling rate says how fast
 /// a function may get there. Each execution runs in an *environment*. An execution that finds
-/// every environment of its function busy needs a new one (a cold start), and a new one is
-/// only allowed while the environments already made in the rate's scope are fewer than
+/// every environment of its function busy needs a new one (a cold start), and the rate decides
+/// whether it may have one now:
 ///
-/// ```text
-/// allowance(t) = initial + step * floor((t - t0) / every)
-/// ```
+/// * a scope may make `initial` new environments at once (its burst);
+/// * what it has used comes back `step` at a time, every `every`, up to `max(initial, step)`.
 ///
-/// where `t0` is when the scope made its first environment. An execution refused a new
-/// environment is a throttle: its event goes back to the queue with backoff, like any throttle.
+/// So a scope that keeps asking gets `initial + step * floor(t / every)` environments in its
+/// first `t` ([`allowance`](Self::allowance)), and one that paused for a while gets its burst
+/// back, not the steps it did not use. An execution refused a new environment is a throttle:
+/// its event goes back to the queue with backoff, like any throttle.
 ///
 /// | rule | `initial` | `step` / `every` | scope |
 /// |---|---|---|---|
@@ -176,9 +177,9 @@ impl fmt::Debug for Permit<'_> {
 /// | [`lambda_2018`](Self::lambda_2018) | the region's burst: 3,000, 1,000 or 500 | 500 / 1 min | the account |
 ///
 /// Where the crate decides what Lambda does not document: environments are never reclaimed
-/// within a run (an idle one stays warm), the allowance grows in whole steps counted from the
-/// scope's first environment, and the rate never raises a concurrency limit (the account and
-/// reserved limits still apply).
+/// within a run (an idle one stays warm, also across code and settings updates), the
+/// allowance comes back in whole steps counted from the scope's first environment, and the
+/// rate never raises a concurrency limit (the account and reserved limits still apply).
 ///
 /// # Examples
 ///
@@ -288,7 +289,13 @@ impl ScalingRate {
         self.scope
     }
 
-    /// How many environments the scope may have made `since` its first one.
+    /// The most new environments a scope can have in hand: its burst, or one step if larger.
+    pub(crate) fn capacity(&self) -> u64 {
+        u64::from(self.initial.max(self.step))
+    }
+
+    /// How many new environments a scope that starts from rest, and keeps asking for more,
+    /// may have made by `since` after its first one.
     pub fn allowance(&self, since: std::time::Duration) -> u64 {
         let steps = since.as_nanos() / self.every.as_nanos();
         let grown = u128::from(self.step).saturating_mul(steps);

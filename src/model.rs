@@ -125,9 +125,10 @@ impl Default for ModelOptions {
 ///
 /// The execution holds its concurrency slot until the end of that line; then its outcome
 /// counts: success, or a function error (retried per the retry policy) when the failure rate
-/// draws one or the handler returned one. A line longer than the function's timeout ends at
-/// the timeout as `Sandbox.Timedout`, and invokes that would return after the timeout are
-/// refused ([`InvokeError::CallerTimedOut`](crate::InvokeError::CallerTimedOut)).
+/// draws one or the handler returned one. The timeout counts from the end of the cold start
+/// (Lambda's init phase has its own limit): a line longer than that ends at the timeout as
+/// `Sandbox.Timedout`, and invokes that would return after the timeout are refused
+/// ([`InvokeError::CallerTimedOut`](crate::InvokeError::CallerTimedOut)).
 ///
 /// Draws come from the function's own generator, seeded from the runtime's
 /// [`seed`](crate::RuntimeBuilder::seed): one seed, one run.
@@ -206,8 +207,10 @@ impl CostModel {
         ))
     }
 
-    /// No drawn duration: the handler declares its time with
-    /// [`Context::spend`](crate::Context::spend), where it spends it.
+    /// No drawn duration: the handler declares all its time with
+    /// [`Context::spend`](crate::Context::spend), where it spends it. (`spend` works with every
+    /// cost model; this one only says there is nothing else, and still takes a cold start,
+    /// an invoke latency and a failure rate.)
     pub fn declared() -> Self {
         Self::with(Dist::Declared)
     }
@@ -391,6 +394,14 @@ impl Cursor {
         Timestamp::from_nanos(self.at.load(Ordering::Relaxed))
     }
 
+    /// Virtual time left before the timeout.
+    pub(crate) fn remaining(&self) -> Duration {
+        Duration::from_nanos(
+            self.deadline
+                .saturating_sub(self.at.load(Ordering::Relaxed)),
+        )
+    }
+
     /// Charges one invoke; the time its call returns, or `None` past the deadline (the
     /// execution has timed out by then, and the cursor stays at the deadline).
     pub(crate) fn call(&self) -> Option<Timestamp> {
@@ -416,14 +427,74 @@ impl Cursor {
 /// Execution environments, counted when the runtime models cold starts or a scaling rate.
 pub(crate) struct Environments {
     rate: Option<ScalingRate>,
-    account: Mutex<(u64, Option<Timestamp>)>,
+    books: Mutex<ScalingBooks>,
+}
+
+/// The scaling allowance of each scope, made when the scope makes its first environment.
+#[derive(Default)]
+struct ScalingBooks {
+    account: Option<Allowance>,
+    /// By function index.
+    functions: Vec<Option<Allowance>>,
+}
+
+/// New environments a scope may still make now: a token bucket that starts full (the burst)
+/// and gets `step` back every `every` since it was last topped up, up to its capacity.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    left: u64,
+    topped_up: Timestamp,
+}
+
+impl Allowance {
+    fn full(rate: &ScalingRate, now: Timestamp) -> Self {
+        Allowance {
+            left: rate.capacity(),
+            topped_up: now,
+        }
+    }
+
+    /// The allowance as it stands at `now`.
+    fn at(self, rate: &ScalingRate, now: Timestamp) -> Self {
+        let every = duration_nanos(rate.every());
+        let periods = (now - self.topped_up).as_nanos() as u64 / every.max(1);
+        if periods == 0 {
+            return self;
+        }
+        Allowance {
+            left: self
+                .left
+                .saturating_add(periods.saturating_mul(u64::from(rate.step())))
+                .min(rate.capacity()),
+            topped_up: self.topped_up + Duration::from_nanos(periods.saturating_mul(every)),
+        }
+    }
+}
+
+impl ScalingBooks {
+    fn slot<P, R>(
+        &mut self,
+        rate: &ScalingRate,
+        f: &FunctionShared<P, R>,
+    ) -> &mut Option<Allowance> {
+        match rate.scope() {
+            ScalingScope::Account => &mut self.account,
+            ScalingScope::Function => {
+                let i = f.index as usize;
+                if self.functions.len() <= i {
+                    self.functions.resize(i + 1, None);
+                }
+                &mut self.functions[i]
+            }
+        }
+    }
 }
 
 impl Environments {
     pub(crate) fn new(rate: Option<ScalingRate>) -> Self {
         Environments {
             rate,
-            account: Mutex::new((0, None)),
+            books: Mutex::new(ScalingBooks::default()),
         }
     }
 
@@ -443,18 +514,11 @@ impl Environments {
         if running as u64 <= f.environments.load(Ordering::Acquire) {
             return false;
         }
-        let account = self.account.lock();
-        let (made, since) = match rate.scope() {
-            ScalingScope::Function => (
-                f.environments.load(Ordering::Acquire),
-                match f.scaling_since.load(Ordering::Relaxed) {
-                    u64::MAX => now,
-                    t => Timestamp::from_nanos(t),
-                },
-            ),
-            ScalingScope::Account => (account.0, account.1.unwrap_or(now)),
-        };
-        made >= rate.allowance(now - since)
+        let mut books = self.books.lock();
+        match *books.slot(rate, f) {
+            None => false, // a first environment: the allowance starts full
+            Some(a) => a.at(rate, now).left == 0,
+        }
     }
 
     /// Called with an execution slot of `f` just taken (`running` counts it): whether it runs
@@ -472,30 +536,23 @@ impl Environments {
             return Some(false);
         }
         // Rare (concurrency grows past its peak): one lock serialises the scaling books.
-        let mut account = self.account.lock();
+        let mut books = self.books.lock();
         let envs = f.environments.load(Ordering::Acquire);
         if running <= envs {
             return Some(false);
         }
         if let Some(rate) = &self.rate {
-            let (made, since) = match rate.scope() {
-                ScalingScope::Function => {
-                    let since = match f.scaling_since.load(Ordering::Relaxed) {
-                        u64::MAX => {
-                            f.scaling_since.store(now.as_nanos(), Ordering::Relaxed);
-                            now
-                        }
-                        t => Timestamp::from_nanos(t),
-                    };
-                    (envs, since)
-                }
-                ScalingScope::Account => (account.0, *account.1.get_or_insert(now)),
-            };
-            if made >= rate.allowance(now - since) {
+            let slot = books.slot(rate, f);
+            let mut allowance = slot
+                .unwrap_or_else(|| Allowance::full(rate, now))
+                .at(rate, now);
+            if allowance.left == 0 {
+                *slot = Some(allowance);
                 return None;
             }
+            allowance.left -= 1;
+            *slot = Some(allowance);
         }
-        account.0 += 1;
         f.environments.store(envs + 1, Ordering::Release);
         Some(true)
     }

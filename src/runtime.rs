@@ -51,6 +51,9 @@ pub(crate) struct FnState<P, R> {
     pub(crate) paused: bool,
     pub(crate) deleted: bool,
     pub(crate) current: Arc<Version<P, R>>,
+    /// Model mode: events whose invoke call has not returned yet. They count against the
+    /// queue's capacity like the events in it.
+    pub(crate) arriving: usize,
 }
 
 pub(crate) struct FunctionShared<P, R> {
@@ -69,9 +72,6 @@ pub(crate) struct FunctionShared<P, R> {
     pub(crate) recent_ns: AtomicU64,
     /// Execution environments made (only counted when environments are modelled).
     pub(crate) environments: AtomicU64,
-    /// When the function made its first environment (`u64::MAX`: not yet), for a per-function
-    /// scaling rate.
-    pub(crate) scaling_since: AtomicU64,
     /// Draws of the cost model (model mode), apart from `rng` so that a cost model does not
     /// change the throttle jitter.
     pub(crate) cost_rng: Mutex<StdRng>,
@@ -277,8 +277,10 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// clock: without [`clock`](Self::clock), a new [`ManualClock`] is used; a real clock is
     /// refused.
     ///
-    /// Drive it with [`Runtime::run_until_idle`] on one thread: the run is then deterministic,
-    /// one seed, one report.
+    /// Drive it with [`Runtime::run_until_idle`] (or `run_until`, `run_for`) on one thread:
+    /// the run is then deterministic, one seed, one report. Model mode plays out asynchronous
+    /// invocations only: [`Runtime::invoke`] is refused with
+    /// [`InvokeSyncError::ModelMode`], and [`Runtime::spawn_workers`] with an error too.
     ///
     /// # Examples
     ///
@@ -709,6 +711,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 token: RunToken::new(),
                 paused: false,
                 deleted: false,
+                arriving: 0,
                 current: Arc::new(Version {
                     handler,
                     number: 1,
@@ -725,7 +728,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     .wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             )),
             environments: AtomicU64::new(0),
-            scaling_since: AtomicU64::new(u64::MAX),
             cost_rng: Mutex::new(StdRng::seed_from_u64(
                 (self.inner.seed ^ 0x6D6F_6465_6C00_0000)
                     .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
@@ -842,6 +844,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Refused (with the payload handed back) when the function is unknown or deleted, or its
     /// queue is full.
     ///
+    /// In model mode this is the client's call: the client makes its calls one after the other,
+    /// each costing the invoke latency, and each event is accepted when its call returns. A
+    /// handler invokes through its [`Context`] instead, which charges the handler's own time
+    /// line.
+    ///
     /// # Examples
     ///
     /// ```
@@ -904,6 +911,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 payload,
             });
         }
+        if st.arriving > 0 && st.queue.len() + st.arriving >= st.queue.capacity() {
+            // Model mode: the events still on their way hold their places.
+            return Err(InvokeError::QueueFull {
+                function: f.name.to_string(),
+                capacity: st.queue.capacity(),
+                payload,
+            });
+        }
         let id = RequestId::new(f.index, st.seq + 1);
         let mut event = QueuedEvent::new(id, payload, now);
         event.set_chain_depth(depth);
@@ -959,7 +974,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     payload,
                 });
             }
-            if st.queue.len() >= st.queue.capacity() {
+            if st.queue.len() + st.arriving >= st.queue.capacity() {
                 return Err(InvokeError::QueueFull {
                     function: f.name.to_string(),
                     capacity: st.queue.capacity(),
@@ -967,6 +982,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 });
             }
             st.seq += 1;
+            st.arriving += 1;
             RequestId::new(f.index, st.seq)
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
@@ -985,6 +1001,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let depth = event.chain_depth();
         let mut st = f.state.lock();
         st.received += 1;
+        st.arriving -= 1;
         if st.deleted {
             // Deleted while the call was on its way: it still ends with a record.
             let version = Arc::clone(&st.current);
@@ -1016,6 +1033,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.arm_timer(&f, now + max_age);
         }
         self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+        if let Some(model) = &self.inner.model {
+            model.observe(
+                now,
+                self.inner.account.in_flight() as u64,
+                self.outstanding(),
+            );
+        }
     }
 
     /// What a model run did so far: makespan, executions, peak concurrency, cold starts,
@@ -1124,6 +1148,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         payload: &P,
     ) -> Result<R, InvokeSyncError> {
+        if self.inner.model.is_some() {
+            return Err(InvokeSyncError::ModelMode(f.name.to_string()));
+        }
         let (version, id) = {
             let mut st = f.state.lock();
             if st.deleted {
@@ -1607,11 +1634,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .oldest_enqueued_at()
                 .map(|t| t + retry.maximum_event_age());
             drop(st);
+            let aged_out = !expired.is_empty();
             for e in expired {
                 self.finish(f, &version, e, Condition::EventAgeExceeded, None, true, now);
             }
             if let Some(next) = next {
                 self.arm_timer(f, next);
+            }
+            if let Some(model) = self.inner.model.as_ref().filter(|_| aged_out) {
+                model.observe(
+                    now,
+                    self.inner.account.in_flight() as u64,
+                    self.outstanding(),
+                );
             }
         } else {
             let runnable = st.queue.ready_len() > 0;

@@ -203,6 +203,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// rest of such a batch goes back to the queue, untouched, as soon as an operator call
     /// (pause, delete, new code or settings) reaches the function, an event is throttled, or
     /// the handler turns slow.
+    ///
+    /// In model mode ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)) a worker never
+    /// moves virtual time, so executions waiting for their virtual end wait for whoever moves
+    /// the clock, and the run is no longer deterministic: drive a model with
+    /// [`run_until_idle`](Self::run_until_idle) on one thread instead.
     pub fn run_worker(&self, stop: &StopSignal) -> u64 {
         let inner = &self.inner;
         let mut dispatched = 0;
@@ -255,9 +260,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one). Fails only
-    /// when the operating system refuses a thread; the threads already started are stopped.
+    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one). Fails when
+    /// the operating system refuses a thread (the threads already started are stopped), and
+    /// for a runtime in model mode, which runs on the calling thread
+    /// ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
     pub fn spawn_workers(&self, n: usize) -> std::io::Result<Workers> {
+        if self.inner.model.is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a runtime in model mode runs on the calling thread: drive it with \
+                 run_until_idle, run_until or run_for instead of worker threads",
+            ));
+        }
         let mut workers = Workers {
             stop: StopSignal::new(),
             threads: Vec::with_capacity(n.max(1)),
@@ -733,7 +747,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(c) if cold => now + c.cold_start_time(),
             _ => now,
         };
-        let cursor = crate::model::Cursor::new(begin, now + config.timeout, latency);
+        // The timeout counts from the end of the cold start: Lambda's init phase has its own
+        // limit and does not use up the invoke's timeout.
+        let deadline = begin + config.timeout;
+        let cursor = crate::model::Cursor::new(begin, deadline, latency);
         let (mut result, _) = self.run_handler(
             f,
             version,
@@ -755,15 +772,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 result = Err(crate::model::CostModel::failure());
             }
         }
-        let deadline = now + config.timeout;
         if end > deadline || cursor.timed_out() {
             end = deadline;
             result = Err(FunctionError::timeout(config.timeout));
         }
         if end == now {
-            // Took no virtual time: it ends in this step, like a real execution.
+            // Took no virtual time: it ends in this step, like a real execution. Its slots go
+            // back first and its counts go straight to the counters (not to a batch tally, a
+            // model batch is one event), so that the timeline sees it gone.
+            *held = None;
             *ended = end;
-            let d = self.conclude(f, version, event, attempt, result, now, end, tally);
+            let _ = tally;
+            let d = self.conclude(f, version, event, attempt, result, now, end, None);
             model.observe(now, self.running(), self.outstanding());
             return d;
         }

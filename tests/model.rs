@@ -669,3 +669,256 @@ fn random_model_runs_end_every_event_once_and_give_every_slot_back() {
         assert_eq!(first, random_run(seed), "seed {seed}: not deterministic");
     }
 }
+
+#[test]
+fn a_burst_after_a_quiet_spell_gets_its_burst_back_not_the_unused_steps() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new())
+        .account_concurrency(10_000)
+        .scaling_rate(ScalingRate::lambda_2023())
+        .build()
+        .unwrap();
+    let f = Function::new("burst", |_: &u32, _ctx| Ok(()))
+        .timeout(secs(60))
+        .retry_policy(exact_backoff())
+        .cost(CostModel::fixed(secs(30)));
+    rt.register(f).unwrap();
+    rt.invoke_async("burst", 0).unwrap();
+    rt.run_for(secs(60));
+    for i in 0..5_000 {
+        rt.invoke_async("burst", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 60 s: 1 warm + 1,000 new environments start (the allowance refilled to its burst, not
+    // to 6,000); 3,999 throttle at 60, 61, 63 and 67 s. 75 s: 1,000 more new ones; 2,999
+    // throttle (back at 91 s). 90 s: the first 1,001 end. 91 s: 1,001 warm + 1,000 new start
+    // (3,001 running with the 1,000 of 75 s); 998 throttle (back at 123 s), when all is done
+    // and they start warm, ending at 153 s.
+    assert_eq!(report.makespan, secs(153));
+    assert_eq!(report.peak_concurrency, 3_001);
+    assert_eq!(report.cold_starts, 3_001);
+    assert_eq!(report.throttles, 3_999 * 4 + 2_999 + 998);
+}
+
+#[test]
+fn a_cold_start_does_not_use_up_the_timeout() {
+    let rt = model(Duration::ZERO);
+    let left = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&left);
+    let f = Function::new("f", move |_: &u32, ctx| {
+        seen.lock().unwrap().push(ctx.remaining_time());
+        Ok(())
+    })
+    .timeout(secs(3))
+    .cost(CostModel::fixed(ms(2_500)).cold_start(secs(1)));
+    rt.register(f).unwrap();
+    rt.invoke_async("f", 0).unwrap();
+    rt.run_until_idle();
+    // Lambda's init phase has its own limit: 1 s of cold start, then 2.5 s of a 3 s timeout.
+    assert_eq!(*left.lock().unwrap(), vec![secs(3)]);
+    let report = rt.model_report().unwrap();
+    assert_eq!(report.successes, 1);
+    assert_eq!(report.makespan, ms(3_500));
+}
+
+#[test]
+fn events_on_their_way_count_against_the_queue_capacity() {
+    let rt = model(ms(10));
+    rt.register(Function::new("small", |_: &u32, _ctx| Ok(())).queue_capacity(5))
+        .unwrap();
+    let refused = (0..20)
+        .filter(|i| {
+            matches!(
+                rt.invoke_async("small", *i),
+                Err(InvokeError::QueueFull { .. })
+            )
+        })
+        .count();
+    assert_eq!(refused, 15);
+    rt.run_until_idle();
+    assert_eq!(rt.model_report().unwrap().successes, 5);
+}
+
+#[test]
+fn an_execution_deferred_when_its_function_is_deleted_still_ends_once() {
+    let rt = model(Duration::ZERO);
+    let cost = CostModel::fixed(secs(5)).failure_rate(1.0);
+    let f = Function::new("doomed", |_: &u32, _ctx| Ok(()))
+        .timeout(secs(10))
+        .cost(cost);
+    rt.register(f).unwrap();
+    rt.invoke_async("doomed", 0).unwrap();
+    let step = rt.try_dispatch().unwrap();
+    assert!(matches!(step.outcome, StepOutcome::Running { .. }));
+    assert_eq!(rt.metrics().total.concurrent_executions, 1);
+    rt.delete("doomed").unwrap();
+    rt.run_until_idle();
+    // It ran to its end at 5 s, failed, and its retry found the function gone.
+    let records = rt.drain_dead_letters();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].condition, Condition::FunctionDeleted);
+    assert_eq!(rt.metrics().total.concurrent_executions, 0);
+    assert_eq!(rt.outstanding(), 0);
+    assert_eq!(rt.model_report().unwrap().makespan, secs(5));
+}
+
+#[test]
+fn new_code_takes_over_the_retry_of_an_execution_still_running_the_old() {
+    let rt = model(Duration::ZERO);
+    let f = Function::new("fixme", |_: &u32, _ctx| {
+        Err(event_invoke::FunctionError::new("Bug", "version 1"))
+    })
+    .cost(CostModel::fixed(secs(2)));
+    rt.register(f).unwrap();
+    rt.invoke_async("fixme", 0).unwrap();
+    rt.try_dispatch().unwrap(); // running version 1 until 2 s
+    rt.pause("fixme").unwrap();
+    rt.update_code("fixme", |_: &u32, _ctx| Ok(())).unwrap();
+    rt.run_until_idle(); // the execution ends at 2 s; its retry is held
+    assert_eq!(rt.queue_snapshot("fixme").unwrap().len(), 1);
+    rt.resume("fixme").unwrap();
+    rt.run_until_idle();
+    // Failed at 2 s, retried a minute later with version 2, which ran 2 s.
+    let report = rt.model_report().unwrap();
+    assert_eq!(report.makespan, secs(64));
+    assert_eq!((report.successes, report.retries), (1, 1));
+}
+
+#[test]
+fn a_function_destination_receives_the_record_at_the_execution_end() {
+    let arrived = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&arrived);
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new().invoke_latency(ms(10)))
+        .on_trace(move |e| {
+            if matches!(e.kind, TraceKind::Accepted { .. }) && e.function == "audit" {
+                seen.lock().unwrap().push(e.at.as_duration());
+            }
+        })
+        .build()
+        .unwrap();
+    rt.register(Function::new("audit", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    let f = Function::new("work", |_: &u32, _ctx| Ok(()))
+        .cost(CostModel::fixed(ms(300)))
+        .on_success(event_invoke::Destination::function("audit", |r| {
+            r.request_payload + 1
+        }));
+    rt.register(f).unwrap();
+    rt.invoke_async("work", 1).unwrap();
+    rt.run_until_idle();
+    // Accepted at 10 ms, ended at 310 ms: Lambda sends the record then, with no call latency.
+    assert_eq!(*arrived.lock().unwrap(), vec![ms(310)]);
+    assert_eq!(rt.function_metrics("audit").unwrap().invocations, 1);
+}
+
+#[test]
+fn injected_faults_play_out_in_virtual_time_too() {
+    let run = || {
+        let rt: Runtime<u32> = Runtime::builder()
+            .model(ModelOptions::new().invoke_latency(ms(1)))
+            .fault_injection(
+                event_invoke::FaultInjection::new(3)
+                    .duplicates(0.2)
+                    .function_errors(0.1)
+                    .system_errors(0.1),
+            )
+            .build()
+            .unwrap();
+        let f = Function::new("f", |_: &u32, _ctx| Ok(())).cost(CostModel::fixed(ms(50)));
+        rt.register(f).unwrap();
+        for i in 0..300 {
+            rt.invoke_async("f", i).unwrap();
+        }
+        rt.run_until_idle();
+        let m = rt.function_metrics("f").unwrap();
+        assert!(m.duplicates > 0 && m.injected_errors > 0);
+        assert!(m.is_balanced());
+        assert_eq!(rt.outstanding(), 0);
+        assert_eq!(rt.metrics().total.concurrent_executions, 0);
+        rt.model_report().unwrap().to_string()
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn synchronous_invokes_and_worker_threads_are_refused_in_model_mode() {
+    let rt = model(Duration::ZERO);
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    let err = rt.invoke("f", &1).unwrap_err();
+    assert_eq!(err, event_invoke::InvokeSyncError::ModelMode("f".into()));
+    assert!(err.to_string().contains("invoke_async"));
+    let err = rt.spawn_workers(2).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    assert!(err.to_string().contains("run_until_idle"));
+}
+
+#[test]
+fn a_scaling_rate_outside_model_mode_throttles_new_environments() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .scaling_rate(ScalingRate::new(1, 1, secs(10), ScalingScope::Function).unwrap())
+        .build()
+        .unwrap();
+    let inner = Arc::new(Mutex::new(None));
+    let result = Arc::clone(&inner);
+    rt.register(Function::new("f", move |n: &u32, ctx| {
+        if *n == 0 {
+            // A second execution of `f` while this one runs needs a second environment.
+            *result.lock().unwrap() = Some(ctx.runtime().invoke("f", &1));
+        }
+        Ok(())
+    }))
+    .unwrap();
+    rt.invoke_async("f", 0).unwrap();
+    rt.run_until_idle();
+    let nested = inner.lock().unwrap().take().unwrap();
+    assert_eq!(
+        nested,
+        Err(event_invoke::InvokeSyncError::Throttled("f".into()))
+    );
+    assert_eq!(rt.function_metrics("f").unwrap().throttles, 1);
+}
+
+#[test]
+fn the_timeline_shows_a_retry_waiting_after_a_zero_time_failure() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new().timeline(secs(1), 1_000))
+        .build()
+        .unwrap();
+    let f = Function::new("fails", |_: &u32, _ctx| {
+        Err(event_invoke::FunctionError::new("E", "always"))
+    });
+    rt.register(f).unwrap();
+    rt.invoke_async("fails", 0).unwrap();
+    rt.run_until_idle();
+    let points = rt.timeline().unwrap().points().to_vec();
+    // Attempts at 0, 60 and 180 s, each taking no time; between them one retry waits.
+    assert_eq!(points.len(), 181);
+    assert_eq!(points[0].concurrency, 1);
+    for p in &points[1..60] {
+        assert_eq!((p.concurrency, p.queued), (0, 1), "{p:?}");
+    }
+}
+
+#[test]
+fn the_timeline_shows_arrivals_held_by_a_paused_function() {
+    let rt = model(ms(10));
+    rt.register(Function::new("held", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    rt.pause("held").unwrap();
+    for i in 0..100 {
+        rt.invoke_async("held", i).unwrap();
+    }
+    rt.run_for(secs(2));
+    let peak = rt
+        .timeline()
+        .unwrap()
+        .points()
+        .iter()
+        .map(|p| p.queued)
+        .max();
+    assert_eq!(peak, Some(100));
+}
