@@ -933,6 +933,22 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         st.received += 1;
         // Counted before the lock is released, so no worker can end the event first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.joined_queue(f, st, id, now, depth);
+        Ok(id)
+    }
+
+    /// An event just joined `f`'s queue (`st` is its lock, released here): schedules the
+    /// function unless it is paused or already scheduled, arms a paused function's first
+    /// expiry, and traces the acceptance.
+    #[inline]
+    fn joined_queue(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        mut st: parking_lot::MutexGuard<'_, FnState<P, R>>,
+        id: RequestId,
+        now: Timestamp,
+        depth: u32,
+    ) {
         let schedule = {
             let runnable = !st.paused;
             st.token.claim(runnable)
@@ -947,7 +963,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.arm_timer(f, now + max_age);
         }
         self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
-        Ok(id)
     }
 
     /// Model mode: an invoke whose call returns at `at`. The request id is given now; the
@@ -1019,20 +1034,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return;
         }
         st.queue.push_unbounded(event);
-        let schedule = {
-            let runnable = !st.paused;
-            st.token.claim(runnable)
-        };
-        let arm_expiry = st.paused && st.queue.len() == 1;
-        let max_age = st.current.config.retry.maximum_event_age();
-        drop(st);
-        if schedule {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(&f)));
-        }
-        if arm_expiry {
-            self.arm_timer(&f, now + max_age);
-        }
-        self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+        self.joined_queue(&f, st, id, now, depth);
         if let Some(model) = &self.inner.model {
             model.observe(
                 now,
