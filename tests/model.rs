@@ -922,3 +922,23 @@ fn the_timeline_shows_arrivals_held_by_a_paused_function() {
         .max();
     assert_eq!(peak, Some(100));
 }
+
+#[test]
+fn a_panicking_handler_in_model_mode_is_retried_and_gives_its_slot_back() {
+    let rt = model(Duration::ZERO);
+    let f = Function::new("panics", |n: &u32, ctx| {
+        if ctx.approximate_invoke_count() == 1 {
+            panic!("first attempt of {n}");
+        }
+        Ok(())
+    })
+    .cost(CostModel::fixed(secs(1)));
+    rt.register(f).unwrap();
+    rt.invoke_async("panics", 7).unwrap();
+    rt.run_until_idle();
+    // 1 s, a minute's wait, 1 s.
+    let report = rt.model_report().unwrap();
+    assert_eq!(report.makespan, secs(62));
+    assert_eq!((report.successes, report.retries), (1, 1));
+    assert_eq!(rt.metrics().total.concurrent_executions, 0);
+}
