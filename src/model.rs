@@ -438,8 +438,9 @@ struct ScalingBooks {
     functions: Vec<Option<Allowance>>,
 }
 
-/// New environments a scope may still make now: a token bucket that starts full (the burst)
-/// and gets `step` back every `every` since it was last topped up, up to its capacity.
+/// New environments a scope may still make now: a token bucket that starts with the burst
+/// (`initial`) and gets `step` back every `every` since it was last topped up, up to its
+/// capacity, `max(initial, step)`.
 #[derive(Debug, Clone, Copy)]
 struct Allowance {
     left: u64,
@@ -447,9 +448,11 @@ struct Allowance {
 }
 
 impl Allowance {
+    /// A scope's first allowance: its burst (it may hold more later, up to one step, when a
+    /// step is larger than the burst).
     fn full(rate: &ScalingRate, now: Timestamp) -> Self {
         Allowance {
-            left: rate.capacity(),
+            left: u64::from(rate.initial()),
             topped_up: now,
         }
     }

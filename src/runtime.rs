@@ -934,6 +934,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // Counted before the lock is released, so no worker can end the event first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
         self.joined_queue(f, st, id, now, depth);
+        if let Some(model) = &self.inner.model {
+            model.observe(
+                now,
+                self.inner.account.in_flight() as u64,
+                self.outstanding(),
+            );
+        }
         Ok(id)
     }
 

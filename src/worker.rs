@@ -675,10 +675,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 }
                 let due = now + delay;
                 self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
-                if let Some(model) = &self.inner.model {
-                    model.observe(now, self.running(), self.outstanding());
-                }
-                if config.retry.is_expired(event.enqueued_at(), due) {
+                let step = if config.retry.is_expired(event.enqueued_at(), due) {
                     self.finish(
                         f,
                         version,
@@ -688,15 +685,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                         true,
                         now,
                     );
-                    return end(Condition::EventAgeExceeded);
-                }
-                return match self.requeue(f, version, event, due, now) {
-                    None => Dispatched {
-                        request_id,
-                        outcome: StepOutcome::Throttled { due },
-                    },
-                    Some(c) => end(c),
+                    end(Condition::EventAgeExceeded)
+                } else {
+                    match self.requeue(f, version, event, due, now) {
+                        None => Dispatched {
+                            request_id,
+                            outcome: StepOutcome::Throttled { due },
+                        },
+                        Some(c) => end(c),
+                    }
                 };
+                if let Some(model) = &self.inner.model {
+                    // After the event's fate is settled, so that one that ended is not counted.
+                    model.observe(now, self.running(), self.outstanding());
+                }
+                return step;
             }
         }
         let attempt = event.bump_attempts();

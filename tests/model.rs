@@ -691,7 +691,7 @@ fn a_burst_after_a_quiet_spell_gets_its_burst_back_not_the_unused_steps() {
     rt.run_until_idle();
     let report = rt.model_report().unwrap();
     // 60 s: 1 warm + 1,000 new environments start (the allowance refilled to its burst, not
-    // to 6,000); 3,999 throttle at 60, 61, 63 and 67 s. 75 s: 1,000 more new ones; 2,999
+    // by the 6 steps of the quiet minute); 3,999 throttle at 60, 61, 63 and 67 s. 75 s: 1,000 more new ones; 2,999
     // throttle (back at 91 s). 90 s: the first 1,001 end. 91 s: 1,001 warm + 1,000 new start
     // (3,001 running with the 1,000 of 75 s); 998 throttle (back at 123 s), when all is done
     // and they start warm, ending at 153 s.
@@ -905,22 +905,81 @@ fn the_timeline_shows_a_retry_waiting_after_a_zero_time_failure() {
 
 #[test]
 fn the_timeline_shows_arrivals_held_by_a_paused_function() {
-    let rt = model(ms(10));
-    rt.register(Function::new("held", |_: &u32, _ctx| Ok(())))
-        .unwrap();
-    rt.pause("held").unwrap();
-    for i in 0..100 {
-        rt.invoke_async("held", i).unwrap();
+    for latency in [ms(10), Duration::ZERO] {
+        let rt = model(latency);
+        rt.register(Function::new("held", |_: &u32, _ctx| Ok(())))
+            .unwrap();
+        rt.pause("held").unwrap();
+        for i in 0..100 {
+            rt.invoke_async("held", i).unwrap();
+        }
+        rt.run_for(secs(2));
+        let peak = rt
+            .timeline()
+            .unwrap()
+            .points()
+            .iter()
+            .map(|p| p.queued)
+            .max();
+        assert_eq!(peak, Some(100), "latency {latency:?}");
     }
-    rt.run_for(secs(2));
-    let peak = rt
-        .timeline()
-        .unwrap()
+}
+
+#[test]
+fn the_timeline_drops_a_throttled_event_that_aged_out() {
+    let rt = model(Duration::ZERO);
+    let f = Function::new("slow", |_: &u32, _ctx| Ok(()))
+        .reserved_concurrency(1)
+        .timeout(secs(300))
+        .retry_policy(
+            RetryPolicy::builder()
+                .throttle_jitter(0.0)
+                .maximum_event_age(secs(60))
+                .build()
+                .unwrap(),
+        )
+        .cost(CostModel::fixed(secs(120)));
+    rt.register(f).unwrap();
+    rt.invoke_async("slow", 0).unwrap();
+    rt.invoke_async("slow", 1).unwrap();
+    rt.run_until_idle();
+    // B throttles at 0, 1, 3, 7, 15 and 31 s; its next try (63 s) would be past 60 s, so it
+    // ends at 31 s. From then on only A runs and nothing waits.
+    let timeline = rt.timeline().unwrap();
+    let after: Vec<_> = timeline
         .points()
         .iter()
-        .map(|p| p.queued)
-        .max();
-    assert_eq!(peak, Some(100));
+        .filter(|p| p.at > secs(32) && p.at < secs(119))
+        .collect();
+    assert!(!after.is_empty());
+    assert!(
+        after.iter().all(|p| (p.concurrency, p.queued) == (1, 0)),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn a_step_larger_than_the_burst_does_not_raise_the_first_burst() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new())
+        .scaling_rate(ScalingRate::new(1, 100, secs(10), ScalingScope::Function).unwrap())
+        .build()
+        .unwrap();
+    let f = Function::new("f", |_: &u32, _ctx| Ok(()))
+        .retry_policy(exact_backoff())
+        .cost(CostModel::fixed(secs(1)));
+    rt.register(f).unwrap();
+    for i in 0..50 {
+        rt.invoke_async("f", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    // 0 s: one environment (the burst), one event. The others throttle at 0, 1, 3 and 7 s;
+    // meanwhile the one environment runs one event at 1, 3 and 7 s. At 15 s a step of 100 has
+    // come back: the last 46 start at once (1 warm, 45 new) and end at 16 s.
+    assert_eq!(report.peak_concurrency, 46);
+    assert_eq!(report.cold_starts, 46);
+    assert_eq!(report.makespan, secs(16));
 }
 
 #[test]
