@@ -1051,8 +1051,8 @@ pub struct TimelinePoint {
 /// rt.run_until_idle();
 /// let timeline = rt.timeline().unwrap();
 /// assert_eq!(timeline.points()[0].concurrency, 3);
-/// // All three started at once: the first found two more waiting.
-/// assert!(timeline.to_csv().starts_with("time_s,concurrency,queued\n0.000000,3,2\n"));
+/// // All three were queued, then all three started, at 0.
+/// assert!(timeline.to_csv().starts_with("time_s,concurrency,queued\n0.000000,3,3\n"));
 /// assert!(timeline.to_svg().starts_with("<svg"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
