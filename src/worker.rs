@@ -871,9 +871,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             request_id,
             outcome: StepOutcome::Ended(condition),
         };
-        if let Some(model) = &self.inner.model {
-            model.note_end(ended_at);
-        }
         let took = crate::clock::duration_nanos(ended_at - started);
         match tally.as_deref_mut() {
             Some(t) => t.finished(took),
@@ -965,6 +962,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 }
                 event.set_last_error(error);
                 self.trace(f, request_id, ended_at, TraceKind::RetryScheduled { due });
+                if let Some(model) = &self.inner.model {
+                    // Every other way out of here ends the event in `finish`, which notes it.
+                    model.note_end(ended_at);
+                }
                 match self.requeue(f, version, event, due, ended_at) {
                     None => {
                         bump(&f.counters.retries);
