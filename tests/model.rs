@@ -26,6 +26,22 @@ fn model(latency: Duration) -> Runtime<u32> {
         .unwrap()
 }
 
+/// A model runtime (10 ms per invoke) that records when `function`'s events are accepted.
+fn model_recording_arrivals(function: &'static str) -> (Runtime<u32>, Arc<Mutex<Vec<Duration>>>) {
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&accepted);
+    let rt = Runtime::builder()
+        .model(ModelOptions::new().invoke_latency(ms(10)))
+        .on_trace(move |e| {
+            if matches!(e.kind, TraceKind::Accepted { .. }) && e.function == function {
+                seen.lock().unwrap().push(e.at.as_duration());
+            }
+        })
+        .build()
+        .unwrap();
+    (rt, accepted)
+}
+
 /// A function that invokes `child` `n` times per event, with a timeout long enough for it.
 fn fan_out(name: &str, child: &'static str, n: u32) -> Function<u32, ()> {
     Function::new(name, move |_: &u32, ctx| {
@@ -100,17 +116,7 @@ fn other_shapes_of_ten_thousand_leaves_take_10_11_s() {
 
 #[test]
 fn children_arrive_one_invoke_latency_apart() {
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&accepted);
-    let rt: Runtime<u32> = Runtime::builder()
-        .model(ModelOptions::new().invoke_latency(ms(10)))
-        .on_trace(move |e| {
-            if matches!(e.kind, TraceKind::Accepted { .. }) && e.function == "child" {
-                seen.lock().unwrap().push(e.at.as_duration());
-            }
-        })
-        .build()
-        .unwrap();
+    let (rt, accepted) = model_recording_arrivals("child");
     rt.register(Function::new("child", |_: &u32, _ctx| Ok(())))
         .unwrap();
     // The parent works 50 ms before its calls; its own duration comes after them.
@@ -787,17 +793,7 @@ fn new_code_takes_over_the_retry_of_an_execution_still_running_the_old() {
 
 #[test]
 fn a_function_destination_receives_the_record_at_the_execution_end() {
-    let arrived = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&arrived);
-    let rt: Runtime<u32> = Runtime::builder()
-        .model(ModelOptions::new().invoke_latency(ms(10)))
-        .on_trace(move |e| {
-            if matches!(e.kind, TraceKind::Accepted { .. }) && e.function == "audit" {
-                seen.lock().unwrap().push(e.at.as_duration());
-            }
-        })
-        .build()
-        .unwrap();
+    let (rt, arrived) = model_recording_arrivals("audit");
     rt.register(Function::new("audit", |_: &u32, _ctx| Ok(())))
         .unwrap();
     let f = Function::new("work", |_: &u32, _ctx| Ok(()))
