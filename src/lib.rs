@@ -244,61 +244,52 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod audit;
+// The architecture, one folder each (see the README's "Architecture"): the core parts know
+// nothing of the engine; the engine is built from them; model mode, the testing aids and the
+// AWS formats sit on top of the engine; observation is what the engine reports.
 #[cfg(feature = "serde")]
 mod aws;
-mod clock;
-mod context;
-mod error;
-mod fault;
-mod function;
-mod idempotency;
-mod limiter;
-mod metrics;
+mod engine;
 mod model;
-#[cfg(any(feature = "tracing", feature = "metrics"))]
 mod observe;
-mod queue;
-mod record;
-mod retry;
-mod runtime;
-mod sync;
-mod worker;
+mod parts;
+mod testing;
 
-pub use audit::OutcomeAudit;
 #[cfg(feature = "serde")]
 pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
 };
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use context::Context;
-pub use error::{Error, InvokeError, InvokeSyncError};
-pub use fault::{FaultInjection, TraceEvent, TraceKind};
-pub use function::{
-    Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
+pub use engine::{
+    Context, Dispatched, Function, FunctionConfig, FunctionHandle, FunctionMetrics, Handler,
+    Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, Workers, ZeroConcurrency,
+    DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT,
+    DEFAULT_UNRESERVED_FLOOR,
 };
-pub use idempotency::{Delivery, IdempotencyCheck, IdempotencyReport, IdempotencyViolation};
-pub use limiter::{ConcurrencyLimiter, Permit, ScalingRate, ScalingScope};
-pub use metrics::{FunctionMetrics, RuntimeMetrics};
 pub use model::{
     AgeSummary, CostModel, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint,
 };
 #[cfg(feature = "metrics")]
 pub use observe::describe_metrics;
-pub use queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
-pub use record::{Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId};
-pub use retry::{RetryPolicy, RetryPolicyBuilder};
-pub use runtime::{
-    FunctionHandle, Runtime, RuntimeBuilder, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT,
-    DEFAULT_UNRESERVED_FLOOR,
+pub use observe::{TraceEvent, TraceKind};
+pub use parts::clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use parts::error::{Error, InvokeError, InvokeSyncError};
+pub use parts::limiter::{ConcurrencyLimiter, Permit};
+pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
+pub use parts::record::{
+    Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId,
 };
-pub use worker::{Dispatched, StepOutcome, StopSignal, Workers};
+pub use parts::retry::{RetryPolicy, RetryPolicyBuilder};
+pub use parts::scaling::{ScalingRate, ScalingScope};
+pub use testing::{
+    Delivery, FaultInjection, IdempotencyCheck, IdempotencyReport, IdempotencyViolation,
+    OutcomeAudit,
+};
 
 /// Internals exposed only to the loom model check (`RUSTFLAGS="--cfg loom"`).
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::queue::RunToken;
+    pub use crate::parts::queue::RunToken;
 }
 
 /// The README's examples, run as doctests so they stay true.

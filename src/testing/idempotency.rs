@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::audit::OutcomeAudit;
-use crate::clock::ManualClock;
-use crate::context::Context;
-use crate::fault::FaultInjection;
-use crate::function::Function;
-use crate::record::{FunctionError, RequestId};
-use crate::runtime::Runtime;
+use crate::engine::Context;
+use crate::engine::Function;
+use crate::engine::Runtime;
+use crate::parts::clock::ManualClock;
+use crate::parts::record::{FunctionError, RequestId};
+use crate::testing::FaultInjection;
+use crate::testing::OutcomeAudit;
 
 /// One handler run seen by an [`IdempotencyCheck`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::clock::Timestamp;
-use crate::error::Error;
+use crate::parts::clock::Timestamp;
+use crate::parts::error::Error;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 

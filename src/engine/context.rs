@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Timestamp;
-use crate::error::InvokeError;
+use crate::engine::{FunctionHandle, Runtime};
 use crate::model::Cursor;
-use crate::record::RequestId;
-use crate::runtime::{FunctionHandle, Runtime};
+use crate::parts::clock::Timestamp;
+use crate::parts::error::InvokeError;
+use crate::parts::record::RequestId;
 
 /// What a handler is told about the attempt it runs, and a handle to invoke other functions.
 ///
@@ -160,7 +160,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
 
     /// The caller's side of a model-mode invoke: when the call returns (`Ok(None)` outside
     /// model mode), or the refusal with the payload handed back.
-    fn charge_call(
+    pub(crate) fn charge_call(
         &self,
         name: &str,
         payload: P,

@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::Context;
-use crate::error::Error;
+use crate::engine::Context;
 use crate::model::CostModel;
-use crate::record::{Destination, FunctionError};
-use crate::retry::RetryPolicy;
+use crate::parts::error::Error;
+use crate::parts::record::{Destination, FunctionError};
+use crate::parts::retry::RetryPolicy;
 
 /// Lambda's default function timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);

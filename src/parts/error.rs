@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::record::FunctionError;
+use crate::parts::record::FunctionError;
 
 /// Why [`Runtime::invoke_async`](crate::Runtime::invoke_async) refused an event.
 ///

@@ -1,9 +1,13 @@
-//! Metrics: per-function atomic counters and their snapshots, under Lambda's names.
+//! [`FunctionMetrics`] and [`RuntimeMetrics`]: counters under Lambda's metric names.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::record::Condition;
+use crate::parts::error::Error;
+use crate::parts::record::Condition;
+
+use super::{FunctionShared, Runtime};
 
 /// The live counters of one function. Relaxed atomics: each counter is exact, but a snapshot
 /// taken while workers run may mix instants; one taken when they are stopped is consistent.
@@ -278,5 +282,58 @@ impl RuntimeMetrics {
     /// The metrics of function `name`, if registered.
     pub fn function(&self, name: &str) -> Option<&FunctionMetrics> {
         self.functions.iter().find(|m| m.name == name)
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    pub(crate) fn snapshot_function(&self, f: &FunctionShared<P, R>) -> FunctionMetrics {
+        let mut m = FunctionMetrics {
+            name: f.name.to_string(),
+            ..FunctionMetrics::default()
+        };
+        {
+            let st = f.state.lock();
+            m.events_received = st.received;
+            m.queue_ready = st.queue.ready_len() as u64;
+            m.queue_delayed = st.queue.delayed_len() as u64;
+            m.paused = st.paused;
+        }
+        f.counters.fill(&mut m);
+        m.concurrent_executions = f.limiter.in_flight() as u64;
+        m.peak_concurrent_executions = f.limiter.peak() as u64;
+        m
+    }
+
+    /// A snapshot of function `name`'s metrics.
+    pub fn function_metrics(&self, name: &str) -> Result<FunctionMetrics, Error> {
+        let f = self.require(name)?;
+        Ok(self.snapshot_function(&f))
+    }
+
+    /// A snapshot of every function's metrics and the runtime's totals. Costs one short lock
+    /// per function.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let all: Vec<_> = {
+            let reg = self.inner.registry.read();
+            reg.all
+                .iter()
+                .map(|f| (Arc::clone(f), reg.is_live(f)))
+                .collect()
+        };
+        let mut total = FunctionMetrics {
+            name: "*".to_string(),
+            ..FunctionMetrics::default()
+        };
+        let mut functions = Vec::new();
+        for (f, live) in all {
+            let m = self.snapshot_function(&f);
+            total.add(&m);
+            if live {
+                functions.push(m);
+            }
+        }
+        total.concurrent_executions = self.inner.account.in_flight() as u64;
+        total.peak_concurrent_executions = self.inner.account.peak() as u64;
+        RuntimeMetrics { functions, total }
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::clock::Timestamp;
-use crate::fault::{TraceEvent, TraceKind};
-use crate::record::{Condition, RequestId};
+use crate::observe::{TraceEvent, TraceKind};
+use crate::parts::clock::Timestamp;
+use crate::parts::record::{Condition, RequestId};
 
 #[derive(Default)]
 struct Log {

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::fault::{TraceEvent, TraceKind};
-use crate::record::{Condition, FunctionError, RequestId};
+use crate::observe::{TraceEvent, TraceKind};
+use crate::parts::record::{Condition, FunctionError, RequestId};
 
 /// Where this crate's `tracing` spans and events go.
 #[cfg(feature = "tracing")]

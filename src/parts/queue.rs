@@ -4,9 +4,9 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 
-use crate::clock::Timestamp;
-use crate::error::Error;
-use crate::record::{FunctionError, RequestId};
+use crate::parts::clock::Timestamp;
+use crate::parts::error::Error;
+use crate::parts::record::{FunctionError, RequestId};
 
 /// One accepted event while it waits in an [`InvocationQueue`].
 ///

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
-use crate::clock::Timestamp;
+use crate::parts::clock::Timestamp;
 
 /// The id of one accepted event, shared by every attempt of it (Lambda's `requestId`).
 ///

@@ -1,0 +1,201 @@
+//! Admission: `invoke_async` puts an event on its function's queue (Lambda's 202), and the
+//! synchronous `invoke` runs one at once.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::observe::TraceKind;
+use crate::parts::clock::Timestamp;
+use crate::parts::error::{InvokeError, InvokeSyncError};
+use crate::parts::queue::QueuedEvent;
+use crate::parts::record::RequestId;
+
+use super::{bump, FnState, FunctionShared, Runtime, Task};
+
+impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    /// Invokes function `name` asynchronously (`InvocationType=Event`): the event is queued and
+    /// its request id returned at once, like Lambda's HTTP 202. No concurrency check happens
+    /// here; the event runs when a worker and an execution slot are free.
+    ///
+    /// Refused (with the payload handed back) when the function is unknown or deleted, or its
+    /// queue is full.
+    ///
+    /// In model mode this is the client's call: the client makes its calls one after the other,
+    /// each costing the invoke latency, and each event is accepted when its call returns. A
+    /// handler invokes through its [`Context`] instead, which charges the handler's own time
+    /// line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, ManualClock, Runtime};
+    ///
+    /// let rt: Runtime<&'static str> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+    /// rt.register(Function::new("greet", |name: &&str, _ctx| Ok(()))).unwrap();
+    /// let id = rt.invoke_async("greet", "world").unwrap();
+    /// assert_eq!(rt.queue_snapshot("greet").unwrap()[0].request_id, id);
+    /// ```
+    pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
+        match &self.inner.model {
+            None => self.invoke_async_at_depth(name, payload, 1, None),
+            Some(model) => {
+                let at = model.client_call(self.now());
+                self.invoke_async_at_depth(name, payload, 1, Some(at))
+            }
+        }
+    }
+
+    /// Invokes `name` one hop down a chain; in model mode `at` is when the invoke call returns
+    /// (the event is accepted then).
+    pub(crate) fn invoke_async_at_depth(
+        &self,
+        name: &str,
+        payload: P,
+        depth: u32,
+        at: Option<Timestamp>,
+    ) -> Result<RequestId, InvokeError<P>> {
+        match self.lookup(name) {
+            Some(f) => match at {
+                None => self.enqueue(&f, payload, depth),
+                Some(at) => self.enqueue_arriving(&f, payload, depth, at),
+            },
+            None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
+                name: name.to_string(),
+                payload,
+            }),
+            None => Err(InvokeError::UnknownFunction {
+                name: name.to_string(),
+                payload,
+            }),
+        }
+    }
+
+    /// The hot path of every invoke: one lock of the function's own state, no allocation but
+    /// the queue slot, and a run-queue send only when the function was not already scheduled.
+    #[inline]
+    pub(crate) fn enqueue(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        depth: u32,
+    ) -> Result<RequestId, InvokeError<P>> {
+        let now = self.inner.clock.now();
+        let mut st = f.state.lock();
+        if st.deleted {
+            return Err(InvokeError::FunctionDeleted {
+                name: f.name.to_string(),
+                payload,
+            });
+        }
+        if st.arriving > 0 && st.queue.len() + st.arriving >= st.queue.capacity() {
+            // Model mode: the events still on their way hold their places.
+            return Err(InvokeError::QueueFull {
+                function: f.name.to_string(),
+                capacity: st.queue.capacity(),
+                payload,
+            });
+        }
+        let id = RequestId::new(f.index, st.seq + 1);
+        let mut event = QueuedEvent::new(id, payload, now);
+        event.set_chain_depth(depth);
+        if let Err(event) = st.queue.push(event) {
+            return Err(InvokeError::QueueFull {
+                function: f.name.to_string(),
+                capacity: st.queue.capacity(),
+                payload: event.into_payload(),
+            });
+        }
+        st.seq += 1;
+        st.received += 1;
+        // Counted before the lock is released, so no worker can end the event first.
+        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.joined_queue(f, st, id, now, depth);
+        if let Some(model) = &self.inner.model {
+            model.observe(
+                now,
+                self.inner.account.in_flight() as u64,
+                self.outstanding(),
+            );
+        }
+        Ok(id)
+    }
+
+    /// An event just joined `f`'s queue (`st` is its lock, released here): schedules the
+    /// function unless it is paused or already scheduled, arms a paused function's first
+    /// expiry, and traces the acceptance.
+    #[inline]
+    pub(crate) fn joined_queue(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        mut st: parking_lot::MutexGuard<'_, FnState<P, R>>,
+        id: RequestId,
+        now: Timestamp,
+        depth: u32,
+    ) {
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
+        let arm_expiry = st.paused && st.queue.len() == 1;
+        let max_age = st.current.config.retry.maximum_event_age();
+        drop(st);
+        if schedule {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+        if arm_expiry {
+            self.arm_timer(f, now + max_age);
+        }
+        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
+    }
+
+    /// Invokes function `name` synchronously (Lambda's `RequestResponse`) on this thread, under
+    /// the same concurrency limits. Never queued and never retried: when no execution slot is
+    /// free it fails at once with [`InvokeSyncError::Throttled`]. No record is made; metrics
+    /// count the invocation, error or throttle.
+    pub fn invoke(&self, name: &str, payload: &P) -> Result<R, InvokeSyncError> {
+        match self.lookup(name) {
+            Some(f) => self.invoke_shared(&f, payload),
+            None if self.was_deleted(name) => {
+                Err(InvokeSyncError::FunctionDeleted(name.to_string()))
+            }
+            None => Err(InvokeSyncError::UnknownFunction(name.to_string())),
+        }
+    }
+
+    pub(crate) fn invoke_shared(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: &P,
+    ) -> Result<R, InvokeSyncError> {
+        if self.inner.model.is_some() {
+            return Err(InvokeSyncError::ModelMode(f.name.to_string()));
+        }
+        let (version, id) = {
+            let mut st = f.state.lock();
+            if st.deleted {
+                return Err(InvokeSyncError::FunctionDeleted(f.name.to_string()));
+            }
+            if st.paused {
+                return Err(InvokeSyncError::Paused(f.name.to_string()));
+            }
+            st.seq += 1;
+            (Arc::clone(&st.current), RequestId::new(f.index, st.seq))
+        };
+        let now = self.inner.clock.now();
+        let Some(slots) = self.acquire_slots(f, &version, now) else {
+            bump(&f.counters.throttles);
+            return Err(InvokeSyncError::Throttled(f.name.to_string()));
+        };
+        f.counters.attempt_started(0);
+        let (result, ended_at) = self.run_handler(
+            f, &version, payload, id, now, now, 1, 1, false, None, slots.cold,
+        );
+        f.counters
+            .attempt_finished(crate::parts::clock::duration_nanos(ended_at - now));
+        drop(slots);
+        result.map_err(|e| {
+            bump(&f.counters.errors);
+            InvokeSyncError::Function(e)
+        })
+    }
+}

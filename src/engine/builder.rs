@@ -1,0 +1,272 @@
+//! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::model::{Model, ModelOptions};
+use crate::observe::TraceEvent;
+use crate::parts::clock::{Clock, ManualClock};
+use crate::parts::error::Error;
+use crate::parts::limiter::ConcurrencyLimiter;
+use crate::parts::record::InvocationRecord;
+use crate::parts::scaling::ScalingRate;
+use crate::testing::{FaultInjection, Faults};
+
+use super::{
+    CloneFn, Environments, Inner, Observer, Registry, Runtime, Task, Timers, Tracer,
+    ZeroConcurrency,
+};
+
+/// Settings for a [`Runtime`]; see [`Runtime::builder`].
+///
+/// | setting | Lambda | default |
+/// |---|---|---|
+/// | `account_concurrency` | 1,000 | 1,000 (1 to 1,000,000) |
+/// | `unreserved_floor` | 100 | 100 (0 to the account limit) |
+/// | `zero_concurrency` | events go to on-failure (since 2021) | [`ZeroConcurrency::Discard`] |
+/// | `recursion_limit` | about 16 hops, or `Allow` | `Some(16)` (1 to 10,000, or `None`: off) |
+/// | `seed` | - | 0 (seeds the throttle jitter) |
+/// | `keep_dead_letters` | - | true |
+pub struct RuntimeBuilder<P, R> {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) account_concurrency: u32,
+    pub(crate) unreserved_floor: u32,
+    pub(crate) zero_concurrency: ZeroConcurrency,
+    pub(crate) recursion_limit: Option<u32>,
+    pub(crate) seed: u64,
+    pub(crate) keep_dead_letters: bool,
+    pub(crate) observer: Option<Observer<P, R>>,
+    pub(crate) tracer: Option<Tracer>,
+    pub(crate) faults: Option<(FaultInjection, CloneFn<P>)>,
+    pub(crate) clock_set: bool,
+    pub(crate) model: Option<ModelOptions>,
+    pub(crate) scaling: Option<ScalingRate>,
+}
+
+impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
+    /// Injects faults (duplicates, errors, delays, reordering) from a seeded RNG; see
+    /// [`FaultInjection`]. Needs `P: Clone` to deliver duplicates.
+    pub fn fault_injection(mut self, faults: FaultInjection) -> Self {
+        self.faults = Some((faults, P::clone));
+        self
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
+    /// The clock (default [`SystemClock`]). Pass a [`ManualClock`](crate::ManualClock) clone for
+    /// virtual time.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self.clock_set = true;
+        self
+    }
+
+    /// Model mode: every execution takes the virtual time its function's
+    /// [`CostModel`](crate::CostModel) gives it, every `invoke_async` costs its caller the
+    /// invoke latency, and [`Runtime::model_report`] says what the run did. It needs a virtual
+    /// clock: without [`clock`](Self::clock), a new [`ManualClock`] is used; a real clock is
+    /// refused.
+    ///
+    /// Drive it with [`Runtime::run_until_idle`] (or `run_until`, `run_for`) on one thread:
+    /// the run is then deterministic, one seed, one report. Model mode plays out asynchronous
+    /// invocations only: [`Runtime::invoke`] is refused with
+    /// [`InvokeSyncError::ModelMode`], and [`Runtime::spawn_workers`] with an error too.
+    ///
+    /// # Examples
+    ///
+    /// The seed's arithmetic: 10 ms per invoke, one function fanning out 1 -> 100 -> 100.
+    ///
+    /// ```
+    /// use event_invoke::{Function, ModelOptions, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let rt: Runtime<u32> = Runtime::builder()
+    ///     .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.register(Function::new("function_3", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// for (name, child) in [("function_1", "function_2"), ("function_2", "function_3")] {
+    ///     rt.register(Function::new(name, move |_: &u32, ctx| {
+    ///         for i in 0..100 {
+    ///             ctx.invoke_async(child, i)?;
+    ///         }
+    ///         Ok(())
+    ///     }))
+    ///     .unwrap();
+    /// }
+    /// rt.invoke_async("function_1", 0).unwrap();
+    /// rt.run_until_idle();
+    /// let report = rt.model_report().unwrap();
+    /// assert_eq!(report.makespan, Duration::from_millis(2010));
+    /// assert_eq!(report.executions, 1 + 100 + 10_000);
+    /// ```
+    pub fn model(mut self, options: ModelOptions) -> Self {
+        self.model = Some(options);
+        self
+    }
+
+    /// Limits how fast execution environments are added ([`ScalingRate`]); an execution
+    /// refused a new environment is throttled. Off by default (environments appear as fast as
+    /// the concurrency limits allow). Works on any clock; in model mode it is what makes a
+    /// burst ramp up.
+    pub fn scaling_rate(mut self, rate: ScalingRate) -> Self {
+        self.scaling = Some(rate);
+        self
+    }
+
+    /// The account-wide concurrency limit.
+    pub fn account_concurrency(mut self, n: u32) -> Self {
+        self.account_concurrency = n;
+        self
+    }
+
+    /// Concurrency that reservations may never take from the account.
+    pub fn unreserved_floor(mut self, n: u32) -> Self {
+        self.unreserved_floor = n;
+        self
+    }
+
+    /// What reserved concurrency 0 does to events.
+    pub fn zero_concurrency(mut self, mode: ZeroConcurrency) -> Self {
+        self.zero_concurrency = mode;
+        self
+    }
+
+    /// The longest invocation chain allowed, or `None` to switch the guard off (Lambda's
+    /// `RecursiveLoop: Allow`).
+    pub fn recursion_limit(mut self, limit: Option<u32>) -> Self {
+        self.recursion_limit = limit;
+        self
+    }
+
+    /// Seeds the runtime's random numbers (throttle jitter), so runs are reproducible.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Whether failure records with no on-failure destination (or whose delivery failed) are
+    /// kept for [`Runtime::drain_dead_letters`]. Off, they are only counted.
+    pub fn keep_dead_letters(mut self, keep: bool) -> Self {
+        self.keep_dead_letters = keep;
+        self
+    }
+
+    /// Calls `observer` with every record, success or failure, before it goes to its
+    /// destination: the hook for audits and logs.
+    pub fn on_record(
+        mut self,
+        observer: impl Fn(&InvocationRecord<P, R>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// Calls `tracer` at every step of every event's life (accepted, started, failed, retry
+    /// scheduled, throttled, ended...): for audits, logs and tracing spans. Off, it costs one
+    /// branch per step. A tracer that panics is ignored (the event goes on), so assert on what
+    /// it collected afterwards, not inside it.
+    pub fn on_trace(mut self, tracer: impl Fn(&TraceEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.tracer = Some(Box::new(tracer));
+        self
+    }
+
+    /// Checks the settings and builds the runtime.
+    pub fn build(mut self) -> Result<Runtime<P, R>, Error> {
+        if let Some(options) = &self.model {
+            options.validate()?;
+            if !self.clock_set {
+                self.clock = Arc::new(ManualClock::new());
+            } else if !self.clock.is_virtual() {
+                return Err(Error::InvalidConfig {
+                    field: "clock",
+                    value: "a real clock".into(),
+                    accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
+                });
+            }
+        }
+        if let Some((faults, _)) = &self.faults {
+            faults.validate()?;
+        }
+        if !(1..=1_000_000).contains(&self.account_concurrency) {
+            return Err(Error::InvalidConfig {
+                field: "account_concurrency",
+                value: self.account_concurrency.to_string(),
+                accepted: "1 to 1,000,000 (Lambda's default: 1,000)",
+            });
+        }
+        if self.unreserved_floor > self.account_concurrency {
+            return Err(Error::InvalidConfig {
+                field: "unreserved_floor",
+                value: self.unreserved_floor.to_string(),
+                accepted: "0 to the account concurrency (Lambda: 100)",
+            });
+        }
+        if let Some(limit) = self.recursion_limit {
+            if !(1..=10_000).contains(&limit) {
+                return Err(Error::InvalidConfig {
+                    field: "recursion_limit",
+                    value: limit.to_string(),
+                    accepted: "1 to 10,000, or None to switch the guard off (Lambda: 16)",
+                });
+            }
+        }
+        let (run_tx, run_rx) = crossbeam_channel::unbounded();
+        let is_virtual = self.clock.is_virtual();
+        let inner = Arc::new(Inner {
+            clock: self.clock,
+            is_virtual,
+            registry: RwLock::new(Registry {
+                by_name: HashMap::new(),
+                all: Vec::new(),
+                deleted: HashSet::new(),
+                reserved_sum: 0,
+                account_limit: self.account_concurrency,
+            }),
+            account: ConcurrencyLimiter::new(self.account_concurrency as usize),
+            unreserved: ConcurrencyLimiter::new(self.account_concurrency as usize),
+            unreserved_floor: self.unreserved_floor,
+            zero_concurrency: self.zero_concurrency,
+            recursion_limit: self.recursion_limit,
+            seed: self.seed,
+            run_tx,
+            run_rx,
+            timers: Mutex::new(Timers {
+                heap: BinaryHeap::new(),
+                seq: 0,
+            }),
+            next_timer: AtomicU64::new(u64::MAX),
+            parked: AtomicUsize::new(0),
+            outstanding: AtomicU64::new(0),
+            idle_lock: Mutex::new(()),
+            idle_cv: Condvar::new(),
+            idle_waiters: AtomicUsize::new(0),
+            keep_dead_letters: self.keep_dead_letters,
+            dead_letters: Mutex::new(Vec::new()),
+            observer: self.observer,
+            tracer: self.tracer,
+            faults: self
+                .faults
+                .map(|(config, clone)| Faults::new(config, clone)),
+            environments: (self.model.is_some() || self.scaling.is_some())
+                .then(|| Environments::new(self.scaling)),
+            model: self.model.map(Model::new),
+        });
+        // Parked workers must hear when virtual time moves, or a retry that became due would
+        // wait for the next invoke. The weak reference lets the runtime drop.
+        let weak = Arc::downgrade(&inner);
+        inner.clock.subscribe(Box::new(move || {
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            if inner.parked.load(Ordering::SeqCst) > 0 {
+                let _ = inner.run_tx.send(Task::Tick);
+            }
+            true
+        }));
+        Ok(Runtime { inner })
+    }
+}

@@ -1,0 +1,381 @@
+//! The driver: worker threads ([`Runtime::run_worker`], [`Runtime::spawn_workers`]), the
+//! single-threaded loop ([`Runtime::run_until_idle`]) and waiting for idle.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use parking_lot::Mutex;
+
+use crate::parts::clock::Timestamp;
+use crate::parts::queue::QueuedEvent;
+
+use super::dispatch::BATCH;
+use super::{Dispatched, Runtime, Task};
+
+/// Tells worker loops to return. Clones share one signal; stopping is permanent.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Function, Runtime, StopSignal};
+///
+/// let rt: Runtime<u32> = Runtime::new();
+/// rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+/// let stop = StopSignal::new();
+/// let worker = {
+///     let (rt, stop) = (rt.clone(), stop.clone());
+///     std::thread::spawn(move || rt.run_worker(&stop))
+/// };
+/// rt.invoke_async("f", 1).unwrap();
+/// rt.wait_idle();
+/// stop.stop();
+/// assert_eq!(worker.join().unwrap(), 1);
+/// ```
+#[derive(Clone)]
+pub struct StopSignal {
+    inner: Arc<StopInner>,
+}
+
+struct StopInner {
+    stopped: AtomicBool,
+    // Dropping the sender disconnects the channel, which wakes every parked worker at once.
+    tx: Mutex<Option<Sender<()>>>,
+    rx: Receiver<()>,
+}
+
+impl StopSignal {
+    /// A signal not yet given.
+    pub fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        StopSignal {
+            inner: Arc::new(StopInner {
+                stopped: AtomicBool::new(false),
+                tx: Mutex::new(Some(tx)),
+                rx,
+            }),
+        }
+    }
+
+    /// Asks every worker using this signal to return after its current step (one event, or a
+    /// batch of a fast function's events).
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+        self.inner.tx.lock().take();
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for StopSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StopSignal")
+            .field("stopped", &self.is_stopped())
+            .finish()
+    }
+}
+
+/// Worker threads started by [`Runtime::spawn_workers`]. Dropping it stops and joins them.
+pub struct Workers {
+    stop: StopSignal,
+    threads: Vec<JoinHandle<u64>>,
+}
+
+impl Workers {
+    /// Stops the workers, waits for them, and returns how many events they dispatched.
+    pub fn stop(mut self) -> u64 {
+        self.stop_and_join()
+    }
+
+    pub(crate) fn stop_and_join(&mut self) -> u64 {
+        self.stop.stop();
+        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).sum()
+    }
+
+    /// How many worker threads run.
+    pub fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Whether no worker thread runs.
+    pub fn is_empty(&self) -> bool {
+        self.threads.is_empty()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+impl fmt::Debug for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workers")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    /// Runs events on the calling thread until `stop` is given; returns how many events it
+    /// dispatched. Any number of threads may run it at once.
+    ///
+    /// When nothing is due it blocks without spinning: it wakes for a new event, for the next
+    /// retry's due time (real clock), when a [`ManualClock`](crate::ManualClock) moves, and when
+    /// stopped.
+    ///
+    /// For a function whose handler is fast (under 20 µs on average lately), a worker takes up
+    /// to 16 ready events at once and runs them back to back under one execution slot. The
+    /// rest of such a batch goes back to the queue, untouched, as soon as an operator call
+    /// (pause, delete, new code or settings) reaches the function, an event is throttled, or
+    /// the handler turns slow.
+    ///
+    /// In model mode ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)) a worker never
+    /// moves virtual time, so executions waiting for their virtual end wait for whoever moves
+    /// the clock, and the run is no longer deterministic: drive a model with
+    /// [`run_until_idle`](Self::run_until_idle) on one thread instead.
+    pub fn run_worker(&self, stop: &StopSignal) -> u64 {
+        let inner = &self.inner;
+        let mut dispatched = 0;
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            if stop.is_stopped() {
+                return dispatched;
+            }
+            let now = inner.clock.now();
+            self.model_due(now);
+            self.fire_timers(now);
+            match inner.run_rx.try_recv() {
+                Ok(task) => {
+                    dispatched += self.run_batch(task, &mut batch);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return dispatched,
+            }
+            // Park. Count ourselves first, then re-check the timers: whoever arms an earlier
+            // timer or moves the virtual clock after this point sees `parked > 0` and sends a
+            // Tick, so no wake-up is lost.
+            inner.parked.fetch_add(1, Ordering::SeqCst);
+            let next = inner.next_timer.load(Ordering::SeqCst);
+            let now = inner.clock.now();
+            if next <= now.as_nanos() {
+                inner.parked.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let timeout = if inner.is_virtual || next == u64::MAX {
+                crossbeam_channel::never()
+            } else {
+                crossbeam_channel::after(Timestamp::from_nanos(next) - now)
+            };
+            crossbeam_channel::select! {
+                recv(inner.run_rx) -> task => {
+                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+                    if let Ok(task) = task {
+                        dispatched += self.run_batch(task, &mut batch);
+                    }
+                }
+                recv(stop.inner.rx) -> _ => {
+                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+                    return dispatched;
+                }
+                recv(timeout) -> _ => {
+                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one). Fails when
+    /// the operating system refuses a thread (the threads already started are stopped), and
+    /// for a runtime in model mode, which runs on the calling thread
+    /// ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
+    pub fn spawn_workers(&self, n: usize) -> std::io::Result<Workers> {
+        if self.inner.model.is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a runtime in model mode runs on the calling thread: drive it with \
+                 run_until_idle, run_until or run_for instead of worker threads",
+            ));
+        }
+        let mut workers = Workers {
+            stop: StopSignal::new(),
+            threads: Vec::with_capacity(n.max(1)),
+        };
+        for i in 0..n.max(1) {
+            let rt = self.clone();
+            let stop = workers.stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("event-invoke-worker-{i}"))
+                .spawn(move || rt.run_worker(&stop))?;
+            workers.threads.push(thread);
+        }
+        Ok(workers)
+    }
+
+    /// Dispatches at most one event that is due now, on the calling thread: the single step.
+    /// `None` when nothing is due.
+    pub fn try_dispatch(&self) -> Option<Dispatched> {
+        let now = self.inner.clock.now();
+        self.model_due(now);
+        self.fire_timers(now);
+        loop {
+            match self.inner.run_rx.try_recv() {
+                Ok(Task::Run(f)) => {
+                    if let Some(d) = self.step(&f) {
+                        return Some(d);
+                    }
+                }
+                Ok(Task::Tick) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Runs every event on the calling thread until nothing is left to run, and returns how
+    /// many dispatch steps it took (attempts, throttles and events ended without running).
+    ///
+    /// Under a [`ManualClock`](crate::ManualClock) it jumps virtual time to the next retry or
+    /// backoff whenever nothing is due, so hours of retries take milliseconds. Under the system
+    /// clock it waits for them. Events held by a paused function do not keep it running (it
+    /// does not jump time to age them out: use [`run_for`](Self::run_for)).
+    ///
+    /// Meant for one driving thread. Alongside worker threads it may return while their
+    /// executions are still running; use [`wait_idle`](Self::wait_idle) there.
+    pub fn run_until_idle(&self) -> u64 {
+        self.run_inner(None)
+    }
+
+    /// Runs events on the calling thread until the clock reaches `deadline`, then returns how
+    /// many it dispatched. Under a [`ManualClock`](crate::ManualClock) it moves time to each due
+    /// point and finally to `deadline`, ageing out held events on the way: this is how to
+    /// "wait for events to age out" in a test.
+    pub fn run_until(&self, deadline: Timestamp) -> u64 {
+        self.run_inner(Some(deadline))
+    }
+
+    /// [`run_until`](Self::run_until) `now + d`.
+    pub fn run_for(&self, d: Duration) -> u64 {
+        self.run_until(self.now() + d)
+    }
+
+    pub(crate) fn run_inner(&self, deadline: Option<Timestamp>) -> u64 {
+        let inner = &self.inner;
+        let mut dispatched = 0;
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let now = inner.clock.now();
+            self.model_due(now);
+            self.fire_timers(now);
+            if let Ok(task) = inner.run_rx.try_recv() {
+                dispatched += self.run_batch(task, &mut batch);
+                continue;
+            }
+            // Nothing is runnable now.
+            if deadline.is_some_and(|d| now >= d) {
+                return dispatched;
+            }
+            let (any, unheld) = self.next_wake();
+            // Model mode: arrivals and execution ends are work that keeps the run going.
+            let (any, unheld) = match inner.model.as_ref().and_then(|m| m.next_at()) {
+                None => (any, unheld),
+                Some(m) => (
+                    Some(any.map_or(m, |a| a.min(m))),
+                    Some(unheld.map_or(m, |u| u.min(m))),
+                ),
+            };
+            let timers_seen = inner.next_timer.load(Ordering::SeqCst);
+            let target = match (deadline, unheld) {
+                // Time passes up to the deadline, held events' age deadlines included.
+                (Some(d), _) => any.map_or(d, |w| w.min(d)),
+                // Only work that can run keeps us going; but on the way to it, time stops at
+                // each held event's age deadline, so it ages out when `run_for` would have
+                // ended it.
+                (None, Some(w)) => any.map_or(w, |a| a.min(w)),
+                (None, None) => return dispatched,
+            };
+            if inner.clock.advance_to(target) {
+                continue;
+            }
+            // A real clock: wait for the target, or for an event from another thread. Counted
+            // as parked so that a thread arming an earlier timer nudges us.
+            inner.parked.fetch_add(1, Ordering::SeqCst);
+            let task = if inner.next_timer.load(Ordering::SeqCst) != timers_seen {
+                None // a timer was armed meanwhile: look again
+            } else {
+                inner.run_rx.recv_timeout(target - now).ok()
+            };
+            inner.parked.fetch_sub(1, Ordering::SeqCst);
+            if let Some(task) = task {
+                dispatched += self.run_batch(task, &mut batch);
+            }
+        }
+    }
+
+    /// Runs one task from the run queue: a batch of a function's ready events (see
+    /// [`step_batch`](Self::step_batch)), or nothing for a Tick. Returns the events dispatched.
+    #[inline]
+    pub(crate) fn run_batch(&self, task: Task<P, R>, batch: &mut Vec<QueuedEvent<P>>) -> u64 {
+        match task {
+            Task::Run(f) => self.step_batch(&f, batch),
+            Task::Tick => 0,
+        }
+    }
+
+    /// Events accepted and not yet ended (queued, delayed, held or running), over all
+    /// functions.
+    pub fn outstanding(&self) -> u64 {
+        self.inner.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until every accepted event has ended ([`outstanding`](Self::outstanding) is 0).
+    /// Events held by a paused function, or delayed under a manual clock nobody advances,
+    /// keep it waiting: use [`wait_idle_timeout`](Self::wait_idle_timeout) then.
+    pub fn wait_idle(&self) {
+        self.wait_idle_inner(None);
+    }
+
+    /// Like [`wait_idle`](Self::wait_idle), for at most `timeout` of real time. Returns whether
+    /// the runtime became idle.
+    pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
+        self.wait_idle_inner(Some(timeout))
+    }
+
+    pub(crate) fn wait_idle_inner(&self, timeout: Option<Duration>) -> bool {
+        let inner = &self.inner;
+        if inner.outstanding.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        inner.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = inner.idle_lock.lock();
+        let mut idle = true;
+        while inner.outstanding.load(Ordering::SeqCst) > 0 {
+            match deadline {
+                None => inner.idle_cv.wait(&mut guard),
+                Some(d) => {
+                    if inner.idle_cv.wait_until(&mut guard, d).timed_out() {
+                        idle = inner.outstanding.load(Ordering::SeqCst) == 0;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(guard);
+        inner.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
+    }
+}

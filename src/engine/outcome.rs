@@ -1,0 +1,427 @@
+//! Outcomes: an attempt's consequence (retry, backoff, or the end), the one record per event,
+//! and its delivery to destinations.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::observe::{TraceEvent, TraceKind};
+use crate::parts::clock::Timestamp;
+use crate::parts::queue::QueuedEvent;
+use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
+
+use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Task, Version};
+
+/// The record of `event` ending with `condition` at `at`; without a response of its own, the
+/// last attempt's error stands in.
+pub(crate) fn record_of<P, R>(
+    f: &FunctionShared<P, R>,
+    event: QueuedEvent<P>,
+    condition: Condition,
+    response: Option<Result<R, FunctionError>>,
+    at: Timestamp,
+) -> InvocationRecord<P, R> {
+    let request_id = event.request_id();
+    let enqueued_at = event.enqueued_at();
+    let attempts = event.attempts();
+    let chain_depth = event.chain_depth();
+    let last_version = event.last_version();
+    let (payload, last_error) = event.into_parts();
+    InvocationRecord {
+        request_id,
+        function: Arc::clone(&f.name),
+        condition,
+        approximate_invoke_count: attempts,
+        request_payload: payload,
+        response: response.or_else(|| last_error.map(Err)),
+        executed_version: (attempts > 0).then_some(last_version),
+        enqueued_at,
+        timestamp: at,
+        chain_depth,
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    /// The consequence of an attempt that ran (from `started` to `ended_at`): its counts and
+    /// trace, then its record, retry or (for an injected duplicate) nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn conclude(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Arc<Version<P, R>>,
+        mut event: QueuedEvent<P>,
+        attempt: u32,
+        mut result: Result<R, FunctionError>,
+        started: Timestamp,
+        ended_at: Timestamp,
+        mut tally: Option<&mut Tally>,
+    ) -> Dispatched {
+        let request_id = event.request_id();
+        let config = &version.config;
+        let faults = self.inner.faults.as_ref();
+        let duplicate = event.is_duplicate();
+        let end = |condition| Dispatched {
+            request_id,
+            outcome: StepOutcome::Ended(condition),
+        };
+        let took = crate::parts::clock::duration_nanos(ended_at - started);
+        match tally.as_deref_mut() {
+            Some(t) => t.finished(took),
+            None => f.counters.attempt_finished(took),
+        }
+        if let Some(faults) = faults {
+            // Fault seam: the handler did its work, but its response is lost.
+            if result.is_ok() && faults.chance(faults.config.function_error) {
+                bump(&f.counters.injected_errors);
+                result = Err(FunctionError::new(
+                    "Injected.FunctionError",
+                    "fault injection replaced a successful response",
+                ));
+            }
+        }
+        if let Err(error) = &result {
+            bump(&f.counters.errors);
+            let kind = TraceKind::Failed {
+                attempt,
+                duplicate,
+                error,
+            };
+            self.trace(f, request_id, ended_at, kind);
+        } else {
+            let kind = TraceKind::Succeeded { attempt, duplicate };
+            self.trace(f, request_id, ended_at, kind);
+        }
+        if duplicate {
+            // A duplicate delivery is never retried and makes no record (`finish` knows).
+            self.finish(f, version, event, Condition::Success, None, true, ended_at);
+            return Dispatched {
+                request_id,
+                outcome: StepOutcome::Duplicate,
+            };
+        }
+        match result {
+            Ok(response) => {
+                if let Some(faults) = faults {
+                    // Fault seam: at-least-once delivery runs the event once more.
+                    if faults.duplicate(request_id) {
+                        self.inject_duplicate(f, &event, faults.clone, ended_at);
+                    }
+                }
+                match tally {
+                    Some(t) => {
+                        self.finish_success_tallied(f, version, event, response, ended_at, t)
+                    }
+                    None => self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::Success,
+                        Some(Ok(response)),
+                        true,
+                        ended_at,
+                    ),
+                }
+                end(Condition::Success)
+            }
+            Err(error) => {
+                let Some(mut wait) = config.retry.retry_delay(attempt) else {
+                    self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::RetriesExhausted,
+                        Some(Err(error)),
+                        true,
+                        ended_at,
+                    );
+                    return end(Condition::RetriesExhausted);
+                };
+                if let Some(faults) = faults {
+                    wait += faults.extra_delay();
+                }
+                let due = ended_at + wait;
+                if config.retry.is_expired(event.enqueued_at(), due) {
+                    // Lambda does not schedule a retry that would start past the age limit.
+                    self.finish(
+                        f,
+                        version,
+                        event,
+                        Condition::EventAgeExceeded,
+                        Some(Err(error)),
+                        true,
+                        ended_at,
+                    );
+                    return end(Condition::EventAgeExceeded);
+                }
+                event.set_last_error(error);
+                self.trace(f, request_id, ended_at, TraceKind::RetryScheduled { due });
+                if let Some(model) = &self.inner.model {
+                    // Every other way out of here ends the event in `finish`, which notes it.
+                    model.note_end(ended_at);
+                }
+                match self.requeue(f, version, event, due, ended_at) {
+                    None => {
+                        bump(&f.counters.retries);
+                        Dispatched {
+                            request_id,
+                            outcome: StepOutcome::RetryScheduled { due },
+                        }
+                    }
+                    Some(c) => end(c),
+                }
+            }
+        }
+    }
+
+    /// Puts an event back as delayed until `due`, or ends it as `FunctionDeleted` when the
+    /// function went away meanwhile (returned then).
+    pub(crate) fn requeue(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        due: Timestamp,
+        now: Timestamp,
+    ) -> Option<Condition> {
+        {
+            let mut st = f.state.lock();
+            if !st.deleted {
+                st.queue.push_delayed(event, due);
+                f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
+                drop(st);
+                self.arm_timer(f, due);
+                return None;
+            }
+        }
+        self.finish(
+            f,
+            version,
+            event,
+            Condition::FunctionDeleted,
+            None,
+            true,
+            now,
+        );
+        Some(Condition::FunctionDeleted)
+    }
+    /// Ends an event at `at`: one record, one count, one delivery. `in_hand` says whether a
+    /// worker had taken it from the queue.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn finish(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        condition: Condition,
+        response: Option<Result<R, FunctionError>>,
+        in_hand: bool,
+        at: Timestamp,
+    ) {
+        if let Some(model) = &self.inner.model {
+            model.note_end(at);
+        }
+        if event.is_duplicate() {
+            // However it ends (run, purged, aged out, deleted), a duplicate delivery makes no
+            // record: its event already has one.
+            if in_hand {
+                f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
+            }
+            bump(&f.counters.duplicates_finished);
+            self.release_outstanding();
+            return;
+        }
+        f.counters.outcome(condition);
+        if in_hand {
+            f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.trace(
+            f,
+            event.request_id(),
+            at,
+            TraceKind::Ended {
+                condition,
+                approximate_invoke_count: event.attempts(),
+            },
+        );
+        // The common case, a success nobody listens for, needs no record: skip building one.
+        if condition.is_failure()
+            || self.inner.observer.is_some()
+            || version.config.on_success.is_some()
+        {
+            let record = record_of(f, event, condition, response, at);
+            self.deliver(f, version, record);
+        }
+        self.release_outstanding();
+    }
+
+    /// Ends a success inside a worker batch: as [`finish`](Self::finish), but its counts go to
+    /// the batch's tally (the caller flushes it, and releases `outstanding`, after the batch).
+    pub(crate) fn finish_success_tallied(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        at: Timestamp,
+        tally: &mut Tally,
+    ) {
+        tally.successes += 1;
+        self.trace(
+            f,
+            event.request_id(),
+            at,
+            TraceKind::Ended {
+                condition: Condition::Success,
+                approximate_invoke_count: event.attempts(),
+            },
+        );
+        if self.inner.observer.is_some() || version.config.on_success.is_some() {
+            let record = record_of(f, event, Condition::Success, Some(Ok(response)), at);
+            self.deliver(f, version, record);
+        }
+    }
+
+    /// Queues a duplicate delivery of `event` (which just succeeded): same id, same invoke
+    /// count, a copy of the payload.
+    pub(crate) fn inject_duplicate(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        event: &QueuedEvent<P>,
+        clone: fn(&P) -> P,
+        now: Timestamp,
+    ) {
+        let mut copy = QueuedEvent::new(
+            event.request_id(),
+            clone(event.payload()),
+            event.enqueued_at(),
+        );
+        copy.set_attempts(event.attempts().saturating_sub(1));
+        copy.set_chain_depth(event.chain_depth());
+        copy.mark_duplicate();
+        // Traced first, so that no worker's "started" line can come before it.
+        self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
+        let mut st = f.state.lock();
+        if st.deleted {
+            return;
+        }
+        st.queue.push_unbounded(copy);
+        bump(&f.counters.duplicates);
+        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
+        drop(st);
+        if schedule {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+    }
+
+    /// Whether a success makes no work after its handler: no observer, no tracer, no
+    /// observability feature (a destination is checked per function).
+    #[inline]
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.inner.observer.is_none()
+            && self.inner.tracer.is_none()
+            && !cfg!(any(feature = "tracing", feature = "metrics"))
+    }
+
+    /// Reports one step of an event's life to the tracer, if there is one, and to the
+    /// `tracing` and `metrics` features when they are on.
+    #[inline]
+    pub(crate) fn trace(
+        &self,
+        f: &FunctionShared<P, R>,
+        request_id: RequestId,
+        at: Timestamp,
+        kind: TraceKind<'_>,
+    ) {
+        let event = TraceEvent {
+            request_id,
+            function: &f.name,
+            at,
+            kind,
+        };
+        #[cfg(any(feature = "tracing", feature = "metrics"))]
+        crate::observe::on_trace(&f.name, &event);
+        if let Some(tracer) = &self.inner.tracer {
+            let _ = catch_unwind(AssertUnwindSafe(|| tracer(&event)));
+        }
+    }
+
+    pub(crate) fn release_outstanding(&self) {
+        self.release_outstanding_n(1);
+    }
+
+    /// `n` events ended.
+    pub(crate) fn release_outstanding_n(&self, n: u64) {
+        // Last, so that a waiter woken by `wait_idle` finds every record delivered.
+        if n > 0
+            && self.inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n
+            && self.inner.idle_waiters.load(Ordering::SeqCst) > 0
+        {
+            let _guard = self.inner.idle_lock.lock();
+            self.inner.idle_cv.notify_all();
+        }
+    }
+
+    pub(crate) fn deliver(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        record: InvocationRecord<P, R>,
+    ) {
+        if let Some(observer) = &self.inner.observer {
+            let _ = catch_unwind(AssertUnwindSafe(|| observer(&record)));
+        }
+        let failure = record.condition.is_failure();
+        let destination = if failure {
+            &version.config.on_failure
+        } else {
+            &version.config.on_success
+        };
+        let (request_id, at) = (record.request_id, record.timestamp);
+        let undelivered = match destination {
+            None => failure.then_some(record),
+            Some(Destination::Closure(c)) => match catch_unwind(AssertUnwindSafe(|| c(&record))) {
+                Ok(()) => None,
+                Err(_) => Some(record),
+            },
+            // try_send: a full bounded channel must not block the worker; it is a failed
+            // delivery like a disconnected one.
+            Some(Destination::Channel(tx)) => tx.try_send(record).err().map(|e| e.into_inner()),
+            Some(Destination::Function { name, map }) => {
+                match catch_unwind(AssertUnwindSafe(|| map(&record))) {
+                    Ok(payload) => self
+                        .invoke_async_at_depth(name, payload, record.chain_depth + 1, None)
+                        .err()
+                        .map(|_| record),
+                    Err(_) => Some(record),
+                }
+            }
+        };
+        if let Some(d) = destination {
+            let kind = TraceKind::DestinationDelivery {
+                on_failure: failure,
+                function: d.function_name(),
+                delivered: undelivered.is_none(),
+            };
+            self.trace(f, request_id, at, kind);
+        }
+        if let Some(record) = undelivered {
+            if destination.is_some() {
+                bump(&f.counters.delivery_failures);
+            }
+            if self.inner.keep_dead_letters {
+                self.inner.dead_letters.lock().push(record);
+            }
+        }
+    }
+
+    /// Takes the runtime's own dead-letter queue: failure records that had no on-failure
+    /// destination, and any record (success or failure) whose destination could not take it.
+    /// Nothing fails silently.
+    pub fn drain_dead_letters(&self) -> Vec<InvocationRecord<P, R>> {
+        std::mem::take(&mut *self.inner.dead_letters.lock())
+    }
+}

@@ -1,0 +1,203 @@
+//! The registry of functions: registering, looking up by name, and the reservations
+//! carved out of the account.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::parts::error::Error;
+use crate::parts::limiter::ConcurrencyLimiter;
+use crate::parts::queue::{InvocationQueue, RunToken};
+
+use super::{
+    Counters, FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version,
+};
+
+pub(crate) struct Registry<P, R> {
+    pub(crate) by_name: HashMap<Arc<str>, Arc<FunctionShared<P, R>>>,
+    /// Every function ever registered, deleted ones included, in registration order.
+    pub(crate) all: Vec<Arc<FunctionShared<P, R>>>,
+    /// Names deleted and not registered again, so that invoking them says "deleted".
+    pub(crate) deleted: HashSet<Arc<str>>,
+    pub(crate) reserved_sum: u32,
+    pub(crate) account_limit: u32,
+}
+
+impl<P, R> Registry<P, R> {
+    /// Whether `f` is the function registered under its name now (not a deleted namesake).
+    pub(crate) fn is_live(&self, f: &Arc<FunctionShared<P, R>>) -> bool {
+        self.by_name
+            .get(&*f.name)
+            .is_some_and(|g| Arc::ptr_eq(g, f))
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    /// Registers a function and returns a handle to it. Checks its settings, its destinations
+    /// and its reserved concurrency against the account; on error nothing changes.
+    pub fn register(&self, function: Function<P, R>) -> Result<FunctionHandle<P, R>, Error> {
+        let Function {
+            name,
+            handler,
+            config,
+        } = function;
+        config.validate(&name)?;
+        self.check_cost(&config)?;
+        let mut reg = self.inner.registry.write();
+        if reg.by_name.contains_key(name.as_str()) {
+            return Err(Error::FunctionExists(name));
+        }
+        self.check_destinations(&reg, &name, &config)?;
+        let reserved = config.reserved_concurrency.unwrap_or(0);
+        self.check_reservation(&reg, &name, reserved, 0)?;
+        let index = u32::try_from(reg.all.len())
+            .ok()
+            .filter(|i| *i < (1 << 24))
+            .ok_or(Error::InvalidConfig {
+                field: "name",
+                value: "one more function".into(),
+                accepted: "at most 16,777,216 functions registered over a runtime's life",
+            })?;
+        let queue = InvocationQueue::new(config.queue_capacity)?;
+        let limit = config
+            .reserved_concurrency
+            .map_or(usize::MAX, |n| n as usize);
+        let name: Arc<str> = Arc::from(name);
+        let shared = Arc::new(FunctionShared {
+            index,
+            name: Arc::clone(&name),
+            state: Mutex::new(FnState {
+                queue,
+                seq: 0,
+                received: 0,
+                token: RunToken::new(),
+                paused: false,
+                deleted: false,
+                arriving: 0,
+                current: Arc::new(Version {
+                    handler,
+                    number: 1,
+                    config,
+                }),
+            }),
+            limiter: ConcurrencyLimiter::new(limit),
+            counters: Counters::default(),
+            epoch: AtomicU64::new(0),
+            recent_ns: AtomicU64::new(u64::MAX),
+            rng: Mutex::new(StdRng::seed_from_u64(
+                self.inner
+                    .seed
+                    .wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            )),
+            environments: AtomicU64::new(0),
+            cost_rng: Mutex::new(StdRng::seed_from_u64(
+                (self.inner.seed ^ 0x6D6F_6465_6C00_0000)
+                    .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+            )),
+        });
+        reg.reserved_sum += reserved;
+        self.inner
+            .unreserved
+            .set_limit((reg.account_limit - reg.reserved_sum) as usize);
+        reg.deleted.remove(&name);
+        reg.by_name.insert(name, Arc::clone(&shared));
+        reg.all.push(Arc::clone(&shared));
+        Ok(FunctionHandle {
+            runtime: self.clone(),
+            shared,
+        })
+    }
+
+    pub(crate) fn check_cost(&self, config: &FunctionConfig<P, R>) -> Result<(), Error> {
+        if config.cost.is_some() && self.inner.model.is_none() {
+            return Err(Error::InvalidConfig {
+                field: "cost",
+                value: "a cost model".into(),
+                accepted: "no cost model outside model mode: build the runtime with RuntimeBuilder::model, or drop Function::cost",
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_destinations(
+        &self,
+        reg: &Registry<P, R>,
+        name: &str,
+        config: &FunctionConfig<P, R>,
+    ) -> Result<(), Error> {
+        for dest in [&config.on_success, &config.on_failure]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(target) = dest.function_name() {
+                if target != name && !reg.by_name.contains_key(target) {
+                    return Err(Error::UnknownDestination {
+                        function: name.to_string(),
+                        destination: target.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_reservation(
+        &self,
+        reg: &Registry<P, R>,
+        name: &str,
+        requested: u32,
+        current: u32,
+    ) -> Result<(), Error> {
+        let elsewhere = reg.reserved_sum - current;
+        let available = reg
+            .account_limit
+            .saturating_sub(self.inner.unreserved_floor)
+            .saturating_sub(elsewhere);
+        if requested > available {
+            return Err(Error::ReservedConcurrencyExceeded {
+                function: name.to_string(),
+                requested,
+                available,
+                account_limit: reg.account_limit,
+                reserved_elsewhere: elsewhere,
+                unreserved_floor: self.inner.unreserved_floor,
+            });
+        }
+        Ok(())
+    }
+
+    /// A handle to function `name`.
+    pub fn function(&self, name: &str) -> Option<FunctionHandle<P, R>> {
+        self.lookup(name).map(|shared| FunctionHandle {
+            runtime: self.clone(),
+            shared,
+        })
+    }
+
+    /// The names of the registered functions, in registration order.
+    pub fn function_names(&self) -> Vec<String> {
+        let reg = self.inner.registry.read();
+        reg.all
+            .iter()
+            .filter(|f| reg.is_live(f))
+            .map(|f| f.name.to_string())
+            .collect()
+    }
+
+    pub(crate) fn lookup(&self, name: &str) -> Option<Arc<FunctionShared<P, R>>> {
+        self.inner.registry.read().by_name.get(name).cloned()
+    }
+
+    pub(crate) fn was_deleted(&self, name: &str) -> bool {
+        self.inner.registry.read().deleted.contains(name)
+    }
+
+    pub(crate) fn require(&self, name: &str) -> Result<Arc<FunctionShared<P, R>>, Error> {
+        self.lookup(name)
+            .ok_or_else(|| Error::UnknownFunction(name.to_string()))
+    }
+}

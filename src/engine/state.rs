@@ -1,0 +1,108 @@
+//! What the engine keeps per function and for the whole runtime: the state every engine module
+//! reads.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex, RwLock};
+use rand::rngs::StdRng;
+
+use crate::model::Model;
+use crate::observe::TraceEvent;
+use crate::parts::clock::Clock;
+use crate::parts::limiter::ConcurrencyLimiter;
+use crate::parts::queue::{InvocationQueue, RunToken};
+use crate::parts::record::InvocationRecord;
+use crate::testing::Faults;
+
+use super::{Counters, Environments, FunctionConfig, Handler, Registry, Timers, ZeroConcurrency};
+
+/// One code version of a function with the settings in force. Replaced whole (copy on write)
+/// by `update_code` and `update_config`, so a worker reads both with one `Arc` clone.
+pub(crate) struct Version<P, R> {
+    pub(crate) handler: Arc<dyn Handler<P, R>>,
+    pub(crate) number: u64,
+    pub(crate) config: FunctionConfig<P, R>,
+}
+
+/// A function's mutable state, behind its own lock (no lock is shared by all functions on the
+/// hot path).
+pub(crate) struct FnState<P, R> {
+    pub(crate) queue: InvocationQueue<P>,
+    pub(crate) seq: u64,
+    pub(crate) received: u64,
+    /// Whether this function's `Task::Run` is in the run queue (or about to be).
+    pub(crate) token: RunToken,
+    pub(crate) paused: bool,
+    pub(crate) deleted: bool,
+    pub(crate) current: Arc<Version<P, R>>,
+    /// Model mode: events whose invoke call has not returned yet. They count against the
+    /// queue's capacity like the events in it.
+    pub(crate) arriving: usize,
+}
+
+pub(crate) struct FunctionShared<P, R> {
+    pub(crate) index: u32,
+    pub(crate) name: Arc<str>,
+    pub(crate) state: Mutex<FnState<P, R>>,
+    /// Reserved concurrency, or unlimited (then it only counts this function's executions).
+    pub(crate) limiter: ConcurrencyLimiter,
+    pub(crate) counters: Counters,
+    pub(crate) rng: Mutex<StdRng>,
+    /// Bumped by every operator call that must reach events a worker already took in a batch
+    /// (pause, delete, code and settings updates): the worker gives the rest back.
+    pub(crate) epoch: AtomicU64,
+    /// Recent mean handler time in nanoseconds (`u64::MAX`: not measured since the code last
+    /// changed), which decides whether the function's events are batched.
+    pub(crate) recent_ns: AtomicU64,
+    /// Execution environments made (only counted when environments are modelled).
+    pub(crate) environments: AtomicU64,
+    /// Draws of the cost model (model mode), apart from `rng` so that a cost model does not
+    /// change the throttle jitter.
+    pub(crate) cost_rng: Mutex<StdRng>,
+}
+
+/// What the run queue carries: a function with ready events, or a nudge to look at the timers.
+pub(crate) enum Task<P, R> {
+    Run(Arc<FunctionShared<P, R>>),
+    Tick,
+}
+
+pub(crate) type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;
+pub(crate) type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
+pub(crate) type CloneFn<P> = fn(&P) -> P;
+
+pub(crate) struct Inner<P, R> {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) is_virtual: bool,
+    pub(crate) registry: RwLock<Registry<P, R>>,
+    pub(crate) account: ConcurrencyLimiter,
+    pub(crate) unreserved: ConcurrencyLimiter,
+    pub(crate) unreserved_floor: u32,
+    pub(crate) zero_concurrency: ZeroConcurrency,
+    pub(crate) recursion_limit: Option<u32>,
+    pub(crate) seed: u64,
+    pub(crate) run_tx: Sender<Task<P, R>>,
+    pub(crate) run_rx: Receiver<Task<P, R>>,
+    pub(crate) timers: Mutex<Timers<P, R>>,
+    /// The earliest timer's due time in nanoseconds (`u64::MAX`: none), read without the lock
+    /// on every worker loop.
+    pub(crate) next_timer: AtomicU64,
+    /// Workers blocked in the run queue; a wake-up is sent only when one is.
+    pub(crate) parked: AtomicUsize,
+    /// Events accepted and not yet ended.
+    pub(crate) outstanding: AtomicU64,
+    pub(crate) idle_lock: Mutex<()>,
+    pub(crate) idle_cv: Condvar,
+    pub(crate) idle_waiters: AtomicUsize,
+    pub(crate) keep_dead_letters: bool,
+    pub(crate) dead_letters: Mutex<Vec<InvocationRecord<P, R>>>,
+    pub(crate) observer: Option<Observer<P, R>>,
+    pub(crate) tracer: Option<Tracer>,
+    pub(crate) faults: Option<Faults<P>>,
+    /// Model mode: virtual durations, invoke latency, the report.
+    pub(crate) model: Option<Model<P, R>>,
+    /// Environments, counted for cold starts and the scaling rate.
+    pub(crate) environments: Option<Environments>,
+}

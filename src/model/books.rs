@@ -1,0 +1,238 @@
+//! The model's books: what comes due in virtual time (arrivals, execution ends) and the
+//! statistics of the report.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{AgeSummary, ModelOptions, Timeline, TimelineBuf};
+use crate::engine::{FunctionShared, Version};
+use crate::parts::clock::{duration_nanos, Timestamp};
+use crate::parts::queue::QueuedEvent;
+use crate::parts::record::FunctionError;
+
+/// An event on its way to a queue: its invoke call returns at `at`.
+pub(crate) struct Arrival<P, R> {
+    pub(crate) function: Arc<FunctionShared<P, R>>,
+    pub(crate) event: QueuedEvent<P>,
+}
+
+/// An execution that started and ends at `at`, holding its slots until then.
+pub(crate) struct Completion<P, R> {
+    pub(crate) at: u64,
+    pub(crate) function: Arc<FunctionShared<P, R>>,
+    pub(crate) version: Arc<Version<P, R>>,
+    pub(crate) event: QueuedEvent<P>,
+    pub(crate) result: Result<R, FunctionError>,
+    pub(crate) attempt: u32,
+    pub(crate) started: Timestamp,
+    /// Whether it holds a slot of the unreserved pool.
+    pub(crate) pool: bool,
+}
+
+struct Keyed<T> {
+    at: u64,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Keyed<T> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl<T> Eq for Keyed<T> {}
+impl<T> PartialOrd for Keyed<T> {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl<T> Ord for Keyed<T> {
+    // Reversed: the earliest (then the first scheduled) on top of the max-heap.
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// What comes due in virtual time.
+pub(crate) enum Due<P, R> {
+    Arrival(Arrival<P, R>),
+    Completion(Box<Completion<P, R>>),
+}
+
+struct Core<P, R> {
+    arrivals: BinaryHeap<Keyed<Arrival<P, R>>>,
+    completions: BinaryHeap<Keyed<Box<Completion<P, R>>>>,
+    seq: u64,
+    client: Option<u64>,
+    ages: Vec<u64>,
+    timeline: TimelineBuf,
+}
+
+/// The model's books: the heaps of what comes due, the client's call cursor, and the
+/// statistics of the report.
+pub(crate) struct Model<P, R> {
+    pub(crate) options: ModelOptions,
+    core: Mutex<Core<P, R>>,
+    /// The earliest due time of either heap (`u64::MAX`: none), read without the lock.
+    next_at: AtomicU64,
+    first_call: AtomicU64,
+    last_end: AtomicU64,
+}
+
+impl<P, R> Model<P, R> {
+    pub(crate) fn new(options: ModelOptions) -> Self {
+        let timeline = TimelineBuf::new(
+            duration_nanos(options.timeline_resolution),
+            options.timeline_points,
+        );
+        Model {
+            options,
+            core: Mutex::new(Core {
+                arrivals: BinaryHeap::new(),
+                completions: BinaryHeap::new(),
+                seq: 0,
+                client: None,
+                ages: Vec::new(),
+                timeline,
+            }),
+            next_at: AtomicU64::new(u64::MAX),
+            first_call: AtomicU64::new(u64::MAX),
+            last_end: AtomicU64::new(0),
+        }
+    }
+
+    /// The client (code outside any handler) makes one invoke call at `now` or after its
+    /// previous one: the time the call returns, when its event is accepted.
+    pub(crate) fn client_call(&self, now: Timestamp) -> Timestamp {
+        let mut core = self.core.lock();
+        let start = core
+            .client
+            .map_or(now.as_nanos(), |c| c.max(now.as_nanos()));
+        self.first_call.fetch_min(start, Ordering::Relaxed);
+        core.timeline.start(start);
+        let end = start.saturating_add(duration_nanos(self.options.invoke_latency));
+        core.client = Some(end);
+        Timestamp::from_nanos(end)
+    }
+
+    fn refresh_next(&self, core: &Core<P, R>) {
+        let a = core.arrivals.peek().map_or(u64::MAX, |k| k.at);
+        let c = core.completions.peek().map_or(u64::MAX, |k| k.at);
+        self.next_at.store(a.min(c), Ordering::SeqCst);
+    }
+
+    pub(crate) fn push_arrival(
+        &self,
+        at: Timestamp,
+        function: Arc<FunctionShared<P, R>>,
+        event: QueuedEvent<P>,
+    ) {
+        let mut core = self.core.lock();
+        core.seq += 1;
+        let seq = core.seq;
+        let at = at.as_nanos();
+        core.arrivals.push(Keyed {
+            at,
+            seq,
+            item: Arrival { function, event },
+        });
+        if at < self.next_at.load(Ordering::SeqCst) {
+            self.next_at.store(at, Ordering::SeqCst);
+        }
+    }
+
+    pub(crate) fn push_completion(&self, completion: Completion<P, R>) {
+        let mut core = self.core.lock();
+        core.seq += 1;
+        let seq = core.seq;
+        let at = completion.at;
+        core.completions.push(Keyed {
+            at,
+            seq,
+            item: Box::new(completion),
+        });
+        if at < self.next_at.load(Ordering::SeqCst) {
+            self.next_at.store(at, Ordering::SeqCst);
+        }
+    }
+
+    /// When something next comes due, if anything will.
+    #[inline]
+    pub(crate) fn next_at(&self) -> Option<Timestamp> {
+        match self.next_at.load(Ordering::SeqCst) {
+            u64::MAX => None,
+            t => Some(Timestamp::from_nanos(t)),
+        }
+    }
+
+    /// The earliest arrival or completion due by `now`, in time order (ties: in the order
+    /// they were scheduled).
+    pub(crate) fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>> {
+        if self.next_at.load(Ordering::SeqCst) > now.as_nanos() {
+            return None;
+        }
+        let mut core = self.core.lock();
+        let a = core.arrivals.peek().map(|k| (k.at, k.seq));
+        let c = core.completions.peek().map(|k| (k.at, k.seq));
+        let due = match (a, c) {
+            (Some(a), Some(c)) if c < a && c.0 <= now.as_nanos() => {
+                core.completions.pop().map(|k| Due::Completion(k.item))
+            }
+            (Some(a), _) if a.0 <= now.as_nanos() => {
+                core.arrivals.pop().map(|k| Due::Arrival(k.item))
+            }
+            (None, Some(c)) if c.0 <= now.as_nanos() => {
+                core.completions.pop().map(|k| Due::Completion(k.item))
+            }
+            _ => None,
+        };
+        self.refresh_next(&core);
+        due
+    }
+
+    /// An execution started at `now` after its event waited `age_ns`; `running` executions
+    /// (this one included) and `outstanding` events at this point.
+    pub(crate) fn started(&self, now: Timestamp, age_ns: u64, running: u64, outstanding: u64) {
+        let mut core = self.core.lock();
+        core.ages.push(age_ns);
+        let queued = outstanding.saturating_sub(running + core.arrivals.len() as u64);
+        core.timeline.record(now.as_nanos(), running, queued);
+    }
+
+    /// Concurrency or the queues changed at `now` (an execution ended, an event throttled).
+    pub(crate) fn observe(&self, now: Timestamp, running: u64, outstanding: u64) {
+        let mut core = self.core.lock();
+        let queued = outstanding.saturating_sub(running + core.arrivals.len() as u64);
+        core.timeline.record(now.as_nanos(), running, queued);
+    }
+
+    /// Something ended at `at` (an execution, or an event's outcome).
+    #[inline]
+    pub(crate) fn note_end(&self, at: Timestamp) {
+        self.last_end.fetch_max(at.as_nanos(), Ordering::Relaxed);
+    }
+
+    /// The span of the run: first invoke call to last end (both 0 before anything ran).
+    pub(crate) fn span(&self) -> (Timestamp, Timestamp) {
+        let end = self.last_end.load(Ordering::Relaxed);
+        let start = match self.first_call.load(Ordering::Relaxed) {
+            u64::MAX => end,
+            s => s.min(end),
+        };
+        (Timestamp::from_nanos(start), Timestamp::from_nanos(end))
+    }
+
+    pub(crate) fn age_summary(&self) -> AgeSummary {
+        let mut ages = self.core.lock().ages.clone();
+        ages.sort_unstable();
+        AgeSummary::of(&ages)
+    }
+
+    pub(crate) fn timeline(&self) -> Timeline {
+        self.core.lock().timeline.export()
+    }
+}

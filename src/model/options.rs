@@ -1,0 +1,92 @@
+//! [`ModelOptions`]: the settings of model mode.
+
+use std::time::Duration;
+
+use crate::parts::error::Error;
+
+/// Settings of model mode, given to [`RuntimeBuilder::model`](crate::RuntimeBuilder::model).
+///
+/// In model mode the runtime runs on a [`ManualClock`](crate::ManualClock) and every execution
+/// takes virtual time: its function's [`CostModel`] says how long, and every `invoke_async`
+/// costs its caller the invoke latency. `run_until_idle` then plays the whole workload out on
+/// the calling thread, and [`Runtime::model_report`](crate::Runtime::model_report) says how
+/// long it took.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::ModelOptions;
+/// use std::time::Duration;
+///
+/// let options = ModelOptions::new().invoke_latency(Duration::from_millis(10));
+/// assert_eq!(options.latency(), Duration::from_millis(10));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelOptions {
+    pub(crate) invoke_latency: Duration,
+    pub(crate) timeline_resolution: Duration,
+    pub(crate) timeline_points: usize,
+}
+
+impl ModelOptions {
+    /// No invoke latency; a timeline of at most 2,000 points, 1 ms apart at first.
+    pub fn new() -> Self {
+        ModelOptions {
+            invoke_latency: Duration::ZERO,
+            timeline_resolution: Duration::from_millis(1),
+            timeline_points: 2_000,
+        }
+    }
+
+    /// What one `invoke_async` costs its caller (the client outside, or a handler), unless the
+    /// calling function's [`CostModel::invoke_latency`] says otherwise. The invoked event is
+    /// accepted when the call returns.
+    pub fn invoke_latency(mut self, latency: Duration) -> Self {
+        self.invoke_latency = latency;
+        self
+    }
+
+    /// The timeline's first resolution. When a run outgrows `points` buckets, neighbours are
+    /// merged (the resolution doubles), so a long run keeps a bounded timeline.
+    pub fn timeline(mut self, resolution: Duration, points: usize) -> Self {
+        self.timeline_resolution = resolution;
+        self.timeline_points = points;
+        self
+    }
+
+    /// The default invoke latency.
+    pub fn latency(&self) -> Duration {
+        self.invoke_latency
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.invoke_latency > Duration::from_secs(3600) {
+            return Err(Error::InvalidConfig {
+                field: "model.invoke_latency",
+                value: format!("{:?}", self.invoke_latency),
+                accepted: "0 to 1 h (Lambda's Invoke API: tens of milliseconds)",
+            });
+        }
+        if self.timeline_resolution.is_zero() {
+            return Err(Error::InvalidConfig {
+                field: "model.timeline resolution",
+                value: "0ns".into(),
+                accepted: "a resolution greater than zero, e.g. 1 ms",
+            });
+        }
+        if !(2..=1_000_000).contains(&self.timeline_points) {
+            return Err(Error::InvalidConfig {
+                field: "model.timeline points",
+                value: self.timeline_points.to_string(),
+                accepted: "2 to 1,000,000 points",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
