@@ -145,6 +145,7 @@
 //! time, as CSV or an SVG chart. The same seed gives the same report, byte for byte.
 //!
 //! ```
+//! # #[cfg(feature = "model")] {
 //! use event_invoke::{CostModel, Function, ModelOptions, Runtime};
 //! use std::time::Duration;
 //!
@@ -160,6 +161,7 @@
 //! }
 //! rt.run_until_idle();
 //! assert_eq!(rt.model_report().unwrap().makespan, Duration::from_secs(100));
+//! # }
 //! ```
 //!
 //! `examples/model.rs` prints the seed's whole table: fan-out shapes, the account limit, both
@@ -250,6 +252,7 @@
 #[cfg(feature = "serde")]
 mod aws;
 mod engine;
+#[cfg(feature = "model")]
 mod model;
 mod observe;
 mod parts;
@@ -261,17 +264,18 @@ pub use aws::{
 };
 pub use engine::{
     Context, Dispatched, Function, FunctionConfig, FunctionHandle, FunctionMetrics, Handler,
-    Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, Workers, ZeroConcurrency,
-    DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT,
-    DEFAULT_UNRESERVED_FLOOR,
+    Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, TestContext, Workers,
+    ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT,
+    DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
-pub use model::{
-    AgeSummary, CostModel, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint,
-};
+#[cfg(feature = "model")]
+pub use model::{AgeSummary, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint};
 #[cfg(feature = "metrics")]
 pub use observe::describe_metrics;
 pub use observe::{TraceEvent, TraceKind};
 pub use parts::clock::{Clock, ManualClock, SystemClock, Timestamp};
+#[cfg(feature = "model")]
+pub use parts::cost::CostModel;
 pub use parts::error::{Error, InvokeError, InvokeSyncError};
 pub use parts::limiter::{ConcurrencyLimiter, Permit};
 pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
@@ -293,6 +297,6 @@ pub mod __loom {
 }
 
 /// The README's examples, run as doctests so they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "model"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

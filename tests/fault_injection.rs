@@ -978,7 +978,7 @@ fn a_success_on_a_function_deleted_meanwhile_gets_no_duplicate() {
     let seen = Arc::clone(&runs);
     rt.register(Function::new("f", move |_: &u32, ctx| {
         seen.fetch_add(1, Ordering::SeqCst);
-        ctx.runtime().delete(ctx.function_name()).unwrap();
+        ctx.runtime().unwrap().delete(ctx.function_name()).unwrap();
         Ok(())
     }))
     .unwrap();

@@ -224,7 +224,7 @@ fn concurrent_executions_counts_the_handlers_running_now() {
         let (seen, inner) = (Arc::clone(&during), snapshotter.clone());
         rt.register(Function::new("outer", move |_: &u32, ctx| {
             // A synchronous invoke from inside the handler: two executions at once.
-            ctx.runtime().invoke("inner", &0).unwrap();
+            ctx.runtime().unwrap().invoke("inner", &0).unwrap();
             Ok(())
         }))
         .unwrap();

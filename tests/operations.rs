@@ -513,7 +513,10 @@ fn retry_needed_by_an_execution_running_during_delete_ends_function_deleted() {
     // The handler deletes its own function while it runs, then fails.
     rt.register(
         Function::new("f", |_: &u32, ctx| {
-            assert_eq!(ctx.runtime().delete(ctx.function_name()).unwrap(), 0);
+            assert_eq!(
+                ctx.runtime().unwrap().delete(ctx.function_name()).unwrap(),
+                0
+            );
             Err(fail())
         })
         .on_failure(on_failure),
@@ -538,7 +541,7 @@ fn retry_needed_by_an_execution_running_during_delete_ends_function_deleted() {
 fn retry_refused_because_the_function_was_deleted_is_not_counted_as_scheduled() {
     let (_clock, rt) = runtime::<u32>();
     rt.register(Function::new("f", |_: &u32, ctx| {
-        ctx.runtime().delete(ctx.function_name()).unwrap();
+        ctx.runtime().unwrap().delete(ctx.function_name()).unwrap();
         Err(fail())
     }))
     .unwrap();
@@ -906,7 +909,7 @@ fn synchronous_invoke_is_throttled_when_the_function_limit_is_taken() {
     rt.register(
         Function::new("selfish", move |n: &u32, ctx| {
             if *n > 0 {
-                let r = ctx.runtime().invoke(ctx.function_name(), &(n - 1));
+                let r = ctx.runtime().unwrap().invoke(ctx.function_name(), &(n - 1));
                 *slot.lock().unwrap() = Some(r);
             }
             Ok(*n)

@@ -50,7 +50,7 @@ fn always_failing(name: &str, attempts: Sender<Attempt>) -> Function<u32, ()> {
                 request_id: ctx.request_id(),
                 count: ctx.approximate_invoke_count(),
                 started_at: ctx.started_at(),
-                now: ctx.runtime().now(),
+                now: ctx.now(),
             })
             .unwrap();
         Err(FunctionError::new(
@@ -394,7 +394,7 @@ fn handler_returning_after_its_timeout_is_a_timeout_function_error_and_is_retrie
                 request_id: ctx.request_id(),
                 count: ctx.approximate_invoke_count(),
                 started_at: ctx.started_at(),
-                now: ctx.runtime().now(),
+                now: ctx.now(),
             })
             .unwrap();
             // Runs for 2 s against a 1 s timeout, then claims success.
@@ -488,7 +488,7 @@ fn panicking_handler_is_an_unhandled_function_error_and_is_retried() {
             request_id: ctx.request_id(),
             count: ctx.approximate_invoke_count(),
             started_at: ctx.started_at(),
-            now: ctx.runtime().now(),
+            now: ctx.now(),
         })
         .unwrap();
         panic!(

@@ -425,7 +425,9 @@ fn event_that_finds_every_slot_taken_is_throttled_and_runs_after_its_backoff() {
             tx.send((*n, ctx.started_at())).unwrap();
             if *n == 1 {
                 // While this execution holds the only slot, dispatch the next event.
-                inner_tx.send(ctx.runtime().try_dispatch()).unwrap();
+                inner_tx
+                    .send(ctx.runtime().unwrap().try_dispatch())
+                    .unwrap();
             }
             Ok(())
         })
@@ -468,7 +470,9 @@ fn event_throttled_by_the_account_limit_backs_off_too() {
         .unwrap();
     rt.register(Function::new("f", move |_: &u32, ctx| {
         ctx.invoke_async("g", 0).unwrap();
-        inner_tx.send(ctx.runtime().try_dispatch()).unwrap();
+        inner_tx
+            .send(ctx.runtime().unwrap().try_dispatch())
+            .unwrap();
         Ok(())
     }))
     .unwrap();

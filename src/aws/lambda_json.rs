@@ -377,6 +377,7 @@ impl LambdaJson {
                 None,
             );
         }
+        #[cfg(feature = "model")]
         if let Some(cost) = &config.cost {
             warn(
                 "cost",

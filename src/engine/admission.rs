@@ -10,6 +10,7 @@ use crate::parts::error::{InvokeError, InvokeSyncError};
 use crate::parts::queue::QueuedEvent;
 use crate::parts::record::RequestId;
 
+use super::dispatch::{Attempt, Call};
 use super::{bump, FnState, FunctionShared, Runtime, Task};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
@@ -36,13 +37,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// assert_eq!(rt.queue_snapshot("greet").unwrap()[0].request_id, id);
     /// ```
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
-        match &self.inner.model {
-            None => self.invoke_async_at_depth(name, payload, 1, None),
-            Some(model) => {
-                let at = model.client_call(self.now());
-                self.invoke_async_at_depth(name, payload, 1, Some(at))
-            }
-        }
+        let at = self.inner.executor.client_call(self.now());
+        self.invoke_async_at_depth(name, payload, 1, at)
     }
 
     /// Invokes `name` one hop down a chain; in model mode `at` is when the invoke call returns
@@ -55,10 +51,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
         match self.lookup(name) {
-            Some(f) => match at {
-                None => self.enqueue(&f, payload, depth),
-                Some(at) => self.enqueue_arriving(&f, payload, depth, at),
-            },
+            Some(f) => self.enqueue_at(&f, payload, depth, at),
             None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
                 name: name.to_string(),
                 payload,
@@ -67,6 +60,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 name: name.to_string(),
                 payload,
             }),
+        }
+    }
+
+    /// Accepts an event for `f` now, or (virtual time) when its invoke call returns at `at`.
+    #[inline]
+    pub(crate) fn enqueue_at(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        depth: u32,
+        at: Option<Timestamp>,
+    ) -> Result<RequestId, InvokeError<P>> {
+        match at {
+            None => self.enqueue(f, payload, depth),
+            #[cfg(feature = "model")]
+            Some(at) => self.enqueue_arriving(f, payload, depth, at),
+            #[cfg(not(feature = "model"))]
+            Some(_) => self.enqueue(f, payload, depth),
         }
     }
 
@@ -110,13 +121,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // Counted before the lock is released, so no worker can end the event first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
         self.joined_queue(f, st, id, now, depth);
-        if let Some(model) = &self.inner.model {
-            model.observe(
-                now,
-                self.inner.account.in_flight() as u64,
-                self.outstanding(),
-            );
-        }
+        self.observe_time(now);
         Ok(id)
     }
 
@@ -167,7 +172,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         payload: &P,
     ) -> Result<R, InvokeSyncError> {
-        if self.inner.model.is_some() {
+        #[cfg(feature = "model")]
+        if self.inner.executor.is_virtual() {
             return Err(InvokeSyncError::ModelMode(f.name.to_string()));
         }
         let (version, id) = {
@@ -187,9 +193,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return Err(InvokeSyncError::Throttled(f.name.to_string()));
         };
         f.counters.attempt_started(0);
-        let (result, ended_at) = self.run_handler(
-            f, &version, payload, id, now, now, 1, 1, false, None, slots.cold,
-        );
+        let attempt = Attempt {
+            f,
+            version: &version,
+            started: now,
+            number: 1,
+            cold: slots.cold,
+        };
+        let call = Call {
+            request_id: id,
+            enqueued_at: now,
+            chain_depth: 1,
+            duplicate: false,
+        };
+        let (result, ended_at) = self.run_handler(&attempt, call, payload, None);
         f.counters
             .attempt_finished(crate::parts::clock::duration_nanos(ended_at - now));
         drop(slots);

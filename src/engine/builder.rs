@@ -6,14 +6,19 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::model::{Model, ModelOptions};
+use super::executor::Executor;
+#[cfg(feature = "model")]
+use super::executor::VirtualTime;
 use crate::observe::TraceEvent;
-use crate::parts::clock::{Clock, ManualClock};
+use crate::parts::clock::Clock;
+#[cfg(feature = "model")]
+use crate::parts::clock::ManualClock;
 use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::record::InvocationRecord;
 use crate::parts::scaling::ScalingRate;
 use crate::testing::{FaultInjection, Faults};
+use std::marker::PhantomData;
 
 use super::{
     CloneFn, Environments, Inner, Observer, Registry, Runtime, Task, Timers, Tracer,
@@ -42,7 +47,8 @@ pub struct RuntimeBuilder<P, R> {
     pub(crate) tracer: Option<Tracer>,
     pub(crate) faults: Option<(FaultInjection, CloneFn<P>)>,
     pub(crate) clock_set: bool,
-    pub(crate) model: Option<ModelOptions>,
+    #[cfg(feature = "model")]
+    pub(crate) virtual_time: Option<Box<dyn VirtualTime<P, R>>>,
     pub(crate) scaling: Option<ScalingRate>,
 }
 
@@ -64,47 +70,11 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         self
     }
 
-    /// Model mode: every execution takes the virtual time its function's
-    /// [`CostModel`](crate::CostModel) gives it, every `invoke_async` costs its caller the
-    /// invoke latency, and [`Runtime::model_report`] says what the run did. It needs a virtual
-    /// clock: without [`clock`](Self::clock), a new [`ManualClock`] is used; a real clock is
-    /// refused.
-    ///
-    /// Drive it with [`Runtime::run_until_idle`] (or `run_until`, `run_for`) on one thread:
-    /// the run is then deterministic, one seed, one report. Model mode plays out asynchronous
-    /// invocations only: [`Runtime::invoke`] is refused with
-    /// [`InvokeSyncError::ModelMode`], and [`Runtime::spawn_workers`] with an error too.
-    ///
-    /// # Examples
-    ///
-    /// The seed's arithmetic: 10 ms per invoke, one function fanning out 1 -> 100 -> 100.
-    ///
-    /// ```
-    /// use event_invoke::{Function, ModelOptions, Runtime};
-    /// use std::time::Duration;
-    ///
-    /// let rt: Runtime<u32> = Runtime::builder()
-    ///     .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
-    ///     .build()
-    ///     .unwrap();
-    /// rt.register(Function::new("function_3", |_: &u32, _ctx| Ok(()))).unwrap();
-    /// for (name, child) in [("function_1", "function_2"), ("function_2", "function_3")] {
-    ///     rt.register(Function::new(name, move |_: &u32, ctx| {
-    ///         for i in 0..100 {
-    ///             ctx.invoke_async(child, i)?;
-    ///         }
-    ///         Ok(())
-    ///     }))
-    ///     .unwrap();
-    /// }
-    /// rt.invoke_async("function_1", 0).unwrap();
-    /// rt.run_until_idle();
-    /// let report = rt.model_report().unwrap();
-    /// assert_eq!(report.makespan, Duration::from_millis(2010));
-    /// assert_eq!(report.executions, 1 + 100 + 10_000);
-    /// ```
-    pub fn model(mut self, options: ModelOptions) -> Self {
-        self.model = Some(options);
+    /// Model mode's seam: executions take the time `virtual_time` gives them (see
+    /// [`RuntimeBuilder::model`]).
+    #[cfg(feature = "model")]
+    pub(crate) fn virtual_time(mut self, virtual_time: Box<dyn VirtualTime<P, R>>) -> Self {
+        self.virtual_time = Some(virtual_time);
         self
     }
 
@@ -175,9 +145,11 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     }
 
     /// Checks the settings and builds the runtime.
+    #[cfg_attr(not(feature = "model"), allow(unused_mut))]
     pub fn build(mut self) -> Result<Runtime<P, R>, Error> {
-        if let Some(options) = &self.model {
-            options.validate()?;
+        #[cfg(feature = "model")]
+        if let Some(v) = &self.virtual_time {
+            v.validate()?;
             if !self.clock_set {
                 self.clock = Arc::new(ManualClock::new());
             } else if !self.clock.is_virtual() {
@@ -215,6 +187,12 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             }
         }
         let (run_tx, run_rx) = crossbeam_channel::unbounded();
+        #[cfg(feature = "model")]
+        let executor = self
+            .virtual_time
+            .map_or(Executor::Threads(PhantomData), Executor::Virtual);
+        #[cfg(not(feature = "model"))]
+        let executor = Executor::Threads(PhantomData);
         let is_virtual = self.clock.is_virtual();
         let inner = Arc::new(Inner {
             clock: self.clock,
@@ -251,9 +229,9 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             faults: self
                 .faults
                 .map(|(config, clone)| Faults::new(config, clone)),
-            environments: (self.model.is_some() || self.scaling.is_some())
+            environments: (executor.is_virtual() || self.scaling.is_some())
                 .then(|| Environments::new(self.scaling)),
-            model: self.model.map(Model::new),
+            executor,
         });
         // Parked workers must hear when virtual time moves, or a retry that became due would
         // wait for the next invoke. The weak reference lets the runtime drop.

@@ -1,11 +1,15 @@
-//! [`Context`]: what a handler knows about the attempt it runs, and its way to invoke others.
+//! [`Context`]: what a handler knows about the attempt it runs, and its way to invoke others;
+//! [`TestContext`]: a context without a runtime, for unit tests of one handler.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
+use super::dispatch::{Attempt, Call};
+use super::executor::ExecutionLine;
 use crate::engine::{FunctionHandle, Runtime};
-use crate::model::Cursor;
 use crate::parts::clock::Timestamp;
 use crate::parts::error::InvokeError;
 use crate::parts::record::RequestId;
@@ -47,22 +51,51 @@ use crate::parts::record::RequestId;
 /// assert_eq!(children.load(Ordering::Relaxed), 3);
 /// ```
 pub struct Context<'a, P, R> {
-    pub(crate) runtime: &'a Runtime<P, R>,
-    pub(crate) function: &'a Arc<str>,
-    pub(crate) request_id: RequestId,
-    pub(crate) attempt: u32,
-    pub(crate) enqueued_at: Timestamp,
-    pub(crate) started_at: Timestamp,
-    pub(crate) code_version: u64,
-    pub(crate) chain_depth: u32,
-    pub(crate) timeout: Duration,
-    pub(crate) duplicate: bool,
-    /// Model mode: where this execution is in virtual time.
-    pub(crate) cursor: Option<&'a Cursor>,
-    pub(crate) cold_start: bool,
+    caller: Caller<'a, P, R>,
+    function: &'a str,
+    request_id: RequestId,
+    attempt: u32,
+    enqueued_at: Timestamp,
+    started_at: Timestamp,
+    code_version: u64,
+    chain_depth: u32,
+    timeout: Duration,
+    duplicate: bool,
+    cold_start: bool,
+    /// Virtual time (model mode): where this execution is on its time line.
+    line: Option<&'a dyn ExecutionLine>,
+}
+
+/// Where a handler's invokes go: the runtime running it, or a [`TestContext`]'s list.
+enum Caller<'a, P, R> {
+    Runtime(&'a Runtime<P, R>),
+    Detached(&'a TestContext<P>),
 }
 
 impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
+    /// The context of `attempt` of the event `call` describes, run by `rt`.
+    pub(crate) fn for_attempt(
+        rt: &'a Runtime<P, R>,
+        attempt: &'a Attempt<'_, P, R>,
+        call: &Call,
+        line: Option<&'a dyn ExecutionLine>,
+    ) -> Self {
+        Context {
+            caller: Caller::Runtime(rt),
+            function: &attempt.f.name,
+            request_id: call.request_id,
+            attempt: attempt.number,
+            enqueued_at: call.enqueued_at,
+            started_at: attempt.started,
+            code_version: attempt.version.number,
+            chain_depth: call.chain_depth,
+            timeout: attempt.version.config.timeout,
+            duplicate: call.duplicate,
+            cold_start: attempt.cold,
+            line,
+        }
+    }
+
     /// The event's id, the same on every attempt.
     pub fn request_id(&self) -> RequestId {
         self.request_id
@@ -101,6 +134,14 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         self.started_at
     }
 
+    /// The runtime clock's time now (a [`TestContext`]'s: the attempt's start).
+    pub fn now(&self) -> Timestamp {
+        match self.caller {
+            Caller::Runtime(rt) => rt.now(),
+            Caller::Detached(_) => self.started_at,
+        }
+    }
+
     /// The code version running (1 at registration, one more per
     /// [`Runtime::update_code`](crate::Runtime::update_code)).
     pub fn code_version(&self) -> u64 {
@@ -116,11 +157,9 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// execution's virtual time line: its calls and [`spend`](Self::spend)s so far; a cold
     /// start does not count against the timeout).
     pub fn remaining_time(&self) -> Duration {
-        match self.cursor {
-            Some(cursor) => cursor.remaining(),
-            None => self
-                .timeout
-                .saturating_sub(self.runtime.now() - self.started_at),
+        match self.line {
+            Some(line) => line.remaining(),
+            None => self.timeout.saturating_sub(self.now() - self.started_at),
         }
     }
 
@@ -139,6 +178,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// # Examples
     ///
     /// ```
+    /// # #[cfg(feature = "model")] {
     /// use event_invoke::{CostModel, Function, ModelOptions, Runtime};
     /// use std::time::Duration;
     ///
@@ -151,49 +191,63 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// rt.invoke_async("resize", 25).unwrap();
     /// rt.run_until_idle();
     /// assert_eq!(rt.model_report().unwrap().makespan, Duration::from_secs(1));
+    /// # }
     /// ```
     pub fn spend(&self, d: Duration) {
-        if let Some(cursor) = self.cursor {
-            cursor.spend(d);
+        if let Some(line) = self.line {
+            line.spend(d);
         }
     }
 
-    /// The caller's side of a model-mode invoke: when the call returns (`Ok(None)` outside
-    /// model mode), or the refusal with the payload handed back.
-    pub(crate) fn charge_call(
+    /// The caller's side of an invoke on a virtual time line: when the call returns (`None`
+    /// in real time), or the refusal with the payload handed back.
+    fn charge_call(
         &self,
         name: &str,
         payload: P,
     ) -> Result<(Option<Timestamp>, P), InvokeError<P>> {
-        let Some(cursor) = self.cursor else {
+        let Some(line) = self.line else {
             return Ok((None, payload));
         };
-        match cursor.call() {
+        match line.call() {
             Some(at) => Ok((Some(at), payload)),
+            #[cfg(feature = "model")]
             None => Err(InvokeError::CallerTimedOut {
                 caller: self.function.to_string(),
                 function: name.to_string(),
                 timeout: self.timeout,
                 payload,
             }),
+            #[cfg(not(feature = "model"))]
+            None => {
+                let _ = name;
+                Ok((None, payload))
+            }
         }
     }
 
-    /// The runtime running this handler.
-    pub fn runtime(&self) -> &Runtime<P, R> {
-        self.runtime
+    /// The runtime running this handler; `None` for a [`TestContext`]'s.
+    pub fn runtime(&self) -> Option<&'a Runtime<P, R>> {
+        match self.caller {
+            Caller::Runtime(rt) => Some(rt),
+            Caller::Detached(_) => None,
+        }
     }
 
     /// Invokes function `name` asynchronously, one hop further down this event's chain. The
     /// error converts into a [`FunctionError`](crate::FunctionError) with `?`, so a refused
-    /// child invoke fails (and retries) the parent attempt.
+    /// child invoke fails (and retries) the parent attempt. A [`TestContext`]'s context keeps
+    /// the invoke for the test to read.
     ///
     /// In model mode the call costs this execution the invoke latency, and the event is
     /// accepted when the call returns (see [`CostModel`](crate::CostModel)).
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
+        let rt = match self.caller {
+            Caller::Runtime(rt) => rt,
+            Caller::Detached(test) => return Ok(test.record(name, payload)),
+        };
         let (at, payload) = self.charge_call(name, payload)?;
-        self.runtime
-            .invoke_async_at_depth(name, payload, self.chain_depth + 1, at)
+        rt.invoke_async_at_depth(name, payload, self.chain_depth + 1, at)
     }
 
     /// Invokes a pre-resolved function asynchronously, one hop further down this event's chain.
@@ -202,6 +256,9 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         function: &FunctionHandle<P, R>,
         payload: P,
     ) -> Result<RequestId, InvokeError<P>> {
+        if let Caller::Detached(test) = self.caller {
+            return Ok(test.record(function.name(), payload));
+        }
         // The handle's own runtime: a handle may belong to another runtime than this one.
         let (at, payload) = self.charge_call(function.name(), payload)?;
         function.enqueue_at_depth(payload, self.chain_depth + 1, at)
@@ -216,6 +273,166 @@ impl<P, R> fmt::Debug for Context<'_, P, R> {
             .field("attempt", &self.attempt)
             .field("code_version", &self.code_version)
             .field("chain_depth", &self.chain_depth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Context`] without a runtime, so that one handler can be called in a plain unit test:
+/// set the attempt you want to test, call the handler with [`context`](Self::context), and
+/// read the invokes it made with [`take_invocations`](Self::take_invocations).
+///
+/// Nothing runs the invoked functions, and nothing retries: that is the runtime's job. To
+/// test a handler against retries, duplicates and event age, use a [`Runtime`] with a
+/// [`ManualClock`](crate::ManualClock), or [`IdempotencyCheck`](crate::IdempotencyCheck).
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Context, Function, FunctionError, TestContext};
+///
+/// let fan_out = Function::new("fan-out", |n: &u32, ctx: &Context<'_, u32, ()>| {
+///     if ctx.approximate_invoke_count() > 2 {
+///         return Err(FunctionError::new("GiveUp", "too many attempts"));
+///     }
+///     for i in 0..*n {
+///         ctx.invoke_async("worker", i)?;
+///     }
+///     Ok(())
+/// });
+///
+/// let test = TestContext::new("fan-out");
+/// fan_out.call(&3, &test.context()).unwrap();
+/// assert_eq!(
+///     test.take_invocations(),
+///     vec![("worker".to_string(), 0), ("worker".to_string(), 1), ("worker".to_string(), 2)]
+/// );
+///
+/// let third = TestContext::new("fan-out").approximate_invoke_count(3);
+/// let err = fan_out.call(&3, &third.context()).unwrap_err();
+/// assert_eq!(err.error_type(), "GiveUp");
+/// assert!(third.take_invocations().is_empty());
+/// ```
+pub struct TestContext<P> {
+    function: String,
+    request_id: RequestId,
+    attempt: u32,
+    chain_depth: u32,
+    event_age: Duration,
+    timeout: Duration,
+    code_version: u64,
+    duplicate: bool,
+    cold_start: bool,
+    invocations: Mutex<Vec<(String, P)>>,
+    next_id: AtomicU64,
+}
+
+impl<P> TestContext<P> {
+    /// A first attempt (approximate invoke count 1) of request 1 of function `function`, at
+    /// the top of its chain, on code version 1, with Lambda's default 3 s timeout.
+    pub fn new(function: impl Into<String>) -> Self {
+        TestContext {
+            function: function.into(),
+            request_id: RequestId::from_u64(1),
+            attempt: 1,
+            chain_depth: 1,
+            event_age: Duration::ZERO,
+            timeout: super::DEFAULT_TIMEOUT,
+            code_version: 1,
+            duplicate: false,
+            cold_start: false,
+            invocations: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The request id the handler sees.
+    pub fn request_id(mut self, id: RequestId) -> Self {
+        self.request_id = id;
+        self
+    }
+
+    /// Which attempt this is (1 for the first run, 3 for Lambda's last retry).
+    pub fn approximate_invoke_count(mut self, n: u32) -> Self {
+        self.attempt = n;
+        self
+    }
+
+    /// The event's position in its invocation chain.
+    pub fn chain_depth(mut self, depth: u32) -> Self {
+        self.chain_depth = depth;
+        self
+    }
+
+    /// How long the event waited before this attempt.
+    pub fn event_age(mut self, age: Duration) -> Self {
+        self.event_age = age;
+        self
+    }
+
+    /// The handler's timeout (what [`Context::remaining_time`] starts from).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The code version the handler sees.
+    pub fn code_version(mut self, version: u64) -> Self {
+        self.code_version = version;
+        self
+    }
+
+    /// Whether the attempt is an injected duplicate delivery.
+    pub fn duplicate(mut self, duplicate: bool) -> Self {
+        self.duplicate = duplicate;
+        self
+    }
+
+    /// Whether the attempt runs in a new execution environment.
+    pub fn cold_start(mut self, cold: bool) -> Self {
+        self.cold_start = cold;
+        self
+    }
+
+    /// The context to pass to the handler. Its clock stands still at the attempt's start.
+    pub fn context<R>(&self) -> Context<'_, P, R> {
+        let started_at = Timestamp::ZERO + self.event_age;
+        Context {
+            caller: Caller::Detached(self),
+            function: &self.function,
+            request_id: self.request_id,
+            attempt: self.attempt,
+            enqueued_at: Timestamp::ZERO,
+            started_at,
+            code_version: self.code_version,
+            chain_depth: self.chain_depth,
+            timeout: self.timeout,
+            duplicate: self.duplicate,
+            cold_start: self.cold_start,
+            line: None,
+        }
+    }
+
+    /// The invokes the handler made through its context so far, in order, as (function name,
+    /// payload); the list is emptied.
+    pub fn take_invocations(&self) -> Vec<(String, P)> {
+        std::mem::take(&mut *self.invocations.lock())
+    }
+
+    fn record(&self, name: &str, payload: P) -> RequestId {
+        self.invocations.lock().push((name.to_string(), payload));
+        // Ids apart from the event's own, so that a handler keying on them sees new ones.
+        RequestId::from_u64(u64::MAX - self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl<P> fmt::Debug for TestContext<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestContext")
+            .field("function", &self.function)
+            .field("request_id", &self.request_id)
+            .field("approximate_invoke_count", &self.attempt)
+            .field("chain_depth", &self.chain_depth)
+            .field("invocations", &self.invocations.lock().len())
             .finish_non_exhaustive()
     }
 }

@@ -4,13 +4,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::model::Cursor;
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::QueuedEvent;
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
+use super::executor::{ExecutionLine, Executor};
 use super::{bump, Context, FunctionShared, Runtime, Slots, Tally, Task, Version, ZeroConcurrency};
+use crate::parts::clock::duration_nanos;
 
 /// The most ready events a worker takes from one function at once.
 pub(crate) const BATCH: usize = 16;
@@ -61,9 +62,10 @@ pub enum StepOutcome {
     /// An injected duplicate delivery ran (or was dropped unrun); its event had already ended,
     /// and this makes no record ([`FaultInjection`](crate::FaultInjection)).
     Duplicate,
-    /// Model mode: the execution started and takes virtual time; it holds its slot and its
-    /// outcome counts when the clock reaches `until`
+    /// Model mode only (cargo feature `model`): the execution started and takes virtual time;
+    /// it holds its slot and its outcome counts when the clock reaches `until`
     /// ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
+    #[cfg(feature = "model")]
     Running {
         /// When the execution ends.
         until: Timestamp,
@@ -80,7 +82,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn batch_limit(&self, f: &FunctionShared<P, R>, ready: usize) -> usize {
         if self.inner.faults.as_ref().is_some_and(|f| f.active())
             || ready < 2
-            || self.inner.model.is_some()
+            || self.inner.executor.is_virtual()
         {
             return 1;
         }
@@ -281,37 +283,70 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn dispatch<'a>(
         &'a self,
         f: &'a Arc<FunctionShared<P, R>>,
-        event: QueuedEvent<P>,
-        version: &Arc<Version<P, R>>,
-        now: Timestamp,
-        held: &mut Option<Slots<'a>>,
-        tally: Option<&mut Tally>,
-    ) -> (Dispatched, Timestamp) {
-        let mut ended = now;
-        let d = self.dispatch_inner(f, event, version, now, held, &mut ended, tally);
-        (d, ended)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn dispatch_inner<'a>(
-        &'a self,
-        f: &'a Arc<FunctionShared<P, R>>,
         mut event: QueuedEvent<P>,
         version: &Arc<Version<P, R>>,
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
-        ended: &mut Timestamp,
         mut tally: Option<&mut Tally>,
-    ) -> Dispatched {
+    ) -> (Dispatched, Timestamp) {
         let request_id = event.request_id();
-        let config = &version.config;
+        if let Some(condition) = self.guard(version, &event, now) {
+            let outcome = if event.is_duplicate() {
+                StepOutcome::Duplicate
+            } else {
+                StepOutcome::Ended(condition)
+            };
+            self.finish(f, version, event, condition, None, true, now);
+            return (
+                Dispatched {
+                    request_id,
+                    outcome,
+                },
+                now,
+            );
+        }
+        if held.is_none() {
+            *held = self.acquire_slots(f, version, now);
+        }
+        // Fault seam: a system error before the handler runs, handled like a throttle.
         let faults = self.inner.faults.as_ref();
-        let duplicate = event.is_duplicate();
-        let end = |condition| Dispatched {
-            request_id,
-            outcome: StepOutcome::Ended(condition),
+        let injected = held.is_some() && faults.is_some_and(|x| x.chance(x.config.system_error));
+        if held.is_none() || injected {
+            return (self.throttle(f, version, event, now, injected), now);
+        }
+        let number = self.start_attempt(f, version, &mut event, now, tally.as_deref_mut());
+        // A batch reuses its slots (and their environment): only its first event is cold.
+        let cold = held.as_mut().is_some_and(|s| std::mem::take(&mut s.cold));
+        let attempt = Attempt {
+            f,
+            version,
+            started: now,
+            number,
+            cold,
         };
-        let guard = if self
+        // The seam: how long the execution takes, and when its outcome counts.
+        match &self.inner.executor {
+            Executor::Threads(_) => {
+                let call = Call::of(&event);
+                let (result, ended) = self.run_handler(&attempt, call, event.payload(), None);
+                (self.conclude(&attempt, event, result, ended, tally), ended)
+            }
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => (self.execute_virtual(&**v, &attempt, event, held), now),
+        }
+    }
+
+    /// Whether `event` ends before it runs: past the recursion limit, too old, or its function
+    /// reserved at zero with [`ZeroConcurrency::Discard`].
+    #[inline]
+    fn guard(
+        &self,
+        version: &Version<P, R>,
+        event: &QueuedEvent<P>,
+        now: Timestamp,
+    ) -> Option<Condition> {
+        let config = &version.config;
+        if self
             .recursion_limit()
             .is_some_and(|limit| event.chain_depth() > limit)
         {
@@ -324,171 +359,78 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(Condition::ZeroReservedConcurrency)
         } else {
             None
-        };
-        if let Some(condition) = guard {
+        }
+    }
+
+    /// A throttle (or an injected system error): back to the queue with backoff; it does not
+    /// use up retry attempts. Too old by the time it would come back, it ends now.
+    fn throttle(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        mut event: QueuedEvent<P>,
+        now: Timestamp,
+        injected: bool,
+    ) -> Dispatched {
+        let request_id = event.request_id();
+        let config = &version.config;
+        if injected {
+            bump(&f.counters.injected_errors);
+        } else {
+            bump(&f.counters.throttles);
+        }
+        let throttles = event.bump_throttles();
+        let mut delay = config.retry.throttle_delay(throttles, &mut *f.rng.lock());
+        if let Some(faults) = self.inner.faults.as_ref() {
+            delay += faults.extra_delay();
+        }
+        let due = now + delay;
+        self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
+        let outcome = if config.retry.is_expired(event.enqueued_at(), due) {
+            let condition = Condition::EventAgeExceeded;
             self.finish(f, version, event, condition, None, true, now);
-            return if duplicate {
-                Dispatched {
-                    request_id,
-                    outcome: StepOutcome::Duplicate,
-                }
-            } else {
-                end(condition)
-            };
-        }
-        if held.is_none() {
-            *held = self.acquire_slots(f, version, now);
-        }
-        // Fault seam: a system error before the handler runs, handled like a throttle.
-        let injected = held.is_some()
-            && faults.is_some_and(|faults| faults.chance(faults.config.system_error));
-        match held {
-            Some(_) if !injected => {}
-            _ => {
-                // A throttle: back to the queue with backoff; it does not use up retry attempts.
-                if injected {
-                    bump(&f.counters.injected_errors);
-                } else {
-                    bump(&f.counters.throttles);
-                }
-                let throttles = event.bump_throttles();
-                let mut delay = config.retry.throttle_delay(throttles, &mut *f.rng.lock());
-                if let Some(faults) = faults {
-                    delay += faults.extra_delay();
-                }
-                let due = now + delay;
-                self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
-                let step = if config.retry.is_expired(event.enqueued_at(), due) {
-                    self.finish(
-                        f,
-                        version,
-                        event,
-                        Condition::EventAgeExceeded,
-                        None,
-                        true,
-                        now,
-                    );
-                    end(Condition::EventAgeExceeded)
-                } else {
-                    match self.requeue(f, version, event, due, now) {
-                        None => Dispatched {
-                            request_id,
-                            outcome: StepOutcome::Throttled { due },
-                        },
-                        Some(c) => end(c),
-                    }
-                };
-                if let Some(model) = &self.inner.model {
-                    // After the event's fate is settled, so that one that ended is not counted.
-                    model.observe(now, self.running(), self.outstanding());
-                }
-                return step;
+            StepOutcome::Ended(condition)
+        } else {
+            match self.requeue(f, version, event, due, now) {
+                None => StepOutcome::Throttled { due },
+                Some(c) => StepOutcome::Ended(c),
             }
+        };
+        // After the event's fate is settled, so that one that ended is not counted.
+        self.observe_time(now);
+        Dispatched {
+            request_id,
+            outcome,
         }
+    }
+
+    /// Counts the start of an attempt of `event` and traces it; returns its number.
+    #[inline]
+    fn start_attempt(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: &mut QueuedEvent<P>,
+        now: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> u32 {
         let attempt = event.bump_attempts();
+        let duplicate = event.is_duplicate();
         if !duplicate {
             event.set_last_version(version.number);
         }
-        let age = crate::parts::clock::duration_nanos(now - event.enqueued_at());
-        match tally.as_deref_mut() {
+        let age = duration_nanos(now - event.enqueued_at());
+        match tally {
             Some(t) => t.started(age),
             None => f.counters.attempt_started(age),
         }
-        self.trace(
-            f,
-            request_id,
-            now,
-            TraceKind::Started {
-                attempt,
-                duplicate,
-                code_version: version.number,
-            },
-        );
-        // A batch reuses its slots (and their environment): only its first event is cold.
-        let cold = held.as_mut().is_some_and(|s| std::mem::take(&mut s.cold));
-        let Some(model) = &self.inner.model else {
-            let (result, ended_at) = self.run_handler(
-                f,
-                version,
-                event.payload(),
-                request_id,
-                event.enqueued_at(),
-                now,
-                attempt,
-                event.chain_depth(),
-                duplicate,
-                None,
-                cold,
-            );
-            *ended = ended_at;
-            return self.conclude(f, version, event, attempt, result, now, ended_at, tally);
-        };
-        // Model mode: the execution's virtual time line (see `CostModel`).
-        model.started(now, age, self.running(), self.outstanding());
-        let cost = config.cost.as_ref();
-        let latency = cost
-            .and_then(|c| c.latency())
-            .unwrap_or(model.options.latency());
-        let begin = match cost {
-            Some(c) if cold => now + c.cold_start_time(),
-            _ => now,
-        };
-        // The timeout counts from the end of the cold start: Lambda's init phase has its own
-        // limit and does not use up the invoke's timeout.
-        let deadline = begin + config.timeout;
-        let cursor = crate::model::Cursor::new(begin, deadline, latency);
-        let (mut result, _) = self.run_handler(
-            f,
-            version,
-            event.payload(),
-            request_id,
-            event.enqueued_at(),
-            now,
+        let kind = TraceKind::Started {
             attempt,
-            event.chain_depth(),
             duplicate,
-            Some(&cursor),
-            cold,
-        );
-        let mut end = cursor.at();
-        if let Some(cost) = cost {
-            let mut rng = f.cost_rng.lock();
-            end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
-            if cost.draw_failure(&mut rng) && result.is_ok() {
-                result = Err(crate::model::CostModel::failure());
-            }
-        }
-        if end > deadline || cursor.timed_out() {
-            end = deadline;
-            result = Err(FunctionError::timeout(config.timeout));
-        }
-        if end == now {
-            // Took no virtual time: it ends in this step, like a real execution. Its slots go
-            // back first and its counts go straight to the counters (not to a batch tally, a
-            // model batch is one event), so that the timeline sees it gone.
-            *held = None;
-            *ended = end;
-            let _ = tally;
-            let d = self.conclude(f, version, event, attempt, result, now, end, None);
-            model.observe(now, self.running(), self.outstanding());
-            return d;
-        }
-        // It ends later: its slots stay taken until then.
-        let pool = held.take().is_some_and(|slots| slots.detach());
-        model.push_completion(crate::model::Completion {
-            at: end.as_nanos(),
-            function: Arc::clone(f),
-            version: Arc::clone(version),
-            event,
-            result,
-            attempt,
-            started: now,
-            pool,
-        });
-        Dispatched {
-            request_id,
-            outcome: StepOutcome::Running { until: end },
-        }
+            code_version: version.number,
+        };
+        self.trace(f, event.request_id(), now, kind);
+        attempt
     }
 
     /// Executions running in the account now.
@@ -496,53 +438,42 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner.account.in_flight() as u64
     }
 
-    /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout.
-    #[allow(clippy::too_many_arguments)]
+    /// Lets virtual time sample concurrency and queue depth at `now` (nothing in real time).
+    #[inline]
+    pub(crate) fn observe_time(&self, now: Timestamp) {
+        self.inner
+            .executor
+            .observe(now, || (self.running(), self.outstanding()));
+    }
+
+    /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
+    /// virtual time `line` is the execution's time line, which its context reads and moves.
     #[inline]
     pub(crate) fn run_handler(
         &self,
-        f: &FunctionShared<P, R>,
-        version: &Version<P, R>,
+        attempt: &Attempt<'_, P, R>,
+        call: Call,
         payload: &P,
-        request_id: RequestId,
-        enqueued_at: Timestamp,
-        started_at: Timestamp,
-        attempt: u32,
-        chain_depth: u32,
-        duplicate: bool,
-        cursor: Option<&Cursor>,
-        cold_start: bool,
+        line: Option<&dyn ExecutionLine>,
     ) -> (Result<R, FunctionError>, Timestamp) {
-        let ctx = Context {
-            cursor,
-            cold_start,
-            runtime: self,
-            function: &f.name,
-            request_id,
-            attempt,
-            enqueued_at,
-            started_at,
-            code_version: version.number,
-            chain_depth,
-            timeout: version.config.timeout,
-            duplicate,
-        };
+        let version = attempt.version;
+        let ctx = Context::for_attempt(self, attempt, &call, line);
         // Features `tracing` / `metrics`: the attempt's span, entered around the handler.
         #[cfg(any(feature = "tracing", feature = "metrics"))]
         let execution = crate::observe::Execution::start(
-            &f.name,
-            request_id,
-            attempt,
+            &attempt.f.name,
+            call.request_id,
+            attempt.number,
             version.number,
-            duplicate,
-            started_at - enqueued_at,
+            call.duplicate,
+            attempt.started - call.enqueued_at,
         );
         // A panicking handler is a function error, not a dead worker: the slots are released
         // by their guard and the event goes on to its retry or record.
         let result = catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
             .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
         let ended_at = self.inner.clock.now();
-        let duration = ended_at - started_at;
+        let duration = ended_at - attempt.started;
         let result = if duration > version.config.timeout {
             Err(FunctionError::timeout(version.config.timeout))
         } else {
@@ -551,5 +482,35 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         #[cfg(any(feature = "tracing", feature = "metrics"))]
         execution.finish(duration, &result);
         (result, ended_at)
+    }
+}
+
+/// One attempt being made: the function, the code version it runs, when it started, which
+/// attempt it is, and whether it needed a new environment.
+pub(crate) struct Attempt<'a, P, R> {
+    pub(crate) f: &'a Arc<FunctionShared<P, R>>,
+    pub(crate) version: &'a Arc<Version<P, R>>,
+    pub(crate) started: Timestamp,
+    pub(crate) number: u32,
+    pub(crate) cold: bool,
+}
+
+/// What a handler's context tells about the event it runs.
+#[derive(Clone, Copy)]
+pub(crate) struct Call {
+    pub(crate) request_id: RequestId,
+    pub(crate) enqueued_at: Timestamp,
+    pub(crate) chain_depth: u32,
+    pub(crate) duplicate: bool,
+}
+
+impl Call {
+    pub(crate) fn of<P>(event: &QueuedEvent<P>) -> Self {
+        Call {
+            request_id: event.request_id(),
+            enqueued_at: event.enqueued_at(),
+            chain_depth: event.chain_depth(),
+            duplicate: event.is_duplicate(),
+        }
     }
 }

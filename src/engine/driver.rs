@@ -130,6 +130,15 @@ impl fmt::Debug for Workers {
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
+    /// Runs what virtual time has due at `now` (nothing in real time).
+    #[inline]
+    fn due_in_virtual_time(&self, now: Timestamp) {
+        #[cfg(feature = "model")]
+        self.virtual_due(now);
+        #[cfg(not(feature = "model"))]
+        let _ = now;
+    }
+
     /// Runs events on the calling thread until `stop` is given; returns how many events it
     /// dispatched. Any number of threads may run it at once.
     ///
@@ -156,7 +165,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return dispatched;
             }
             let now = inner.clock.now();
-            self.model_due(now);
+            self.due_in_virtual_time(now);
             self.fire_timers(now);
             match inner.run_rx.try_recv() {
                 Ok(task) => {
@@ -204,7 +213,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// for a runtime in model mode, which runs on the calling thread
     /// ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
     pub fn spawn_workers(&self, n: usize) -> std::io::Result<Workers> {
-        if self.inner.model.is_some() {
+        if self.inner.executor.is_virtual() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "a runtime in model mode runs on the calling thread: drive it with \
@@ -230,7 +239,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// `None` when nothing is due.
     pub fn try_dispatch(&self) -> Option<Dispatched> {
         let now = self.inner.clock.now();
-        self.model_due(now);
+        self.due_in_virtual_time(now);
         self.fire_timers(now);
         loop {
             match self.inner.run_rx.try_recv() {
@@ -278,7 +287,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             let now = inner.clock.now();
-            self.model_due(now);
+            self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Ok(task) = inner.run_rx.try_recv() {
                 dispatched += self.run_batch(task, &mut batch);
@@ -289,8 +298,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return dispatched;
             }
             let (any, unheld) = self.next_wake();
-            // Model mode: arrivals and execution ends are work that keeps the run going.
-            let (any, unheld) = match inner.model.as_ref().and_then(|m| m.next_at()) {
+            // Virtual time: arrivals and execution ends are work that keeps the run going.
+            let (any, unheld) = match inner.executor.next_at() {
                 None => (any, unheld),
                 Some(m) => (
                     Some(any.map_or(m, |a| a.min(m))),

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::Context;
-use crate::model::CostModel;
+#[cfg(feature = "model")]
+use crate::parts::cost::CostModel;
 use crate::parts::error::Error;
 use crate::parts::record::{Destination, FunctionError};
 use crate::parts::retry::RetryPolicy;
@@ -98,6 +99,7 @@ pub struct FunctionConfig<P, R> {
     pub queue_capacity: usize,
     /// What an execution costs in model mode (see [`CostModel`]); `None` there: no time but
     /// the invoke latency. Only a runtime in model mode accepts one.
+    #[cfg(feature = "model")]
     pub cost: Option<CostModel>,
 }
 
@@ -119,6 +121,7 @@ impl<P, R> FunctionConfig<P, R> {
             });
         }
         self.retry.to_builder().build()?;
+        #[cfg(feature = "model")]
         if let Some(cost) = &self.cost {
             cost.validate()?;
         }
@@ -135,6 +138,7 @@ impl<P, R> Default for FunctionConfig<P, R> {
             on_success: None,
             on_failure: None,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            #[cfg(feature = "model")]
             cost: None,
         }
     }
@@ -149,6 +153,7 @@ impl<P, R> Clone for FunctionConfig<P, R> {
             on_success: self.on_success.clone(),
             on_failure: self.on_failure.clone(),
             queue_capacity: self.queue_capacity,
+            #[cfg(feature = "model")]
             cost: self.cost.clone(),
         }
     }
@@ -163,8 +168,7 @@ impl<P, R> fmt::Debug for FunctionConfig<P, R> {
             .field("on_success", &self.on_success)
             .field("on_failure", &self.on_failure)
             .field("queue_capacity", &self.queue_capacity)
-            .field("cost", &self.cost)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,6 +223,22 @@ impl<P: Send + 'static, R: Send + 'static> Function<P, R> {
         F: Fn(&P, &Context<'_, P, R>) -> Result<R, FunctionError> + Send + Sync + 'static,
     {
         Self::from_handler(name, handler)
+    }
+
+    /// Calls the handler once with `ctx`, on this thread, as a plain function call: no
+    /// runtime, no retry, no timeout, and a panic is not caught. For unit tests of one handler,
+    /// with a [`TestContext`](crate::TestContext)'s context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, TestContext};
+    ///
+    /// let double = Function::new("double", |n: &u32, _ctx| Ok(n * 2));
+    /// assert_eq!(double.call(&21, &TestContext::new("double").context()), Ok(42));
+    /// ```
+    pub fn call(&self, payload: &P, ctx: &Context<'_, P, R>) -> Result<R, FunctionError> {
+        self.handler.handle(payload, ctx)
     }
 
     /// A function running a [`Handler`] value.
@@ -297,6 +317,7 @@ impl<P, R> Function<P, R> {
 
     /// What an execution costs in model mode ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
     /// A runtime not in model mode refuses a function with a cost model.
+    #[cfg(feature = "model")]
     pub fn cost(mut self, cost: CostModel) -> Self {
         self.config.cost = Some(cost);
         self

@@ -58,13 +58,8 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
     /// Invokes the function asynchronously: the event is queued and its id returned at once.
     #[inline]
     pub fn invoke_async(&self, payload: P) -> Result<RequestId, InvokeError<P>> {
-        match &self.runtime.inner.model {
-            None => self.runtime.enqueue(&self.shared, payload, 1),
-            Some(model) => {
-                let at = model.client_call(self.runtime.now());
-                self.runtime.enqueue_arriving(&self.shared, payload, 1, at)
-            }
-        }
+        let at = self.runtime.inner.executor.client_call(self.runtime.now());
+        self.enqueue_at_depth(payload, 1, at)
     }
 
     /// Invokes the function synchronously on this thread (see [`Runtime::invoke`]).
@@ -78,11 +73,6 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
         depth: u32,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
-        match at {
-            None => self.runtime.enqueue(&self.shared, payload, depth),
-            Some(at) => self
-                .runtime
-                .enqueue_arriving(&self.shared, payload, depth, at),
-        }
+        self.runtime.enqueue_at(&self.shared, payload, depth, at)
     }
 }

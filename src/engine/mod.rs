@@ -4,7 +4,8 @@
 //! -> the function's [`InvocationQueue`](crate::InvocationQueue) -> [`dispatch`] (a worker
 //! takes a ready event and its [`slots`], and runs the handler) -> [`outcome`] (the record
 //! and its destinations, or a retry) or [`timers`] (a retry or backoff due later) -> back to
-//! the queue. [`driver`] runs workers and the single-threaded loop; [`operator`] has the
+//! the queue. [`executor`] is the seam between the engine and time: real threads, or
+//! virtual time (model mode). [`driver`] runs workers and the single-threaded loop; [`operator`] has the
 //! operator's calls; [`registry`] the functions by name.
 
 mod admission;
@@ -13,6 +14,7 @@ mod context;
 mod dispatch;
 mod driver;
 mod environments;
+mod executor;
 mod function;
 mod handle;
 mod metrics;
@@ -23,9 +25,11 @@ mod runtime;
 mod slots;
 mod state;
 mod timers;
+#[cfg(feature = "model")]
+mod virtual_run;
 
 pub use builder::RuntimeBuilder;
-pub use context::Context;
+pub use context::{Context, TestContext};
 pub use dispatch::{Dispatched, StepOutcome};
 pub use driver::{StopSignal, Workers};
 pub use function::{
@@ -38,6 +42,8 @@ pub use runtime::{
 };
 
 pub(crate) use environments::Environments;
+#[cfg(feature = "model")]
+pub(crate) use executor::{Arrival, Completion, Due, ExecutionLine, Executor, VirtualTime};
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;
 pub(crate) use slots::Slots;

@@ -10,10 +10,13 @@ use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::{Context, FunctionConfig, Handler, Runtime, Task, Version};
 
-pub(crate) fn deleted_handler<P, R>(_: &P, ctx: &Context<'_, P, R>) -> Result<R, FunctionError> {
+pub(crate) fn deleted_handler<P: Send + 'static, R: Send + 'static>(
+    _: &P,
+    ctx: &Context<'_, P, R>,
+) -> Result<R, FunctionError> {
     Err(FunctionError::new(
         "ResourceNotFoundException",
-        format!("function {} was deleted", ctx.function),
+        format!("function {} was deleted", ctx.function_name()),
     ))
 }
 

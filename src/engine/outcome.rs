@@ -10,7 +10,9 @@ use crate::parts::clock::Timestamp;
 use crate::parts::queue::QueuedEvent;
 use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
 
+use super::dispatch::Attempt;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Task, Version};
+use crate::parts::clock::duration_nanos;
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
 /// last attempt's error stands in.
@@ -42,34 +44,25 @@ pub(crate) fn record_of<P, R>(
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
-    /// The consequence of an attempt that ran (from `started` to `ended_at`): its counts and
-    /// trace, then its record, retry or (for an injected duplicate) nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
+    /// its record, retry or (for an injected duplicate) nothing.
     pub(crate) fn conclude(
         &self,
-        f: &Arc<FunctionShared<P, R>>,
-        version: &Arc<Version<P, R>>,
-        mut event: QueuedEvent<P>,
-        attempt: u32,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
         mut result: Result<R, FunctionError>,
-        started: Timestamp,
         ended_at: Timestamp,
         mut tally: Option<&mut Tally>,
     ) -> Dispatched {
+        let Attempt { f, version, .. } = *attempt;
         let request_id = event.request_id();
-        let config = &version.config;
-        let faults = self.inner.faults.as_ref();
         let duplicate = event.is_duplicate();
-        let end = |condition| Dispatched {
-            request_id,
-            outcome: StepOutcome::Ended(condition),
-        };
-        let took = crate::parts::clock::duration_nanos(ended_at - started);
+        let took = duration_nanos(ended_at - attempt.started);
         match tally.as_deref_mut() {
             Some(t) => t.finished(took),
             None => f.counters.attempt_finished(took),
         }
-        if let Some(faults) = faults {
+        if let Some(faults) = self.inner.faults.as_ref() {
             // Fault seam: the handler did its work, but its response is lost.
             if result.is_ok() && faults.chance(faults.config.function_error) {
                 bump(&f.counters.injected_errors);
@@ -79,97 +72,119 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 ));
             }
         }
-        if let Err(error) = &result {
-            bump(&f.counters.errors);
-            let kind = TraceKind::Failed {
-                attempt,
+        let number = attempt.number;
+        let kind = match &result {
+            Err(error) => {
+                bump(&f.counters.errors);
+                TraceKind::Failed {
+                    attempt: number,
+                    duplicate,
+                    error,
+                }
+            }
+            Ok(_) => TraceKind::Succeeded {
+                attempt: number,
                 duplicate,
-                error,
-            };
-            self.trace(f, request_id, ended_at, kind);
-        } else {
-            let kind = TraceKind::Succeeded { attempt, duplicate };
-            self.trace(f, request_id, ended_at, kind);
-        }
-        if duplicate {
+            },
+        };
+        self.trace(f, request_id, ended_at, kind);
+        let outcome = if duplicate {
             // A duplicate delivery is never retried and makes no record (`finish` knows).
             self.finish(f, version, event, Condition::Success, None, true, ended_at);
-            return Dispatched {
-                request_id,
-                outcome: StepOutcome::Duplicate,
-            };
+            StepOutcome::Duplicate
+        } else {
+            match result {
+                Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
+                Err(error) => self.fail(attempt, event, error, ended_at),
+            }
+        };
+        Dispatched {
+            request_id,
+            outcome,
         }
-        match result {
-            Ok(response) => {
-                if let Some(faults) = faults {
-                    // Fault seam: at-least-once delivery runs the event once more.
-                    if faults.duplicate(request_id) {
-                        self.inject_duplicate(f, &event, faults.clone, ended_at);
-                    }
-                }
-                match tally {
-                    Some(t) => {
-                        self.finish_success_tallied(f, version, event, response, ended_at, t)
-                    }
-                    None => self.finish(
-                        f,
-                        version,
-                        event,
-                        Condition::Success,
-                        Some(Ok(response)),
-                        true,
-                        ended_at,
-                    ),
-                }
-                end(Condition::Success)
+    }
+
+    /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
+    /// if any), and fault injection may deliver it once more.
+    fn succeed(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        if let Some(faults) = self.inner.faults.as_ref() {
+            // Fault seam: at-least-once delivery runs the event once more.
+            if faults.duplicate(event.request_id()) {
+                self.inject_duplicate(f, &event, faults.clone, ended_at);
             }
-            Err(error) => {
-                let Some(mut wait) = config.retry.retry_delay(attempt) else {
-                    self.finish(
-                        f,
-                        version,
-                        event,
-                        Condition::RetriesExhausted,
-                        Some(Err(error)),
-                        true,
-                        ended_at,
-                    );
-                    return end(Condition::RetriesExhausted);
-                };
-                if let Some(faults) = faults {
-                    wait += faults.extra_delay();
-                }
-                let due = ended_at + wait;
-                if config.retry.is_expired(event.enqueued_at(), due) {
-                    // Lambda does not schedule a retry that would start past the age limit.
-                    self.finish(
-                        f,
-                        version,
-                        event,
-                        Condition::EventAgeExceeded,
-                        Some(Err(error)),
-                        true,
-                        ended_at,
-                    );
-                    return end(Condition::EventAgeExceeded);
-                }
-                event.set_last_error(error);
-                self.trace(f, request_id, ended_at, TraceKind::RetryScheduled { due });
-                if let Some(model) = &self.inner.model {
-                    // Every other way out of here ends the event in `finish`, which notes it.
-                    model.note_end(ended_at);
-                }
-                match self.requeue(f, version, event, due, ended_at) {
-                    None => {
-                        bump(&f.counters.retries);
-                        Dispatched {
-                            request_id,
-                            outcome: StepOutcome::RetryScheduled { due },
-                        }
-                    }
-                    Some(c) => end(c),
-                }
+        }
+        match tally {
+            Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
+            None => {
+                let response = Some(Ok(response));
+                let success = Condition::Success;
+                self.finish(f, version, event, success, response, true, ended_at);
             }
+        }
+        StepOutcome::Ended(Condition::Success)
+    }
+
+    /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
+    /// `EventAgeExceeded` when the retry would start too late).
+    fn fail(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        mut event: QueuedEvent<P>,
+        error: FunctionError,
+        ended_at: Timestamp,
+    ) -> StepOutcome {
+        let Attempt { f, version, .. } = *attempt;
+        let retry = &version.config.retry;
+        let Some(mut wait) = retry.retry_delay(attempt.number) else {
+            let condition = Condition::RetriesExhausted;
+            self.finish(
+                f,
+                version,
+                event,
+                condition,
+                Some(Err(error)),
+                true,
+                ended_at,
+            );
+            return StepOutcome::Ended(condition);
+        };
+        if let Some(faults) = self.inner.faults.as_ref() {
+            wait += faults.extra_delay();
+        }
+        let due = ended_at + wait;
+        if retry.is_expired(event.enqueued_at(), due) {
+            // Lambda does not schedule a retry that would start past the age limit.
+            let condition = Condition::EventAgeExceeded;
+            self.finish(
+                f,
+                version,
+                event,
+                condition,
+                Some(Err(error)),
+                true,
+                ended_at,
+            );
+            return StepOutcome::Ended(condition);
+        }
+        event.set_last_error(error);
+        let kind = TraceKind::RetryScheduled { due };
+        self.trace(f, event.request_id(), ended_at, kind);
+        // Every other way out of here ends the event in `finish`, which notes it.
+        self.inner.executor.note_end(ended_at);
+        match self.requeue(f, version, event, due, ended_at) {
+            None => {
+                bump(&f.counters.retries);
+                StepOutcome::RetryScheduled { due }
+            }
+            Some(c) => StepOutcome::Ended(c),
         }
     }
 
@@ -217,9 +232,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         in_hand: bool,
         at: Timestamp,
     ) {
-        if let Some(model) = &self.inner.model {
-            model.note_end(at);
-        }
+        self.inner.executor.note_end(at);
         if event.is_duplicate() {
             // However it ends (run, purged, aged out, deleted), a duplicate delivery makes no
             // record: its event already has one.

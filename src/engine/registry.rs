@@ -94,6 +94,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     .wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             )),
             environments: AtomicU64::new(0),
+            #[cfg(feature = "model")]
             cost_rng: Mutex::new(StdRng::seed_from_u64(
                 (self.inner.seed ^ 0x6D6F_6465_6C00_0000)
                     .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
@@ -113,7 +114,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn check_cost(&self, config: &FunctionConfig<P, R>) -> Result<(), Error> {
-        if config.cost.is_some() && self.inner.model.is_none() {
+        #[cfg(not(feature = "model"))]
+        let _ = config;
+        #[cfg(feature = "model")]
+        if config.cost.is_some() && !self.inner.executor.is_virtual() {
             return Err(Error::InvalidConfig {
                 field: "cost",
                 value: "a cost model".into(),

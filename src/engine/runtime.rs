@@ -103,7 +103,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             tracer: None,
             faults: None,
             clock_set: false,
-            model: None,
+            #[cfg(feature = "model")]
+            virtual_time: None,
             scaling: None,
         }
     }

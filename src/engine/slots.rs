@@ -19,6 +19,7 @@ impl Slots<'_> {
     /// Keeps the slots taken past this guard (model mode: until the execution's virtual end,
     /// when [`Runtime::release_detached`] gives them back). Returns whether they include a
     /// slot of the unreserved pool.
+    #[cfg(feature = "model")]
     pub(crate) fn detach(self) -> bool {
         let pool = self.pool.is_some();
         // Only references inside: forgetting the guard leaks nothing but the release.
@@ -88,6 +89,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// Gives back slots kept by [`Slots::detach`].
+    #[cfg(feature = "model")]
     pub(crate) fn release_detached(&self, f: &FunctionShared<P, R>, pool: bool) {
         self.inner.account.release_raw();
         if pool {

@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 use rand::rngs::StdRng;
 
-use crate::model::Model;
+use super::executor::Executor;
 use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 use crate::parts::limiter::ConcurrencyLimiter;
@@ -60,6 +60,7 @@ pub(crate) struct FunctionShared<P, R> {
     pub(crate) environments: AtomicU64,
     /// Draws of the cost model (model mode), apart from `rng` so that a cost model does not
     /// change the throttle jitter.
+    #[cfg(feature = "model")]
     pub(crate) cost_rng: Mutex<StdRng>,
 }
 
@@ -101,8 +102,8 @@ pub(crate) struct Inner<P, R> {
     pub(crate) observer: Option<Observer<P, R>>,
     pub(crate) tracer: Option<Tracer>,
     pub(crate) faults: Option<Faults<P>>,
-    /// Model mode: virtual durations, invoke latency, the report.
-    pub(crate) model: Option<Model<P, R>>,
+    /// How executions take time: real threads, or virtual time (model mode).
+    pub(crate) executor: Executor<P, R>,
     /// Environments, counted for cold starts and the scaling rate.
     pub(crate) environments: Option<Environments>,
 }

@@ -116,12 +116,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if let Some(next) = next {
                 self.arm_timer(f, next);
             }
-            if let Some(model) = self.inner.model.as_ref().filter(|_| aged_out) {
-                model.observe(
-                    now,
-                    self.inner.account.in_flight() as u64,
-                    self.outstanding(),
-                );
+            if aged_out {
+                self.observe_time(now);
             }
         } else {
             let runnable = st.queue.ready_len() > 0;

@@ -1,37 +1,21 @@
 //! The model's books: what comes due in virtual time (arrivals, execution ends) and the
 //! statistics of the report.
 
+use std::any::Any;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{AgeSummary, ModelOptions, Timeline, TimelineBuf};
-use crate::engine::{FunctionShared, Version};
+use super::{AgeSummary, Cursor, ModelOptions, Timeline, TimelineBuf};
+use crate::engine::{
+    Arrival, Completion, Due, ExecutionLine, FunctionConfig, FunctionShared, VirtualTime,
+};
 use crate::parts::clock::{duration_nanos, Timestamp};
-use crate::parts::queue::QueuedEvent;
+use crate::parts::cost::CostModel;
+use crate::parts::error::Error;
 use crate::parts::record::FunctionError;
-
-/// An event on its way to a queue: its invoke call returns at `at`.
-pub(crate) struct Arrival<P, R> {
-    pub(crate) function: Arc<FunctionShared<P, R>>,
-    pub(crate) event: QueuedEvent<P>,
-}
-
-/// An execution that started and ends at `at`, holding its slots until then.
-pub(crate) struct Completion<P, R> {
-    pub(crate) at: u64,
-    pub(crate) function: Arc<FunctionShared<P, R>>,
-    pub(crate) version: Arc<Version<P, R>>,
-    pub(crate) event: QueuedEvent<P>,
-    pub(crate) result: Result<R, FunctionError>,
-    pub(crate) attempt: u32,
-    pub(crate) started: Timestamp,
-    /// Whether it holds a slot of the unreserved pool.
-    pub(crate) pool: bool,
-}
 
 struct Keyed<T> {
     at: u64,
@@ -55,12 +39,6 @@ impl<T> Ord for Keyed<T> {
     fn cmp(&self, o: &Self) -> CmpOrdering {
         (o.at, o.seq).cmp(&(self.at, self.seq))
     }
-}
-
-/// What comes due in virtual time.
-pub(crate) enum Due<P, R> {
-    Arrival(Arrival<P, R>),
-    Completion(Box<Completion<P, R>>),
 }
 
 struct Core<P, R> {
@@ -125,20 +103,15 @@ impl<P, R> Model<P, R> {
         self.next_at.store(a.min(c), Ordering::SeqCst);
     }
 
-    pub(crate) fn push_arrival(
-        &self,
-        at: Timestamp,
-        function: Arc<FunctionShared<P, R>>,
-        event: QueuedEvent<P>,
-    ) {
+    pub(crate) fn push_arrival(&self, arrival: Arrival<P, R>) {
         let mut core = self.core.lock();
         core.seq += 1;
         let seq = core.seq;
-        let at = at.as_nanos();
+        let at = arrival.at.as_nanos();
         core.arrivals.push(Keyed {
             at,
             seq,
-            item: Arrival { function, event },
+            item: arrival,
         });
         if at < self.next_at.load(Ordering::SeqCst) {
             self.next_at.store(at, Ordering::SeqCst);
@@ -149,7 +122,7 @@ impl<P, R> Model<P, R> {
         let mut core = self.core.lock();
         core.seq += 1;
         let seq = core.seq;
-        let at = completion.at;
+        let at = completion.at.as_nanos();
         core.completions.push(Keyed {
             at,
             seq,
@@ -234,5 +207,86 @@ impl<P, R> Model<P, R> {
 
     pub(crate) fn timeline(&self) -> Timeline {
         self.core.lock().timeline.export()
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.options.validate()
+    }
+
+    fn client_call(&self, now: Timestamp) -> Timestamp {
+        Model::client_call(self, now)
+    }
+
+    /// The execution's virtual time line (see [`CostModel`]): its cold start, then its
+    /// handler's calls in order (each one invoke latency), then the drawn duration; a failure
+    /// drawn at the failure rate; the timeout cutting it at its deadline.
+    fn execute(
+        &self,
+        f: &FunctionShared<P, R>,
+        config: &FunctionConfig<P, R>,
+        now: Timestamp,
+        cold: bool,
+        handler: &mut dyn FnMut(&dyn ExecutionLine) -> Result<R, FunctionError>,
+    ) -> (Result<R, FunctionError>, Timestamp) {
+        let cost = config.cost.as_ref();
+        let latency = cost
+            .and_then(|c| c.latency())
+            .unwrap_or(self.options.latency());
+        let begin = match cost {
+            Some(c) if cold => now + c.cold_start_time(),
+            _ => now,
+        };
+        // The timeout counts from the end of the cold start: Lambda's init phase has its own
+        // limit and does not use up the invoke's timeout.
+        let deadline = begin + config.timeout;
+        let cursor = Cursor::new(begin, deadline, latency);
+        let mut result = handler(&cursor);
+        let mut end = cursor.at();
+        if let Some(cost) = cost {
+            let mut rng = f.cost_rng.lock();
+            end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
+            if cost.draw_failure(&mut rng) && result.is_ok() {
+                result = Err(CostModel::failure());
+            }
+        }
+        if end > deadline || cursor.timed_out() {
+            end = deadline;
+            result = Err(FunctionError::timeout(config.timeout));
+        }
+        (result, end)
+    }
+
+    fn push_arrival(&self, arrival: Arrival<P, R>) {
+        Model::push_arrival(self, arrival);
+    }
+
+    fn push_completion(&self, completion: Completion<P, R>) {
+        Model::push_completion(self, completion);
+    }
+
+    fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>> {
+        Model::pop_due(self, now)
+    }
+
+    fn next_at(&self) -> Option<Timestamp> {
+        Model::next_at(self)
+    }
+
+    fn started(&self, now: Timestamp, age_ns: u64, running: u64, outstanding: u64) {
+        Model::started(self, now, age_ns, running, outstanding);
+    }
+
+    fn observe(&self, now: Timestamp, running: u64, outstanding: u64) {
+        Model::observe(self, now, running, outstanding);
+    }
+
+    fn note_end(&self, at: Timestamp) {
+        Model::note_end(self, at);
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::engine::ExecutionLine;
 use crate::parts::clock::{duration_nanos, Timestamp};
 
 /// The virtual time line of one execution in model mode: where its handler is in virtual
@@ -62,5 +63,19 @@ impl Cursor {
             .load(Ordering::Relaxed)
             .saturating_add(duration_nanos(d));
         self.at.store(at, Ordering::Relaxed);
+    }
+}
+
+impl ExecutionLine for Cursor {
+    fn remaining(&self) -> Duration {
+        Cursor::remaining(self)
+    }
+
+    fn spend(&self, d: Duration) {
+        Cursor::spend(self, d);
+    }
+
+    fn call(&self) -> Option<Timestamp> {
+        Cursor::call(self)
     }
 }

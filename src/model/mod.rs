@@ -1,16 +1,17 @@
 //! Model mode: the engine run in virtual time with a cost model, to predict how long a
-//! workload takes on Lambda ([`ModelOptions`], [`CostModel`], [`ModelReport`], [`Timeline`]).
+//! workload takes on Lambda ([`ModelOptions`], [`CostModel`](crate::CostModel), [`ModelReport`],
+//! [`Timeline`]).
+//!
+//! Model mode reaches the engine through its executor seam: [`Model`] implements the engine's
+//! `VirtualTime`, and `RuntimeBuilder::model` puts it behind the seam.
 
 mod books;
-mod cost;
 mod cursor;
 mod options;
 mod report;
-mod run;
 mod timeline;
 
-pub(crate) use books::{Arrival, Completion, Due, Model};
-pub use cost::CostModel;
+pub(crate) use books::Model;
 pub(crate) use cursor::Cursor;
 pub use options::ModelOptions;
 pub use report::{AgeSummary, FunctionReport, ModelReport};

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::Model;
+use crate::engine::RuntimeBuilder;
 use crate::parts::error::Error;
 
 /// Settings of model mode, given to [`RuntimeBuilder::model`](crate::RuntimeBuilder::model).
@@ -88,5 +90,50 @@ impl ModelOptions {
 impl Default for ModelOptions {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
+    /// Model mode: every execution takes the virtual time its function's
+    /// [`CostModel`](crate::CostModel) gives it, every `invoke_async` costs its caller the
+    /// invoke latency, and [`Runtime::model_report`](crate::Runtime::model_report) says what the run did. It needs a virtual
+    /// clock: without [`clock`](Self::clock), a new [`ManualClock`](crate::ManualClock) is used; a real clock is
+    /// refused.
+    ///
+    /// Drive it with [`Runtime::run_until_idle`](crate::Runtime::run_until_idle) (or `run_until`, `run_for`) on one thread:
+    /// the run is then deterministic, one seed, one report. Model mode plays out asynchronous
+    /// invocations only: [`Runtime::invoke`](crate::Runtime::invoke) is refused with
+    /// [`InvokeSyncError::ModelMode`](crate::InvokeSyncError::ModelMode), and [`Runtime::spawn_workers`](crate::Runtime::spawn_workers) with an error too.
+    ///
+    /// # Examples
+    ///
+    /// The seed's arithmetic: 10 ms per invoke, one function fanning out 1 -> 100 -> 100.
+    ///
+    /// ```
+    /// use event_invoke::{Function, ModelOptions, Runtime};
+    /// use std::time::Duration;
+    ///
+    /// let rt: Runtime<u32> = Runtime::builder()
+    ///     .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.register(Function::new("function_3", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// for (name, child) in [("function_1", "function_2"), ("function_2", "function_3")] {
+    ///     rt.register(Function::new(name, move |_: &u32, ctx| {
+    ///         for i in 0..100 {
+    ///             ctx.invoke_async(child, i)?;
+    ///         }
+    ///         Ok(())
+    ///     }))
+    ///     .unwrap();
+    /// }
+    /// rt.invoke_async("function_1", 0).unwrap();
+    /// rt.run_until_idle();
+    /// let report = rt.model_report().unwrap();
+    /// assert_eq!(report.makespan, Duration::from_millis(2010));
+    /// assert_eq!(report.executions, 1 + 100 + 10_000);
+    /// ```
+    pub fn model(self, options: ModelOptions) -> Self {
+        self.virtual_time(Box::new(Model::new(options)))
     }
 }

@@ -4,9 +4,9 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::Timeline;
+use super::{Model, Timeline};
+use crate::engine::Executor;
 use crate::engine::Runtime;
-use crate::parts::error::Error;
 use crate::parts::record::Condition;
 
 /// Percentiles of `AsyncEventAge` (from an event's acceptance to each execution's start) over
@@ -174,8 +174,7 @@ impl fmt::Display for ModelReport {
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// What a model run did so far: makespan, executions, peak concurrency, cold starts,
     /// throttles, retries, drops by reason and event ages, in total and per function.
-    /// [`Error::NotModelMode`] unless the runtime was built with
-    /// [`RuntimeBuilder::model`].
+    /// `None` unless the runtime was built with [`RuntimeBuilder::model`](crate::RuntimeBuilder::model).
     ///
     /// # Examples
     ///
@@ -194,8 +193,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// assert_eq!((report.executions, report.retries), (3, 2));
     /// assert_eq!(report.dropped, vec![(Condition::RetriesExhausted, 1)]);
     /// ```
-    pub fn model_report(&self) -> Result<ModelReport, Error> {
-        let model = self.inner.model.as_ref().ok_or(Error::NotModelMode)?;
+    pub fn model_report(&self) -> Option<ModelReport> {
+        let model = self.model()?;
         let all: Vec<_> = self.inner.registry.read().all.clone();
         let mut functions = Vec::with_capacity(all.len());
         let mut outcomes = [0u64; 7];
@@ -249,13 +248,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (start, end) = model.span();
         report.makespan = end - start;
         report.functions = functions;
-        Ok(report)
+        Some(report)
     }
 
     /// Concurrency and queue depth over the virtual time of a model run (see [`Timeline`]).
-    /// [`Error::NotModelMode`] unless the runtime is in model mode.
-    pub fn timeline(&self) -> Result<Timeline, Error> {
-        let model = self.inner.model.as_ref().ok_or(Error::NotModelMode)?;
-        Ok(model.timeline())
+    /// `None` unless the runtime is in model mode.
+    pub fn timeline(&self) -> Option<Timeline> {
+        Some(self.model()?.timeline())
+    }
+
+    /// The model behind the executor seam, if the runtime runs one.
+    fn model(&self) -> Option<&Model<P, R>> {
+        match &self.inner.executor {
+            Executor::Virtual(v) => v.as_any().downcast_ref::<Model<P, R>>(),
+            Executor::Threads(_) => None,
+        }
     }
 }

@@ -51,8 +51,9 @@ pub enum InvokeError<P> {
         /// The payload, handed back.
         payload: P,
     },
-    /// Model mode: the calling execution would have passed its timeout before this invoke
-    /// call returned, so the call never happened.
+    /// Model mode only (cargo feature `model`): the calling execution would have passed its
+    /// timeout before this invoke call returned, so the call never happened.
+    #[cfg(feature = "model")]
     #[error("the calling execution of `{caller}` passed its {timeout:?} timeout before this invoke of `{function}` could return (model mode): raise the caller's timeout, make fewer calls per execution, or lower the invoke latency")]
     CallerTimedOut {
         /// The function whose handler made the call.
@@ -72,8 +73,9 @@ impl<P> InvokeError<P> {
         match self {
             InvokeError::UnknownFunction { payload, .. }
             | InvokeError::FunctionDeleted { payload, .. }
-            | InvokeError::QueueFull { payload, .. }
-            | InvokeError::CallerTimedOut { payload, .. } => payload,
+            | InvokeError::QueueFull { payload, .. } => payload,
+            #[cfg(feature = "model")]
+            InvokeError::CallerTimedOut { payload, .. } => payload,
         }
     }
 
@@ -82,8 +84,9 @@ impl<P> InvokeError<P> {
         match self {
             InvokeError::UnknownFunction { payload, .. }
             | InvokeError::FunctionDeleted { payload, .. }
-            | InvokeError::QueueFull { payload, .. }
-            | InvokeError::CallerTimedOut { payload, .. } => payload,
+            | InvokeError::QueueFull { payload, .. } => payload,
+            #[cfg(feature = "model")]
+            InvokeError::CallerTimedOut { payload, .. } => payload,
         }
     }
 }
@@ -96,6 +99,7 @@ impl<P> fmt::Debug for InvokeError<P> {
             InvokeError::UnknownFunction { .. } => "UnknownFunction",
             InvokeError::FunctionDeleted { .. } => "FunctionDeleted",
             InvokeError::QueueFull { .. } => "QueueFull",
+            #[cfg(feature = "model")]
             InvokeError::CallerTimedOut { .. } => "CallerTimedOut",
         };
         write!(f, "InvokeError::{variant}({self})")
@@ -139,7 +143,8 @@ pub enum InvokeSyncError {
     /// The function is paused; synchronous invokes are refused until it is resumed.
     #[error("function `{0}` is paused: resume it before invoking it synchronously")]
     Paused(String),
-    /// Model mode runs asynchronous invocations only.
+    /// Model mode only (cargo feature `model`): a model runs asynchronous invocations only.
+    #[cfg(feature = "model")]
     #[error("function `{0}` cannot be invoked synchronously in model mode: the model plays out asynchronous invocations in virtual time; use invoke_async")]
     ModelMode(String),
     /// The handler ran and failed (returned an error, panicked or timed out).
@@ -238,8 +243,4 @@ pub enum Error {
         /// Why AWS cannot take it: what Lambda has instead.
         reason: String,
     },
-    /// A model-mode call ([`Runtime::model_report`](crate::Runtime::model_report),
-    /// [`Runtime::timeline`](crate::Runtime::timeline)) on a runtime not in model mode.
-    #[error("the runtime is not in model mode: build it with RuntimeBuilder::model to get a model report or timeline")]
-    NotModelMode,
 }

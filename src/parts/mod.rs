@@ -12,6 +12,8 @@
 //! build a loop of their own from them (see the crate docs, "Build your own loop").
 
 pub(crate) mod clock;
+#[cfg(feature = "model")]
+pub(crate) mod cost;
 pub(crate) mod error;
 pub(crate) mod limiter;
 pub(crate) mod queue;

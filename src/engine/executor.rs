@@ -1,0 +1,180 @@
+//! The seam between the engine and time: how an execution takes time.
+//!
+//! Dispatch decides *whether* an event runs (guards, slots, throttles); the executor decides
+//! *how long* the run takes and *when* its outcome counts. There are two:
+//!
+//! | executor | an execution ends | its outcome counts | workers |
+//! |---|---|---|---|
+//! | `Executor::Threads` | when its handler returns, on the worker's thread | at once | any number of threads |
+//! | `Executor::Virtual` (feature `model`) | at the virtual end its cost model gives | when virtual time gets there | the driving thread |
+//!
+//! The engine matches the executor in a few places only, the way crossbeam-channel matches
+//! its flavors once per operation: when a client invokes (a virtual call takes the invoke
+//! latency), when an execution starts (a virtual one keeps its slots until its end), when the
+//! driver looks for due work, and when the timeline samples. Everything virtual time needs
+//! from the engine is in [`VirtualTime`]; model mode (`crate::model`) implements it and reaches
+//! the engine only through this seam and the public API.
+
+use std::marker::PhantomData;
+
+use crate::parts::clock::Timestamp;
+#[cfg(feature = "model")]
+pub(crate) use virtual_time::{Arrival, Completion, Due, VirtualTime};
+
+/// One execution's virtual time line, as its handler's [`Context`](crate::Context) sees it:
+/// model mode's executions have one; real executions (`None`) run on the clock.
+pub(crate) trait ExecutionLine {
+    /// Virtual time left before the timeout.
+    fn remaining(&self) -> std::time::Duration;
+    /// The handler works for `d` here.
+    fn spend(&self, d: std::time::Duration);
+    /// Charges one invoke: when the call returns, or `None` past the timeout.
+    fn call(&self) -> Option<Timestamp>;
+}
+
+/// How executions take time; see the module docs.
+pub(crate) enum Executor<P, R> {
+    /// Real time: an execution runs to its end on the worker thread that started it.
+    Threads(PhantomData<fn() -> (P, R)>),
+    /// Virtual time (model mode): executions take the time a cost model gives them.
+    #[cfg(feature = "model")]
+    Virtual(Box<dyn VirtualTime<P, R>>),
+}
+
+impl<P: Send + 'static, R: Send + 'static> Executor<P, R> {
+    /// Whether executions take virtual time.
+    #[inline]
+    pub(crate) fn is_virtual(&self) -> bool {
+        match self {
+            Executor::Threads(_) => false,
+            #[cfg(feature = "model")]
+            Executor::Virtual(_) => true,
+        }
+    }
+
+    /// The client (code outside any handler) makes an invoke call at `now`: when the call
+    /// returns and its event is accepted, or `None` for at once.
+    #[inline]
+    pub(crate) fn client_call(&self, now: Timestamp) -> Option<Timestamp> {
+        match self {
+            Executor::Threads(_) => {
+                let _ = now;
+                None
+            }
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => Some(v.client_call(now)),
+        }
+    }
+
+    /// When something of virtual time next comes due (an arrival, an execution's end).
+    #[inline]
+    pub(crate) fn next_at(&self) -> Option<Timestamp> {
+        match self {
+            Executor::Threads(_) => None,
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => v.next_at(),
+        }
+    }
+
+    /// Something ended at `at` (an execution, or an event's outcome).
+    #[inline]
+    pub(crate) fn note_end(&self, at: Timestamp) {
+        match self {
+            Executor::Threads(_) => {
+                let _ = at;
+            }
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => v.note_end(at),
+        }
+    }
+
+    /// Concurrency or the queues changed at `now`: `counts` gives (running, outstanding), read
+    /// only when virtual time keeps a timeline.
+    #[inline]
+    pub(crate) fn observe(&self, now: Timestamp, counts: impl FnOnce() -> (u64, u64)) {
+        match self {
+            Executor::Threads(_) => {
+                let _ = (now, counts);
+            }
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => {
+                let (running, outstanding) = counts();
+                v.observe(now, running, outstanding);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "model")]
+mod virtual_time {
+    use std::any::Any;
+    use std::sync::Arc;
+
+    use crate::engine::{FunctionConfig, FunctionShared, Version};
+    use crate::parts::clock::Timestamp;
+    use crate::parts::error::Error;
+    use crate::parts::queue::QueuedEvent;
+    use crate::parts::record::FunctionError;
+
+    use super::ExecutionLine;
+
+    /// What virtual time provides the engine: implemented by model mode.
+    pub(crate) trait VirtualTime<P, R>: Send + Sync + 'static {
+        /// For model mode's own calls on the runtime (its report and timeline).
+        fn as_any(&self) -> &dyn Any;
+        /// Checks the settings when the runtime is built.
+        fn validate(&self) -> Result<(), Error>;
+        /// The client makes an invoke call at `now`: when it returns.
+        fn client_call(&self, now: Timestamp) -> Timestamp;
+        /// Runs one execution of `f` that starts at `now` on a virtual time line: `handler` runs
+        /// the handler against that line. Returns the result and the virtual end.
+        fn execute(
+            &self,
+            f: &FunctionShared<P, R>,
+            config: &FunctionConfig<P, R>,
+            now: Timestamp,
+            cold: bool,
+            handler: &mut dyn FnMut(&dyn ExecutionLine) -> Result<R, FunctionError>,
+        ) -> (Result<R, FunctionError>, Timestamp);
+        /// Keeps an event on its way to a queue until its call returns.
+        fn push_arrival(&self, arrival: Arrival<P, R>);
+        /// Keeps an execution until its virtual end.
+        fn push_completion(&self, completion: Completion<P, R>);
+        /// The earliest arrival or execution end due by `now`.
+        fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>>;
+        /// When something next comes due.
+        fn next_at(&self) -> Option<Timestamp>;
+        /// An execution started at `now` after its event waited `age_ns`.
+        fn started(&self, now: Timestamp, age_ns: u64, running: u64, outstanding: u64);
+        /// Concurrency or the queues changed at `now`.
+        fn observe(&self, now: Timestamp, running: u64, outstanding: u64);
+        /// Something ended at `at`.
+        fn note_end(&self, at: Timestamp);
+    }
+
+    /// An event on its way to a queue: its invoke call returns at `at`.
+    pub(crate) struct Arrival<P, R> {
+        pub(crate) at: Timestamp,
+        pub(crate) function: Arc<FunctionShared<P, R>>,
+        pub(crate) event: QueuedEvent<P>,
+    }
+
+    /// An execution that started and ends at `at`, holding its slots until then.
+    pub(crate) struct Completion<P, R> {
+        pub(crate) at: Timestamp,
+        pub(crate) function: Arc<FunctionShared<P, R>>,
+        pub(crate) version: Arc<Version<P, R>>,
+        pub(crate) event: QueuedEvent<P>,
+        pub(crate) result: Result<R, FunctionError>,
+        pub(crate) attempt: u32,
+        pub(crate) started: Timestamp,
+        /// Whether it holds a slot of the unreserved pool.
+        pub(crate) pool: bool,
+    }
+
+    /// What comes due in virtual time.
+    pub(crate) enum Due<P, R> {
+        Arrival(Arrival<P, R>),
+        Completion(Box<Completion<P, R>>),
+    }
+}
