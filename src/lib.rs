@@ -241,6 +241,7 @@
 //! invoke's throttle (returned to its caller) is not in `Throttles`, and errors injected by
 //! [`FaultInjection`] are not in `Errors`.
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
