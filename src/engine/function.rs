@@ -206,6 +206,7 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
 /// let handle = rt.register(f).unwrap();
 /// assert_eq!(handle.name(), "resize-image");
 /// ```
+#[must_use = "a function does nothing until it is registered with Runtime::register"]
 pub struct Function<P, R> {
     pub(crate) name: String,
     pub(crate) handler: Arc<dyn Handler<P, R>>,
