@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Timeline;
-use crate::engine::Runtime;
+use crate::engine::{FunctionMetrics, Runtime};
 use crate::parts::error::Error;
 use crate::parts::record::Condition;
 
@@ -198,7 +198,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let model = self.inner.model.as_ref().ok_or(Error::NotModelMode)?;
         let all: Vec<_> = self.inner.registry.read().all.clone();
         let mut functions = Vec::with_capacity(all.len());
-        let mut outcomes = [0u64; 7];
+        // Drops by condition, only those that happened.
+        let dropped = |m: &FunctionMetrics| -> Vec<(Condition, u64)> {
+            m.outcomes()
+                .filter(|(c, n)| c.is_failure() && *n > 0)
+                .collect()
+        };
+        let mut total = FunctionMetrics::default();
         let mut report = ModelReport {
             makespan: Duration::ZERO,
             executions: 0,
@@ -214,15 +220,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         for f in &all {
             let m = self.snapshot_function(f);
-            let dropped: Vec<_> = Condition::ALL
-                .iter()
-                .filter(|c| c.is_failure())
-                .map(|c| (*c, m.outcome(*c)))
-                .filter(|(_, n)| *n > 0)
-                .collect();
-            for (o, n) in outcomes.iter_mut().zip(m.outcomes) {
-                *o += n;
-            }
+            total.add(&m);
             let r = FunctionReport {
                 name: f.name.to_string(),
                 executions: m.invocations,
@@ -231,7 +229,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 throttles: m.throttles,
                 retries: m.retries,
                 successes: m.outcome(Condition::Success),
-                dropped,
+                dropped: dropped(&m),
             };
             report.executions += r.executions;
             report.cold_starts += r.cold_starts;
@@ -240,12 +238,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             report.successes += r.successes;
             functions.push(r);
         }
-        report.dropped = Condition::ALL
-            .iter()
-            .filter(|c| c.is_failure())
-            .map(|c| (*c, outcomes[c.index()]))
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        report.dropped = dropped(&total);
         let (start, end) = model.span();
         report.makespan = end - start;
         report.functions = functions;

@@ -208,8 +208,18 @@ pub enum Condition {
 
 impl Condition {
     /// Every condition, in declaration order (the order of
-    /// [`FunctionMetrics::outcomes`](crate::FunctionMetrics::outcomes)).
-    pub const ALL: [Condition; 7] = [
+    /// [`FunctionMetrics::outcomes`](crate::FunctionMetrics::outcomes)). A slice, not an
+    /// array: new conditions may be added without changing its type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::Condition;
+    ///
+    /// assert_eq!(Condition::ALL[0], Condition::Success);
+    /// assert!(Condition::ALL.iter().skip(1).all(|c| c.is_failure()));
+    /// ```
+    pub const ALL: &'static [Condition] = &[
         Condition::Success,
         Condition::RetriesExhausted,
         Condition::EventAgeExceeded,
@@ -218,6 +228,9 @@ impl Condition {
         Condition::Purged,
         Condition::FunctionDeleted,
     ];
+
+    /// How many conditions there are: the length of the crate's per-condition counters.
+    pub(crate) const COUNT: usize = Self::ALL.len();
 
     /// Lambda's spelling of the condition.
     pub fn as_str(self) -> &'static str {
@@ -242,6 +255,16 @@ impl Condition {
         self as usize
     }
 }
+
+// `ALL` lists the conditions in declaration order, so `index` points into it (append a new
+// condition to both).
+const _: () = {
+    let mut i = 0;
+    while i < Condition::COUNT {
+        assert!(Condition::ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
