@@ -81,7 +81,10 @@ pub enum ZeroConcurrency {
 ///
 /// Change a registered function's settings with
 /// [`Runtime::update_config`](crate::Runtime::update_config), which checks them like
-/// registration does.
+/// registration does. New settings may be added in minor releases, so it cannot be written as
+/// a struct literal outside this crate: start from [`FunctionConfig::default`] (or a
+/// function's [`config`](crate::Runtime::config)) and set fields.
+#[non_exhaustive]
 pub struct FunctionConfig<P, R> {
     /// Reserved concurrency: `None` draws from the account's unreserved pool; `Some(0)` stops
     /// the function (see [`ZeroConcurrency`]).

@@ -166,7 +166,11 @@ impl Counters {
 /// assert_eq!(m.finished(), 2);
 /// assert_eq!(m.queue_depth(), 0);
 /// ```
+///
+/// Metrics may be added in minor releases, so the struct cannot be built outside this crate
+/// (start from [`FunctionMetrics::default`] if a test needs one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FunctionMetrics {
     /// The function's name (`"*"` for runtime totals).
     pub name: String,
@@ -291,8 +295,10 @@ impl FunctionMetrics {
     }
 }
 
-/// A snapshot of every function's metrics and their totals.
+/// A snapshot of every function's metrics and their totals. Fields may be added in minor
+/// releases.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeMetrics {
     /// One entry per registered function, in registration order.
     pub functions: Vec<FunctionMetrics>,

@@ -13,6 +13,7 @@ use crate::parts::record::Condition;
 /// every execution of a model run, by the nearest-rank method. They are exact: the model keeps
 /// each execution's age, 8 bytes apiece (80 MB for ten million executions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct AgeSummary {
     /// Executions counted.
     pub count: u64,
@@ -50,6 +51,7 @@ impl AgeSummary {
 
 /// One function's lines of a [`ModelReport`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FunctionReport {
     /// The function's name.
     pub name: String,
@@ -74,6 +76,7 @@ pub struct FunctionReport {
 /// Its [`Display`](fmt::Display) is a plain-text table; the same workload with the same seed
 /// prints byte for byte the same report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelReport {
     /// From the start of the first invoke call to the end of the last execution or outcome.
     pub makespan: Duration,

@@ -186,8 +186,10 @@ impl fmt::Debug for FunctionError {
 /// How an event ended: the `condition` of Lambda's invocation record, plus this crate's own
 /// operator actions.
 ///
-/// Every accepted event ends in exactly one condition.
+/// Every accepted event ends in exactly one condition. New conditions may be added in minor
+/// releases (two of the seven are this crate's own), so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Condition {
     /// The handler returned a response.
     Success,
@@ -286,6 +288,7 @@ impl fmt::Display for Condition {
 /// | `responseContext.executedVersion` | [`executed_version`](Self::executed_version) |
 /// | `timestamp` | [`timestamp`](Self::timestamp) |
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct InvocationRecord<P, R> {
     /// The event's id, the same for every attempt.
     pub request_id: RequestId,
@@ -378,6 +381,9 @@ type MapFn<P, R> = dyn Fn(&InvocationRecord<P, R>) -> P + Send + Sync;
 /// assert_eq!(record.approximate_invoke_count, 3);
 /// assert_eq!(record.request_payload, 7);
 /// ```
+///
+/// More kinds of destination may be added in minor releases: a `match` needs a `_` arm.
+#[non_exhaustive]
 pub enum Destination<P, R> {
     /// Call a closure with each record (on the worker thread that decided the outcome). A
     /// closure that panics counts as a failed delivery; the record goes to the dead letters.
