@@ -333,7 +333,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         m
     }
 
-    /// A snapshot of function `name`'s metrics.
+    /// A snapshot of function `name`'s metrics ([`FunctionHandle::metrics`](crate::FunctionHandle::metrics)
+    /// without the name lookup).
     pub fn function_metrics(&self, name: &str) -> Result<FunctionMetrics, Error> {
         let f = self.require(name)?;
         Ok(self.snapshot_function(&f))

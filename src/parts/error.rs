@@ -209,6 +209,10 @@ pub enum Error {
     /// No function of that name is registered.
     #[error("function `{0}` is not registered: check the name, or register it first")]
     UnknownFunction(String),
+    /// The call went through a [`FunctionHandle`](crate::FunctionHandle) whose function was
+    /// deleted. The handle never reaches a function registered later under the same name.
+    #[error("function `{0}` was deleted: this handle refers to the deleted function, not to any function registered under its name since; get a new handle from Runtime::register or Runtime::function")]
+    FunctionDeleted(String),
     /// A function of that name is already registered.
     #[error("function `{0}` is already registered: delete it first, or use update_code / the set_* calls to change it")]
     FunctionExists(String),
