@@ -12,7 +12,7 @@ use crate::parts::retry::RetryPolicy;
 
 use super::{AWS_MAX_AGE_SECS, AWS_MAX_RETRIES, AWS_MIN_AGE_SECS};
 
-/// A function's settings as AWS JSON, from [`LambdaJson::export_config`], with what did not
+/// A function's settings as AWS JSON, from [`LambdaJson::export_config`](crate::LambdaJson::export_config), with what did not
 /// carry over.
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 #[derive(Debug, Clone, PartialEq)]

@@ -178,7 +178,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// What a model run did so far: makespan, executions, peak concurrency, cold starts,
     /// throttles, retries, drops by reason and event ages, in total and per function.
     /// [`Error::NotModelMode`] unless the runtime was built with
-    /// [`RuntimeBuilder::model`].
+    /// [`RuntimeBuilder::model`](crate::RuntimeBuilder::model).
     ///
     /// # Examples
     ///
