@@ -97,8 +97,8 @@ impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
 }
 
 impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
-    /// The clock (default [`SystemClock`](crate::SystemClock)). Pass a [`ManualClock`](crate::ManualClock) clone for
-    /// virtual time.
+    /// The clock (default [`SystemClock`](crate::SystemClock)). Pass a
+    /// [`ManualClock`](crate::ManualClock) clone for virtual time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self.clock_set = true;
@@ -114,7 +114,8 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// Drive it with [`Runtime::run_until_idle`] (or `run_until`, `run_for`) on one thread:
     /// the run is then deterministic, one seed, one report. Model mode plays out asynchronous
     /// invocations only: [`Runtime::invoke`] is refused with
-    /// [`InvokeSyncError::ModelMode`](crate::InvokeSyncError::ModelMode), and [`Runtime::spawn_workers`] with an error too.
+    /// [`InvokeSyncError::ModelMode`](crate::InvokeSyncError::ModelMode), and
+    /// [`Runtime::spawn_workers`] with an error too.
     ///
     /// # Examples
     ///

@@ -13,18 +13,20 @@ use super::{Context, FunctionConfig, FunctionMetrics, FunctionShared, Handler, R
 /// A pre-resolved function: invoking through it skips the name lookup (no hashing, no
 /// registry lock). Cheap to clone.
 ///
-/// Every per-function call of the [`Runtime`] is here too, without the name: [`pause`](Self::pause),
-/// [`resume`](Self::resume), [`update_code`](Self::update_code), [`config`](Self::config),
-/// [`update_config`](Self::update_config), [`purge`](Self::purge), the queue views and edits,
-/// [`metrics`](Self::metrics) and [`delete`](Self::delete). Each does what the runtime's call of
-/// the same name does for [`name`](Self::name).
+/// Every per-function call of the [`Runtime`] is here too, without the name:
+/// [`pause`](Self::pause), [`resume`](Self::resume), [`update_code`](Self::update_code),
+/// [`config`](Self::config), [`update_config`](Self::update_config), [`purge`](Self::purge),
+/// the queue views and edits, [`metrics`](Self::metrics) and [`delete`](Self::delete). Each
+/// does what the runtime's call of the same name does for [`name`](Self::name)
+/// ([`Runtime::function_metrics`] for `metrics`).
 ///
-/// A handle stays with the function it was made for. Once that function is deleted, every
-/// call through the handle fails ([`Error::FunctionDeleted`], and
-/// [`InvokeError::FunctionDeleted`] / [`InvokeSyncError::FunctionDeleted`] for invokes), even
-/// after a new function is registered under the same name: a stale handle never acts on
-/// another function. Get a handle to the new one from [`Runtime::register`] or
-/// [`Runtime::function`].
+/// A handle stays with the function it was made for, where a name reaches whichever function
+/// has it now. Once that function is deleted, every call through the handle fails
+/// ([`Error::FunctionDeleted`], and [`InvokeError::FunctionDeleted`] /
+/// [`InvokeSyncError::FunctionDeleted`] for invokes), even after a new function is registered
+/// under the same name: a stale handle never acts on another function. Get a handle to the new
+/// one from [`Runtime::register`] or [`Runtime::function`]. Like the name lookup of the
+/// by-name calls, the check is made as the call starts.
 ///
 /// A handle keeps its runtime alive. A handler that captures a handle (for fan-out) therefore
 /// makes a reference cycle through the runtime; [`Runtime::delete`] breaks it by dropping the

@@ -333,8 +333,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         m
     }
 
-    /// A snapshot of function `name`'s metrics ([`FunctionHandle::metrics`](crate::FunctionHandle::metrics)
-    /// without the name lookup).
+    /// A snapshot of function `name`'s metrics (the same as
+    /// [`FunctionHandle::metrics`](crate::FunctionHandle::metrics) on a handle to it).
     pub fn function_metrics(&self, name: &str) -> Result<FunctionMetrics, Error> {
         let f = self.require(name)?;
         Ok(self.snapshot_function(&f))
