@@ -114,6 +114,8 @@
 //! ([`Runtime::purge`]) a queue, delete a function with its queue ([`Runtime::delete`]), and
 //! let time pass until events age out ([`Runtime::run_for`]). Each removal still makes a
 //! record (`Purged`, `FunctionDeleted`, `EventAgeExceeded`): no event disappears unrecorded.
+//! Each of these per-function calls is also a method of the function's [`FunctionHandle`],
+//! without the name.
 //!
 //! ## 8. Fan-out and the recursion guard
 //!
@@ -243,6 +245,7 @@
 //! invoke's throttle (returned to its caller) is not in `Throttles`, and errors injected by
 //! [`FaultInjection`] are not in `Errors`.
 #![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -408,10 +408,8 @@ fn importing_event_invoke_config_and_concurrency_sets_retries_age_and_reservatio
     );
     assert_eq!(settings.on_failure.as_ref().unwrap().service(), "sqs");
 
-    let mut config: FunctionConfig<String, ()> = FunctionConfig {
-        timeout: Duration::from_secs(30),
-        ..FunctionConfig::default()
-    };
+    let mut config: FunctionConfig<String, ()> = FunctionConfig::default();
+    config.timeout = Duration::from_secs(30);
     settings.apply_to(&mut config).unwrap();
     assert_eq!(config.retry.maximum_retry_attempts(), 1);
     assert_eq!(config.retry.maximum_event_age(), Duration::from_secs(900));

@@ -12,10 +12,11 @@ use crate::parts::retry::RetryPolicy;
 
 use super::{AWS_MAX_AGE_SECS, AWS_MAX_RETRIES, AWS_MIN_AGE_SECS};
 
-/// A function's settings as AWS JSON, from [`LambdaJson::export_config`], with what did not
+/// A function's settings as AWS JSON, from [`LambdaJson::export_config`](crate::LambdaJson::export_config), with what did not
 /// carry over.
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AwsExport {
     /// The body of `PutFunctionEventInvokeConfig`: `FunctionName`, `MaximumRetryAttempts`,
     /// `MaximumEventAgeInSeconds`, `DestinationConfig`.
@@ -52,6 +53,7 @@ impl AwsExport {
 /// exported as 2`.
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AwsWarning {
     /// The setting, by its builder method name (`maximum_retry_attempts`, `maximum_event_age`,
     /// `retry_delays`, `throttle_backoff`, `throttle_jitter`, `timeout`, `queue_capacity`,
@@ -229,6 +231,7 @@ impl fmt::Display for DestinationArn {
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct AwsFunctionSettings {
     /// `FunctionName`, when a document names the function.
     pub function_name: Option<String>,

@@ -23,7 +23,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ///
     /// In model mode this is the client's call: the client makes its calls one after the other,
     /// each costing the invoke latency, and each event is accepted when its call returns. A
-    /// handler invokes through its [`Context`] instead, which charges the handler's own time
+    /// handler invokes through its [`Context`](crate::Context) instead, which charges the handler's own time
     /// line.
     ///
     /// # Examples

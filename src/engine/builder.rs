@@ -1,6 +1,7 @@
 //! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -35,6 +36,17 @@ use super::{
 /// | `recursion_limit` | about 16 hops, or `Allow` | `Some(16)` (1 to 10,000, or `None`: off) |
 /// | `seed` | - | 0 (seeds the throttle jitter) |
 /// | `keep_dead_letters` | - | true |
+///
+/// Its `Debug` shows the settings; the clock and the hooks show only whether they are set.
+///
+/// ```
+/// use event_invoke::{ManualClock, Runtime};
+///
+/// let builder = Runtime::<u32>::builder().clock(ManualClock::new()).seed(7);
+/// let shown = format!("{builder:?}");
+/// assert!(shown.contains("clock: \"virtual\"") && shown.contains("seed: 7"), "{shown}");
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct RuntimeBuilder<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) account_concurrency: u32,
@@ -52,6 +64,36 @@ pub struct RuntimeBuilder<P, R> {
     pub(crate) scaling: Option<ScalingRate>,
 }
 
+impl<P, R> fmt::Debug for RuntimeBuilder<P, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The clock, the hooks and the payload cloner are trait objects and closures: say
+        // what kind they are, or whether they are set.
+        let clock = match (self.clock_set, self.clock.is_virtual()) {
+            (false, _) => "default (SystemClock; a ManualClock in model mode)",
+            (true, true) => "virtual",
+            (true, false) => "real",
+        };
+        let mut d = f.debug_struct("RuntimeBuilder");
+        d.field("clock", &clock)
+            .field("account_concurrency", &self.account_concurrency)
+            .field("unreserved_floor", &self.unreserved_floor)
+            .field("zero_concurrency", &self.zero_concurrency)
+            .field("recursion_limit", &self.recursion_limit)
+            .field("seed", &self.seed)
+            .field("keep_dead_letters", &self.keep_dead_letters)
+            .field("on_record", &self.observer.is_some())
+            .field("on_trace", &self.tracer.is_some())
+            .field(
+                "fault_injection",
+                &self.faults.as_ref().map(|(faults, _)| faults),
+            )
+            .field("scaling_rate", &self.scaling);
+        #[cfg(feature = "model")]
+        d.field("model", &self.virtual_time.is_some());
+        d.finish_non_exhaustive()
+    }
+}
+
 impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// Injects faults (duplicates, errors, delays, reordering) from a seeded RNG; see
     /// [`FaultInjection`]. Needs `P: Clone` to deliver duplicates.
@@ -62,8 +104,8 @@ impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
 }
 
 impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
-    /// The clock (default [`SystemClock`]). Pass a [`ManualClock`](crate::ManualClock) clone for
-    /// virtual time.
+    /// The clock (default [`SystemClock`](crate::SystemClock)). Pass a
+    /// [`ManualClock`](crate::ManualClock) clone for virtual time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self.clock_set = true;

@@ -45,6 +45,7 @@ pub struct Dispatched {
 
 /// What became of an event in one dispatch step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StepOutcome {
     /// It ended with this condition (after running, or without running: age, zero
     /// concurrency, recursion).

@@ -87,7 +87,35 @@ impl fmt::Debug for StopSignal {
     }
 }
 
-/// Worker threads started by [`Runtime::spawn_workers`]. Dropping it stops and joins them.
+/// Worker threads started by [`Runtime::spawn_workers`]. Dropping it stops and joins them, so
+/// keep it for as long as the workers should run: `rt.spawn_workers(2)?;` alone starts two
+/// workers and stops them at once.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Function, Runtime};
+///
+/// let rt: Runtime<u32> = Runtime::new();
+/// rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+/// let workers = rt.spawn_workers(2).unwrap(); // keep it: the pool lives as long as it does
+/// rt.invoke_async("f", 1).unwrap();
+/// rt.wait_idle();
+/// assert_eq!(workers.stop(), 1);
+/// ```
+///
+/// Dropping the pool at once is a compiler warning (`unused_must_use`):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # use event_invoke::Runtime;
+/// # fn main() -> std::io::Result<()> {
+/// let rt: Runtime<u32> = Runtime::new();
+/// rt.spawn_workers(2)?; // the workers stop as soon as they started
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "dropping Workers stops and joins the worker threads at once: bind it (`let workers = ...`) and call `stop` when done"]
 pub struct Workers {
     stop: StopSignal,
     threads: Vec<JoinHandle<u64>>,

@@ -82,7 +82,10 @@ pub enum ZeroConcurrency {
 ///
 /// Change a registered function's settings with
 /// [`Runtime::update_config`](crate::Runtime::update_config), which checks them like
-/// registration does.
+/// registration does. New settings may be added in minor releases, so it cannot be written as
+/// a struct literal outside this crate: start from [`FunctionConfig::default`] (or a
+/// function's [`config`](crate::Runtime::config)) and set fields.
+#[non_exhaustive]
 pub struct FunctionConfig<P, R> {
     /// Reserved concurrency: `None` draws from the account's unreserved pool; `Some(0)` stops
     /// the function (see [`ZeroConcurrency`]).
@@ -210,6 +213,7 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
 /// let handle = rt.register(f).unwrap();
 /// assert_eq!(handle.name(), "resize-image");
 /// ```
+#[must_use = "a function does nothing until it is registered with Runtime::register"]
 pub struct Function<P, R> {
     pub(crate) name: String,
     pub(crate) handler: Arc<dyn Handler<P, R>>,

@@ -17,7 +17,7 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) throttles: AtomicU64,
     pub(crate) retries: AtomicU64,
-    pub(crate) outcomes: [AtomicU64; 7],
+    pub(crate) outcomes: [AtomicU64; Condition::COUNT],
     pub(crate) age_total_ns: AtomicU64,
     pub(crate) age_max_ns: AtomicU64,
     pub(crate) duration_total_ns: AtomicU64,
@@ -142,7 +142,7 @@ impl Counters {
 /// | `invocations` | `Invocations` (attempts that ran the handler; throttles excluded) |
 /// | `errors` | `Errors` (function errors: returned, panicked, timed out) |
 /// | `throttles` | `Throttles` |
-/// | `dropped()`, `outcome(c)` | `AsyncEventsDropped`, in all and by reason |
+/// | `dropped()`, `outcome(c)`, `outcomes()` | `AsyncEventsDropped`, in all and by reason |
 /// | `event_age_max`, `event_age_total` | `AsyncEventAge` (at each attempt's start) |
 /// | `duration_total`, `duration_max` | `Duration` |
 /// | `concurrent_executions`, `peak_concurrent_executions` | `ConcurrentExecutions` |
@@ -166,7 +166,11 @@ impl Counters {
 /// assert_eq!(m.finished(), 2);
 /// assert_eq!(m.queue_depth(), 0);
 /// ```
+///
+/// Metrics may be added in minor releases, so the struct cannot be built outside this crate
+/// (start from [`FunctionMetrics::default`] if a test needs one).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FunctionMetrics {
     /// The function's name (`"*"` for runtime totals).
     pub name: String,
@@ -180,8 +184,9 @@ pub struct FunctionMetrics {
     pub throttles: u64,
     /// Retries scheduled after function errors.
     pub retries: u64,
-    /// Events ended, by [`Condition`], in the order of [`Condition::ALL`].
-    pub outcomes: [u64; 7],
+    // Events ended, indexed by `Condition::index`. Private, read through `outcome` and
+    // `outcomes`, so that a new condition changes no public type.
+    outcomes: [u64; Condition::COUNT],
     /// Events ready to run now (held ones included while paused).
     pub queue_ready: u64,
     /// Events waiting for a retry or throttle delay.
@@ -217,6 +222,28 @@ impl FunctionMetrics {
     /// Events that ended with condition `c`.
     pub fn outcome(&self, c: Condition) -> u64 {
         self.outcomes[c.index()]
+    }
+
+    /// Events ended, per condition: every condition of [`Condition::ALL`], in that order,
+    /// zeros included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Condition, Function, ManualClock, Runtime};
+    ///
+    /// let rt: Runtime<u8> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+    /// rt.register(Function::new("f", |_: &u8, _ctx| Ok(()))).unwrap();
+    /// rt.invoke_async("f", 1).unwrap();
+    /// rt.invoke_async("f", 2).unwrap();
+    /// rt.purge("f").unwrap();
+    /// let m = rt.function_metrics("f").unwrap();
+    /// let ended: Vec<_> = m.outcomes().filter(|(_, n)| *n > 0).collect();
+    /// assert_eq!(ended, [(Condition::Purged, 2)]);
+    /// assert_eq!(m.outcomes().count(), Condition::ALL.len());
+    /// ```
+    pub fn outcomes(&self) -> impl Iterator<Item = (Condition, u64)> + '_ {
+        Condition::ALL.iter().map(|&c| (c, self.outcome(c)))
     }
 
     /// Events that ended without success (`AsyncEventsDropped`).
@@ -268,8 +295,10 @@ impl FunctionMetrics {
     }
 }
 
-/// A snapshot of every function's metrics and their totals.
+/// A snapshot of every function's metrics and their totals. Fields may be added in minor
+/// releases.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeMetrics {
     /// One entry per registered function, in registration order.
     pub functions: Vec<FunctionMetrics>,
@@ -304,7 +333,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         m
     }
 
-    /// A snapshot of function `name`'s metrics.
+    /// A snapshot of function `name`'s metrics (the same as
+    /// [`FunctionHandle::metrics`](crate::FunctionHandle::metrics) on a handle to it).
     pub fn function_metrics(&self, name: &str) -> Result<FunctionMetrics, Error> {
         let f = self.require(name)?;
         Ok(self.snapshot_function(&f))

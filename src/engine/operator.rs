@@ -1,5 +1,9 @@
 //! The operator's calls: pause, resume, new code or settings, purge, queue views and edits,
 //! delete.
+//!
+//! Each call is one crate-private method on the function itself (`*_shared`, taking its
+//! `Arc<FunctionShared>`), reached by name here (`self.require(name)?`) and through a
+//! [`FunctionHandle`](crate::FunctionHandle) in `handle.rs` (after its liveness check).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,7 +12,7 @@ use crate::parts::error::Error;
 use crate::parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
-use super::{Context, FunctionConfig, Handler, Runtime, Task, Version};
+use super::{Context, FunctionConfig, FunctionShared, Handler, Runtime, Task, Version};
 
 pub(crate) fn deleted_handler<P: Send + 'static, R: Send + 'static>(
     _: &P,
@@ -30,7 +34,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Pause, [`update_code`](Self::update_code), resume is the seed's "fix the code while the
     /// events wait" workflow (in 2018 done by setting reserved concurrency to 0).
     pub fn pause(&self, name: &str) -> Result<(), Error> {
-        let f = self.require(name)?;
+        self.pause_shared(&self.require(name)?);
+        Ok(())
+    }
+
+    pub(crate) fn pause_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let expiry = {
             let mut st = f.state.lock();
             st.paused = true;
@@ -39,14 +47,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             st.queue.oldest_enqueued_at().map(|t| t + age)
         };
         if let Some(t) = expiry {
-            self.arm_timer(&f, t);
+            self.arm_timer(f, t);
         }
-        Ok(())
     }
 
     /// Lets a paused function's events run again, on whatever code is current.
     pub fn resume(&self, name: &str) -> Result<(), Error> {
-        let f = self.require(name)?;
+        self.resume_shared(&self.require(name)?);
+        Ok(())
+    }
+
+    pub(crate) fn resume_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let now = self.now();
         let mut st = f.state.lock();
         st.paused = false;
@@ -54,14 +65,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let runnable = st.queue.ready_len() > 0;
         if st.token.claim(runnable) {
             drop(st);
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(&f)));
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        Ok(())
     }
 
     /// Whether function `name` is paused.
     pub fn is_paused(&self, name: &str) -> Result<bool, Error> {
-        Ok(self.require(name)?.state.lock().paused)
+        Ok(self.is_paused_shared(&self.require(name)?))
+    }
+
+    pub(crate) fn is_paused_shared(&self, f: &Arc<FunctionShared<P, R>>) -> bool {
+        f.state.lock().paused
     }
 
     /// Replaces function `name`'s code. Queued events, and retries of events that failed on
@@ -76,22 +90,33 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// [`update_code`](Self::update_code) with a [`Handler`] value.
     pub fn update_handler(&self, name: &str, handler: impl Handler<P, R>) -> Result<u64, Error> {
-        let f = self.require(name)?;
+        Ok(self.update_handler_shared(&self.require(name)?, Arc::new(handler)))
+    }
+
+    pub(crate) fn update_handler_shared(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        handler: Arc<dyn Handler<P, R>>,
+    ) -> u64 {
         let mut st = f.state.lock();
         f.epoch.fetch_add(1, Ordering::SeqCst);
         f.recent_ns.store(u64::MAX, Ordering::Relaxed);
         let number = st.current.number + 1;
         st.current = Arc::new(Version {
-            handler: Arc::new(handler),
+            handler,
             number,
             config: st.current.config.clone(),
         });
-        Ok(number)
+        number
     }
 
     /// A copy of function `name`'s settings.
     pub fn config(&self, name: &str) -> Result<FunctionConfig<P, R>, Error> {
-        Ok(self.require(name)?.state.lock().current.config.clone())
+        Ok(self.config_shared(&self.require(name)?))
+    }
+
+    pub(crate) fn config_shared(&self, f: &Arc<FunctionShared<P, R>>) -> FunctionConfig<P, R> {
+        f.state.lock().current.config.clone()
     }
 
     /// Changes function `name`'s settings: `edit` gets a copy, which is checked like a
@@ -116,16 +141,26 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         name: &str,
         edit: impl FnOnce(&mut FunctionConfig<P, R>),
     ) -> Result<(), Error> {
+        self.update_config_shared(&self.require(name)?, edit)
+    }
+
+    /// Fails with [`Error::FunctionDeleted`] when `f` was deleted before the new settings
+    /// could be applied.
+    pub(crate) fn update_config_shared(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        edit: impl FnOnce(&mut FunctionConfig<P, R>),
+    ) -> Result<(), Error> {
         // `edit` is the caller's code: run it on a copy with no lock held, so it may call the
         // runtime, and so it stalls nobody.
-        let f = self.require(name)?;
+        let name = &*f.name;
         let mut config = f.state.lock().current.config.clone();
         edit(&mut config);
         config.validate(name)?;
         self.check_cost(&config)?;
         let mut reg = self.inner.registry.write();
-        if !reg.is_live(&f) {
-            return Err(Error::UnknownFunction(name.to_string()));
+        if !reg.is_live(f) {
+            return Err(Error::FunctionDeleted(name.to_string()));
         }
         let mut st = f.state.lock();
         self.check_destinations(&reg, name, &config)?;
@@ -162,10 +197,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         drop(st);
         drop(reg);
         if wake {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(&f)));
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
         if let Some(t) = expiry {
-            self.arm_timer(&f, t);
+            self.arm_timer(f, t);
         }
         Ok(())
     }
@@ -221,8 +256,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Removes the waiting event `request_id` from function `name`'s queue; it ends as
     /// `Purged`. Returns whether it was waiting there.
     pub fn remove_queued(&self, name: &str, request_id: RequestId) -> Result<bool, Error> {
-        let (removed, _) = self.purge_where(name, |e| e.request_id() == request_id)?;
-        Ok(removed > 0)
+        Ok(self.remove_queued_shared(&self.require(name)?, request_id))
+    }
+
+    pub(crate) fn remove_queued_shared(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        request_id: RequestId,
+    ) -> bool {
+        let (removed, _) = self.purge_where(f, |e| e.request_id() == request_id);
+        removed > 0
     }
 
     /// Removes the waiting events of function `name` for which `pred` is true; each ends as
@@ -234,16 +277,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         name: &str,
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> Result<usize, Error> {
-        Ok(self.purge_where(name, pred)?.1)
+        Ok(self.purge_where(&self.require(name)?, pred).1)
     }
 
     /// Removes matching waiting events; returns (all removed, those that made a record).
     pub(crate) fn purge_where(
         &self,
-        name: &str,
+        f: &Arc<FunctionShared<P, R>>,
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
-    ) -> Result<(usize, usize), Error> {
-        let f = self.require(name)?;
+    ) -> (usize, usize) {
         let (removed, version) = {
             let mut st = f.state.lock();
             let removed = st.queue.remove_where(pred);
@@ -257,9 +299,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let recorded = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
         for e in removed {
-            self.finish(&f, &version, e, Condition::Purged, None, true, now);
+            self.finish(f, &version, e, Condition::Purged, None, true, now);
         }
-        Ok((total, recorded))
+        (total, recorded)
     }
 
     /// Edits the payload of waiting event `request_id` in function `name`'s queue. Returns
@@ -271,18 +313,25 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         request_id: RequestId,
         edit: impl FnOnce(&mut P),
     ) -> Result<bool, Error> {
-        Ok(self
-            .require(name)?
-            .state
-            .lock()
-            .queue
-            .edit(request_id, edit))
+        Ok(self.edit_queued_shared(&self.require(name)?, request_id, edit))
+    }
+
+    pub(crate) fn edit_queued_shared(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        request_id: RequestId,
+        edit: impl FnOnce(&mut P),
+    ) -> bool {
+        f.state.lock().queue.edit(request_id, edit)
     }
 
     /// A view of function `name`'s waiting events: ready ones in order, then delayed ones by
     /// due time. While the function is paused every event shows as held.
     pub fn queue_snapshot(&self, name: &str) -> Result<Vec<EventInfo>, Error> {
-        let f = self.require(name)?;
+        Ok(self.queue_snapshot_shared(&self.require(name)?))
+    }
+
+    pub(crate) fn queue_snapshot_shared(&self, f: &Arc<FunctionShared<P, R>>) -> Vec<EventInfo> {
         let st = f.state.lock();
         let mut events = st.queue.snapshot();
         if st.paused {
@@ -290,7 +339,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 e.state = EventState::Held;
             }
         }
-        Ok(events)
+        events
     }
 
     /// Reads function `name`'s queue, payloads included, under its lock: keep `read` short,
@@ -300,7 +349,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         name: &str,
         read: impl FnOnce(&InvocationQueue<P>) -> T,
     ) -> Result<T, Error> {
-        Ok(read(&self.require(name)?.state.lock().queue))
+        Ok(self.inspect_queue_shared(&self.require(name)?, read))
+    }
+
+    pub(crate) fn inspect_queue_shared<T>(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        read: impl FnOnce(&InvocationQueue<P>) -> T,
+    ) -> T {
+        read(&f.state.lock().queue)
     }
 
     /// Deletes function `name`. Its waiting events end as `FunctionDeleted` (records to its
@@ -308,12 +365,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// retry they would need ends as `FunctionDeleted` too. Later invokes are refused. The name
     /// can be registered again. Returns how many waiting events were discarded.
     pub fn delete(&self, name: &str) -> Result<usize, Error> {
-        let f = {
+        let f = self.require(name)?;
+        self.delete_shared(&f)
+            .map_err(|_| Error::UnknownFunction(name.to_string()))
+    }
+
+    /// Fails with [`Error::FunctionDeleted`] when `f` is no longer the function registered
+    /// under its name (checked under the registry's lock, so two deletes never both succeed).
+    pub(crate) fn delete_shared(&self, f: &Arc<FunctionShared<P, R>>) -> Result<usize, Error> {
+        {
             let mut reg = self.inner.registry.write();
-            let f = reg
-                .by_name
-                .remove(name)
-                .ok_or_else(|| Error::UnknownFunction(name.to_string()))?;
+            if !reg.is_live(f) {
+                return Err(Error::FunctionDeleted(f.name.to_string()));
+            }
+            reg.by_name.remove(&*f.name);
             reg.deleted.insert(Arc::clone(&f.name));
             let reserved = f
                 .state
@@ -326,8 +391,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.inner
                 .unreserved
                 .set_limit((reg.account_limit - reg.reserved_sum) as usize);
-            f
-        };
+        }
         let (removed, version) = {
             let mut st = f.state.lock();
             st.deleted = true;
@@ -349,7 +413,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let n = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
         for e in removed {
-            self.finish(&f, &version, e, Condition::FunctionDeleted, None, true, now);
+            self.finish(f, &version, e, Condition::FunctionDeleted, None, true, now);
         }
         Ok(n)
     }

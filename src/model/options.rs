@@ -9,7 +9,7 @@ use crate::parts::error::Error;
 /// Settings of model mode, given to [`RuntimeBuilder::model`](crate::RuntimeBuilder::model).
 ///
 /// In model mode the runtime runs on a [`ManualClock`](crate::ManualClock) and every execution
-/// takes virtual time: its function's [`CostModel`] says how long, and every `invoke_async`
+/// takes virtual time: its function's [`CostModel`](crate::CostModel) says how long, and every `invoke_async`
 /// costs its caller the invoke latency. `run_until_idle` then plays the whole workload out on
 /// the calling thread, and [`Runtime::model_report`](crate::Runtime::model_report) says how
 /// long it took.
@@ -41,7 +41,7 @@ impl ModelOptions {
     }
 
     /// What one `invoke_async` costs its caller (the client outside, or a handler), unless the
-    /// calling function's [`CostModel::invoke_latency`] says otherwise. The invoked event is
+    /// calling function's [`CostModel::invoke_latency`](crate::CostModel::invoke_latency) says otherwise. The invoked event is
     /// accepted when the call returns.
     pub fn invoke_latency(mut self, latency: Duration) -> Self {
         self.invoke_latency = latency;

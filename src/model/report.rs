@@ -5,14 +5,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Model, Timeline};
-use crate::engine::Executor;
-use crate::engine::Runtime;
+use crate::engine::{Executor, FunctionMetrics, Runtime};
 use crate::parts::record::Condition;
 
 /// Percentiles of `AsyncEventAge` (from an event's acceptance to each execution's start) over
 /// every execution of a model run, by the nearest-rank method. They are exact: the model keeps
 /// each execution's age, 8 bytes apiece (80 MB for ten million executions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct AgeSummary {
     /// Executions counted.
     pub count: u64,
@@ -50,6 +50,7 @@ impl AgeSummary {
 
 /// One function's lines of a [`ModelReport`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FunctionReport {
     /// The function's name.
     pub name: String,
@@ -74,6 +75,7 @@ pub struct FunctionReport {
 /// Its [`Display`](fmt::Display) is a plain-text table; the same workload with the same seed
 /// prints byte for byte the same report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelReport {
     /// From the start of the first invoke call to the end of the last execution or outcome.
     pub makespan: Duration,
@@ -197,7 +199,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let model = self.model()?;
         let all: Vec<_> = self.inner.registry.read().all.clone();
         let mut functions = Vec::with_capacity(all.len());
-        let mut outcomes = [0u64; 7];
+        // Drops by condition, only those that happened.
+        let dropped = |m: &FunctionMetrics| -> Vec<(Condition, u64)> {
+            m.outcomes()
+                .filter(|(c, n)| c.is_failure() && *n > 0)
+                .collect()
+        };
+        let mut total = FunctionMetrics::default();
         let mut report = ModelReport {
             makespan: Duration::ZERO,
             executions: 0,
@@ -213,15 +221,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         for f in &all {
             let m = self.snapshot_function(f);
-            let dropped: Vec<_> = Condition::ALL
-                .iter()
-                .filter(|c| c.is_failure())
-                .map(|c| (*c, m.outcome(*c)))
-                .filter(|(_, n)| *n > 0)
-                .collect();
-            for (o, n) in outcomes.iter_mut().zip(m.outcomes) {
-                *o += n;
-            }
+            total.add(&m);
             let r = FunctionReport {
                 name: f.name.to_string(),
                 executions: m.invocations,
@@ -230,7 +230,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 throttles: m.throttles,
                 retries: m.retries,
                 successes: m.outcome(Condition::Success),
-                dropped,
+                dropped: dropped(&m),
             };
             report.executions += r.executions;
             report.cold_starts += r.cold_starts;
@@ -239,12 +239,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             report.successes += r.successes;
             functions.push(r);
         }
-        report.dropped = Condition::ALL
-            .iter()
-            .filter(|c| c.is_failure())
-            .map(|c| (*c, outcomes[c.index()]))
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        report.dropped = dropped(&total);
         let (start, end) = model.span();
         report.makespan = end - start;
         report.functions = functions;

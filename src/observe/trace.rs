@@ -13,6 +13,7 @@ use crate::parts::record::{Condition, FunctionError, RequestId};
 /// which an [`OutcomeAudit`](crate::OutcomeAudit) timeline already names; prefix
 /// `request_id` when logging many requests together.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct TraceEvent<'a> {
     /// The event.
     pub request_id: RequestId,
@@ -24,8 +25,10 @@ pub struct TraceEvent<'a> {
     pub kind: TraceKind<'a>,
 }
 
-/// What happened to an event; see [`TraceEvent`].
+/// What happened to an event; see [`TraceEvent`]. New steps may be reported in minor releases:
+/// a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum TraceKind<'a> {
     /// `invoke_async` accepted it.
     Accepted {

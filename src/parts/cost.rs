@@ -120,7 +120,7 @@ impl CostModel {
     }
 
     /// What each `invoke_async` made by this function's handler costs it (instead of the
-    /// runtime's [`ModelOptions::invoke_latency`]).
+    /// runtime's [`ModelOptions::invoke_latency`](crate::ModelOptions::invoke_latency)).
     pub fn invoke_latency(mut self, latency: Duration) -> Self {
         self.invoke_latency = Some(latency);
         self

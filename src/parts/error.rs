@@ -1,6 +1,9 @@
 //! The error enums. Normal flow (a throttle, a retry, a dropped event) is never an error: it is an
 //! outcome, recorded in an [`InvocationRecord`](crate::InvocationRecord). Errors are for calls
 //! the runtime refused, and each message says what to change.
+//!
+//! All three enums are `#[non_exhaustive]`: new reasons to refuse a call come with new
+//! features, so a `match` on them needs a `_` arm.
 
 use std::fmt;
 
@@ -23,6 +26,7 @@ use crate::parts::record::FunctionError;
 /// assert_eq!(err.into_inner(), "hello");
 /// ```
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum InvokeError<P> {
     /// No function of that name is registered (Lambda's 404 `ResourceNotFoundException`).
     #[error("function `{name}` is not registered: register it with Runtime::register before invoking it")]
@@ -127,6 +131,7 @@ impl<P> fmt::Debug for InvokeError<P> {
 /// assert!(matches!(err, InvokeSyncError::Function(e) if e.error_type() == "OddNumber"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvokeSyncError {
     /// No function of that name is registered.
     #[error(
@@ -166,6 +171,7 @@ pub enum InvokeSyncError {
 /// println!("{err}"); // says how much is left and what to change
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A setting is outside the range the crate accepts.
     #[error("invalid {field}: {value} is out of range; accepted: {accepted}")]
@@ -208,6 +214,10 @@ pub enum Error {
     /// No function of that name is registered.
     #[error("function `{0}` is not registered: check the name, or register it first")]
     UnknownFunction(String),
+    /// The call went through a [`FunctionHandle`](crate::FunctionHandle) whose function was
+    /// deleted. The handle never reaches a function registered later under the same name.
+    #[error("function `{0}` was deleted: this handle refers to the deleted function, not to any function registered under its name since; get a new handle from Runtime::register or Runtime::function")]
+    FunctionDeleted(String),
     /// A function of that name is already registered.
     #[error("function `{0}` is already registered: delete it first, or use update_code / the set_* calls to change it")]
     FunctionExists(String),

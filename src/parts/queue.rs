@@ -174,6 +174,7 @@ impl<P: fmt::Debug> fmt::Debug for QueuedEvent<P> {
 
 /// Where a waiting event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EventState {
     /// Waiting for a worker and an execution slot.
     Ready,
@@ -188,6 +189,7 @@ pub enum EventState {
 
 /// A view of one waiting event, without its payload: what a queue snapshot lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventInfo {
     /// The event's id.
     pub request_id: RequestId,

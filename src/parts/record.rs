@@ -186,8 +186,10 @@ impl fmt::Debug for FunctionError {
 /// How an event ended: the `condition` of Lambda's invocation record, plus this crate's own
 /// operator actions.
 ///
-/// Every accepted event ends in exactly one condition.
+/// Every accepted event ends in exactly one condition. New conditions may be added in minor
+/// releases (two of the seven are this crate's own), so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Condition {
     /// The handler returned a response.
     Success,
@@ -208,8 +210,18 @@ pub enum Condition {
 
 impl Condition {
     /// Every condition, in declaration order (the order of
-    /// [`FunctionMetrics::outcomes`](crate::FunctionMetrics::outcomes)).
-    pub const ALL: [Condition; 7] = [
+    /// [`FunctionMetrics::outcomes`](crate::FunctionMetrics::outcomes)). A slice, not an
+    /// array: new conditions may be added without changing its type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::Condition;
+    ///
+    /// assert_eq!(Condition::ALL[0], Condition::Success);
+    /// assert!(Condition::ALL.iter().skip(1).all(|c| c.is_failure()));
+    /// ```
+    pub const ALL: &'static [Condition] = &[
         Condition::Success,
         Condition::RetriesExhausted,
         Condition::EventAgeExceeded,
@@ -218,6 +230,9 @@ impl Condition {
         Condition::Purged,
         Condition::FunctionDeleted,
     ];
+
+    /// How many conditions there are: the length of the crate's per-condition counters.
+    pub(crate) const COUNT: usize = Self::ALL.len();
 
     /// Lambda's spelling of the condition.
     pub fn as_str(self) -> &'static str {
@@ -243,6 +258,16 @@ impl Condition {
     }
 }
 
+// `ALL` lists the conditions in declaration order, so `index` points into it (append a new
+// condition to both).
+const _: () = {
+    let mut i = 0;
+    while i < Condition::COUNT {
+        assert!(Condition::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -263,6 +288,7 @@ impl fmt::Display for Condition {
 /// | `responseContext.executedVersion` | [`executed_version`](Self::executed_version) |
 /// | `timestamp` | [`timestamp`](Self::timestamp) |
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct InvocationRecord<P, R> {
     /// The event's id, the same for every attempt.
     pub request_id: RequestId,
@@ -355,6 +381,9 @@ type MapFn<P, R> = dyn Fn(&InvocationRecord<P, R>) -> P + Send + Sync;
 /// assert_eq!(record.approximate_invoke_count, 3);
 /// assert_eq!(record.request_payload, 7);
 /// ```
+///
+/// More kinds of destination may be added in minor releases: a `match` needs a `_` arm.
+#[non_exhaustive]
 pub enum Destination<P, R> {
     /// Call a closure with each record (on the worker thread that decided the outcome). A
     /// closure that panics counts as a failed delivery; the record goes to the dead letters.

@@ -179,6 +179,7 @@ impl Default for RetryPolicy {
 
 /// Builds a validated [`RetryPolicy`]; see its table for the accepted ranges.
 #[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct RetryPolicyBuilder {
     policy: RetryPolicy,
 }

@@ -68,6 +68,7 @@ type IdFilter = Arc<dyn Fn(RequestId) -> bool + Send + Sync>;
 /// assert_eq!((m.finished(), m.duplicates), (1, 1)); // one outcome, one duplicate
 /// ```
 #[derive(Clone)]
+#[must_use = "faults are injected only into a runtime built with RuntimeBuilder::fault_injection or an IdempotencyCheck"]
 pub struct FaultInjection {
     pub(crate) seed: u64,
     pub(crate) duplicate: f64,

@@ -18,6 +18,7 @@ use crate::testing::OutcomeAudit;
 
 /// One handler run seen by an [`IdempotencyCheck`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Delivery {
     /// Which of the check's events (its index in the list given to
     /// [`IdempotencyCheck::new`]).
@@ -36,6 +37,7 @@ pub struct Delivery {
 /// Its `Display` is the report to read: replay the run with
 /// [`IdempotencyCheck::replay`] and the same seed.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct IdempotencyViolation<S> {
     /// The seed whose faults broke the handler.
     pub seed: u64,
@@ -90,6 +92,7 @@ impl<S: fmt::Debug> std::error::Error for IdempotencyViolation<S> {}
 
 /// What a passing [`IdempotencyCheck`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IdempotencyReport {
     /// Seeds run, each with the same effect as the clean run.
     pub seeds: u64,
