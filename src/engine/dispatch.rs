@@ -4,6 +4,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use rand::Rng;
+
 use crate::model::Cursor;
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
@@ -352,7 +354,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     bump(&f.counters.throttles);
                 }
                 let throttles = event.bump_throttles();
-                let mut delay = config.retry.throttle_delay(throttles, &mut *f.rng.lock());
+                // Drawn only when there is jitter: an exact backoff leaves the function's
+                // seeded random sequence untouched.
+                let draw = if config.retry.throttle_jitter() == 0.0 {
+                    0.0
+                } else {
+                    f.rng.lock().random::<f64>()
+                };
+                let mut delay = config.retry.throttle_delay(throttles, draw);
                 if let Some(faults) = faults {
                     delay += faults.extra_delay();
                 }

@@ -124,7 +124,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 end(Condition::Success)
             }
             Err(error) => {
-                let Some(mut wait) = config.retry.retry_delay(attempt) else {
+                // The schedule is the user's code: a panic in it gives up, like `None`.
+                let wait = catch_unwind(AssertUnwindSafe(|| {
+                    config.retry.retry_delay_after(attempt, &error)
+                }));
+                let Some(mut wait) = wait.ok().flatten() else {
                     self.finish(
                         f,
                         version,

@@ -1,0 +1,3 @@
+//! The core parts on their own and as the engine uses them: one submodule per part.
+
+mod retry;
