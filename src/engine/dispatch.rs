@@ -353,7 +353,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 } else {
                     bump(&f.counters.throttles);
                 }
-                let throttles = event.bump_throttles();
+                let throttles = event.record_throttle();
                 // Drawn only when there is jitter: an exact backoff leaves the function's
                 // seeded random sequence untouched.
                 let draw = if config.retry.throttle_jitter() == 0.0 {
@@ -394,7 +394,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return step;
             }
         }
-        let attempt = event.bump_attempts();
+        let attempt = event.record_attempt();
         if !duplicate {
             event.set_last_version(version.number);
         }

@@ -298,9 +298,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             event.request_id(),
             clone(event.payload()),
             event.enqueued_at(),
-        );
+        )
+        .with_chain_depth(event.chain_depth());
         copy.set_attempts(event.attempts().saturating_sub(1));
-        copy.set_chain_depth(event.chain_depth());
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
         self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
