@@ -56,7 +56,7 @@ const MIN_SCHEDULED_DELAY: Duration = Duration::from_nanos(1);
 ///
 /// # Why the error is passed
 ///
-/// [`delay(n)`](Self::delay) is the schedule's timing, and all most schedules need. The
+/// [`delay(n)`](Self::delay) is the schedule's timing, which is all most schedules need. The
 /// engine calls [`delay_after`](Self::delay_after), which also gets the failed attempt's
 /// [`FunctionError`] (as tower's `Policy::retry` gets the call's result) and by default
 /// returns `delay(n)`: override it to give up on, or wait differently for, some error types.
