@@ -285,7 +285,7 @@ pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 pub use parts::record::{
     Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId,
 };
-pub use parts::retry::{RetryPolicy, RetryPolicyBuilder};
+pub use parts::retry::{RetryPolicy, RetryPolicyBuilder, RetrySchedule};
 pub use parts::scaling::{ScalingRate, ScalingScope};
 pub use testing::{
     Delivery, FaultInjection, IdempotencyCheck, IdempotencyReport, IdempotencyViolation,

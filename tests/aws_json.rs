@@ -888,3 +888,58 @@ fn strict_export_refuses_a_setting_without_an_aws_equivalent() {
         "{err}"
     );
 }
+
+/// A schedule of the user's own: a fixed wait.
+#[derive(Debug)]
+struct FixedWait(Duration);
+
+impl event_invoke::RetrySchedule for FixedWait {
+    fn delay(&self, _retry: u32) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+#[test]
+fn exporting_a_custom_retry_schedule_warns_and_strict_export_refuses_it() {
+    let policy = RetryPolicy::builder()
+        .retry_schedule(std::sync::Arc::new(FixedWait(Duration::from_secs(5))))
+        .build()
+        .unwrap();
+    let f = Function::new("scheduled", |_: &String, _ctx| Ok(())).retry_policy(policy);
+    let export = LambdaJson::default().export_config("scheduled", f.config());
+
+    // One warning, for the schedule: the retry_delays list it replaces is not reported.
+    assert_eq!(export.warnings.len(), 1, "{:?}", export.warnings);
+    let warning = &export.warnings[0];
+    assert_eq!(warning.setting, "retry_schedule");
+    assert!(warning.value.contains("FixedWait"), "{}", warning.value);
+    assert!(
+        warning.reason.contains("no Lambda setting"),
+        "{}",
+        warning.reason
+    );
+    assert_eq!(warning.exported, None);
+    // The settings Lambda has are still written.
+    assert_eq!(export.event_invoke_config["MaximumRetryAttempts"], 2);
+    assert_eq!(
+        export.event_invoke_config["MaximumEventAgeInSeconds"],
+        21_600
+    );
+
+    let err = export.strict().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::NoAwsEquivalent {
+                setting: "retry_schedule",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // With no retries the schedule is never asked, so there is nothing to report.
+    let never = f.maximum_retry_attempts(0);
+    let export = LambdaJson::default().export_config("scheduled", never.config());
+    assert!(export.warnings.is_empty(), "{:?}", export.warnings);
+}

@@ -240,6 +240,7 @@ impl LambdaJson {
     /// | function destination | `DestinationConfig.OnSuccess` / `OnFailure` with the function's ARN; Lambda then sends the record itself as the payload, so the crate's `map` closure does not carry over |
     /// | closure or channel destination | left out, with a warning |
     /// | `retry_delays`, `throttle_backoff`, `throttle_jitter` other than Lambda's | left out, with a warning: Lambda's are fixed |
+    /// | `retry_schedule` (a [`RetrySchedule`](crate::RetrySchedule) of one's own) | left out, with a warning: Lambda's retry waits are fixed |
     /// | `timeout` other than 3 s | left out, with a warning: it is `UpdateFunctionConfiguration`'s `Timeout` |
     /// | `queue_capacity` other than the default | left out, with a warning: Lambda's queue has no size setting |
     /// | `cost` (model mode) | left out, with a warning: it only describes the model |
@@ -324,8 +325,19 @@ impl LambdaJson {
         }
 
         // Only the waits this policy can reach matter: retries beyond Lambda's 2 are reported
-        // above, and with 0 retries there is no wait at all.
-        if (1..=retries).any(|n| retry.retry_delay(n) != lambda.retry_delay(n)) {
+        // above, and with 0 retries there is no wait at all. A custom schedule replaces the
+        // list, so it is the one reported.
+        if let Some(schedule) = retry.retry_schedule().filter(|_| retries > 0) {
+            warn(
+                "retry_schedule",
+                format!("{schedule:?}"),
+                "a custom retry schedule has no Lambda setting: Lambda's retry waits (about 1 minute, then 2 minutes) are not configurable"
+                    .to_string(),
+                None,
+            );
+        } else if retry.retry_schedule().is_none()
+            && (1..=retries).any(|n| retry.retry_delay(n) != lambda.retry_delay(n))
+        {
             warn(
                 "retry_delays",
                 format!("{:?}", retry.retry_delays()),

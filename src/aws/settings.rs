@@ -56,8 +56,8 @@ impl AwsExport {
 #[non_exhaustive]
 pub struct AwsWarning {
     /// The setting, by its builder method name (`maximum_retry_attempts`, `maximum_event_age`,
-    /// `retry_delays`, `throttle_backoff`, `throttle_jitter`, `timeout`, `queue_capacity`,
-    /// `on_success`, `on_failure`).
+    /// `retry_delays`, `retry_schedule`, `throttle_backoff`, `throttle_jitter`, `timeout`,
+    /// `queue_capacity`, `cost`, `on_success`, `on_failure`).
     pub setting: &'static str,
     /// The crate's value, as text.
     pub value: String,

@@ -107,8 +107,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             });
         }
         let id = RequestId::new(f.index, st.seq + 1);
-        let mut event = QueuedEvent::new(id, payload, now);
-        event.set_chain_depth(depth);
+        let event = QueuedEvent::new(id, payload, now).with_chain_depth(depth);
         if let Err(event) = st.queue.push(event) {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),

@@ -4,6 +4,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use rand::Rng;
+
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::QueuedEvent;
@@ -380,8 +382,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         } else {
             bump(&f.counters.throttles);
         }
-        let throttles = event.bump_throttles();
-        let mut delay = config.retry.throttle_delay(throttles, &mut *f.rng.lock());
+        let throttles = event.record_throttle();
+        // Drawn only when there is jitter: an exact backoff leaves the function's seeded
+        // random sequence untouched.
+        let draw = if config.retry.throttle_jitter() == 0.0 {
+            0.0
+        } else {
+            f.rng.lock().random::<f64>()
+        };
+        let mut delay = config.retry.throttle_delay(throttles, draw);
         if let Some(faults) = self.inner.faults.as_ref() {
             delay += faults.extra_delay();
         }
@@ -415,7 +424,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
         tally: Option<&mut Tally>,
     ) -> u32 {
-        let attempt = event.bump_attempts();
+        let attempt = event.record_attempt();
         let duplicate = event.is_duplicate();
         if !duplicate {
             event.set_last_version(version.number);

@@ -143,7 +143,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> StepOutcome {
         let Attempt { f, version, .. } = *attempt;
         let retry = &version.config.retry;
-        let Some(mut wait) = retry.retry_delay(attempt.number) else {
+        // The schedule is the user's code: a panic in it gives up, like `None`.
+        let wait = catch_unwind(AssertUnwindSafe(|| {
+            retry.retry_delay_after(attempt.number, &error)
+        }));
+        let Some(mut wait) = wait.ok().flatten() else {
             let condition = Condition::RetriesExhausted;
             self.finish(
                 f,
@@ -307,9 +311,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             event.request_id(),
             clone(event.payload()),
             event.enqueued_at(),
-        );
+        )
+        .with_chain_depth(event.chain_depth());
         copy.set_attempts(event.attempts().saturating_sub(1));
-        copy.set_chain_depth(event.chain_depth());
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
         self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);

@@ -137,8 +137,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let mut event = QueuedEvent::new(id, payload, at);
-        event.set_chain_depth(depth);
+        let event = QueuedEvent::new(id, payload, at).with_chain_depth(depth);
         let function = Arc::clone(f);
         v.push_arrival(Arrival {
             at,

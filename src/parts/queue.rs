@@ -3,12 +3,21 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
+use std::time::Duration;
 
 use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
 use crate::parts::record::{FunctionError, RequestId};
 
-/// One accepted event while it waits in an [`InvocationQueue`].
+/// One accepted event while it waits in an [`InvocationQueue`], with what a retry loop keeps
+/// about it: its request id, when it was accepted (its age), how many times it ran and was
+/// throttled, its position in an invocation chain, and the last attempt's error.
+///
+/// The [`Runtime`](crate::Runtime) keeps these for its own events; a loop of one's own keeps
+/// them with [`record_attempt`](Self::record_attempt) (before each execution),
+/// [`record_throttle`](Self::record_throttle) (when no slot was free) and
+/// [`set_last_error`](Self::set_last_error), and feeds the counts to a
+/// [`RetryPolicy`](crate::RetryPolicy).
 ///
 /// # Examples
 ///
@@ -19,6 +28,28 @@ use crate::parts::record::{FunctionError, RequestId};
 /// assert_eq!(ev.attempts(), 0);
 /// assert_eq!(*ev.payload(), "payload");
 /// assert_eq!(ev.into_payload(), "payload");
+/// ```
+///
+/// A loop of one's own: run, and on a function error ask the policy when to retry.
+///
+/// ```
+/// use event_invoke::{FunctionError, InvocationQueue, QueuedEvent, RequestId, RetryPolicy, Timestamp};
+/// use std::time::Duration;
+///
+/// let policy = RetryPolicy::lambda_default();
+/// let mut queue = InvocationQueue::new(10).unwrap();
+/// queue.push(QueuedEvent::new(RequestId::from_u64(1), "order", Timestamp::ZERO)).unwrap();
+///
+/// let now = Timestamp::ZERO;
+/// let mut event = queue.pop_due(now).unwrap();
+/// let attempt = event.record_attempt(); // 1: this execution's approximate invoke count
+/// let error = FunctionError::new("Boom", "the handler failed");
+/// let wait = policy.retry_delay_after(attempt, &error).unwrap();
+/// assert_eq!(wait, Duration::from_secs(60));
+/// assert!(!policy.is_expired(event.enqueued_at(), now + wait));
+/// event.set_last_error(error);
+/// queue.push_delayed(event, now + wait);
+/// assert_eq!(queue.next_due(), Some(Timestamp::ZERO + Duration::from_secs(60)));
 /// ```
 pub struct QueuedEvent<P> {
     request_id: RequestId,
@@ -105,8 +136,63 @@ impl<P> QueuedEvent<P> {
         self.history.get_or_insert_with(Box::default)
     }
 
-    /// Counts an execution; returns the new count.
-    pub(crate) fn bump_attempts(&mut self) -> u32 {
+    /// The same event at position `depth` of an invocation chain (1 when invoked from outside
+    /// a handler, 2 when invoked by a handler of a depth-1 event, and so on). It stops counting
+    /// at 65,535.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{QueuedEvent, RequestId, Timestamp};
+    ///
+    /// let ev = QueuedEvent::new(RequestId::from_u64(7), (), Timestamp::ZERO).with_chain_depth(3);
+    /// assert_eq!(ev.chain_depth(), 3);
+    /// ```
+    #[must_use]
+    pub fn with_chain_depth(mut self, depth: u32) -> Self {
+        self.chain_depth = u16::try_from(depth).unwrap_or(u16::MAX);
+        self
+    }
+
+    /// The event's age at `now`: the time since it was accepted (zero for a `now` before
+    /// that). What [`RetryPolicy::is_expired`](crate::RetryPolicy::is_expired) compares with
+    /// the maximum event age.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{QueuedEvent, RequestId, Timestamp};
+    /// use std::time::Duration;
+    ///
+    /// let ev = QueuedEvent::new(RequestId::from_u64(1), (), Timestamp::from_secs(10));
+    /// assert_eq!(ev.age(Timestamp::from_secs(70)), Duration::from_secs(60));
+    /// assert_eq!(ev.age(Timestamp::ZERO), Duration::ZERO);
+    /// ```
+    pub fn age(&self, now: Timestamp) -> Duration {
+        now - self.enqueued_at
+    }
+
+    /// Counts an execution of the event, and returns the new count. Call it as an execution
+    /// starts, like the runtime: the count is then that attempt's approximate invoke count
+    /// (1 for the first), and, should the attempt fail, the number of the retry to ask
+    /// [`RetryPolicy::retry_delay`](crate::RetryPolicy::retry_delay) about. It stops counting
+    /// at 65,535.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{QueuedEvent, RequestId, RetryPolicy, Timestamp};
+    /// use std::time::Duration;
+    ///
+    /// let policy = RetryPolicy::lambda_default();
+    /// let mut ev = QueuedEvent::new(RequestId::from_u64(1), (), Timestamp::ZERO);
+    /// let first = ev.record_attempt();
+    /// assert_eq!(first, 1);
+    /// assert_eq!(policy.retry_delay(first), Some(Duration::from_secs(60)));
+    /// assert_eq!(ev.record_attempt(), 2);
+    /// assert_eq!(ev.attempts(), 2);
+    /// ```
+    pub fn record_attempt(&mut self) -> u32 {
         self.attempts = self.attempts.saturating_add(1);
         self.attempts()
     }
@@ -115,18 +201,51 @@ impl<P> QueuedEvent<P> {
         self.attempts = u16::try_from(n).unwrap_or(u16::MAX);
     }
 
-    /// Counts a throttle; returns the new count.
-    pub(crate) fn bump_throttles(&mut self) -> u32 {
+    /// Counts a throttle of the event (no execution slot was free), and returns the new count:
+    /// the number to ask [`RetryPolicy::throttle_delay`](crate::RetryPolicy::throttle_delay)
+    /// about. Throttles do not use up retry attempts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{QueuedEvent, RequestId, RetryPolicy, Timestamp};
+    /// use std::time::Duration;
+    ///
+    /// let policy = RetryPolicy::lambda_default();
+    /// let mut ev = QueuedEvent::new(RequestId::from_u64(1), (), Timestamp::ZERO);
+    /// ev.record_throttle();
+    /// let throttles = ev.record_throttle();
+    /// assert_eq!(throttles, 2);
+    /// assert_eq!(policy.throttle_delay_nominal(throttles), Duration::from_secs(2));
+    /// assert_eq!(ev.attempts(), 0);
+    /// ```
+    pub fn record_throttle(&mut self) -> u32 {
         let h = self.history();
         h.throttles = h.throttles.saturating_add(1);
         h.throttles
     }
 
-    pub(crate) fn set_chain_depth(&mut self, depth: u32) {
-        self.chain_depth = u16::try_from(depth).unwrap_or(u16::MAX);
+    /// The error of the last failed attempt, if one was kept with
+    /// [`set_last_error`](Self::set_last_error).
+    pub fn last_error(&self) -> Option<&FunctionError> {
+        self.history.as_ref().and_then(|h| h.last_error.as_ref())
     }
 
-    pub(crate) fn set_last_error(&mut self, error: FunctionError) {
+    /// Keeps the error of a failed attempt before the event waits for its retry: the runtime
+    /// puts it in the record of an event that ends without another response (for instance
+    /// when its retry would start past the maximum event age).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{FunctionError, QueuedEvent, RequestId, Timestamp};
+    ///
+    /// let mut ev = QueuedEvent::new(RequestId::from_u64(1), (), Timestamp::ZERO);
+    /// assert!(ev.last_error().is_none());
+    /// ev.set_last_error(FunctionError::new("Boom", "attempt 1"));
+    /// assert_eq!(ev.last_error().unwrap().message(), "attempt 1");
+    /// ```
+    pub fn set_last_error(&mut self, error: FunctionError) {
         self.history().last_error = Some(error);
     }
 
@@ -403,7 +522,7 @@ impl<P> InvocationQueue<P> {
     }
 
     /// The age of the oldest waiting event at `now`.
-    pub fn oldest_age(&self, now: Timestamp) -> Option<std::time::Duration> {
+    pub fn oldest_age(&self, now: Timestamp) -> Option<Duration> {
         self.oldest_enqueued_at().map(|t| now - t)
     }
 

@@ -1,0 +1,4 @@
+//! The core parts on their own and as the engine uses them: one submodule per part.
+
+mod queue;
+mod retry;
