@@ -10,6 +10,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::executor::Executor;
 #[cfg(feature = "model")]
 use super::executor::VirtualTime;
+use super::FaultSeam;
 use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 #[cfg(feature = "model")]
@@ -18,12 +19,10 @@ use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::record::InvocationRecord;
 use crate::parts::scaling::ScalingRate;
-use crate::testing::{FaultInjection, Faults};
 use std::marker::PhantomData;
 
 use super::{
-    CloneFn, Environments, Inner, Observer, Registry, Runtime, Task, Timers, Tracer,
-    ZeroConcurrency,
+    Environments, Inner, Observer, Registry, Runtime, Task, Timers, Tracer, ZeroConcurrency,
 };
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].
@@ -57,7 +56,7 @@ pub struct RuntimeBuilder<P, R> {
     pub(crate) keep_dead_letters: bool,
     pub(crate) observer: Option<Observer<P, R>>,
     pub(crate) tracer: Option<Tracer>,
-    pub(crate) faults: Option<(FaultInjection, CloneFn<P>)>,
+    pub(crate) faults: Option<Box<dyn FaultSeam<P>>>,
     pub(crate) clock_set: bool,
     #[cfg(feature = "model")]
     pub(crate) virtual_time: Option<Box<dyn VirtualTime<P, R>>>,
@@ -85,7 +84,7 @@ impl<P, R> fmt::Debug for RuntimeBuilder<P, R> {
             .field("on_trace", &self.tracer.is_some())
             .field(
                 "fault_injection",
-                &self.faults.as_ref().map(|(faults, _)| faults),
+                &self.faults.as_ref().map(|faults| faults as &dyn fmt::Debug),
             )
             .field("scaling_rate", &self.scaling);
         #[cfg(feature = "model")]
@@ -94,16 +93,13 @@ impl<P, R> fmt::Debug for RuntimeBuilder<P, R> {
     }
 }
 
-impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
-    /// Injects faults (duplicates, errors, delays, reordering) from a seeded RNG; see
-    /// [`FaultInjection`]. Needs `P: Clone` to deliver duplicates.
-    pub fn fault_injection(mut self, faults: FaultInjection) -> Self {
-        self.faults = Some((faults, P::clone));
+impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
+    /// The fault seam (see [`FaultInjection`](crate::FaultInjection)).
+    pub(crate) fn fault_seam(mut self, faults: Box<dyn FaultSeam<P>>) -> Self {
+        self.faults = Some(faults);
         self
     }
-}
 
-impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// The clock (default [`SystemClock`](crate::SystemClock)). Pass a
     /// [`ManualClock`](crate::ManualClock) clone for virtual time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -202,7 +198,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
                 });
             }
         }
-        if let Some((faults, _)) = &self.faults {
+        if let Some(faults) = &self.faults {
             faults.validate()?;
         }
         if !(1..=1_000_000).contains(&self.account_concurrency) {
@@ -268,9 +264,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             dead_letters: Mutex::new(Vec::new()),
             observer: self.observer,
             tracer: self.tracer,
-            faults: self
-                .faults
-                .map(|(config, clone)| Faults::new(config, clone)),
+            faults: self.faults,
             environments: (executor.is_virtual() || self.scaling.is_some())
                 .then(|| Environments::new(self.scaling)),
             executor,

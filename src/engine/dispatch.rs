@@ -313,7 +313,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         // Fault seam: a system error before the handler runs, handled like a throttle.
         let faults = self.inner.faults.as_ref();
-        let injected = held.is_some() && faults.is_some_and(|x| x.chance(x.config.system_error));
+        let injected = held.is_some() && faults.is_some_and(|x| x.system_error());
         if held.is_none() || injected {
             return (self.throttle(f, version, event, now, injected), now);
         }

@@ -15,6 +15,7 @@ mod dispatch;
 mod driver;
 mod environments;
 mod executor;
+mod faults;
 mod function;
 mod handle;
 mod metrics;
@@ -44,8 +45,9 @@ pub use runtime::{
 pub(crate) use environments::Environments;
 #[cfg(feature = "model")]
 pub(crate) use executor::{Arrival, Completion, Due, ExecutionLine, Executor, VirtualTime};
+pub(crate) use faults::FaultSeam;
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;
 pub(crate) use slots::Slots;
-pub(crate) use state::{CloneFn, FnState, FunctionShared, Inner, Observer, Task, Tracer, Version};
+pub(crate) use state::{FnState, FunctionShared, Inner, Observer, Task, Tracer, Version};
 pub(crate) use timers::Timers;

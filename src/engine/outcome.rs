@@ -64,7 +64,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         if let Some(faults) = self.inner.faults.as_ref() {
             // Fault seam: the handler did its work, but its response is lost.
-            if result.is_ok() && faults.chance(faults.config.function_error) {
+            if result.is_ok() && faults.function_error() {
                 bump(&f.counters.injected_errors);
                 result = Err(FunctionError::new(
                     "Injected.FunctionError",
@@ -117,8 +117,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> StepOutcome {
         if let Some(faults) = self.inner.faults.as_ref() {
             // Fault seam: at-least-once delivery runs the event once more.
-            if faults.duplicate(event.request_id()) {
-                self.inject_duplicate(f, &event, faults.clone, ended_at);
+            if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
+                self.inject_duplicate(f, &event, copy, ended_at);
             }
         }
         match tally {
@@ -304,15 +304,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         &self,
         f: &Arc<FunctionShared<P, R>>,
         event: &QueuedEvent<P>,
-        clone: fn(&P) -> P,
+        payload: P,
         now: Timestamp,
     ) {
-        let mut copy = QueuedEvent::new(
-            event.request_id(),
-            clone(event.payload()),
-            event.enqueued_at(),
-        )
-        .with_chain_depth(event.chain_depth());
+        let mut copy = QueuedEvent::new(event.request_id(), payload, event.enqueued_at())
+            .with_chain_depth(event.chain_depth());
         copy.set_attempts(event.attempts().saturating_sub(1));
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.

@@ -9,12 +9,12 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use rand::rngs::StdRng;
 
 use super::executor::Executor;
+use super::FaultSeam;
 use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
-use crate::testing::Faults;
 
 use super::{Counters, Environments, FunctionConfig, Handler, Registry, Timers, ZeroConcurrency};
 
@@ -72,7 +72,6 @@ pub(crate) enum Task<P, R> {
 
 pub(crate) type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;
 pub(crate) type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
-pub(crate) type CloneFn<P> = fn(&P) -> P;
 
 pub(crate) struct Inner<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
@@ -101,7 +100,7 @@ pub(crate) struct Inner<P, R> {
     pub(crate) dead_letters: Mutex<Vec<InvocationRecord<P, R>>>,
     pub(crate) observer: Option<Observer<P, R>>,
     pub(crate) tracer: Option<Tracer>,
-    pub(crate) faults: Option<Faults<P>>,
+    pub(crate) faults: Option<Box<dyn FaultSeam<P>>>,
     /// How executions take time: real threads, or virtual time (model mode).
     pub(crate) executor: Executor<P, R>,
     /// Environments, counted for cold starts and the scaling rate.

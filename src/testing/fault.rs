@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::engine::{FaultSeam, RuntimeBuilder};
 use crate::parts::error::Error;
 use crate::parts::record::RequestId;
 
@@ -183,6 +184,14 @@ impl fmt::Debug for FaultInjection {
     }
 }
 
+impl<P: Clone + Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
+    /// Injects faults (duplicates, errors, delays, reordering) from a seeded RNG; see
+    /// [`FaultInjection`]. Needs `P: Clone` to deliver duplicates.
+    pub fn fault_injection(self, faults: FaultInjection) -> Self {
+        self.fault_seam(Box::new(Faults::new(faults, P::clone)))
+    }
+}
+
 /// A runtime's live fault state: the settings, the RNG, and how to copy a payload.
 pub(crate) struct Faults<P> {
     pub(crate) config: FaultInjection,
@@ -233,5 +242,41 @@ impl<P> Faults<P> {
     pub(crate) fn duplicate(&self, id: RequestId) -> bool {
         self.config.duplicate_when.as_ref().is_some_and(|f| f(id))
             || self.chance(self.config.duplicate)
+    }
+}
+
+impl<P> fmt::Debug for Faults<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+impl<P: Send + 'static> FaultSeam<P> for Faults<P> {
+    fn validate(&self) -> Result<(), Error> {
+        self.config.validate()
+    }
+
+    fn active(&self) -> bool {
+        Faults::active(self)
+    }
+
+    fn system_error(&self) -> bool {
+        self.chance(self.config.system_error)
+    }
+
+    fn function_error(&self) -> bool {
+        self.chance(self.config.function_error)
+    }
+
+    fn extra_delay(&self) -> Duration {
+        Faults::extra_delay(self)
+    }
+
+    fn pick(&self, len: usize) -> usize {
+        Faults::pick(self, len)
+    }
+
+    fn duplicate(&self, id: RequestId, payload: &P) -> Option<P> {
+        Faults::duplicate(self, id).then(|| (self.clone)(payload))
     }
 }

@@ -7,5 +7,4 @@ mod idempotency;
 
 pub use audit::OutcomeAudit;
 pub use fault::FaultInjection;
-pub(crate) use fault::Faults;
 pub use idempotency::{Delivery, IdempotencyCheck, IdempotencyReport, IdempotencyViolation};
