@@ -169,6 +169,60 @@
 //! `examples/model.rs` prints the seed's whole table: fan-out shapes, the account limit, both
 //! scaling rules, cold starts and a failure rate.
 //!
+//! # Build your own loop
+//!
+//! The engine is made of four parts that work without it, for callers who want Lambda's
+//! rules inside a loop of their own: an [`InvocationQueue`] per function holds its events
+//! ([`QueuedEvent`] counts attempts and throttles and knows its age), a [`ConcurrencyLimiter`]
+//! hands out execution slots as [`Permit`]s (borrowed, or owned ones that move into a thread),
+//! a [`RetryPolicy`] says when to retry (Lambda's schedule, or a [`RetrySchedule`] of your
+//! own) and when an event is too old, and a [`Function`] is the handler, which
+//! [`Function::call`] runs with a context from a [`TestContext`]. The same context is how to
+//! unit-test one handler: set the attempt, call, and read the invokes it made.
+//!
+//! ```
+//! use event_invoke::{
+//!     ConcurrencyLimiter, Context, Function, FunctionError, InvocationQueue, ManualClock,
+//!     QueuedEvent, RequestId, RetryPolicy, TestContext, Timestamp,
+//! };
+//!
+//! let clock = ManualClock::new();
+//! let policy = RetryPolicy::lambda_default();
+//! let slots = ConcurrencyLimiter::new(10);
+//! let mut queue = InvocationQueue::new(100).unwrap();
+//! let flaky = Function::new("flaky", |_: &u32, ctx: &Context<'_, u32, ()>| {
+//!     match ctx.approximate_invoke_count() {
+//!         1 | 2 => Err(FunctionError::new("Flaky", "not yet")),
+//!         _ => Ok(()),
+//!     }
+//! });
+//! queue.push(QueuedEvent::new(RequestId::from_u64(1), 7, clock.now())).unwrap();
+//!
+//! let mut attempts_at = Vec::new();
+//! loop {
+//!     let now = clock.now();
+//!     let Some(mut event) = queue.pop_due(now) else {
+//!         match queue.next_due() {
+//!             Some(due) => { clock.set(due); continue; }
+//!             None => break,
+//!         }
+//!     };
+//!     let _slot = slots.try_acquire().expect("a free slot");
+//!     let attempt = event.record_attempt();
+//!     attempts_at.push(now.as_duration().as_secs());
+//!     let ctx = TestContext::new("flaky").approximate_invoke_count(attempt);
+//!     if let Err(error) = flaky.call(event.payload(), &ctx.context()) {
+//!         if let Some(wait) = policy.retry_delay_after(attempt, &error) {
+//!             queue.push_delayed(event, now + wait);
+//!         }
+//!     }
+//! }
+//! assert_eq!(attempts_at, [0, 60, 180]); // Lambda's schedule: 1 min, then 2 min
+//! # let _ = Timestamp::ZERO;
+//! ```
+//!
+//! `examples/own_loop.rs` is the same loop with throttles and the age limit.
+//!
 //! # Where the crate differs from Lambda
 //!
 //! * A handler cannot be interrupted: one that overruns its timeout finishes, then its result is

@@ -1,4 +1,5 @@
 //! The core parts on their own and as the engine uses them: one submodule per part.
 
+mod context;
 mod queue;
 mod retry;
