@@ -273,7 +273,7 @@ pub use observe::describe_metrics;
 pub use observe::{TraceEvent, TraceKind};
 pub use parts::clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use parts::error::{Error, InvokeError, InvokeSyncError};
-pub use parts::limiter::{ConcurrencyLimiter, Permit};
+pub use parts::limiter::{ConcurrencyLimiter, OwnedPermit, Permit};
 pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 pub use parts::record::{
     Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId,

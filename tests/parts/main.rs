@@ -1,0 +1,3 @@
+//! The core parts, each on its own.
+
+mod limiter;
