@@ -474,7 +474,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return d;
         }
         // It ends later: its slots stay taken until then.
-        let pool = held.take().is_some_and(|slots| slots.detach());
+        let slots = held.take().map(|slots| self.own_slots(f, slots));
         model.push_completion(crate::model::Completion {
             at: end.as_nanos(),
             function: Arc::clone(f),
@@ -483,7 +483,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             result,
             attempt,
             started: now,
-            pool,
+            slots,
         });
         Dispatched {
             request_id,

@@ -40,6 +40,6 @@ pub use runtime::{
 pub(crate) use environments::Environments;
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;
-pub(crate) use slots::Slots;
+pub(crate) use slots::{OwnedSlots, Slots};
 pub(crate) use state::{CloneFn, FnState, FunctionShared, Inner, Observer, Task, Tracer, Version};
 pub(crate) use timers::Timers;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{AgeSummary, ModelOptions, Timeline, TimelineBuf};
-use crate::engine::{FunctionShared, Version};
+use crate::engine::{FunctionShared, OwnedSlots, Version};
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::queue::QueuedEvent;
 use crate::parts::record::FunctionError;
@@ -29,8 +29,8 @@ pub(crate) struct Completion<P, R> {
     pub(crate) result: Result<R, FunctionError>,
     pub(crate) attempt: u32,
     pub(crate) started: Timestamp,
-    /// Whether it holds a slot of the unreserved pool.
-    pub(crate) pool: bool,
+    /// Its execution slots, given back when it ends (or when the completion is dropped).
+    pub(crate) slots: Option<OwnedSlots>,
 }
 
 struct Keyed<T> {

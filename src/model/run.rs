@@ -103,10 +103,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             result,
             attempt,
             started,
-            pool,
+            slots,
         } = c;
         let at = Timestamp::from_nanos(at);
-        self.release_detached(&f, pool);
+        drop(slots);
         self.conclude(&f, &version, event, attempt, result, started, at, None);
         if let Some(model) = &self.inner.model {
             model.observe(at, self.running(), self.outstanding());

@@ -136,17 +136,6 @@ impl ConcurrencyLimiter {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Takes a slot without a guard; the caller must call [`release_raw`](Self::release_raw).
-    #[inline]
-    pub(crate) fn try_acquire_raw(&self) -> bool {
-        self.acquire_slot()
-    }
-
-    #[inline]
-    pub(crate) fn release_raw(&self) {
-        self.release_slot();
-    }
-
     /// Changes the limit. Permits already out stay valid.
     pub fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Relaxed);
