@@ -27,13 +27,20 @@ fn main() {
         "send-email",
         |to: &String, ctx: &Context<'_, String, ()>| {
             if ctx.approximate_invoke_count() < 3 {
-                return Err(FunctionError::new("MailerDown", format!("cannot mail {to}")));
+                return Err(FunctionError::new(
+                    "MailerDown",
+                    format!("cannot mail {to}"),
+                ));
             }
             Ok(())
         },
     );
 
-    let event = QueuedEvent::new(RequestId::from_u64(1), "ana@example.com".into(), clock.now());
+    let event = QueuedEvent::new(
+        RequestId::from_u64(1),
+        "ana@example.com".into(),
+        clock.now(),
+    );
     queue.push(event).expect("the queue has room");
 
     loop {

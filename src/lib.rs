@@ -334,7 +334,7 @@ pub use parts::clock::{Clock, ManualClock, SystemClock, Timestamp};
 #[cfg(feature = "model")]
 pub use parts::cost::CostModel;
 pub use parts::error::{Error, InvokeError, InvokeSyncError};
-pub use parts::limiter::{ConcurrencyLimiter, Permit};
+pub use parts::limiter::{ConcurrencyLimiter, OwnedPermit, Permit};
 pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 pub use parts::record::{
     Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId,

@@ -43,19 +43,38 @@ fn the_limiter_never_lets_more_than_its_limit_in() {
 #[test]
 fn a_limit_lowered_while_permits_are_out_admits_none_until_below() {
     model(|| {
-        let limiter = Arc::new(ConcurrencyLimiter::new(2));
-        // Permits are forgotten so they stay out for the whole model.
-        let first = limiter.try_acquire().map(std::mem::forget);
+        // A std `Arc`, which owned permits need (only the limiter's atomics are modelled).
+        let limiter = std::sync::Arc::new(ConcurrencyLimiter::new(2));
+        // Owned permits, so that the other thread's stays out after it ends.
+        let first = limiter.try_acquire_owned();
         assert!(first.is_some());
         let l = limiter.clone();
         let lower = thread::spawn(move || l.set_limit(1));
         let l = limiter.clone();
-        let other = thread::spawn(move || l.try_acquire().map(std::mem::forget).is_some());
+        let other = thread::spawn(move || l.try_acquire_owned());
         lower.join().unwrap();
-        let got = other.join().unwrap();
+        let second = other.join().unwrap();
         // Either the second permit came before the limit dropped, or it was refused.
-        assert_eq!(limiter.in_flight(), 1 + usize::from(got));
+        assert_eq!(limiter.in_flight(), 1 + usize::from(second.is_some()));
         assert!(limiter.try_acquire().is_none());
+        drop((first, second));
+        assert_eq!(limiter.in_flight(), 0);
+    });
+}
+
+#[test]
+fn a_permit_turned_owned_never_frees_its_slot_on_the_way() {
+    model(|| {
+        let limiter = std::sync::Arc::new(ConcurrencyLimiter::new(1));
+        let permit = limiter.try_acquire().unwrap();
+        let l = limiter.clone();
+        let other = thread::spawn(move || l.try_acquire_owned());
+        let owned = permit.into_owned(&limiter).unwrap();
+        let got = other.join().unwrap();
+        assert!(got.is_none(), "the slot was never free");
+        let l = limiter.clone();
+        thread::spawn(move || drop(owned)).join().unwrap();
+        assert_eq!(l.in_flight(), 0);
     });
 }
 

@@ -110,7 +110,7 @@ mod virtual_time {
     use std::any::Any;
     use std::sync::Arc;
 
-    use crate::engine::{FunctionConfig, FunctionShared, Version};
+    use crate::engine::{FunctionConfig, FunctionShared, OwnedSlots, Version};
     use crate::parts::clock::Timestamp;
     use crate::parts::error::Error;
     use crate::parts::queue::QueuedEvent;
@@ -168,8 +168,8 @@ mod virtual_time {
         pub(crate) result: Result<R, FunctionError>,
         pub(crate) attempt: u32,
         pub(crate) started: Timestamp,
-        /// Whether it holds a slot of the unreserved pool.
-        pub(crate) pool: bool,
+        /// Its execution slots, given back when it ends (or when the completion is dropped).
+        pub(crate) slots: Option<OwnedSlots>,
     }
 
     /// What comes due in virtual time.

@@ -48,6 +48,8 @@ pub(crate) use executor::{Arrival, Completion, Due, ExecutionLine, Executor, Vir
 pub(crate) use faults::FaultSeam;
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;
+#[cfg(feature = "model")]
+pub(crate) use slots::OwnedSlots;
 pub(crate) use slots::Slots;
 pub(crate) use state::{FnState, FunctionShared, Inner, Observer, Task, Tracer, Version};
 pub(crate) use timers::Timers;

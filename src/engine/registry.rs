@@ -84,7 +84,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     config,
                 }),
             }),
-            limiter: ConcurrencyLimiter::new(limit),
+            limiter: Arc::new(ConcurrencyLimiter::new(limit)),
             counters: Counters::default(),
             epoch: AtomicU64::new(0),
             recent_ns: AtomicU64::new(u64::MAX),

@@ -2,46 +2,38 @@
 //! account.
 
 use crate::parts::clock::Timestamp;
-use crate::parts::limiter::ConcurrencyLimiter;
+#[cfg(feature = "model")]
+use crate::parts::limiter::OwnedPermit;
+use crate::parts::limiter::Permit;
 
 use super::{FunctionShared, Runtime, Version};
 
-/// Execution slots held by one attempt, released on drop (also if anything panics).
+/// Execution slots held by one attempt: permits borrowed from the runtime's limiters, so that
+/// taking and giving them back costs no reference counting. Released on drop (also if anything
+/// panics), the account's first and the function's last: the reverse of the order taken.
+// The permits are held for their drop; only model mode reads them (to own them).
+#[cfg_attr(not(feature = "model"), allow(dead_code))]
 pub(crate) struct Slots<'a> {
-    pub(crate) function: &'a ConcurrencyLimiter,
-    pub(crate) pool: Option<&'a ConcurrencyLimiter>,
-    pub(crate) account: &'a ConcurrencyLimiter,
+    account: Permit<'a>,
+    pool: Option<Permit<'a>>,
+    function: Permit<'a>,
     /// Whether the execution needed a new environment (environments modelled only).
     pub(crate) cold: bool,
 }
 
-impl Slots<'_> {
-    /// Keeps the slots taken past this guard (model mode: until the execution's virtual end,
-    /// when [`Runtime::release_detached`] gives them back). Returns whether they include a
-    /// slot of the unreserved pool.
-    #[cfg(feature = "model")]
-    pub(crate) fn detach(self) -> bool {
-        let pool = self.pool.is_some();
-        // Only references inside: forgetting the guard leaks nothing but the release.
-        std::mem::forget(self);
-        pool
-    }
-}
-
-impl Drop for Slots<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        self.account.release_raw();
-        if let Some(pool) = self.pool {
-            pool.release_raw();
-        }
-        self.function.release_raw();
-    }
+/// Execution slots that outlive the step that took them (model mode: an execution holds its
+/// slots until its virtual end). Released on drop, in the same order as [`Slots`].
+#[cfg(feature = "model")]
+pub(crate) struct OwnedSlots {
+    _account: OwnedPermit,
+    _pool: Option<OwnedPermit>,
+    _function: OwnedPermit,
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Takes an execution slot: the function's reserved share (or its counter and the shared
-    /// unreserved pool), and the account. `None` is a throttle.
+    /// unreserved pool), and the account. `None` is a throttle; the slots taken before the one
+    /// refused go back as their permits drop.
     #[inline]
     pub(crate) fn acquire_slots<'a>(
         &'a self,
@@ -54,31 +46,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
         }
-        if !f.limiter.try_acquire_raw() {
-            return None;
-        }
-        let pool = if version.config.reserved_concurrency.is_none() {
-            if !self.inner.unreserved.try_acquire_raw() {
-                f.limiter.release_raw();
-                return None;
-            }
-            Some(&self.inner.unreserved)
-        } else {
-            None
+        let function = f.limiter.try_acquire()?;
+        let pool = match version.config.reserved_concurrency {
+            None => Some(self.inner.unreserved.try_acquire()?),
+            Some(_) => None,
         };
         // The account check is a safety net: reservations are carved so that the pools alone
         // keep within it, but a lowered limit takes effect while old executions finish.
-        if !self.inner.account.try_acquire_raw() {
-            if let Some(pool) = pool {
-                pool.release_raw();
-            }
-            f.limiter.release_raw();
-            return None;
-        }
+        let account = self.inner.account.try_acquire()?;
         let mut slots = Slots {
-            function: &f.limiter,
+            account,
             pool,
-            account: &self.inner.account,
+            function,
             cold: false,
         };
         if let Some(envs) = &self.inner.environments {
@@ -88,13 +67,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         Some(slots)
     }
 
-    /// Gives back slots kept by [`Slots::detach`].
+    /// The same slots, held on past this step (none is given back and taken again meanwhile).
+    /// `slots` must come from [`acquire_slots`](Self::acquire_slots) for `f`.
     #[cfg(feature = "model")]
-    pub(crate) fn release_detached(&self, f: &FunctionShared<P, R>, pool: bool) {
-        self.inner.account.release_raw();
-        if pool {
-            self.inner.unreserved.release_raw();
+    pub(crate) fn own_slots(&self, f: &FunctionShared<P, R>, slots: Slots<'_>) -> OwnedSlots {
+        let Slots {
+            account,
+            pool,
+            function,
+            cold: _,
+        } = slots;
+        const SAME: &str = "slots are taken from the runtime's own limiters";
+        OwnedSlots {
+            _account: account.into_owned(&self.inner.account).expect(SAME),
+            _pool: pool.map(|p| p.into_owned(&self.inner.unreserved).expect(SAME)),
+            _function: function.into_owned(&f.limiter).expect(SAME),
         }
-        f.limiter.release_raw();
     }
 }

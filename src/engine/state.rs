@@ -47,7 +47,8 @@ pub(crate) struct FunctionShared<P, R> {
     pub(crate) name: Arc<str>,
     pub(crate) state: Mutex<FnState<P, R>>,
     /// Reserved concurrency, or unlimited (then it only counts this function's executions).
-    pub(crate) limiter: ConcurrencyLimiter,
+    /// In an `Arc` so that model mode can keep an execution's permit until its virtual end.
+    pub(crate) limiter: Arc<ConcurrencyLimiter>,
     pub(crate) counters: Counters,
     pub(crate) rng: Mutex<StdRng>,
     /// Bumped by every operator call that must reach events a worker already took in a batch
@@ -77,8 +78,9 @@ pub(crate) struct Inner<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) is_virtual: bool,
     pub(crate) registry: RwLock<Registry<P, R>>,
-    pub(crate) account: ConcurrencyLimiter,
-    pub(crate) unreserved: ConcurrencyLimiter,
+    /// The account's and the unreserved pool's slots, in `Arc`s like functions' limiters.
+    pub(crate) account: Arc<ConcurrencyLimiter>,
+    pub(crate) unreserved: Arc<ConcurrencyLimiter>,
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
     pub(crate) recursion_limit: Option<u32>,

@@ -44,7 +44,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return d;
         }
         // It ends later: its slots stay taken until then.
-        let pool = held.take().is_some_and(|slots| slots.detach());
+        let slots = held.take().map(|slots| self.own_slots(attempt.f, slots));
         let request_id = event.request_id();
         v.push_completion(Completion {
             at: end,
@@ -54,7 +54,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             result,
             attempt: attempt.number,
             started: now,
-            pool,
+            slots,
         });
         Dispatched {
             request_id,
@@ -73,9 +73,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             result,
             attempt,
             started,
-            pool,
+            slots,
         } = c;
-        self.release_detached(&f, pool);
+        // The slots go back first, so that the outcome's timeline sample sees them free.
+        drop(slots);
         let attempt = Attempt {
             f: &f,
             version: &version,

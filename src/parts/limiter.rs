@@ -2,8 +2,10 @@
 
 use crate::parts::sync::{AtomicUsize, Ordering};
 use std::fmt;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
 
-/// A counting limiter: at most `limit` [`Permit`]s exist at once.
+/// A counting limiter: at most `limit` permits ([`Permit`]s and [`OwnedPermit`]s) exist at once.
 ///
 /// The runtime keeps one for the account (Lambda: 1,000), one for the unreserved pool shared by
 /// functions without reserved concurrency, and one per function (its reserved concurrency, or
@@ -11,6 +13,10 @@ use std::fmt;
 /// given stay valid, and new ones are refused until the count is below the new limit.
 ///
 /// A permit is released when dropped, so a handler that panics cannot leak one.
+/// [`try_acquire`](Self::try_acquire) lends a [`Permit`] tied to the limiter's lifetime (no
+/// reference counting: the cheap one); [`try_acquire_owned`](Self::try_acquire_owned), on a
+/// limiter in an [`Arc`], gives an [`OwnedPermit`] that keeps the limiter alive and can move
+/// into another thread.
 ///
 /// # Examples
 ///
@@ -54,16 +60,52 @@ impl ConcurrencyLimiter {
     /// A permit, or `None` when `limit` permits are out (a throttle).
     #[inline]
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        if self.try_acquire_raw() {
+        if self.acquire_slot() {
             Some(Permit { limiter: self })
         } else {
             None
         }
     }
 
-    /// Takes a slot without a guard; the caller must call [`release_raw`](Self::release_raw).
+    /// An owned permit, or `None` when `limit` permits are out (a throttle).
+    ///
+    /// The permit holds a clone of the `Arc` (taken only when a slot is given), so it is
+    /// `'static`: it can move into a spawned thread or be stored anywhere, and the slot goes
+    /// back when it is dropped, also when the thread holding it panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use event_invoke::ConcurrencyLimiter;
+    ///
+    /// let limiter = Arc::new(ConcurrencyLimiter::new(1));
+    /// let permit = limiter.try_acquire_owned().unwrap();
+    /// assert!(limiter.try_acquire_owned().is_none()); // throttled
+    ///
+    /// let worker = std::thread::spawn(move || {
+    ///     // The permit travels with the work; dropped when it is done.
+    ///     assert_eq!(permit.limiter().in_flight(), 1);
+    /// });
+    /// worker.join().unwrap();
+    /// assert_eq!(limiter.in_flight(), 0);
+    /// assert!(limiter.try_acquire_owned().is_some());
+    /// ```
     #[inline]
-    pub(crate) fn try_acquire_raw(&self) -> bool {
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedPermit> {
+        if self.acquire_slot() {
+            Some(OwnedPermit {
+                limiter: Arc::clone(self),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Takes a slot if one is free. Only a permit's constructor calls it, and only a permit's
+    /// drop gives the slot back ([`release_slot`](Self::release_slot)).
+    #[inline]
+    fn acquire_slot(&self) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut current = self.in_flight.load(Ordering::Relaxed);
         loop {
@@ -90,7 +132,7 @@ impl ConcurrencyLimiter {
     }
 
     #[inline]
-    pub(crate) fn release_raw(&self) {
+    fn release_slot(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -137,20 +179,147 @@ impl fmt::Debug for ConcurrencyLimiter {
 }
 
 /// One execution slot of a [`ConcurrencyLimiter`], released on drop (also during a panic).
+///
+/// It borrows the limiter; [`into_owned`](Self::into_owned) turns it into an [`OwnedPermit`]
+/// that does not.
 #[must_use = "the slot is released as soon as the permit is dropped"]
+#[clippy::has_significant_drop]
 pub struct Permit<'a> {
     limiter: &'a ConcurrencyLimiter,
+}
+
+impl<'a> Permit<'a> {
+    /// The limiter this permit counts against.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::ConcurrencyLimiter;
+    ///
+    /// let limiter = ConcurrencyLimiter::new(3);
+    /// let permit = limiter.try_acquire().unwrap();
+    /// assert!(std::ptr::eq(permit.limiter(), &limiter));
+    /// assert_eq!(permit.limiter().in_flight(), 1);
+    /// ```
+    pub fn limiter(&self) -> &'a ConcurrencyLimiter {
+        self.limiter
+    }
+
+    /// The same slot as an [`OwnedPermit`], which can outlive the borrow: the slot stays taken
+    /// throughout (it is never given back and taken again, so no other caller can get it
+    /// meanwhile, and a lowered limit cannot refuse it).
+    ///
+    /// `limiter` must be the `Arc` holding the limiter this permit came from; any other is
+    /// refused, and the permit is handed back unchanged in the `Err`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use event_invoke::ConcurrencyLimiter;
+    ///
+    /// let limiter = Arc::new(ConcurrencyLimiter::new(1));
+    /// let other = Arc::new(ConcurrencyLimiter::new(1));
+    ///
+    /// let permit = limiter.try_acquire().unwrap();
+    /// // The wrong limiter: the permit comes back, still holding its slot.
+    /// let permit = permit.into_owned(&other).unwrap_err();
+    /// assert_eq!((limiter.in_flight(), other.in_flight()), (1, 0));
+    ///
+    /// let owned = permit.into_owned(&limiter).unwrap();
+    /// assert_eq!(limiter.in_flight(), 1);
+    /// std::thread::spawn(move || drop(owned)).join().unwrap();
+    /// assert_eq!(limiter.in_flight(), 0);
+    /// ```
+    pub fn into_owned(self, limiter: &Arc<ConcurrencyLimiter>) -> Result<OwnedPermit, Self> {
+        if !std::ptr::eq(self.limiter, Arc::as_ptr(limiter)) {
+            return Err(self);
+        }
+        // The slot passes to the owned permit: this one must not give it back. It holds only a
+        // reference, so not running its drop leaks nothing else.
+        let _ = ManuallyDrop::new(self);
+        Ok(OwnedPermit {
+            limiter: Arc::clone(limiter),
+        })
+    }
 }
 
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.limiter.release_raw();
+        self.limiter.release_slot();
     }
 }
 
 impl fmt::Debug for Permit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+/// One execution slot of a [`ConcurrencyLimiter`] in an [`Arc`], released on drop (also
+/// during a panic). Unlike a [`Permit`] it owns a handle to its limiter, so it is
+/// `Send + Sync + 'static`: it can move into a spawned thread, or wait in a queue, for as long
+/// as the work it stands for.
+///
+/// Made by [`ConcurrencyLimiter::try_acquire_owned`] or [`Permit::into_owned`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use event_invoke::{ConcurrencyLimiter, OwnedPermit};
+///
+/// let limiter = Arc::new(ConcurrencyLimiter::new(2));
+/// let permits: Vec<OwnedPermit> = (0..3).filter_map(|_| limiter.try_acquire_owned()).collect();
+/// assert_eq!(permits.len(), 2); // the third was throttled
+///
+/// let workers: Vec<_> = permits
+///     .into_iter()
+///     .map(|permit| std::thread::spawn(move || drop(permit)))
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap();
+/// }
+/// assert_eq!(limiter.in_flight(), 0);
+/// assert_eq!(limiter.peak(), 2);
+/// ```
+#[must_use = "the slot is released as soon as the permit is dropped"]
+#[clippy::has_significant_drop]
+pub struct OwnedPermit {
+    limiter: Arc<ConcurrencyLimiter>,
+}
+
+impl OwnedPermit {
+    /// The limiter this permit counts against.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use event_invoke::ConcurrencyLimiter;
+    ///
+    /// let limiter = Arc::new(ConcurrencyLimiter::new(3));
+    /// let permit = limiter.try_acquire_owned().unwrap();
+    /// assert!(Arc::ptr_eq(permit.limiter(), &limiter));
+    /// assert_eq!(permit.limiter().in_flight(), 1);
+    /// ```
+    pub fn limiter(&self) -> &Arc<ConcurrencyLimiter> {
+        &self.limiter
+    }
+}
+
+impl Drop for OwnedPermit {
+    #[inline]
+    fn drop(&mut self) {
+        self.limiter.release_slot();
+    }
+}
+
+impl fmt::Debug for OwnedPermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit")
+            .field("limiter", &*self.limiter)
+            .finish()
     }
 }

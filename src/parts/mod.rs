@@ -2,8 +2,9 @@
 //!
 //! * [`InvocationQueue`](crate::InvocationQueue): one function's waiting events, ready and
 //!   delayed;
-//! * [`ConcurrencyLimiter`](crate::ConcurrencyLimiter) and its [`Permit`](crate::Permit):
-//!   execution slots;
+//! * [`ConcurrencyLimiter`](crate::ConcurrencyLimiter) and its permits,
+//!   [`Permit`](crate::Permit) (borrowed) and [`OwnedPermit`](crate::OwnedPermit): execution
+//!   slots;
 //! * [`RetryPolicy`](crate::RetryPolicy): retries after function errors, throttle backoff and
 //!   the maximum event age;
 //! * [`Clock`](crate::Clock)s, records and conditions, errors.

@@ -43,7 +43,10 @@ fn a_test_context_keeps_the_invokes_in_order_and_hands_out_fresh_ids() {
         test.take_invocations(),
         vec![("left".to_string(), 5), ("right".to_string(), 6)]
     );
-    assert!(test.take_invocations().is_empty(), "taking empties the list");
+    assert!(
+        test.take_invocations().is_empty(),
+        "taking empties the list"
+    );
 }
 
 #[test]
@@ -65,7 +68,9 @@ fn a_handler_error_comes_back_from_call_unchanged() {
     let f = Function::new("fails", |_: &u32, _ctx: &Ctx<'_>| {
         Err(FunctionError::new("Boom", "it broke"))
     });
-    let err = f.call(&0, &TestContext::new("fails").context()).unwrap_err();
+    let err = f
+        .call(&0, &TestContext::new("fails").context())
+        .unwrap_err();
     assert_eq!((err.error_type(), err.message()), ("Boom", "it broke"));
 }
 
