@@ -186,44 +186,8 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     #[cfg_attr(not(feature = "model"), allow(unused_mut))]
     pub fn build(mut self) -> Result<Runtime<P, R>, Error> {
         #[cfg(feature = "model")]
-        if let Some(v) = &self.virtual_time {
-            v.validate()?;
-            if !self.clock_set {
-                self.clock = Arc::new(ManualClock::new());
-            } else if !self.clock.is_virtual() {
-                return Err(Error::InvalidConfig {
-                    field: "clock",
-                    value: "a real clock".into(),
-                    accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
-                });
-            }
-        }
-        if let Some(faults) = &self.faults {
-            faults.validate()?;
-        }
-        if !(1..=1_000_000).contains(&self.account_concurrency) {
-            return Err(Error::InvalidConfig {
-                field: "account_concurrency",
-                value: self.account_concurrency.to_string(),
-                accepted: "1 to 1,000,000 (Lambda's default: 1,000)",
-            });
-        }
-        if self.unreserved_floor > self.account_concurrency {
-            return Err(Error::InvalidConfig {
-                field: "unreserved_floor",
-                value: self.unreserved_floor.to_string(),
-                accepted: "0 to the account concurrency (Lambda: 100)",
-            });
-        }
-        if let Some(limit) = self.recursion_limit {
-            if !(1..=10_000).contains(&limit) {
-                return Err(Error::InvalidConfig {
-                    field: "recursion_limit",
-                    value: limit.to_string(),
-                    accepted: "1 to 10,000, or None to switch the guard off (Lambda: 16)",
-                });
-            }
-        }
+        self.settle_virtual_clock()?;
+        self.validate()?;
         let (run_tx, run_rx) = crossbeam_channel::unbounded();
         #[cfg(feature = "model")]
         let executor = self
@@ -282,5 +246,55 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             true
         }));
         Ok(Runtime { inner })
+    }
+
+    /// Model mode: checks its settings and puts the runtime on a virtual clock (a new
+    /// `ManualClock` unless one was given); a real clock is refused.
+    #[cfg(feature = "model")]
+    fn settle_virtual_clock(&mut self) -> Result<(), Error> {
+        if let Some(v) = &self.virtual_time {
+            v.validate()?;
+            if !self.clock_set {
+                self.clock = Arc::new(ManualClock::new());
+            } else if !self.clock.is_virtual() {
+                return Err(Error::InvalidConfig {
+                    field: "clock",
+                    value: "a real clock".into(),
+                    accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every setting against its range (see the table on [`RuntimeBuilder`]).
+    fn validate(&self) -> Result<(), Error> {
+        if let Some(faults) = &self.faults {
+            faults.validate()?;
+        }
+        if !(1..=1_000_000).contains(&self.account_concurrency) {
+            return Err(Error::InvalidConfig {
+                field: "account_concurrency",
+                value: self.account_concurrency.to_string(),
+                accepted: "1 to 1,000,000 (Lambda's default: 1,000)",
+            });
+        }
+        if self.unreserved_floor > self.account_concurrency {
+            return Err(Error::InvalidConfig {
+                field: "unreserved_floor",
+                value: self.unreserved_floor.to_string(),
+                accepted: "0 to the account concurrency (Lambda: 100)",
+            });
+        }
+        if let Some(limit) = self.recursion_limit {
+            if !(1..=10_000).contains(&limit) {
+                return Err(Error::InvalidConfig {
+                    field: "recursion_limit",
+                    value: limit.to_string(),
+                    accepted: "1 to 10,000, or None to switch the guard off (Lambda: 16)",
+                });
+            }
+        }
+        Ok(())
     }
 }

@@ -12,6 +12,7 @@ use crate::parts::queue::QueuedEvent;
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::executor::{ExecutionLine, Executor};
+use super::outcome::Ending;
 use super::{bump, Context, FunctionShared, Runtime, Slots, Tally, Task, Version, ZeroConcurrency};
 use crate::parts::clock::duration_nanos;
 
@@ -109,44 +110,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         batch: &mut Vec<QueuedEvent<P>>,
     ) -> u64 {
         let now = self.inner.clock.now();
-        let (version, more) = {
-            let mut st = f.state.lock();
-            if st.paused || st.deleted {
-                st.token.drop_token();
-                return 0;
-            }
-            st.queue.promote_due(now);
-            let limit = self.batch_limit(f, st.queue.ready_len());
-            match self.inner.faults.as_ref() {
-                // Fault seam: reordering takes a random ready event (no batching then).
-                Some(faults) if limit == 1 => {
-                    batch.extend(st.queue.pop_due_picked(now, |len| faults.pick(len)));
-                }
-                _ => {
-                    while batch.len() < limit {
-                        match st.queue.pop_due(now) {
-                            Some(event) => batch.push(event),
-                            None => break,
-                        }
-                    }
-                }
-            }
-            if batch.is_empty() {
-                st.token.keep(false);
-                return 0;
-            }
-            let more = {
-                let runnable = st.queue.ready_len() > 0;
-                st.token.keep(runnable)
-            };
-            f.counters
-                .in_hand
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            (Arc::clone(&st.current), more)
+        let Some(version) = self.take_batch(f, batch, now) else {
+            return 0;
         };
-        if more {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
-        }
         let mut held = None;
         let mut tally = Tally::default();
         let epoch = f.epoch.load(Ordering::SeqCst);
@@ -182,15 +148,60 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         drop(held);
         let ended = tally.flush(&f.counters);
         self.release_outstanding_n(ended);
-        let mean = busy_ns / dispatched.max(1);
-        let old = f.recent_ns.load(Ordering::Relaxed);
-        let recent = if old == u64::MAX {
-            mean
-        } else {
-            (old.saturating_mul(3) + mean) / 4
-        };
-        f.recent_ns.store(recent, Ordering::Relaxed);
+        note_speed(f, busy_ns / dispatched.max(1));
         dispatched
+    }
+
+    /// Takes up to [`batch_limit`](Self::batch_limit) ready events of `f` into `batch` under
+    /// one lock, and keeps the function scheduled while more are ready, so another worker can
+    /// run them in parallel. Returns the code version to run them on, or `None` when there was
+    /// nothing to take.
+    #[inline]
+    fn take_batch(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        batch: &mut Vec<QueuedEvent<P>>,
+        now: Timestamp,
+    ) -> Option<Arc<Version<P, R>>> {
+        let (version, more) = {
+            let mut st = f.state.lock();
+            if st.paused || st.deleted {
+                st.token.drop_token();
+                return None;
+            }
+            st.queue.promote_due(now);
+            let limit = self.batch_limit(f, st.queue.ready_len());
+            match self.inner.faults.as_ref() {
+                // Fault seam: reordering takes a random ready event (no batching then).
+                Some(faults) if limit == 1 => {
+                    batch.extend(st.queue.pop_due_picked(now, |len| faults.pick(len)));
+                }
+                _ => {
+                    while batch.len() < limit {
+                        match st.queue.pop_due(now) {
+                            Some(event) => batch.push(event),
+                            None => break,
+                        }
+                    }
+                }
+            }
+            if batch.is_empty() {
+                st.token.keep(false);
+                return None;
+            }
+            let more = {
+                let runnable = st.queue.ready_len() > 0;
+                st.token.keep(runnable)
+            };
+            f.counters
+                .in_hand
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            (Arc::clone(&st.current), more)
+        };
+        if more {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+        Some(version)
     }
 
     /// Puts events a worker took but did not start back at the front of `f`'s ready line (or
@@ -214,10 +225,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     f,
                     version,
                     event,
-                    Condition::FunctionDeleted,
-                    None,
-                    true,
-                    now,
+                    Ending::taken(Condition::FunctionDeleted, now),
                 );
             }
             return;
@@ -299,7 +307,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 StepOutcome::Ended(condition)
             };
-            self.finish(f, version, event, condition, None, true, now);
+            self.finish(f, version, event, Ending::taken(condition, now));
             return (
                 Dispatched {
                     request_id,
@@ -398,7 +406,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
         let outcome = if config.retry.is_expired(event.enqueued_at(), due) {
             let condition = Condition::EventAgeExceeded;
-            self.finish(f, version, event, condition, None, true, now);
+            self.finish(f, version, event, Ending::taken(condition, now));
             StepOutcome::Ended(condition)
         } else {
             match self.requeue(f, version, event, due, now) {
@@ -523,4 +531,17 @@ impl Call {
             duplicate: event.is_duplicate(),
         }
     }
+}
+
+/// Folds a batch's mean handler time into `f`'s recent mean, which decides whether its events
+/// are batched: the recent mean, not the lifetime one, so that a handler that turned slow (or
+/// new code) stops being batched at once.
+fn note_speed<P, R>(f: &FunctionShared<P, R>, mean_ns: u64) {
+    let old = f.recent_ns.load(Ordering::Relaxed);
+    let recent = if old == u64::MAX {
+        mean_ns
+    } else {
+        (old.saturating_mul(3) + mean_ns) / 4
+    };
+    f.recent_ns.store(recent, Ordering::Relaxed);
 }

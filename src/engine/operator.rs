@@ -12,6 +12,7 @@ use crate::parts::error::Error;
 use crate::parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
+use super::outcome::Ending;
 use super::{Context, FunctionConfig, FunctionShared, Handler, Runtime, Task, Version};
 
 pub(crate) fn deleted_handler<P: Send + 'static, R: Send + 'static>(
@@ -299,7 +300,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let recorded = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
         for e in removed {
-            self.finish(f, &version, e, Condition::Purged, None, true, now);
+            self.finish(f, &version, e, Ending::taken(Condition::Purged, now));
         }
         (total, recorded)
     }
@@ -413,7 +414,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let n = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
         for e in removed {
-            self.finish(f, &version, e, Condition::FunctionDeleted, None, true, now);
+            self.finish(
+                f,
+                &version,
+                e,
+                Ending::taken(Condition::FunctionDeleted, now),
+            );
         }
         Ok(n)
     }

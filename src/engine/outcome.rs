@@ -43,6 +43,43 @@ pub(crate) fn record_of<P, R>(
     }
 }
 
+/// How an event ends: its condition, when, whether a worker had taken it from its queue (the
+/// books count it in hand until it ends), and the response or error of its last attempt when
+/// that is what the record carries.
+pub(crate) struct Ending<R> {
+    condition: Condition,
+    response: Option<Result<R, FunctionError>>,
+    in_hand: bool,
+    at: Timestamp,
+}
+
+impl<R> Ending<R> {
+    /// An event a worker (or an operator call) took from its queue ends at `at`.
+    pub(crate) fn taken(condition: Condition, at: Timestamp) -> Self {
+        Ending {
+            condition,
+            response: None,
+            in_hand: true,
+            at,
+        }
+    }
+
+    /// An event ends at `at` on its way to a queue (virtual time), never taken from one.
+    #[cfg(feature = "model")]
+    pub(crate) fn arrived(condition: Condition, at: Timestamp) -> Self {
+        Ending {
+            in_hand: false,
+            ..Self::taken(condition, at)
+        }
+    }
+
+    /// The record carries this response or error (else the last attempt's error, if any).
+    pub(crate) fn response(mut self, response: Result<R, FunctionError>) -> Self {
+        self.response = Some(response);
+        self
+    }
+}
+
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
     /// its record, retry or (for an injected duplicate) nothing.
@@ -90,7 +127,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.trace(f, request_id, ended_at, kind);
         let outcome = if duplicate {
             // A duplicate delivery is never retried and makes no record (`finish` knows).
-            self.finish(f, version, event, Condition::Success, None, true, ended_at);
+            self.finish(
+                f,
+                version,
+                event,
+                Ending::taken(Condition::Success, ended_at),
+            );
             StepOutcome::Duplicate
         } else {
             match result {
@@ -124,9 +166,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
             None => {
-                let response = Some(Ok(response));
-                let success = Condition::Success;
-                self.finish(f, version, event, success, response, true, ended_at);
+                let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
+                self.finish(f, version, event, success);
             }
         }
         StepOutcome::Ended(Condition::Success)
@@ -153,10 +194,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 f,
                 version,
                 event,
-                condition,
-                Some(Err(error)),
-                true,
-                ended_at,
+                Ending::taken(condition, ended_at).response(Err(error)),
             );
             return StepOutcome::Ended(condition);
         };
@@ -171,10 +209,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 f,
                 version,
                 event,
-                condition,
-                Some(Err(error)),
-                true,
-                ended_at,
+                Ending::taken(condition, ended_at).response(Err(error)),
             );
             return StepOutcome::Ended(condition);
         }
@@ -216,26 +251,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             f,
             version,
             event,
-            Condition::FunctionDeleted,
-            None,
-            true,
-            now,
+            Ending::taken(Condition::FunctionDeleted, now),
         );
         Some(Condition::FunctionDeleted)
     }
-    /// Ends an event at `at`: one record, one count, one delivery. `in_hand` says whether a
-    /// worker had taken it from the queue.
-    #[allow(clippy::too_many_arguments)]
+    /// Ends an event: one record, one count, one delivery (see [`Ending`]).
     pub(crate) fn finish(
         &self,
         f: &FunctionShared<P, R>,
         version: &Version<P, R>,
         event: QueuedEvent<P>,
-        condition: Condition,
-        response: Option<Result<R, FunctionError>>,
-        in_hand: bool,
-        at: Timestamp,
+        ending: Ending<R>,
     ) {
+        let Ending {
+            condition,
+            response,
+            in_hand,
+            at,
+        } = ending;
         self.inner.executor.note_end(at);
         if event.is_duplicate() {
             // However it ends (run, purged, aged out, deleted), a duplicate delivery makes no

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::parts::clock::Timestamp;
 use crate::parts::record::Condition;
 
+use super::outcome::Ending;
 use super::{FunctionShared, Runtime, Task};
 
 pub(crate) struct TimerEntry<P, R> {
@@ -111,7 +112,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             drop(st);
             let aged_out = !expired.is_empty();
             for e in expired {
-                self.finish(f, &version, e, Condition::EventAgeExceeded, None, true, now);
+                self.finish(
+                    f,
+                    &version,
+                    e,
+                    Ending::taken(Condition::EventAgeExceeded, now),
+                );
             }
             if let Some(next) = next {
                 self.arm_timer(f, next);

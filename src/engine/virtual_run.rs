@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::dispatch::{Attempt, Call};
 use super::executor::{Arrival, Completion, Due, Executor, VirtualTime};
+use super::outcome::Ending;
 use super::{Dispatched, FunctionShared, Runtime, Slots, StepOutcome};
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
@@ -165,7 +166,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             drop(st);
             self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
             let deleted = Condition::FunctionDeleted;
-            self.finish(&f, &version, event, deleted, None, false, now);
+            self.finish(&f, &version, event, Ending::arrived(deleted, now));
             return;
         }
         st.queue.push_unbounded(event);
