@@ -288,138 +288,19 @@ impl LambdaJson {
     /// assert!(export.strict().is_err());
     /// ```
     pub fn export_config<P, R>(&self, name: &str, config: &FunctionConfig<P, R>) -> AwsExport {
-        let mut warnings = Vec::new();
-        let mut warn = |setting, value: String, reason: String, exported: Option<String>| {
-            warnings.push(AwsWarning {
-                setting,
-                value,
-                reason,
-                exported,
-            });
-        };
-        let retry = &config.retry;
-        let lambda = RetryPolicy::lambda_default();
-
-        let retries = retry.maximum_retry_attempts();
-        if retries > AWS_MAX_RETRIES {
-            warn(
-                "maximum_retry_attempts",
-                retries.to_string(),
-                format!("Lambda's MaximumRetryAttempts is 0 to {AWS_MAX_RETRIES}"),
-                Some(AWS_MAX_RETRIES.to_string()),
-            );
-        }
-        let retries = retries.min(AWS_MAX_RETRIES);
-
-        let age = retry.maximum_event_age();
-        let age_secs = age.as_secs().clamp(AWS_MIN_AGE_SECS, AWS_MAX_AGE_SECS);
-        if Duration::from_secs(age_secs) != age {
-            warn(
-                "maximum_event_age",
-                format!("{age:?}"),
-                format!(
-                    "Lambda's MaximumEventAgeInSeconds is {AWS_MIN_AGE_SECS} to {AWS_MAX_AGE_SECS} whole seconds"
-                ),
-                Some(age_secs.to_string()),
-            );
-        }
-
-        // Only the waits this policy can reach matter: retries beyond Lambda's 2 are reported
-        // above, and with 0 retries there is no wait at all. A custom schedule replaces the
-        // list, so it is the one reported.
-        if let Some(schedule) = retry.retry_schedule().filter(|_| retries > 0) {
-            warn(
-                "retry_schedule",
-                format!("{schedule:?}"),
-                "a custom retry schedule has no Lambda setting: Lambda's retry waits (about 1 minute, then 2 minutes) are not configurable"
-                    .to_string(),
-                None,
-            );
-        } else if retry.retry_schedule().is_none()
-            && (1..=retries).any(|n| retry.retry_delay(n) != lambda.retry_delay(n))
-        {
-            warn(
-                "retry_delays",
-                format!("{:?}", retry.retry_delays()),
-                "Lambda's retry waits (about 1 minute, then 2 minutes) are not configurable"
-                    .to_string(),
-                None,
-            );
-        }
-        if retry.throttle_backoff() != lambda.throttle_backoff() {
-            let (initial, max, factor) = retry.throttle_backoff();
-            warn(
-                "throttle_backoff",
-                format!("initial {initial:?}, max {max:?}, factor {factor}"),
-                "Lambda's throttle backoff (1 s doubling to 5 minutes) is not configurable"
-                    .to_string(),
-                None,
-            );
-        }
-        if retry.throttle_jitter() != lambda.throttle_jitter() {
-            warn(
-                "throttle_jitter",
-                retry.throttle_jitter().to_string(),
-                "Lambda's throttle jitter is neither documented nor configurable".to_string(),
-                None,
-            );
-        }
-        if config.timeout != DEFAULT_TIMEOUT {
-            let t = config.timeout;
-            let fits = t.subsec_nanos() == 0 && (1..=AWS_MAX_TIMEOUT_SECS).contains(&t.as_secs());
-            let range = if fits {
-                String::new()
-            } else {
-                format!(", which accepts 1 to {AWS_MAX_TIMEOUT_SECS} whole seconds")
-            };
-            warn(
-                "timeout",
-                format!("{t:?}"),
-                format!(
-                    "the timeout belongs to UpdateFunctionConfiguration (Timeout{range}), not to these APIs"
-                ),
-                None,
-            );
-        }
-        if config.queue_capacity != DEFAULT_QUEUE_CAPACITY {
-            warn(
-                "queue_capacity",
-                config.queue_capacity.to_string(),
-                "Lambda's asynchronous queue has no size setting".to_string(),
-                None,
-            );
-        }
-        #[cfg(feature = "model")]
-        if let Some(cost) = &config.cost {
-            warn(
-                "cost",
-                format!("{cost:?}"),
-                "a cost model only describes model mode: Lambda measures the real function"
-                    .to_string(),
-                None,
-            );
-        }
-        let mut destination = |setting, destination: &Option<Destination<P, R>>| {
-            let kind = match destination {
-                None => return json!({}),
-                Some(Destination::Function { name, .. }) => {
-                    return json!({ "Destination": self.function_arn(name) });
-                }
-                Some(Destination::Closure(_)) => "a closure",
-                Some(Destination::Channel(_)) => "a crossbeam channel",
-            };
-            warn(
-                setting,
-                kind.to_string(),
-                format!(
-                    "{kind} has no AWS equivalent (Lambda destinations are SQS, SNS, EventBridge, S3 or Lambda ARNs)"
-                ),
-                None,
-            );
-            json!({})
-        };
-        let on_success = destination("on_success", &config.on_success);
-        let on_failure = destination("on_failure", &config.on_failure);
+        // The order of these calls is the order of the warnings: the builder's settings first,
+        // then the destinations.
+        let mut warnings = Warnings::default();
+        let retries = export_retry_attempts(&config.retry, &mut warnings);
+        let age_secs = export_event_age(&config.retry, &mut warnings);
+        warn_retry_waits(&config.retry, retries, &mut warnings);
+        warn_throttle_settings(&config.retry, &mut warnings);
+        warn_timeout(config.timeout, &mut warnings);
+        warn_local_settings(config, &mut warnings);
+        let on_success =
+            self.destination_json("on_success", config.on_success.as_ref(), &mut warnings);
+        let on_failure =
+            self.destination_json("on_failure", config.on_failure.as_ref(), &mut warnings);
 
         let event_invoke_config = json!({
             "FunctionName": name,
@@ -439,7 +320,181 @@ impl LambdaJson {
         AwsExport {
             event_invoke_config,
             function_concurrency,
-            warnings,
+            warnings: warnings.0,
         }
+    }
+
+    /// One `DestinationConfig` entry: a function's ARN, else `{}` and a warning.
+    fn destination_json<P, R>(
+        &self,
+        setting: &'static str,
+        destination: Option<&Destination<P, R>>,
+        warnings: &mut Warnings,
+    ) -> Value {
+        let kind = match destination {
+            None => return json!({}),
+            Some(Destination::Function { name, .. }) => {
+                return json!({ "Destination": self.function_arn(name) });
+            }
+            Some(Destination::Closure(_)) => "a closure",
+            Some(Destination::Channel(_)) => "a crossbeam channel",
+        };
+        warnings.push(
+            setting,
+            kind.to_string(),
+            format!(
+                "{kind} has no AWS equivalent (Lambda destinations are SQS, SNS, EventBridge, S3 or Lambda ARNs)"
+            ),
+            None,
+        );
+        json!({})
+    }
+}
+
+/// The settings an export could not carry over, in the order it met them.
+#[derive(Default)]
+struct Warnings(Vec<AwsWarning>);
+
+impl Warnings {
+    /// Records that `setting` (the crate's `value`) has no exact AWS equivalent.
+    fn push(
+        &mut self,
+        setting: &'static str,
+        value: String,
+        reason: String,
+        exported: Option<String>,
+    ) {
+        self.0.push(AwsWarning {
+            setting,
+            value,
+            reason,
+            exported,
+        });
+    }
+}
+
+/// `MaximumRetryAttempts`: the policy's retries, capped at Lambda's maximum with a warning.
+fn export_retry_attempts(retry: &RetryPolicy, warnings: &mut Warnings) -> u32 {
+    let retries = retry.maximum_retry_attempts();
+    if retries > AWS_MAX_RETRIES {
+        warnings.push(
+            "maximum_retry_attempts",
+            retries.to_string(),
+            format!("Lambda's MaximumRetryAttempts is 0 to {AWS_MAX_RETRIES}"),
+            Some(AWS_MAX_RETRIES.to_string()),
+        );
+    }
+    retries.min(AWS_MAX_RETRIES)
+}
+
+/// `MaximumEventAgeInSeconds`: the policy's age in whole seconds within Lambda's range, with a
+/// warning when that changes it.
+fn export_event_age(retry: &RetryPolicy, warnings: &mut Warnings) -> u64 {
+    let age = retry.maximum_event_age();
+    let age_secs = age.as_secs().clamp(AWS_MIN_AGE_SECS, AWS_MAX_AGE_SECS);
+    if Duration::from_secs(age_secs) != age {
+        warnings.push(
+            "maximum_event_age",
+            format!("{age:?}"),
+            format!(
+                "Lambda's MaximumEventAgeInSeconds is {AWS_MIN_AGE_SECS} to {AWS_MAX_AGE_SECS} whole seconds"
+            ),
+            Some(age_secs.to_string()),
+        );
+    }
+    age_secs
+}
+
+/// Warns when the waits before the `retries` exported retries are not Lambda's fixed ones.
+fn warn_retry_waits(retry: &RetryPolicy, retries: u32, warnings: &mut Warnings) {
+    // Only the waits this policy can reach matter: retries beyond Lambda's 2 are reported
+    // with `maximum_retry_attempts`, and with 0 retries there is no wait at all. A custom
+    // schedule replaces the list, so it is the one reported.
+    if let Some(schedule) = retry.retry_schedule().filter(|_| retries > 0) {
+        warnings.push(
+            "retry_schedule",
+            format!("{schedule:?}"),
+            "a custom retry schedule has no Lambda setting: Lambda's retry waits (about 1 minute, then 2 minutes) are not configurable"
+                .to_string(),
+            None,
+        );
+    } else if retry.retry_schedule().is_none() {
+        let lambda = RetryPolicy::lambda_default();
+        if (1..=retries).any(|n| retry.retry_delay(n) != lambda.retry_delay(n)) {
+            warnings.push(
+                "retry_delays",
+                format!("{:?}", retry.retry_delays()),
+                "Lambda's retry waits (about 1 minute, then 2 minutes) are not configurable"
+                    .to_string(),
+                None,
+            );
+        }
+    }
+}
+
+/// Warns when the throttle backoff or jitter differs from Lambda's, which are not settable.
+fn warn_throttle_settings(retry: &RetryPolicy, warnings: &mut Warnings) {
+    let lambda = RetryPolicy::lambda_default();
+    if retry.throttle_backoff() != lambda.throttle_backoff() {
+        let (initial, max, factor) = retry.throttle_backoff();
+        warnings.push(
+            "throttle_backoff",
+            format!("initial {initial:?}, max {max:?}, factor {factor}"),
+            "Lambda's throttle backoff (1 s doubling to 5 minutes) is not configurable".to_string(),
+            None,
+        );
+    }
+    if retry.throttle_jitter() != lambda.throttle_jitter() {
+        warnings.push(
+            "throttle_jitter",
+            retry.throttle_jitter().to_string(),
+            "Lambda's throttle jitter is neither documented nor configurable".to_string(),
+            None,
+        );
+    }
+}
+
+/// Warns for a timeout other than the default: it belongs to another AWS API.
+fn warn_timeout(timeout: Duration, warnings: &mut Warnings) {
+    if timeout == DEFAULT_TIMEOUT {
+        return;
+    }
+    // Name Lambda's range only when the timeout is outside it, so the warning says what to
+    // change when it has to be changed.
+    let fits =
+        timeout.subsec_nanos() == 0 && (1..=AWS_MAX_TIMEOUT_SECS).contains(&timeout.as_secs());
+    let range = if fits {
+        String::new()
+    } else {
+        format!(", which accepts 1 to {AWS_MAX_TIMEOUT_SECS} whole seconds")
+    };
+    warnings.push(
+        "timeout",
+        format!("{timeout:?}"),
+        format!(
+            "the timeout belongs to UpdateFunctionConfiguration (Timeout{range}), not to these APIs"
+        ),
+        None,
+    );
+}
+
+/// Warns for settings that only exist in-process: the queue capacity and the cost model.
+fn warn_local_settings<P, R>(config: &FunctionConfig<P, R>, warnings: &mut Warnings) {
+    if config.queue_capacity != DEFAULT_QUEUE_CAPACITY {
+        warnings.push(
+            "queue_capacity",
+            config.queue_capacity.to_string(),
+            "Lambda's asynchronous queue has no size setting".to_string(),
+            None,
+        );
+    }
+    #[cfg(feature = "model")]
+    if let Some(cost) = &config.cost {
+        warnings.push(
+            "cost",
+            format!("{cost:?}"),
+            "a cost model only describes model mode: Lambda measures the real function".to_string(),
+            None,
+        );
     }
 }

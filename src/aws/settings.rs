@@ -286,101 +286,114 @@ impl AwsFunctionSettings {
             if value.is_null() {
                 continue;
             }
-            match key.as_str() {
-                "FunctionName" => {
-                    settings.function_name = Some(function_name(value)?);
-                }
-                "MaximumRetryAttempts" => {
-                    let n = integer_in(
-                        "MaximumRetryAttempts",
-                        value,
-                        0,
-                        u64::from(AWS_MAX_RETRIES),
-                        "an integer from 0 to 2 (Lambda's range)",
-                    )?;
-                    settings.maximum_retry_attempts = Some(n as u32);
-                }
-                "MaximumEventAgeInSeconds" => {
-                    let secs = integer_in(
-                        "MaximumEventAgeInSeconds",
-                        value,
-                        AWS_MIN_AGE_SECS,
-                        AWS_MAX_AGE_SECS,
-                        "an integer from 60 to 21600 seconds (Lambda's range)",
-                    )?;
-                    settings.maximum_event_age = Some(Duration::from_secs(secs));
-                }
-                "DestinationConfig" => {
-                    let (on_success, on_failure) = destination_config(value)?;
-                    settings.on_success = on_success;
-                    settings.on_failure = on_failure;
-                }
-                "Qualifier" | "FunctionArn" | "LastModified" => {}
-                _ => {
-                    return Err(Error::AwsConfig {
-                        field: EVENT_INVOKE_CONFIG,
-                        value: format!("unknown field {}", Value::from(key.as_str())),
-                        accepted: "a JSON object with only the fields FunctionName, Qualifier, MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig (and FunctionArn, LastModified from get-function-event-invoke-config)",
-                    })
-                }
-            }
+            settings.import_event_invoke_field(key, value)?;
         }
         if let Some(fc) = function_concurrency {
-            let fc = as_object(FUNCTION_CONCURRENCY, fc)?;
-            let mut reserved = None;
-            for (key, value) in fc {
-                if value.is_null() {
-                    continue;
-                }
-                match key.as_str() {
-                    "FunctionName" => {
-                        let name = function_name(value)?;
-                        match &settings.function_name {
-                            Some(other) if *other != name => {
-                                return Err(Error::AwsConfig {
-                                    field: "FunctionName",
-                                    value: format!(
-                                        "{} in {FUNCTION_CONCURRENCY} but {} in {EVENT_INVOKE_CONFIG}",
-                                        Value::from(name),
-                                        Value::from(other.as_str())
-                                    ),
-                                    accepted: "the same function in both documents",
-                                });
-                            }
-                            _ => settings.function_name = Some(name),
-                        }
-                    }
-                    "ReservedConcurrentExecutions" => {
-                        let n = integer_in(
-                            "ReservedConcurrentExecutions",
-                            value,
-                            0,
-                            u64::from(u32::MAX),
-                            "an integer of at least 0 (and at most the account's limit minus its unreserved floor)",
-                        )?;
-                        reserved = Some(n as u32);
-                    }
-                    _ => {
-                        return Err(Error::AwsConfig {
-                            field: FUNCTION_CONCURRENCY,
-                            value: format!("unknown field {}", Value::from(key.as_str())),
-                            accepted: "a JSON object with only the fields FunctionName, ReservedConcurrentExecutions",
-                        })
-                    }
-                }
-            }
-            match reserved {
-                Some(n) => settings.reserved_concurrency = Some(n),
-                None => {
-                    return Err(Error::AwsConfig {
-                        field: "ReservedConcurrentExecutions",
-                        value: "nothing (the field is missing)".to_string(),
-                        accepted: "an integer of at least 0; leave the whole PutFunctionConcurrency document out for no reservation",
-                    })
-                }
-            }
+            settings.import_function_concurrency(fc)?;
         }
         Ok(settings)
+    }
+
+    /// Reads one non-null field of `PutFunctionEventInvokeConfig` into these settings.
+    fn import_event_invoke_field(&mut self, key: &str, value: &Value) -> Result<(), Error> {
+        match key {
+            "FunctionName" => {
+                self.function_name = Some(function_name(value)?);
+            }
+            "MaximumRetryAttempts" => {
+                let n = integer_in(
+                    "MaximumRetryAttempts",
+                    value,
+                    0,
+                    u64::from(AWS_MAX_RETRIES),
+                    "an integer from 0 to 2 (Lambda's range)",
+                )?;
+                self.maximum_retry_attempts = Some(n as u32);
+            }
+            "MaximumEventAgeInSeconds" => {
+                let secs = integer_in(
+                    "MaximumEventAgeInSeconds",
+                    value,
+                    AWS_MIN_AGE_SECS,
+                    AWS_MAX_AGE_SECS,
+                    "an integer from 60 to 21600 seconds (Lambda's range)",
+                )?;
+                self.maximum_event_age = Some(Duration::from_secs(secs));
+            }
+            "DestinationConfig" => {
+                let (on_success, on_failure) = destination_config(value)?;
+                self.on_success = on_success;
+                self.on_failure = on_failure;
+            }
+            // Accepted and ignored, so that documents written for the AWS CLI, or read back
+            // from get-function-event-invoke-config, import as they are.
+            "Qualifier" | "FunctionArn" | "LastModified" => {}
+            _ => {
+                return Err(unknown_field(
+                    EVENT_INVOKE_CONFIG,
+                    key,
+                    "a JSON object with only the fields FunctionName, Qualifier, MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig (and FunctionArn, LastModified from get-function-event-invoke-config)",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `PutFunctionConcurrency`: the reservation it must give, and the function it may name.
+    fn import_function_concurrency(&mut self, document: &Value) -> Result<(), Error> {
+        let fc = as_object(FUNCTION_CONCURRENCY, document)?;
+        let mut reserved = None;
+        for (key, value) in fc {
+            if value.is_null() {
+                continue;
+            }
+            match key.as_str() {
+                "FunctionName" => self.merge_function_name(function_name(value)?)?,
+                "ReservedConcurrentExecutions" => {
+                    let n = integer_in(
+                        "ReservedConcurrentExecutions",
+                        value,
+                        0,
+                        u64::from(u32::MAX),
+                        "an integer of at least 0 (and at most the account's limit minus its unreserved floor)",
+                    )?;
+                    reserved = Some(n as u32);
+                }
+                _ => return Err(unknown_field(
+                    FUNCTION_CONCURRENCY,
+                    key,
+                    "a JSON object with only the fields FunctionName, ReservedConcurrentExecutions",
+                )),
+            }
+        }
+        // No reservation is said by leaving the document out (as DeleteFunctionConcurrency
+        // does in AWS), so a document without a number is a mistake, not "none".
+        let n = reserved.ok_or_else(|| Error::AwsConfig {
+            field: "ReservedConcurrentExecutions",
+            value: "nothing (the field is missing)".to_string(),
+            accepted: "an integer of at least 0; leave the whole PutFunctionConcurrency document out for no reservation",
+        })?;
+        self.reserved_concurrency = Some(n);
+        Ok(())
+    }
+
+    /// Takes `PutFunctionConcurrency`'s `FunctionName`, which must match the other document's.
+    fn merge_function_name(&mut self, name: String) -> Result<(), Error> {
+        match &self.function_name {
+            Some(other) if *other != name => Err(Error::AwsConfig {
+                field: "FunctionName",
+                value: format!(
+                    "{} in {FUNCTION_CONCURRENCY} but {} in {EVENT_INVOKE_CONFIG}",
+                    Value::from(name),
+                    Value::from(other.as_str())
+                ),
+                accepted: "the same function in both documents",
+            }),
+            _ => {
+                self.function_name = Some(name);
+                Ok(())
+            }
+        }
     }
 
     /// Sets `config`'s retries, maximum event age and reserved concurrency, like
@@ -488,6 +501,15 @@ pub(crate) fn as_object<'a>(
         value: value.to_string(),
         accepted: "a JSON object",
     })
+}
+
+/// The error for a field `document` does not have; `accepted` names the fields it does.
+fn unknown_field(document: &'static str, key: &str, accepted: &'static str) -> Error {
+    Error::AwsConfig {
+        field: document,
+        value: format!("unknown field {}", Value::from(key)),
+        accepted,
+    }
 }
 
 pub(crate) fn function_name(value: &Value) -> Result<String, Error> {

@@ -81,6 +81,25 @@ impl TimelineBuf {
 /// A chart panel: its label, its colour, and what it plots.
 type Series = (&'static str, &'static str, fn(&TimelinePoint) -> u64);
 
+/// The SVG chart's width, in pixels.
+const SVG_WIDTH: u64 = 900;
+/// The height of each of the two panels.
+const PANEL_HEIGHT: u64 = 170;
+/// Left of the panels: room for the value scale.
+const LEFT_MARGIN: u64 = 70;
+/// Right of the panels.
+const RIGHT_MARGIN: u64 = 20;
+/// Above the upper panel: room for the title and that panel's legend.
+const TOP_MARGIN: u64 = 40;
+/// Between the panels: room for the lower panel's legend.
+const PANEL_GAP: u64 = 50;
+/// The width the step lines are drawn in.
+const PLOT_WIDTH: u64 = SVG_WIDTH - LEFT_MARGIN - RIGHT_MARGIN;
+/// Where the time axis starts: under the lower panel.
+const TIME_AXIS: u64 = TOP_MARGIN + 2 * PANEL_HEIGHT + PANEL_GAP;
+/// The chart's height: the panels, then two lines of text for the time axis.
+const SVG_HEIGHT: u64 = TIME_AXIS + 40;
+
 /// One bucket of a [`Timeline`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimelinePoint {
@@ -158,102 +177,120 @@ impl Timeline {
 
     /// The timeline as an SVG chart: concurrency above, queue depth below, over virtual time.
     pub fn to_svg(&self) -> String {
-        const W: u64 = 900;
-        const PANEL: u64 = 170;
-        const LEFT: u64 = 70;
-        const RIGHT: u64 = 20;
-        const TOP: u64 = 40;
-        const GAP: u64 = 50;
-        let plot_w = W - LEFT - RIGHT;
-        let height = TOP + 2 * PANEL + GAP + 40;
-        let n = self.points.len().max(1) as u64;
-        let span = self.resolution.saturating_mul(n as u32);
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" font-size="12">"#
-        );
-        let _ = writeln!(
-            out,
-            r##"<rect width="{W}" height="{height}" fill="#ffffff"/>"##
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{LEFT}" y="22" font-size="15">Model run: concurrency and queue depth over virtual time</text>"#
-        );
         let series: [Series; 2] = [
             ("concurrent executions", "#1f77b4", |p| p.concurrency),
             ("queued events", "#d62728", |p| p.queued),
         ];
-        for (k, (label, colour, value)) in series.iter().enumerate() {
-            let top = TOP + k as u64 * (PANEL + GAP);
-            let bottom = top + PANEL;
-            let max = self.points.iter().map(value).max().unwrap_or(0).max(1);
-            let _ = writeln!(
-                out,
-                r##"<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{PANEL}" fill="none" stroke="#999999"/>"##
-            );
-            let _ = writeln!(
-                out,
-                r#"<text x="{}" y="{}" text-anchor="end">{max}</text>"#,
-                LEFT - 6,
-                top + 10
-            );
-            let _ = writeln!(
-                out,
-                r#"<text x="{}" y="{bottom}" text-anchor="end">0</text>"#,
-                LEFT - 6
-            );
-            let _ = writeln!(
-                out,
-                r#"<text x="{}" y="{}" fill="{colour}">{label} (peak {max})</text>"#,
-                LEFT + 6,
-                top - 6
-            );
-            // A step line: each bucket's value held across its width (points that fall on the
-            // last pixel drawn are skipped, so a long timeline stays a short path).
-            let mut path = String::new();
-            let mut last = None;
-            for (i, p) in self.points.iter().enumerate() {
-                let x0 = LEFT + plot_w * i as u64 / n;
-                let x1 = LEFT + plot_w * (i as u64 + 1) / n;
-                let y = bottom - PANEL * value(p) / max;
-                for point in [(x0, y), (x1, y)] {
-                    if last != Some(point) {
-                        let verb = if last.is_none() { "M" } else { "L" };
-                        let _ = write!(path, "{verb}{},{} ", point.0, point.1);
-                        last = Some(point);
-                    }
+        let mut out = String::new();
+        svg_header(&mut out);
+        for (k, series) in series.iter().enumerate() {
+            let top = TOP_MARGIN + k as u64 * (PANEL_HEIGHT + PANEL_GAP);
+            self.svg_panel(&mut out, top, series);
+        }
+        self.svg_time_axis(&mut out);
+        out.push_str("</svg>\n");
+        out
+    }
+
+    /// The number of buckets the chart divides its width into: at least 1, even when empty.
+    fn bucket_count(&self) -> u64 {
+        self.points.len().max(1) as u64
+    }
+
+    /// Writes the panel starting at `top`: its frame, value scale, legend and step line.
+    fn svg_panel(&self, out: &mut String, top: u64, &(label, colour, value): &Series) {
+        let bottom = top + PANEL_HEIGHT;
+        // At least 1, so that an all-zero series lies on the bottom instead of dividing by 0.
+        let max = self.points.iter().map(value).max().unwrap_or(0).max(1);
+        let _ = writeln!(
+            out,
+            r##"<rect x="{LEFT_MARGIN}" y="{top}" width="{PLOT_WIDTH}" height="{PANEL_HEIGHT}" fill="none" stroke="#999999"/>"##
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="end">{max}</text>"#,
+            LEFT_MARGIN - 6,
+            top + 10
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{bottom}" text-anchor="end">0</text>"#,
+            LEFT_MARGIN - 6
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{}" fill="{colour}">{label} (peak {max})</text>"#,
+            LEFT_MARGIN + 6,
+            top - 6
+        );
+        let path = self.step_path(bottom, max, value);
+        let _ = writeln!(
+            out,
+            r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#,
+            path.trim_end()
+        );
+    }
+
+    /// The SVG path data of a step line: each bucket's `value` held across its width, scaled
+    /// so that `max` reaches `PANEL_HEIGHT` above `bottom`.
+    fn step_path(&self, bottom: u64, max: u64, value: fn(&TimelinePoint) -> u64) -> String {
+        let n = self.bucket_count();
+        // Points that fall on the last pixel drawn are skipped, so a long timeline stays a
+        // short path.
+        let mut path = String::new();
+        let mut last = None;
+        for (i, p) in self.points.iter().enumerate() {
+            let x0 = LEFT_MARGIN + PLOT_WIDTH * i as u64 / n;
+            let x1 = LEFT_MARGIN + PLOT_WIDTH * (i as u64 + 1) / n;
+            let y = bottom - PANEL_HEIGHT * value(p) / max;
+            for point in [(x0, y), (x1, y)] {
+                if last != Some(point) {
+                    let verb = if last.is_none() { "M" } else { "L" };
+                    let _ = write!(path, "{verb}{},{} ", point.0, point.1);
+                    last = Some(point);
                 }
             }
-            let _ = writeln!(
-                out,
-                r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#,
-                path.trim_end()
-            );
         }
-        // Time ticks under the lower panel.
-        let axis = TOP + 2 * PANEL + GAP;
+        path
+    }
+
+    /// Writes the time ticks under the lower panel and the axis label with the bucket width.
+    fn svg_time_axis(&self, out: &mut String) {
+        let span = self.resolution.saturating_mul(self.bucket_count() as u32);
         for t in 0..=4u64 {
-            let x = LEFT + plot_w * t / 4;
+            let x = LEFT_MARGIN + PLOT_WIDTH * t / 4;
             let at = span.mul_f64(t as f64 / 4.0);
             let _ = writeln!(
                 out,
                 r#"<text x="{x}" y="{}" text-anchor="middle">{}</text>"#,
-                axis + 16,
+                TIME_AXIS + 16,
                 secs(at)
             );
         }
         let _ = writeln!(
             out,
             r#"<text x="{}" y="{}" text-anchor="middle">virtual time since the first invoke (bucket {})</text>"#,
-            LEFT + plot_w / 2,
-            axis + 34,
+            LEFT_MARGIN + PLOT_WIDTH / 2,
+            TIME_AXIS + 34,
             secs(self.resolution)
         );
-        out.push_str("</svg>\n");
-        out
     }
+}
+
+/// Writes the SVG's opening tag, its white background and the chart's title.
+fn svg_header(out: &mut String) {
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        out,
+        r##"<rect width="{SVG_WIDTH}" height="{SVG_HEIGHT}" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT_MARGIN}" y="22" font-size="15">Model run: concurrency and queue depth over virtual time</text>"#
+    );
 }
 
 #[cfg(test)]

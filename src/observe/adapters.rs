@@ -48,6 +48,7 @@ pub(crate) fn on_trace(name: &Arc<str>, event: &TraceEvent<'_>) {
     let _ = name;
 }
 
+/// Traces one step at the level its kind warrants (see the crate docs, "Observing it").
 #[cfg(feature = "tracing")]
 fn trace_step(event: &TraceEvent<'_>) {
     match event.kind {
@@ -93,43 +94,58 @@ fn trace_step(event: &TraceEvent<'_>) {
         } => step!(INFO, event, backoff = ?(due - event.at), "injected system error"),
         TraceKind::DuplicateInjected => step!(INFO, event, "duplicate delivery injected"),
         TraceKind::Ended {
-            condition: Condition::Success,
-            approximate_invoke_count,
-        } => step!(DEBUG, event, approximate_invoke_count, "event succeeded"),
-        TraceKind::Ended {
             condition,
             approximate_invoke_count,
-        } => step!(
+        } => trace_end(event, condition, approximate_invoke_count),
+        TraceKind::DestinationDelivery {
+            on_failure,
+            function,
+            delivered,
+        } => trace_delivery(event, on_failure, function, delivered),
+    }
+}
+
+/// Traces an event's end: a success at `DEBUG`, any other condition as a drop at `WARN`.
+#[cfg(feature = "tracing")]
+fn trace_end(event: &TraceEvent<'_>, condition: Condition, approximate_invoke_count: u32) {
+    if condition == Condition::Success {
+        step!(DEBUG, event, approximate_invoke_count, "event succeeded")
+    } else {
+        step!(
             WARN,
             event,
             condition = condition.as_str(),
             approximate_invoke_count,
             "event dropped"
-        ),
-        TraceKind::DestinationDelivery {
-            on_failure,
-            function,
-            delivered,
-        } => {
-            let destination = if on_failure { "OnFailure" } else { "OnSuccess" };
-            if delivered {
-                step!(
-                    DEBUG,
-                    event,
-                    destination,
-                    destination_function = function,
-                    "record delivered"
-                )
-            } else {
-                step!(
-                    WARN,
-                    event,
-                    destination,
-                    destination_function = function,
-                    "destination delivery failed"
-                )
-            }
-        }
+        )
+    }
+}
+
+/// Traces a record handed to a destination: at `DEBUG` when taken, at `WARN` when refused.
+#[cfg(feature = "tracing")]
+fn trace_delivery(
+    event: &TraceEvent<'_>,
+    on_failure: bool,
+    function: Option<&str>,
+    delivered: bool,
+) {
+    let destination = if on_failure { "OnFailure" } else { "OnSuccess" };
+    if delivered {
+        step!(
+            DEBUG,
+            event,
+            destination,
+            destination_function = function,
+            "record delivered"
+        )
+    } else {
+        step!(
+            WARN,
+            event,
+            destination,
+            destination_function = function,
+            "destination delivery failed"
+        )
     }
 }
 

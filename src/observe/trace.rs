@@ -111,20 +111,12 @@ impl fmt::Display for TraceEvent<'_> {
             } => write!(
                 f,
                 "attempt {attempt} started on code version {code_version}{}",
-                if duplicate {
-                    " (duplicate delivery)"
-                } else {
-                    ""
-                }
+                duplicate_note(duplicate)
             ),
             TraceKind::Succeeded { attempt, duplicate } => write!(
                 f,
                 "attempt {attempt} succeeded{}",
-                if duplicate {
-                    " (duplicate delivery)"
-                } else {
-                    ""
-                }
+                duplicate_note(duplicate)
             ),
             TraceKind::Failed {
                 attempt,
@@ -133,11 +125,7 @@ impl fmt::Display for TraceEvent<'_> {
             } => write!(
                 f,
                 "attempt {attempt} failed: {error}{}",
-                if duplicate {
-                    " (duplicate delivery)"
-                } else {
-                    ""
-                }
+                duplicate_note(duplicate)
             ),
             TraceKind::RetryScheduled { due } => {
                 write!(f, "retry scheduled for {:?}", due.as_duration())
@@ -164,22 +152,39 @@ impl fmt::Display for TraceEvent<'_> {
                 on_failure,
                 function,
                 delivered,
-            } => {
-                let which = if on_failure {
-                    "on-failure"
-                } else {
-                    "on-success"
-                };
-                if delivered {
-                    write!(f, "record delivered to the {which} destination")?;
-                } else {
-                    write!(f, "delivery to the {which} destination failed")?;
-                }
-                match function {
-                    Some(name) => write!(f, " (function {name})"),
-                    None => Ok(()),
-                }
-            }
+            } => write_delivery(f, on_failure, function, delivered),
         }
+    }
+}
+
+/// What an attempt's line ends with: a mark for a duplicate delivery, nothing otherwise.
+fn duplicate_note(duplicate: bool) -> &'static str {
+    if duplicate {
+        " (duplicate delivery)"
+    } else {
+        ""
+    }
+}
+
+/// Writes a delivery's line: which destination, whether it took the record, and its function.
+fn write_delivery(
+    f: &mut fmt::Formatter<'_>,
+    on_failure: bool,
+    function: Option<&str>,
+    delivered: bool,
+) -> fmt::Result {
+    let which = if on_failure {
+        "on-failure"
+    } else {
+        "on-success"
+    };
+    if delivered {
+        write!(f, "record delivered to the {which} destination")?;
+    } else {
+        write!(f, "delivery to the {which} destination failed")?;
+    }
+    match function {
+        Some(name) => write!(f, " (function {name})"),
+        None => Ok(()),
     }
 }
