@@ -805,6 +805,7 @@ fn a_config_within_lambdas_ranges_exports_without_warnings() {
 }
 
 #[test]
+#[cfg(feature = "model")] // the cost model is one of the settings exported
 fn exporting_settings_lambda_cannot_express_warns_once_for_each() {
     let (tx, _rx) = crossbeam_channel::unbounded();
     let policy = RetryPolicy::builder()
