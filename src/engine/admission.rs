@@ -37,7 +37,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// assert_eq!(rt.queue_snapshot("greet").unwrap()[0].request_id, id);
     /// ```
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
-        let at = self.inner.executor.client_call(self.now());
+        let at = self.inner.executor.client_call(|| self.now());
         self.invoke_async_at_depth(name, payload, 1, at)
     }
 

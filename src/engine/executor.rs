@@ -52,17 +52,18 @@ impl<P: Send + 'static, R: Send + 'static> Executor<P, R> {
         }
     }
 
-    /// The client (code outside any handler) makes an invoke call at `now`: when the call
-    /// returns and its event is accepted, or `None` for at once.
+    /// The client (code outside any handler) makes an invoke call now: when the call returns
+    /// and its event is accepted, or `None` for at once. `now` is read only in virtual time:
+    /// the real-time invoke path reads the clock once, where the event is queued.
     #[inline]
-    pub(crate) fn client_call(&self, now: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn client_call(&self, now: impl FnOnce() -> Timestamp) -> Option<Timestamp> {
         match self {
             Executor::Threads(_) => {
                 let _ = now;
                 None
             }
             #[cfg(feature = "model")]
-            Executor::Virtual(v) => Some(v.client_call(now)),
+            Executor::Virtual(v) => Some(v.client_call(now())),
         }
     }
 

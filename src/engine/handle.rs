@@ -74,7 +74,11 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
     /// Invokes the function asynchronously: the event is queued and its id returned at once.
     #[inline]
     pub fn invoke_async(&self, payload: P) -> Result<RequestId, InvokeError<P>> {
-        let at = self.runtime.inner.executor.client_call(self.runtime.now());
+        let at = self
+            .runtime
+            .inner
+            .executor
+            .client_call(|| self.runtime.now());
         self.enqueue_at_depth(payload, 1, at)
     }
 
@@ -294,6 +298,7 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
         self.runtime.delete_shared(self.live()?)
     }
 
+    #[inline]
     pub(crate) fn enqueue_at_depth(
         &self,
         payload: P,

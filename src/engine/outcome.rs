@@ -55,6 +55,7 @@ pub(crate) struct Ending<R> {
 
 impl<R> Ending<R> {
     /// An event a worker (or an operator call) took from its queue ends at `at`.
+    #[inline]
     pub(crate) fn taken(condition: Condition, at: Timestamp) -> Self {
         Ending {
             condition,
@@ -74,6 +75,7 @@ impl<R> Ending<R> {
     }
 
     /// The record carries this response or error (else the last attempt's error, if any).
+    #[inline]
     pub(crate) fn response(mut self, response: Result<R, FunctionError>) -> Self {
         self.response = Some(response);
         self
@@ -148,6 +150,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
     /// if any), and fault injection may deliver it once more.
+    #[inline]
     fn succeed(
         &self,
         f: &Arc<FunctionShared<P, R>>,
