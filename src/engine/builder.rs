@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 use super::executor::Executor;
 #[cfg(feature = "model")]
@@ -22,7 +22,8 @@ use crate::parts::scaling::ScalingRate;
 use std::marker::PhantomData;
 
 use super::{
-    Environments, Inner, Observer, Registry, Runtime, Task, Timers, Tracer, ZeroConcurrency,
+    Environments, Hooks, IdleWait, Inner, Observer, Registry, Runtime, Settings, Task, Timers,
+    Tracer, ZeroConcurrency,
 };
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].
@@ -208,10 +209,13 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             }),
             account: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
             unreserved: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
-            unreserved_floor: self.unreserved_floor,
-            zero_concurrency: self.zero_concurrency,
-            recursion_limit: self.recursion_limit,
-            seed: self.seed,
+            settings: Settings {
+                unreserved_floor: self.unreserved_floor,
+                zero_concurrency: self.zero_concurrency,
+                recursion_limit: self.recursion_limit,
+                seed: self.seed,
+                keep_dead_letters: self.keep_dead_letters,
+            },
             run_tx,
             run_rx,
             timers: Mutex::new(Timers {
@@ -221,13 +225,12 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             next_timer: AtomicU64::new(u64::MAX),
             parked: AtomicUsize::new(0),
             outstanding: AtomicU64::new(0),
-            idle_lock: Mutex::new(()),
-            idle_cv: Condvar::new(),
-            idle_waiters: AtomicUsize::new(0),
-            keep_dead_letters: self.keep_dead_letters,
+            idle: IdleWait::default(),
             dead_letters: Mutex::new(Vec::new()),
-            observer: self.observer,
-            tracer: self.tracer,
+            hooks: Hooks {
+                observer: self.observer,
+                tracer: self.tracer,
+            },
             faults: self.faults,
             environments: (executor.is_virtual() || self.scaling.is_some())
                 .then(|| Environments::new(self.scaling)),

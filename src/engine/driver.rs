@@ -397,14 +397,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return true;
         }
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        inner.idle_waiters.fetch_add(1, Ordering::SeqCst);
-        let mut guard = inner.idle_lock.lock();
+        inner.idle.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = inner.idle.lock.lock();
         let mut idle = true;
         while inner.outstanding.load(Ordering::SeqCst) > 0 {
             match deadline {
-                None => inner.idle_cv.wait(&mut guard),
+                None => inner.idle.cv.wait(&mut guard),
                 Some(d) => {
-                    if inner.idle_cv.wait_until(&mut guard, d).timed_out() {
+                    if inner.idle.cv.wait_until(&mut guard, d).timed_out() {
                         idle = inner.outstanding.load(Ordering::SeqCst) == 0;
                         break;
                     }
@@ -412,7 +412,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
         }
         drop(guard);
-        inner.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        inner.idle.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
     }
 }

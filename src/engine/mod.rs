@@ -44,12 +44,14 @@ pub use runtime::{
 
 pub(crate) use environments::Environments;
 #[cfg(feature = "model")]
-pub(crate) use executor::{Arrival, Completion, Due, ExecutionLine, Executor, VirtualTime};
+pub(crate) use executor::{Arrival, Completion, Due, ExecutionLine, VirtualTime};
 pub(crate) use faults::FaultSeam;
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;
 #[cfg(feature = "model")]
 pub(crate) use slots::OwnedSlots;
 pub(crate) use slots::Slots;
-pub(crate) use state::{FnState, FunctionShared, Inner, Observer, Task, Tracer, Version};
+pub(crate) use state::{
+    FnState, FunctionShared, Hooks, IdleWait, Inner, Observer, Settings, Task, Tracer, Version,
+};
 pub(crate) use timers::Timers;

@@ -223,12 +223,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 accepted: "1 to 1,000,000 (Lambda's default: 1,000)",
             });
         }
-        let minimum = reg.reserved_sum + self.inner.unreserved_floor;
+        let minimum = reg.reserved_sum + self.inner.settings.unreserved_floor;
         if n < minimum.max(1) {
             return Err(Error::AccountConcurrencyTooLow {
                 requested: n,
                 reserved: reg.reserved_sum,
-                unreserved_floor: self.inner.unreserved_floor,
+                unreserved_floor: self.inner.settings.unreserved_floor,
                 minimum: minimum.max(1),
             });
         }

@@ -298,7 +298,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         );
         // The common case, a success nobody listens for, needs no record: skip building one.
         if condition.is_failure()
-            || self.inner.observer.is_some()
+            || self.inner.hooks.observer.is_some()
             || version.config.on_success.is_some()
         {
             let record = record_of(f, event, condition, response, at);
@@ -328,7 +328,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 approximate_invoke_count: event.attempts(),
             },
         );
-        if self.inner.observer.is_some() || version.config.on_success.is_some() {
+        if self.inner.hooks.observer.is_some() || version.config.on_success.is_some() {
             let record = record_of(f, event, Condition::Success, Some(Ok(response)), at);
             self.deliver(f, version, record);
         }
@@ -370,8 +370,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// observability feature (a destination is checked per function).
     #[inline]
     pub(crate) fn is_quiet(&self) -> bool {
-        self.inner.observer.is_none()
-            && self.inner.tracer.is_none()
+        self.inner.hooks.observer.is_none()
+            && self.inner.hooks.tracer.is_none()
             && !cfg!(any(feature = "tracing", feature = "metrics"))
     }
 
@@ -393,7 +393,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         #[cfg(any(feature = "tracing", feature = "metrics"))]
         crate::observe::on_trace(&f.name, &event);
-        if let Some(tracer) = &self.inner.tracer {
+        if let Some(tracer) = &self.inner.hooks.tracer {
             let _ = catch_unwind(AssertUnwindSafe(|| tracer(&event)));
         }
     }
@@ -407,10 +407,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // Last, so that a waiter woken by `wait_idle` finds every record delivered.
         if n > 0
             && self.inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n
-            && self.inner.idle_waiters.load(Ordering::SeqCst) > 0
+            && self.inner.idle.waiters.load(Ordering::SeqCst) > 0
         {
-            let _guard = self.inner.idle_lock.lock();
-            self.inner.idle_cv.notify_all();
+            let _guard = self.inner.idle.lock.lock();
+            self.inner.idle.cv.notify_all();
         }
     }
 
@@ -420,7 +420,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         version: &Version<P, R>,
         record: InvocationRecord<P, R>,
     ) {
-        if let Some(observer) = &self.inner.observer {
+        if let Some(observer) = &self.inner.hooks.observer {
             let _ = catch_unwind(AssertUnwindSafe(|| observer(&record)));
         }
         let failure = record.condition.is_failure();
@@ -461,7 +461,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if destination.is_some() {
                 bump(&f.counters.delivery_failures);
             }
-            if self.inner.keep_dead_letters {
+            if self.inner.settings.keep_dead_letters {
                 self.inner.dead_letters.lock().push(record);
             }
         }

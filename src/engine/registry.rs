@@ -90,13 +90,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             recent_ns: AtomicU64::new(u64::MAX),
             rng: Mutex::new(StdRng::seed_from_u64(
                 self.inner
+                    .settings
                     .seed
                     .wrapping_add(u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             )),
             environments: AtomicU64::new(0),
             #[cfg(feature = "model")]
             cost_rng: Mutex::new(StdRng::seed_from_u64(
-                (self.inner.seed ^ 0x6D6F_6465_6C00_0000)
+                (self.inner.settings.seed ^ 0x6D6F_6465_6C00_0000)
                     .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
             )),
         });
@@ -159,7 +160,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let elsewhere = reg.reserved_sum - current;
         let available = reg
             .account_limit
-            .saturating_sub(self.inner.unreserved_floor)
+            .saturating_sub(self.inner.settings.unreserved_floor)
             .saturating_sub(elsewhere);
         if requested > available {
             return Err(Error::ReservedConcurrencyExceeded {
@@ -168,7 +169,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 available,
                 account_limit: reg.account_limit,
                 reserved_elsewhere: elsewhere,
-                unreserved_floor: self.inner.unreserved_floor,
+                unreserved_floor: self.inner.settings.unreserved_floor,
             });
         }
         Ok(())

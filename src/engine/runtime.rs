@@ -120,10 +120,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn zero_concurrency(&self) -> ZeroConcurrency {
-        self.inner.zero_concurrency
+        self.inner.settings.zero_concurrency
     }
 
     pub(crate) fn recursion_limit(&self) -> Option<u32> {
-        self.inner.recursion_limit
+        self.inner.settings.recursion_limit
     }
 }

@@ -81,10 +81,8 @@ pub(crate) struct Inner<P, R> {
     /// The account's and the unreserved pool's slots, in `Arc`s like functions' limiters.
     pub(crate) account: Arc<ConcurrencyLimiter>,
     pub(crate) unreserved: Arc<ConcurrencyLimiter>,
-    pub(crate) unreserved_floor: u32,
-    pub(crate) zero_concurrency: ZeroConcurrency,
-    pub(crate) recursion_limit: Option<u32>,
-    pub(crate) seed: u64,
+    /// The runtime's settings that never change after `build`.
+    pub(crate) settings: Settings,
     pub(crate) run_tx: Sender<Task<P, R>>,
     pub(crate) run_rx: Receiver<Task<P, R>>,
     pub(crate) timers: Mutex<Timers<P, R>>,
@@ -95,16 +93,39 @@ pub(crate) struct Inner<P, R> {
     pub(crate) parked: AtomicUsize,
     /// Events accepted and not yet ended.
     pub(crate) outstanding: AtomicU64,
-    pub(crate) idle_lock: Mutex<()>,
-    pub(crate) idle_cv: Condvar,
-    pub(crate) idle_waiters: AtomicUsize,
-    pub(crate) keep_dead_letters: bool,
+    /// Where `wait_idle` waits for `outstanding` to reach 0.
+    pub(crate) idle: IdleWait,
     pub(crate) dead_letters: Mutex<Vec<InvocationRecord<P, R>>>,
-    pub(crate) observer: Option<Observer<P, R>>,
-    pub(crate) tracer: Option<Tracer>,
+    /// The caller's `on_record` and `on_trace` hooks.
+    pub(crate) hooks: Hooks<P, R>,
     pub(crate) faults: Option<Box<dyn FaultSeam<P>>>,
     /// How executions take time: real threads, or virtual time (model mode).
     pub(crate) executor: Executor<P, R>,
     /// Environments, counted for cold starts and the scaling rate.
     pub(crate) environments: Option<Environments>,
+}
+
+/// The runtime's settings that never change after `build` (see [`RuntimeBuilder`](crate::RuntimeBuilder)).
+pub(crate) struct Settings {
+    pub(crate) unreserved_floor: u32,
+    pub(crate) zero_concurrency: ZeroConcurrency,
+    pub(crate) recursion_limit: Option<u32>,
+    /// Seeds each function's random numbers (throttle jitter, cost models).
+    pub(crate) seed: u64,
+    pub(crate) keep_dead_letters: bool,
+}
+
+/// Where `wait_idle` waits: a waiter sleeps on `cv` under `lock`; the last event to end
+/// notifies only when `waiters` says somebody waits.
+#[derive(Default)]
+pub(crate) struct IdleWait {
+    pub(crate) lock: Mutex<()>,
+    pub(crate) cv: Condvar,
+    pub(crate) waiters: AtomicUsize,
+}
+
+/// The caller's hooks: every record (`on_record`) and every step (`on_trace`).
+pub(crate) struct Hooks<P, R> {
+    pub(crate) observer: Option<Observer<P, R>>,
+    pub(crate) tracer: Option<Tracer>,
 }

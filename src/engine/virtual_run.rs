@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::dispatch::{Attempt, Call};
 use super::executor::{Arrival, Completion, Due, Executor, VirtualTime};
 use super::outcome::Ending;
-use super::{Dispatched, FunctionShared, Runtime, Slots, StepOutcome};
+use super::{Dispatched, FunctionMetrics, FunctionShared, Runtime, Slots, StepOutcome};
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
@@ -172,5 +172,26 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         st.queue.push_unbounded(event);
         self.joined_queue(&f, st, id, now, depth);
         self.observe_time(now);
+    }
+
+    /// What model mode asks of the engine beside the seam, for its report: every function ever
+    /// registered (deleted ones too, in registration order), each with its metrics and the
+    /// execution environments it made.
+    pub(crate) fn function_books(&self) -> Vec<(FunctionMetrics, u64)> {
+        let all: Vec<_> = self.inner.registry.read().all.clone();
+        all.iter()
+            .map(|f| {
+                let made = f.environments.load(Ordering::Relaxed);
+                (self.snapshot_function(f), made)
+            })
+            .collect()
+    }
+
+    /// The virtual time behind the executor seam, if the runtime runs in it.
+    pub(crate) fn virtual_time(&self) -> Option<&dyn VirtualTime<P, R>> {
+        match &self.inner.executor {
+            Executor::Virtual(v) => Some(&**v),
+            Executor::Threads(_) => None,
+        }
     }
 }

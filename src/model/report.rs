@@ -1,11 +1,10 @@
 //! [`ModelReport`]: what a model run did.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{Model, Timeline};
-use crate::engine::{Executor, FunctionMetrics, Runtime};
+use crate::engine::{FunctionMetrics, Runtime};
 use crate::parts::record::Condition;
 
 /// Percentiles of `AsyncEventAge` (from an event's acceptance to each execution's start) over
@@ -197,8 +196,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// ```
     pub fn model_report(&self) -> Option<ModelReport> {
         let model = self.model()?;
-        let all: Vec<_> = self.inner.registry.read().all.clone();
-        let mut functions = Vec::with_capacity(all.len());
+        let books = self.function_books();
+        let mut functions = Vec::with_capacity(books.len());
         // Drops by condition, only those that happened.
         let dropped = |m: &FunctionMetrics| -> Vec<(Condition, u64)> {
             m.outcomes()
@@ -209,7 +208,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut report = ModelReport {
             makespan: Duration::ZERO,
             executions: 0,
-            peak_concurrency: self.inner.account.peak() as u64,
+            peak_concurrency: self.metrics().total.peak_concurrent_executions,
             cold_starts: 0,
             throttles: 0,
             retries: 0,
@@ -219,14 +218,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             event_age: model.age_summary(),
             functions: Vec::new(),
         };
-        for f in &all {
-            let m = self.snapshot_function(f);
+        for (m, cold_starts) in books {
             total.add(&m);
             let r = FunctionReport {
-                name: f.name.to_string(),
+                name: m.name.clone(),
                 executions: m.invocations,
                 peak_concurrency: m.peak_concurrent_executions,
-                cold_starts: f.environments.load(Ordering::Relaxed),
+                cold_starts,
                 throttles: m.throttles,
                 retries: m.retries,
                 successes: m.outcome(Condition::Success),
@@ -254,9 +252,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// The model behind the executor seam, if the runtime runs one.
     fn model(&self) -> Option<&Model<P, R>> {
-        match &self.inner.executor {
-            Executor::Virtual(v) => v.as_any().downcast_ref::<Model<P, R>>(),
-            Executor::Threads(_) => None,
-        }
+        self.virtual_time()?.as_any().downcast_ref::<Model<P, R>>()
     }
 }
