@@ -3,18 +3,11 @@
 
 use std::time::Duration;
 
+use crate::time::{at, secs};
 use event_invoke::{
     Condition, EventState, FunctionError, InvocationQueue, QueuedEvent, RequestId, RetryPolicy,
     Timestamp,
 };
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-fn at(n: u64) -> Timestamp {
-    Timestamp::ZERO + secs(n)
-}
 
 /// How one event of a caller's loop ended.
 #[derive(Debug)]

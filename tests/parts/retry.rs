@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::time::{at, secs};
 use crossbeam_channel::Receiver;
 use event_invoke::{
     Condition, Destination, Function, FunctionError, InvocationRecord, ManualClock, RetryPolicy,
@@ -14,18 +15,8 @@ use event_invoke::{
 type Rt = Runtime<u32>;
 type Record = InvocationRecord<u32, ()>;
 
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-fn at(n: u64) -> Timestamp {
-    Timestamp::ZERO + secs(n)
-}
-
 fn runtime() -> (ManualClock, Rt) {
-    let clock = ManualClock::new();
-    let rt = Runtime::builder().clock(clock.clone()).build().unwrap();
-    (clock, rt)
+    crate::common::manual_runtime()
 }
 
 /// Registers `name` with `policy`: its handler logs each attempt's start and fails with
