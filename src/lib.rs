@@ -26,6 +26,10 @@
 //! .unwrap();
 //! ```
 //!
+//! A closure written first, in a `let`, and registered later needs its context typed
+//! (`ctx: &Context<'_, String, ()>`) or the [`handler`] wrapper, which gives it the handler's
+//! signature: `let resize = handler(|key: &String, _ctx| Ok(()));`.
+//!
 //! ## 2. Invoking: the 202
 //!
 //! [`Runtime::invoke_async`] puts the event on the function's [`InvocationQueue`] and returns
@@ -320,10 +324,10 @@ pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
 };
 pub use engine::{
-    Context, Dispatched, Function, FunctionConfig, FunctionHandle, FunctionMetrics, Handler,
-    Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, TestContext, Workers,
-    ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT,
-    DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
+    handler, Context, Dispatched, Function, FunctionConfig, FunctionHandle, FunctionMetrics,
+    Handler, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, TestContext,
+    Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]
 pub use model::{AgeSummary, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint};

@@ -34,7 +34,8 @@ pub use context::{Context, TestContext};
 pub use dispatch::{Dispatched, StepOutcome};
 pub use driver::{StopSignal, Workers};
 pub use function::{
-    Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
+    handler, Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_TIMEOUT,
 };
 pub use handle::FunctionHandle;
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
