@@ -259,7 +259,9 @@
 //! # Observing it (cargo features `tracing` and `metrics`)
 //!
 //! Both features report what the engine already reports to [`RuntimeBuilder::on_trace`], plus
-//! each handler execution; with a feature off its code is not compiled.
+//! each handler execution; with a feature off its code is not compiled. A subscriber or a
+//! recorder that panics loses the report it was making, and nothing else: the handler still
+//! runs, the event still ends with its one record, and the worker goes on with its batch.
 //!
 //! With `tracing`, each handler execution runs inside an `INFO` span named `attempt` (target
 //! `event_invoke`) with the fields `request_id`, `function`, `attempt` (the approximate invoke
