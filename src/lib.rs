@@ -78,6 +78,13 @@
 //! more than once: handlers must be idempotent. A retry that would start after the maximum
 //! event age (default 6 hours) is not scheduled: the event ends as `EventAgeExceeded`.
 //!
+//! A panic in a handler is caught: it becomes an unhandled error of type
+//! [`FunctionError::PANIC`] carrying the panic's message, and the worker, the slot and the
+//! event go on. Rust's panic hook still prints each one to stderr, as it does for any panic,
+//! which in a test or stress run of panicking handlers is a lot of output. Call
+//! [`quiet_handler_panics`] once to silence those, and only those: every other panic still
+//! reaches the hook installed before it.
+//!
 //! ## 6. Outcomes
 //!
 //! Every accepted event ends in exactly one [`Condition`], as an [`InvocationRecord`] shaped
@@ -326,9 +333,9 @@ pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
 };
 pub use engine::{
-    handler, Context, Dispatched, Function, FunctionConfig, FunctionHandle, FunctionMetrics,
-    Handler, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, TestContext,
-    Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY,
+    handler, quiet_handler_panics, Context, Dispatched, Function, FunctionConfig, FunctionHandle,
+    FunctionMetrics, Handler, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal,
+    TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]

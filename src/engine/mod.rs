@@ -21,6 +21,7 @@ mod handle;
 mod metrics;
 mod operator;
 mod outcome;
+mod quiet;
 mod registry;
 mod runtime;
 mod slots;
@@ -39,6 +40,7 @@ pub use function::{
 };
 pub use handle::FunctionHandle;
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
+pub use quiet::quiet_handler_panics;
 pub use runtime::{
     Runtime, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT, DEFAULT_UNRESERVED_FLOOR,
 };
