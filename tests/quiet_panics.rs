@@ -14,10 +14,15 @@ use event_invoke::{
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn capture(info: &PanicHookInfo<'_>) {
-    let message = info
-        .payload_as_str()
-        .unwrap_or("(not a string)")
-        .to_string();
+    let payload = info.payload();
+    let message = match (
+        payload.downcast_ref::<&str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "(not a string)".to_string(),
+    };
     SEEN.lock().unwrap_or_else(|e| e.into_inner()).push(message);
 }
 
