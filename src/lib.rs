@@ -26,6 +26,10 @@
 //! .unwrap();
 //! ```
 //!
+//! A closure written first, in a `let`, and registered later needs its context typed
+//! (`ctx: &Context<'_, String, ()>`) or the [`handler`] wrapper, which gives it the handler's
+//! signature: `let resize = handler(|key: &String, _ctx| Ok(()));`.
+//!
 //! ## 2. Invoking: the 202
 //!
 //! [`Runtime::invoke_async`] puts the event on the function's [`InvocationQueue`] and returns
@@ -73,6 +77,13 @@
 //! same request id and a growing [`Context::approximate_invoke_count`]. Events may therefore run
 //! more than once: handlers must be idempotent. A retry that would start after the maximum
 //! event age (default 6 hours) is not scheduled: the event ends as `EventAgeExceeded`.
+//!
+//! A panic in a handler is caught: it becomes an unhandled error of type
+//! [`FunctionError::PANIC`] carrying the panic's message, and the worker, the slot and the
+//! event go on. Rust's panic hook still prints each one to stderr, as it does for any panic,
+//! which in a test or stress run of panicking handlers is a lot of output. Call
+//! [`quiet_handler_panics`] once to silence those, and only those: every other panic still
+//! reaches the hook installed before it.
 //!
 //! ## 6. Outcomes
 //!
@@ -255,7 +266,9 @@
 //! # Observing it (cargo features `tracing` and `metrics`)
 //!
 //! Both features report what the engine already reports to [`RuntimeBuilder::on_trace`], plus
-//! each handler execution; with a feature off its code is not compiled.
+//! each handler execution; with a feature off its code is not compiled. A subscriber or a
+//! recorder that panics loses the report it was making, and nothing else: the handler still
+//! runs, the event still ends with its one record, and the worker goes on with its batch.
 //!
 //! With `tracing`, each handler execution runs inside an `INFO` span named `attempt` (target
 //! `event_invoke`) with the fields `request_id`, `function`, `attempt` (the approximate invoke
@@ -320,10 +333,10 @@ pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
 };
 pub use engine::{
-    Context, Dispatched, Function, FunctionConfig, FunctionHandle, FunctionMetrics, Handler,
-    Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, TestContext, Workers,
-    ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT,
-    DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
+    handler, quiet_handler_panics, Context, Dispatched, Function, FunctionConfig, FunctionHandle,
+    FunctionMetrics, Handler, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal,
+    TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]
 pub use model::{AgeSummary, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint};

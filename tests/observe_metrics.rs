@@ -286,3 +286,129 @@ fn describe_metrics_gives_each_metric_its_unit() {
         Some(Unit::Count)
     );
 }
+
+/// A broken recorder: registering `AsyncEventsReceived` or `Duration` panics, and every other
+/// counter, gauge or histogram it hands out panics when used.
+struct Panicking;
+
+struct PanicsWhenUsed;
+
+impl metrics::CounterFn for PanicsWhenUsed {
+    fn increment(&self, _: u64) {
+        panic!("recorder: counter");
+    }
+    fn absolute(&self, _: u64) {
+        panic!("recorder: counter");
+    }
+}
+
+impl metrics::GaugeFn for PanicsWhenUsed {
+    fn increment(&self, _: f64) {
+        panic!("recorder: gauge");
+    }
+    fn decrement(&self, _: f64) {
+        panic!("recorder: gauge");
+    }
+    fn set(&self, _: f64) {
+        panic!("recorder: gauge");
+    }
+}
+
+impl metrics::HistogramFn for PanicsWhenUsed {
+    fn record(&self, _: f64) {
+        panic!("recorder: histogram");
+    }
+}
+
+impl Panicking {
+    fn register(key: &metrics::Key) -> Arc<PanicsWhenUsed> {
+        if matches!(key.name(), "AsyncEventsReceived" | "Duration") {
+            panic!("recorder: register {}", key.name());
+        }
+        Arc::new(PanicsWhenUsed)
+    }
+}
+
+impl metrics::Recorder for Panicking {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<Unit>, _: metrics::SharedString) {}
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(Self::register(key))
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(Self::register(key))
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::from_arc(Self::register(key))
+    }
+}
+
+#[test]
+fn a_panicking_recorder_loses_its_readings_never_an_event_or_its_record() {
+    let clock = ManualClock::new();
+    let records: Arc<Mutex<Vec<(String, Condition)>>> = Arc::default();
+    let mut accepted = Vec::new();
+    let rt: Runtime<u32, u32> = metrics::with_local_recorder(&Panicking, || {
+        let seen = Arc::clone(&records);
+        let rt: Runtime<u32, u32> = Runtime::builder()
+            .clock(clock.clone())
+            .on_record(move |r| {
+                let entry = (r.request_id.to_string(), r.condition);
+                seen.lock().unwrap().push(entry);
+            })
+            .build()
+            .unwrap();
+        let (on_failure, failures) = crossbeam_channel::unbounded();
+        drop(failures); // a failed delivery: DestinationDeliveryFailures, to a broken recorder
+        rt.register(Function::new("quick", |n: &u32, _ctx| Ok(n + 1)))
+            .unwrap();
+        rt.register(
+            Function::new("declined", |_: &u32, _ctx| {
+                Err(FunctionError::new("CardDeclined", "declined"))
+            })
+            .on_failure(Destination::channel(on_failure)),
+        )
+        .unwrap();
+        rt.register(Function::new("boom", |_: &u32, _ctx| -> Result<u32, _> {
+            panic!("handler panicked")
+        }))
+        .unwrap();
+        // Quick handlers run in batches of up to 16 on this one thread.
+        for n in 0..40 {
+            accepted.push(rt.invoke_async("quick", n).unwrap());
+        }
+        accepted.push(rt.invoke_async("declined", 1).unwrap());
+        accepted.push(rt.invoke_async("declined", 2).unwrap());
+        accepted.push(rt.invoke_async("boom", 3).unwrap());
+        rt.run_until_idle(); // retries at 60 s and 180 s
+        assert_eq!(rt.invoke("quick", &41).unwrap(), 42);
+        rt
+    });
+
+    let records = records.lock().unwrap();
+    assert_eq!(records.len(), accepted.len(), "{records:?}");
+    for id in &accepted {
+        let id = id.to_string();
+        let mine: Vec<_> = records.iter().filter(|(r, _)| *r == id).collect();
+        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
+    }
+    let failed = records
+        .iter()
+        .filter(|(_, c)| *c == Condition::RetriesExhausted)
+        .count();
+    assert_eq!(failed, 3);
+    let m = rt.metrics();
+    assert!(m.total.is_balanced());
+    assert_eq!(m.total.outcome(Condition::Success), 40);
+    assert_eq!(m.total.invocations, 40 + 3 * 3 + 1);
+    assert_eq!(m.total.destination_delivery_failures, 2);
+    assert_eq!(m.total.concurrent_executions, 0);
+    assert_eq!(rt.outstanding(), 0);
+    // The runtime's own books still see every dead letter.
+    assert_eq!(rt.drain_dead_letters().len(), 3);
+}

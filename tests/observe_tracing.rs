@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use event_invoke::{
-    Destination, FaultInjection, Function, FunctionError, ManualClock, RetryPolicy, Runtime,
-    ZeroConcurrency,
+    Condition, Destination, FaultInjection, Function, FunctionError, ManualClock, RetryPolicy,
+    Runtime, ZeroConcurrency,
 };
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -361,4 +361,95 @@ fn a_synchronous_invoke_runs_in_an_attempt_span_too() {
     assert_eq!(spans.len(), 1);
     assert_eq!(field(&spans[0].fields, "function"), "double");
     assert_eq!(seen.events("doubling")[0].spans[0].name, "attempt");
+}
+
+/// A broken subscriber: it panics when told of every second new span, of every field recorded
+/// on a span, and of every event.
+#[derive(Default)]
+struct Panicking {
+    spans: std::sync::atomic::AtomicUsize,
+}
+
+impl<S: Subscriber> Layer<S> for Panicking {
+    fn on_new_span(&self, _: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        if self
+            .spans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 2
+            == 1
+        {
+            panic!("subscriber: new span");
+        }
+    }
+
+    fn on_record(&self, _: &Id, _: &Record<'_>, _: Context<'_, S>) {
+        panic!("subscriber: record");
+    }
+
+    fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+        panic!("subscriber: event");
+    }
+}
+
+#[test]
+fn a_panicking_subscriber_loses_its_reports_never_an_event_or_its_record() {
+    let clock = ManualClock::new();
+    let records: Arc<Mutex<Vec<(String, Condition)>>> = Arc::default();
+    let mut accepted = Vec::new();
+    let subscriber = tracing_subscriber::registry().with(Panicking::default());
+    let rt: Runtime<u32, u32> = tracing::subscriber::with_default(subscriber, || {
+        let seen = Arc::clone(&records);
+        let rt: Runtime<u32, u32> = Runtime::builder()
+            .clock(clock.clone())
+            .on_record(move |r| {
+                let entry = (r.request_id.to_string(), r.condition);
+                seen.lock().unwrap().push(entry);
+            })
+            .build()
+            .unwrap();
+        let (on_success, delivered) = crossbeam_channel::unbounded();
+        rt.register(
+            Function::new("quick", |n: &u32, _ctx| Ok(n + 1))
+                .on_success(Destination::channel(on_success)),
+        )
+        .unwrap();
+        rt.register(Function::new("declined", |_: &u32, _ctx| {
+            Err(FunctionError::new("CardDeclined", "declined"))
+        }))
+        .unwrap();
+        rt.register(Function::new("boom", |_: &u32, _ctx| -> Result<u32, _> {
+            panic!("handler panicked")
+        }))
+        .unwrap();
+        // Quick handlers run in batches of up to 16 on this one thread.
+        for n in 0..40 {
+            accepted.push(rt.invoke_async("quick", n).unwrap());
+        }
+        accepted.push(rt.invoke_async("declined", 1).unwrap());
+        accepted.push(rt.invoke_async("declined", 2).unwrap());
+        accepted.push(rt.invoke_async("boom", 3).unwrap());
+        rt.run_until_idle(); // retries at 60 s and 180 s
+        assert_eq!(rt.invoke("quick", &41).unwrap(), 42);
+        assert_eq!(delivered.len(), 40);
+        rt
+    });
+
+    let records = records.lock().unwrap();
+    assert_eq!(records.len(), accepted.len(), "{records:?}");
+    for id in &accepted {
+        let id = id.to_string();
+        let mine: Vec<_> = records.iter().filter(|(r, _)| *r == id).collect();
+        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
+    }
+    let failed = records
+        .iter()
+        .filter(|(_, c)| *c == Condition::RetriesExhausted)
+        .count();
+    assert_eq!(failed, 3);
+    let m = rt.metrics();
+    assert!(m.total.is_balanced());
+    assert_eq!(m.total.outcome(Condition::Success), 40);
+    assert_eq!(m.total.invocations, 40 + 3 * 3 + 1);
+    assert_eq!(m.total.concurrent_executions, 0);
+    assert_eq!(rt.outstanding(), 0);
 }

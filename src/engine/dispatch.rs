@@ -487,9 +487,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             attempt.started - call.enqueued_at,
         );
         // A panicking handler is a function error, not a dead worker: the slots are released
-        // by their guard and the event goes on to its retry or record.
-        let result = catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
-            .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
+        // by their guard and the event goes on to its retry or record. The scope lets the
+        // quiet panic hook (`quiet_handler_panics`) know the panic is a handler's.
+        let caught = {
+            let _scope = super::quiet::HandlerScope::enter();
+            catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
+        };
+        let result = caught.unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
         let ended_at = self.inner.clock.now();
         let duration = ended_at - attempt.started;
         let result = if duration > version.config.timeout {

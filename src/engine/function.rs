@@ -192,8 +192,59 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
     }
 }
 
+/// Pins a closure to the handler signature, so that it can be written before it is passed to
+/// [`Function::new`] (in a `let`, or returned from a function) and still be a [`Handler`].
+///
+/// A closure written inside `Function::new(...)` takes its signature from there: its context
+/// is a `&Context<'_, P, R>` for *any* lifetime, as a handler needs. A closure written on its
+/// own takes its signature from its body instead, with one particular lifetime for its
+/// untyped context parameter, and `Function::new` then refuses it with "implementation of
+/// `Fn` is not general enough". `handler(|payload, ctx| ...)` gives the closure the handler's
+/// signature where it is written; it returns the closure itself, at no cost. Typing the
+/// context parameter does the same: `|n: &u32, ctx: &Context<'_, u32, u32>|`.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{handler, Function, FunctionError, ManualClock, Runtime};
+///
+/// // Written first, registered later (and twice): the payload and the response are inferred.
+/// let double = handler(|n: &u32, ctx| {
+///     if ctx.approximate_invoke_count() > 1 {
+///         return Err(FunctionError::new("Retried", "not the first attempt"));
+///     }
+///     Ok(n * 2)
+/// });
+/// let rt: Runtime<u32, u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// rt.register(Function::new("double", double.clone())).unwrap();
+/// rt.register(Function::new("double-too", double)).unwrap();
+/// assert_eq!(rt.invoke("double", &21).unwrap(), 42);
+/// ```
+///
+/// Without it (or a typed context), the same `let` does not compile:
+///
+/// ```compile_fail
+/// use event_invoke::{Function, Runtime};
+///
+/// let double = |n: &u32, _ctx| Ok(n * 2);
+/// let rt: Runtime<u32, u32> = Runtime::builder().build().unwrap();
+/// rt.register(Function::new("double", double)).unwrap(); // `Fn` is not general enough
+/// ```
+#[inline]
+pub fn handler<P, R, F>(f: F) -> F
+where
+    F: Fn(&P, &Context<'_, P, R>) -> Result<R, FunctionError>,
+{
+    f
+}
+
 /// A function to register with a [`Runtime`](crate::Runtime): a name, a [`Handler`] and its
 /// settings, set with builder methods. Settings are checked when the function is registered.
+///
+/// A closure written inside `Function::new(...)` needs no types but its payload's. One
+/// written first, in a `let`, needs its context typed as `&Context<'_, P, R>` (or to be
+/// wrapped in [`handler`], which does that for you); without either, registering it fails
+/// to compile with "implementation of `Fn` is not general enough".
 ///
 /// # Examples
 ///
@@ -212,6 +263,25 @@ pub(crate) fn validate_name(name: &str) -> Result<(), Error> {
 /// .retry_policy(RetryPolicy::builder().maximum_retry_attempts(1).build().unwrap());
 /// let handle = rt.register(f).unwrap();
 /// assert_eq!(handle.name(), "resize-image");
+/// ```
+///
+/// A handler defined before the function, in a `let`: type its context, or wrap it in
+/// [`handler`].
+///
+/// ```
+/// use event_invoke::{handler, Context, Function, Runtime};
+///
+/// let typed = |key: &String, ctx: &Context<'_, String, ()>| {
+///     println!("attempt {} for {key}", ctx.approximate_invoke_count());
+///     Ok(())
+/// };
+/// let pinned = handler(|key: &String, _ctx| {
+///     let _ = key;
+///     Ok(())
+/// });
+/// let rt: Runtime<String> = Runtime::new();
+/// rt.register(Function::new("typed", typed)).unwrap();
+/// rt.register(Function::new("pinned", pinned)).unwrap();
 /// ```
 #[must_use = "a function does nothing until it is registered with Runtime::register"]
 pub struct Function<P, R> {

@@ -21,6 +21,7 @@ mod handle;
 mod metrics;
 mod operator;
 mod outcome;
+mod quiet;
 mod registry;
 mod runtime;
 mod slots;
@@ -34,10 +35,12 @@ pub use context::{Context, TestContext};
 pub use dispatch::{Dispatched, StepOutcome};
 pub use driver::{StopSignal, Workers};
 pub use function::{
-    Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY, DEFAULT_TIMEOUT,
+    handler, Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_TIMEOUT,
 };
 pub use handle::FunctionHandle;
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
+pub use quiet::quiet_handler_panics;
 pub use runtime::{
     Runtime, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT, DEFAULT_UNRESERVED_FLOOR,
 };

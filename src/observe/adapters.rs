@@ -5,7 +5,12 @@
 //! The runtime calls in here from a few `cfg`-gated lines; with both features off this module
 //! does not exist and the engine's code is unchanged. What is reported, at which level and
 //! under which name, is documented in the crate docs ("Observing it").
+//!
+//! The subscriber and the recorder are the user's code, called on a worker in the middle of
+//! an event's life: a panic in them is contained here, at the boundary, so that it costs that
+//! one report and never the event, its record, or the rest of the worker's batch.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,15 +42,23 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Reports one step of an event's life: a `tracing` event and the metrics it moves.
+/// Reports one step of an event's life: a `tracing` event and the metrics it moves. A panic
+/// in the subscriber or the recorder loses that report only.
 #[inline]
 pub(crate) fn on_trace(name: &Arc<str>, event: &TraceEvent<'_>) {
     #[cfg(feature = "tracing")]
-    trace_step(event);
+    contained(|| trace_step(event));
     #[cfg(feature = "metrics")]
-    count_step(name, event);
+    contained(|| count_step(name, event));
     #[cfg(not(feature = "metrics"))]
     let _ = name;
+}
+
+/// Runs a call into the user's subscriber or recorder; a panic in it is dropped here (the
+/// panic hook has already reported it).
+#[inline]
+fn contained<T>(report: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(report)).ok()
 }
 
 /// Traces one step at the level its kind warrants (see the crate docs, "Observing it").
@@ -184,14 +197,20 @@ fn count_step(name: &Arc<str>, event: &TraceEvent<'_>) {
 }
 
 /// One handler execution, from just before the handler runs to just after: the `attempt` span
-/// (entered meanwhile) and the `ConcurrentExecutions` gauge (decremented on drop).
+/// (entered meanwhile) and the `ConcurrentExecutions` gauge (decremented when it ends).
+///
+/// Each call into the subscriber or the recorder is contained on its own, so a panic in one
+/// loses that report only: a span that failed to start is `None` (the handler runs all the
+/// same, outside it), and a gauge that failed to go up does not come down. (A subscriber that
+/// panics when a span is left *and again* when it is closed still aborts: the second panic
+/// comes while the first unwinds, inside `tracing`'s own guard.)
 pub(crate) struct Execution {
     #[cfg(feature = "tracing")]
-    span: ::tracing::span::EnteredSpan,
+    span: Option<::tracing::span::EnteredSpan>,
     #[cfg(feature = "metrics")]
     function: Arc<str>,
     #[cfg(feature = "metrics")]
-    concurrent: ::metrics::Gauge,
+    concurrent: Option<::metrics::Gauge>,
 }
 
 impl Execution {
@@ -210,7 +229,7 @@ impl Execution {
         #[cfg(not(feature = "metrics"))]
         let _ = age;
         #[cfg(feature = "metrics")]
-        let concurrent = {
+        let concurrent = contained(|| {
             let function = || Arc::clone(name);
             ::metrics::counter!("Invocations", "function_name" => function()).increment(1);
             ::metrics::histogram!("AsyncEventAge", "function_name" => function())
@@ -218,20 +237,22 @@ impl Execution {
             let gauge = ::metrics::gauge!("ConcurrentExecutions", "function_name" => function());
             gauge.increment(1.0);
             gauge
-        };
+        });
         Execution {
             #[cfg(feature = "tracing")]
-            span: ::tracing::info_span!(
-                target: TARGET,
-                "attempt",
-                request_id = %request_id,
-                function = &**name,
-                attempt,
-                code_version,
-                duplicate,
-                error_type = ::tracing::field::Empty,
-            )
-            .entered(),
+            span: contained(|| {
+                ::tracing::info_span!(
+                    target: TARGET,
+                    "attempt",
+                    request_id = %request_id,
+                    function = &**name,
+                    attempt,
+                    code_version,
+                    duplicate,
+                    error_type = ::tracing::field::Empty,
+                )
+                .entered()
+            }),
             #[cfg(feature = "metrics")]
             function: Arc::clone(name),
             #[cfg(feature = "metrics")]
@@ -245,27 +266,34 @@ impl Execution {
         #[cfg(not(feature = "metrics"))]
         let _ = duration;
         #[cfg(feature = "tracing")]
-        if let Err(error) = result {
-            self.span.record("error_type", error.error_type());
+        if let (Some(span), Err(error)) = (&self.span, result) {
+            contained(|| span.record("error_type", error.error_type()));
         }
         #[cfg(feature = "metrics")]
-        {
+        contained(|| {
             ::metrics::histogram!("Duration", "function_name" => Arc::clone(&self.function))
                 .record(millis(duration));
             if result.is_err() {
                 ::metrics::counter!("Errors", "function_name" => Arc::clone(&self.function))
                     .increment(1);
             }
-        }
+        });
         #[cfg(not(any(feature = "tracing", feature = "metrics")))]
         let _ = result;
+        // Dropped here: the gauge comes down and the span is left and closed (see `Drop`).
     }
 }
 
-#[cfg(feature = "metrics")]
 impl Drop for Execution {
     fn drop(&mut self) {
-        self.concurrent.decrement(1.0);
+        #[cfg(feature = "metrics")]
+        if let Some(gauge) = self.concurrent.take() {
+            contained(move || gauge.decrement(1.0));
+        }
+        #[cfg(feature = "tracing")]
+        if let Some(span) = self.span.take() {
+            contained(move || drop(span));
+        }
     }
 }
 
