@@ -333,7 +333,7 @@ pub use observe::{TraceEvent, TraceKind};
 pub use parts::clock::{Clock, ManualClock, SystemClock, Timestamp};
 #[cfg(feature = "model")]
 pub use parts::cost::CostModel;
-pub use parts::error::{Error, InvokeError, InvokeSyncError};
+pub use parts::error::{Error, InvokeError, InvokeSyncError, OsError};
 pub use parts::limiter::{ConcurrencyLimiter, OwnedPermit, Permit};
 pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 pub use parts::record::{
