@@ -306,7 +306,9 @@ impl InvokeSyncError {
     }
 }
 
-/// Why a registration or configuration call was refused. The runtime is left unchanged.
+/// Why a registration, configuration or operator call was refused, or why
+/// [`Runtime::spawn_workers`](crate::Runtime::spawn_workers) started no workers. The runtime is
+/// left unchanged.
 ///
 /// # Examples
 ///
