@@ -89,12 +89,15 @@
 //!
 //! Every accepted event ends in exactly one [`Condition`], as an [`InvocationRecord`] shaped
 //! like Lambda's destination record. Success records go to the on-success [`Destination`],
-//! failures to the on-failure one (a closure, a crossbeam channel, or another function).
+//! failures to the on-failure one (a closure, a channel, or another function; the crossbeam
+//! channel crate is re-exported as [`crossbeam_channel`], and a std `mpsc` channel works too).
 //! Failures with nowhere to go are kept as dead letters ([`Runtime::drain_dead_letters`]).
 //! Every outcome is counted in the [`FunctionMetrics`] under Lambda's metric names.
 //!
 //! ```
-//! use event_invoke::{Condition, Destination, Function, FunctionError, ManualClock, Runtime};
+//! use event_invoke::{
+//!     crossbeam_channel, Condition, Destination, Function, FunctionError, ManualClock, Runtime,
+//! };
 //!
 //! let (failures, failed) = crossbeam_channel::unbounded();
 //! let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
@@ -328,6 +331,12 @@ mod observe;
 mod parts;
 mod testing;
 
+/// The crossbeam-channel crate this one is built on, re-exported: make the channel for a
+/// [`Destination::channel`] with `event_invoke::crossbeam_channel::unbounded()` (or `bounded`)
+/// and its `Sender` is the one the destination takes, without a dependency of your own at a
+/// matching version. A standard library `mpsc` channel works too.
+pub use crossbeam_channel;
+
 #[cfg(feature = "serde")]
 pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
@@ -346,11 +355,11 @@ pub use observe::{TraceEvent, TraceKind};
 pub use parts::clock::{Clock, ManualClock, SystemClock, Timestamp};
 #[cfg(feature = "model")]
 pub use parts::cost::CostModel;
-pub use parts::error::{Error, InvokeError, InvokeSyncError};
+pub use parts::error::{Error, InvokeError, InvokeSyncError, OsError};
 pub use parts::limiter::{ConcurrencyLimiter, OwnedPermit, Permit};
 pub use parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 pub use parts::record::{
-    Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RequestId,
+    Condition, Destination, ErrorKind, FunctionError, InvocationRecord, RecordSender, RequestId,
 };
 pub use parts::retry::{RetryPolicy, RetryPolicyBuilder, RetrySchedule};
 pub use parts::scaling::{ScalingRate, ScalingScope};

@@ -611,3 +611,88 @@ fn the_tracer_hears_each_delivery_and_each_failed_one_after_the_ending() {
         ]
     );
 }
+
+// ----- channels without a crossbeam dependency of one's own --------------------------------
+
+#[test]
+fn a_std_mpsc_channel_takes_each_record_once_like_a_crossbeam_one() {
+    let (_clock, rt) = runtime::<u32, ()>();
+    let (success_tx, successes) = std::sync::mpsc::channel();
+    let (failure_tx, failures) = std::sync::mpsc::channel();
+    let on_failure = Destination::channel(failure_tx);
+    assert_eq!(format!("{on_failure:?}"), "Destination::StdChannel");
+    rt.register(
+        Function::new("f", |n: &u32, _ctx| match n {
+            0 => Err(FunctionError::new("Zero", "no zeros")),
+            _ => Ok(()),
+        })
+        .maximum_retry_attempts(1)
+        .on_success(Destination::channel(success_tx))
+        .on_failure(on_failure.clone()),
+    )
+    .unwrap();
+    let failed = rt.invoke_async("f", 0).unwrap();
+    let succeeded = rt.invoke_async("f", 1).unwrap();
+    rt.run_until_idle();
+
+    let r = failures.try_recv().unwrap();
+    assert!(failures.try_recv().is_err(), "exactly one record per event");
+    assert_eq!(r.request_id, failed);
+    assert_eq!(r.condition, Condition::RetriesExhausted);
+    assert_eq!(r.approximate_invoke_count, 2);
+    assert_eq!(r.error().unwrap().error_type(), "Zero");
+    let r = successes.try_recv().unwrap();
+    assert!(
+        successes.try_recv().is_err(),
+        "exactly one record per event"
+    );
+    assert_eq!((r.request_id, r.condition), (succeeded, Condition::Success));
+    assert_eq!(
+        rt.function_metrics("f")
+            .unwrap()
+            .destination_delivery_failures,
+        0
+    );
+    assert!(rt.drain_dead_letters().is_empty());
+}
+
+#[test]
+fn a_std_channel_whose_receiver_was_dropped_counts_a_delivery_failure() {
+    let (_clock, rt) = runtime::<u32, ()>();
+    let (tx, rx) = std::sync::mpsc::channel();
+    drop(rx);
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).on_success(Destination::channel(tx)))
+        .unwrap();
+    let id = rt.invoke_async("f", 7).unwrap();
+    rt.run_until_idle();
+
+    assert_eq!(
+        rt.function_metrics("f")
+            .unwrap()
+            .destination_delivery_failures,
+        1
+    );
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1, "the undelivered record is kept, not lost");
+    assert_eq!(
+        (dead[0].request_id, dead[0].condition),
+        (id, Condition::Success)
+    );
+    assert_eq!(dead[0].request_payload, 7);
+}
+
+#[test]
+fn the_reexported_crossbeam_channel_is_the_one_destinations_take() {
+    use event_invoke::crossbeam_channel;
+
+    let (_clock, rt) = runtime::<u32, ()>();
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let on_success = Destination::channel(tx);
+    assert_eq!(format!("{on_success:?}"), "Destination::Channel");
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).on_success(on_success))
+        .unwrap();
+    let id = rt.invoke_async("f", 7).unwrap();
+    rt.run_until_idle();
+    let r = rx.try_recv().unwrap();
+    assert_eq!((r.request_id, r.condition), (id, Condition::Success));
+}

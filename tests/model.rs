@@ -332,6 +332,7 @@ fn a_timeout_ends_the_execution_and_refuses_later_calls() {
         for i in 0..200 {
             if let Err(e) = ctx.invoke_async("child", i) {
                 assert!(matches!(e, InvokeError::CallerTimedOut { .. }), "{e}");
+                assert!(e.is_caller_timed_out() && !e.is_full() && !e.is_not_found());
                 assert_eq!(e.into_inner(), i);
                 count.fetch_add(1, Ordering::Relaxed);
             }
@@ -847,8 +848,14 @@ fn synchronous_invokes_and_worker_threads_are_refused_in_model_mode() {
     let err = rt.invoke("f", &1).unwrap_err();
     assert_eq!(err, event_invoke::InvokeSyncError::ModelMode("f".into()));
     assert!(err.to_string().contains("invoke_async"));
+    assert!(err.is_model_mode());
     let err = rt.spawn_workers(2).unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    assert_eq!(
+        err,
+        event_invoke::Error::ModelMode {
+            call: "spawn_workers"
+        }
+    );
     assert!(err.to_string().contains("run_until_idle"));
 }
 

@@ -1008,3 +1008,104 @@ fn a_handle_of_another_runtime_invokes_into_that_runtime() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert!(b.function_metrics("x").unwrap().is_balanced());
 }
+
+// ----- error predicates -------------------------------------------------------------------------
+
+/// Which predicates an async refusal answers: (not found, full).
+fn async_kind<P>(err: &InvokeError<P>) -> (bool, bool) {
+    (err.is_not_found(), err.is_full())
+}
+
+#[test]
+fn both_404s_of_an_async_invoke_answer_is_not_found_and_a_full_queue_is_full() {
+    let (_clock, rt) = runtime::<u32>();
+    let unknown = rt.invoke_async("never-registered", 1).unwrap_err();
+    assert!(matches!(unknown, InvokeError::UnknownFunction { .. }));
+    assert_eq!(async_kind(&unknown), (true, false));
+
+    let deleted = rt
+        .register(Function::new("deleted", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    rt.delete("deleted").unwrap();
+    let by_handle = deleted.invoke_async(2).unwrap_err();
+    assert!(matches!(by_handle, InvokeError::FunctionDeleted { .. }));
+    assert_eq!(async_kind(&by_handle), (true, false));
+    let by_name = rt.invoke_async("deleted", 3).unwrap_err();
+    assert!(matches!(by_name, InvokeError::FunctionDeleted { .. }));
+    assert_eq!(async_kind(&by_name), (true, false));
+
+    rt.register(Function::new("small", |_: &u32, _ctx| Ok(())).queue_capacity(1))
+        .unwrap();
+    rt.invoke_async("small", 4).unwrap();
+    let full = rt.invoke_async("small", 5).unwrap_err();
+    assert!(matches!(full, InvokeError::QueueFull { .. }));
+    assert_eq!(async_kind(&full), (false, true));
+    assert_eq!(full.into_inner(), 5);
+}
+
+/// Which predicates a sync refusal answers: (not found, throttled, paused, function error).
+fn sync_kind(err: &InvokeSyncError) -> (bool, bool, bool, bool) {
+    (
+        err.is_not_found(),
+        err.is_throttled(),
+        err.is_paused(),
+        err.is_function_error(),
+    )
+}
+
+#[test]
+fn each_sync_refusal_answers_exactly_its_own_predicate() {
+    let (_clock, rt) = runtime::<u32>();
+    let unknown = rt.invoke("never-registered", &1).unwrap_err();
+    assert!(matches!(unknown, InvokeSyncError::UnknownFunction(_)));
+    assert_eq!(sync_kind(&unknown), (true, false, false, false));
+
+    let deleted = rt
+        .register(Function::new("deleted", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    rt.delete("deleted").unwrap();
+    let gone = deleted.invoke(&1).unwrap_err();
+    assert!(matches!(gone, InvokeSyncError::FunctionDeleted(_)));
+    assert_eq!(sync_kind(&gone), (true, false, false, false));
+
+    let none = rt
+        .register(Function::new("none", |_: &u32, _ctx| Ok(())).reserved_concurrency(0))
+        .unwrap();
+    let throttled = none.invoke(&1).unwrap_err();
+    assert!(matches!(throttled, InvokeSyncError::Throttled(_)));
+    assert_eq!(sync_kind(&throttled), (false, true, false, false));
+
+    let paused = rt
+        .register(Function::new("paused", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    paused.pause().unwrap();
+    let held = paused.invoke(&1).unwrap_err();
+    assert!(matches!(held, InvokeSyncError::Paused(_)));
+    assert_eq!(sync_kind(&held), (false, false, true, false));
+
+    let failing = rt
+        .register(Function::new("failing", |_: &u32, _ctx| Err(fail())))
+        .unwrap();
+    let failed = failing.invoke(&1).unwrap_err();
+    assert!(matches!(failed, InvokeSyncError::Function(_)));
+    assert_eq!(sync_kind(&failed), (false, false, false, true));
+}
+
+#[test]
+fn both_404s_of_an_operator_call_answer_is_not_found() {
+    let (_clock, rt) = runtime::<u32>();
+    assert!(rt.purge("never-registered").unwrap_err().is_not_found());
+    let f = rt
+        .register(Function::new("f", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    f.delete().unwrap();
+    let err = f.resume().unwrap_err();
+    assert!(matches!(err, Error::FunctionDeleted(_)));
+    assert!(err.is_not_found());
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())))
+        .unwrap(); // the name is free again
+    let exists = rt
+        .register(Function::new("f", |_: &u32, _ctx| Ok(())))
+        .unwrap_err();
+    assert!(!exists.is_not_found());
+}

@@ -338,6 +338,7 @@ impl LambdaJson {
             }
             Some(Destination::Closure(_)) => "a closure",
             Some(Destination::Channel(_)) => "a crossbeam channel",
+            Some(Destination::StdChannel(_)) => "a std channel",
         };
         warnings.push(
             setting,

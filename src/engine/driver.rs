@@ -2,15 +2,17 @@
 //! single-threaded loop ([`Runtime::run_until_idle`]) and waiting for idle.
 
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use crate::parts::clock::Timestamp;
+use crate::parts::error::Error;
 use crate::parts::queue::QueuedEvent;
 
 use super::dispatch::BATCH;
@@ -87,6 +89,9 @@ impl fmt::Debug for StopSignal {
     }
 }
 
+/// What a worker thread runs: a [`Runtime::run_worker`] loop, boxed for the thread start.
+type WorkerLoop = Box<dyn FnOnce() -> u64 + Send + 'static>;
+
 /// Worker threads started by [`Runtime::spawn_workers`]. Dropping it stops and joins them, so
 /// keep it for as long as the workers should run: `rt.spawn_workers(2)?;` alone starts two
 /// workers and stops them at once.
@@ -109,7 +114,7 @@ impl fmt::Debug for StopSignal {
 /// ```compile_fail
 /// #![deny(unused_must_use)]
 /// # use event_invoke::Runtime;
-/// # fn main() -> std::io::Result<()> {
+/// # fn main() -> Result<(), event_invoke::Error> {
 /// let rt: Runtime<u32> = Runtime::new();
 /// rt.spawn_workers(2)?; // the workers stop as soon as they started
 /// # Ok(())
@@ -236,28 +241,63 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one). Fails when
-    /// the operating system refuses a thread (the threads already started are stopped), and
-    /// for a runtime in model mode, which runs on the calling thread
-    /// ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)).
-    pub fn spawn_workers(&self, n: usize) -> std::io::Result<Workers> {
+    /// Starts `n` threads running [`run_worker`](Self::run_worker) (at least one).
+    ///
+    /// Refused with [`Error::ModelMode`] for a runtime in model mode, which runs on the
+    /// calling thread ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)), and with
+    /// [`Error::ThreadSpawn`] when the operating system refuses a thread; the threads already
+    /// started are then stopped and joined.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Error, Function, Runtime};
+    ///
+    /// fn run() -> Result<(), Error> {
+    ///     let rt: Runtime<u32> = Runtime::new();
+    ///     rt.register(Function::new("f", |_: &u32, _ctx| Ok(())))?;
+    ///     let workers = rt.spawn_workers(2)?;
+    ///     rt.invoke_async("f", 1).unwrap();
+    ///     rt.wait_idle();
+    ///     assert_eq!(workers.stop(), 1);
+    ///     Ok(())
+    /// }
+    /// run().unwrap();
+    /// ```
+    pub fn spawn_workers(&self, n: usize) -> Result<Workers, Error> {
+        self.spawn_workers_with(n, |builder, work| builder.spawn(work))
+    }
+
+    /// [`spawn_workers`](Self::spawn_workers) with the thread start passed in, so that a test
+    /// can make the operating system's refusal happen.
+    fn spawn_workers_with(
+        &self,
+        n: usize,
+        mut spawn: impl FnMut(thread::Builder, WorkerLoop) -> io::Result<JoinHandle<u64>>,
+    ) -> Result<Workers, Error> {
+        #[cfg(feature = "model")]
         if self.inner.executor.is_virtual() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "a runtime in model mode runs on the calling thread: drive it with \
-                 run_until_idle, run_until or run_for instead of worker threads",
-            ));
+            return Err(Error::ModelMode {
+                call: "spawn_workers",
+            });
         }
+        let requested = n.max(1);
         let mut workers = Workers {
             stop: StopSignal::new(),
-            threads: Vec::with_capacity(n.max(1)),
+            threads: Vec::with_capacity(requested),
         };
-        for i in 0..n.max(1) {
+        for index in 0..requested {
             let rt = self.clone();
             let stop = workers.stop.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("event-invoke-worker-{i}"))
-                .spawn(move || rt.run_worker(&stop))?;
+            let builder = thread::Builder::new().name(format!("event-invoke-worker-{index}"));
+            // On an error, `workers` drops here: the threads started so far stop and join.
+            let thread = spawn(builder, Box::new(move || rt.run_worker(&stop))).map_err(|e| {
+                Error::ThreadSpawn {
+                    index,
+                    requested,
+                    source: e.into(),
+                }
+            })?;
             workers.threads.push(thread);
         }
         Ok(workers)
@@ -414,5 +454,60 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         drop(guard);
         inner.idle.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+    use std::sync::Arc;
+
+    use crate::{Error, Function, ManualClock, Runtime};
+
+    #[test]
+    fn a_thread_the_os_refuses_is_reported_and_the_started_ones_are_stopped_and_joined() {
+        let rt: Runtime<u32> = Runtime::builder()
+            .clock(ManualClock::new())
+            .build()
+            .unwrap();
+        rt.register(Function::new("f", |_: &u32, _ctx| Ok(())))
+            .unwrap();
+        let handles_before = Arc::strong_count(&rt.inner);
+        let mut started = 0;
+        let err = rt
+            .spawn_workers_with(3, |builder, work| {
+                if started == 1 {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "no more threads"));
+                }
+                started += 1;
+                builder.spawn(work)
+            })
+            .unwrap_err();
+        match &err {
+            Error::ThreadSpawn {
+                index,
+                requested,
+                source,
+            } => {
+                assert_eq!((*index, *requested), (1, 3));
+                assert_eq!(source.kind(), io::ErrorKind::WouldBlock);
+            }
+            other => panic!("expected ThreadSpawn, got {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "the operating system refused to start worker thread 1 (of 3): no more threads; \
+             start fewer workers, or raise the process's thread or memory limits"
+        );
+        let source = err.source().expect("the OS error is the source");
+        assert_eq!(source.to_string(), "no more threads");
+        // Thread 0 was started with a clone of the runtime; it has been stopped and joined,
+        // so its clone is gone.
+        assert_eq!(started, 1);
+        assert_eq!(Arc::strong_count(&rt.inner), handles_before);
+        // The runtime still works on the calling thread.
+        rt.invoke_async("f", 1).unwrap();
+        assert_eq!(rt.run_until_idle(), 1);
     }
 }

@@ -1,5 +1,6 @@
 //! [`FunctionMetrics`] and [`RuntimeMetrics`]: counters under Lambda's metric names.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -295,6 +296,145 @@ impl FunctionMetrics {
     }
 }
 
+/// A duration in the unit that shows it best (seconds, milliseconds or microseconds; zero in
+/// seconds, as a model report shows it), with three decimals, from integer nanoseconds: no
+/// float formatting, so the text is the same on every machine.
+fn duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    let (whole, unit) = if ns >= 1_000_000_000 || ns == 0 {
+        (ns / 1_000_000, "s")
+    } else if ns >= 1_000_000 {
+        (ns / 1_000, "ms")
+    } else {
+        (ns, "µs")
+    };
+    format!("{}.{:03} {unit}", whole / 1000, whole % 1000)
+}
+
+/// `total / n`, zero when `n` is zero.
+fn mean(total: Duration, n: u64) -> Duration {
+    match n {
+        0 => Duration::ZERO,
+        n => Duration::from_nanos(
+            u64::try_from(total.as_nanos() / u128::from(n)).unwrap_or(u64::MAX),
+        ),
+    }
+}
+
+impl FunctionMetrics {
+    /// The summary lines under a name line: what [`FunctionMetrics`] and [`RuntimeMetrics`]
+    /// display.
+    fn write_summary(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "received           {}", self.events_received)?;
+        writeln!(f, "invocations        {}", self.invocations)?;
+        writeln!(f, "errors             {}", self.errors)?;
+        writeln!(f, "throttles          {}", self.throttles)?;
+        writeln!(f, "retries            {}", self.retries)?;
+        writeln!(f, "successes          {}", self.outcome(Condition::Success))?;
+        write!(f, "dropped            {}", self.dropped())?;
+        for (c, n) in self.outcomes() {
+            if c != Condition::Success && n > 0 {
+                write!(f, " {c:?}={n}")?;
+            }
+        }
+        writeln!(f)?;
+        write!(
+            f,
+            "queued             {} ready, {} delayed",
+            self.queue_ready, self.queue_delayed
+        )?;
+        if self.paused {
+            write!(f, " (paused)")?;
+        }
+        writeln!(f)?;
+        writeln!(f, "in flight          {}", self.in_flight_events)?;
+        writeln!(
+            f,
+            "concurrency        {} now, peak {}",
+            self.concurrent_executions, self.peak_concurrent_executions
+        )?;
+        writeln!(
+            f,
+            "event age          mean {}  max {}",
+            duration(mean(self.event_age_total, self.invocations)),
+            duration(self.event_age_max)
+        )?;
+        writeln!(
+            f,
+            "duration           mean {}  max {}  total {}",
+            duration(mean(self.duration_total, self.invocations)),
+            duration(self.duration_max),
+            duration(self.duration_total)
+        )?;
+        writeln!(
+            f,
+            "delivery failures  {}",
+            self.destination_delivery_failures
+        )?;
+        if self.duplicates > 0 {
+            writeln!(
+                f,
+                "duplicates         {} injected, {} finished",
+                self.duplicates, self.duplicates_finished
+            )?;
+        }
+        if self.injected_errors > 0 {
+            writeln!(f, "injected errors    {}", self.injected_errors)?;
+        }
+        Ok(())
+    }
+}
+
+/// A plain-text summary, one metric a line; lines for injected faults only when there were
+/// some. Event age and duration means are per invocation; durations show three decimals in
+/// the unit that suits them.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Function, FunctionError, ManualClock, Runtime};
+///
+/// let rt: Runtime<u8> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// let f = rt
+///     .register(
+///         Function::new("f", |n: &u8, _ctx| match n {
+///             0 => Err(FunctionError::new("Zero", "no zeros")),
+///             _ => Ok(()),
+///         })
+///         .maximum_retry_attempts(1),
+///     )
+///     .unwrap();
+/// f.invoke_async(0).unwrap();
+/// f.invoke_async(1).unwrap();
+/// rt.run_until_idle();
+/// print!("{}", f.metrics().unwrap());
+/// assert_eq!(
+///     f.metrics().unwrap().to_string(),
+///     "\
+/// function           f
+/// received           2
+/// invocations        3
+/// errors             2
+/// throttles          0
+/// retries            1
+/// successes          1
+/// dropped            1 RetriesExhausted=1
+/// queued             0 ready, 0 delayed
+/// in flight          0
+/// concurrency        0 now, peak 1
+/// event age          mean 20.000 s  max 60.000 s
+/// duration           mean 0.000 s  max 0.000 s  total 0.000 s
+/// delivery failures  0
+/// "
+/// );
+/// ```
+impl fmt::Display for FunctionMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "function           {}", self.name)?;
+        self.write_summary(f)
+    }
+}
+
 /// A snapshot of every function's metrics and their totals. Fields may be added in minor
 /// releases.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -311,6 +451,79 @@ impl RuntimeMetrics {
     /// The metrics of function `name`, if registered.
     pub fn function(&self, name: &str) -> Option<&FunctionMetrics> {
         self.functions.iter().find(|m| m.name == name)
+    }
+}
+
+/// A plain-text summary: the totals, one metric a line as [`FunctionMetrics`] shows them
+/// (concurrency is the account's), then a table with one row per registered function.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Function, FunctionError, ManualClock, Runtime};
+///
+/// let rt: Runtime<u8> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// rt.register(Function::new("resize", |_: &u8, _ctx| Ok(()))).unwrap();
+/// rt.register(
+///     Function::new("charge", |_: &u8, _ctx| Err(FunctionError::new("Declined", "no")))
+///         .maximum_retry_attempts(0),
+/// )
+/// .unwrap();
+/// rt.invoke_async("resize", 1).unwrap();
+/// rt.invoke_async("resize", 2).unwrap();
+/// rt.invoke_async("charge", 3).unwrap();
+/// rt.run_until_idle();
+/// let table = rt.metrics().to_string();
+/// print!("{table}");
+/// assert!(table.starts_with("functions          2\nreceived           3\n"));
+/// assert!(table.ends_with(
+///     "\
+/// function  received  invocations  errors  throttles  retries  successes  dropped  queued
+/// resize           2            2       0          0        0          2        0       0
+/// charge           1            1       1          0        0          0        1       0
+/// "
+/// ));
+/// ```
+impl fmt::Display for RuntimeMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "functions          {}", self.functions.len())?;
+        self.total.write_summary(f)?;
+        let width = self
+            .functions
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(0)
+            .max("function".len());
+        writeln!(
+            f,
+            "{:<width$}  {:>8}  {:>11}  {:>6}  {:>9}  {:>7}  {:>9}  {:>7}  {:>6}",
+            "function",
+            "received",
+            "invocations",
+            "errors",
+            "throttles",
+            "retries",
+            "successes",
+            "dropped",
+            "queued"
+        )?;
+        for m in &self.functions {
+            writeln!(
+                f,
+                "{:<width$}  {:>8}  {:>11}  {:>6}  {:>9}  {:>7}  {:>9}  {:>7}  {:>6}",
+                m.name,
+                m.events_received,
+                m.invocations,
+                m.errors,
+                m.throttles,
+                m.retries,
+                m.outcome(Condition::Success),
+                m.dropped(),
+                m.queue_depth()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -365,5 +578,123 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         total.concurrent_executions = self.inner.account.in_flight() as u64;
         total.peak_concurrent_executions = self.inner.account.peak() as u64;
         RuntimeMetrics { functions, total }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_show_three_decimals_in_the_unit_that_suits_them() {
+        let shown = [
+            (Duration::ZERO, "0.000 s"),
+            (Duration::from_nanos(1), "0.001 µs"),
+            (Duration::from_nanos(999_999), "999.999 µs"),
+            (Duration::from_micros(1_250), "1.250 ms"),
+            (Duration::from_nanos(999_999_999), "999.999 ms"),
+            (Duration::from_millis(60_500), "60.500 s"),
+            (Duration::from_secs(6 * 3600), "21600.000 s"),
+        ];
+        for (d, text) in shown {
+            assert_eq!(duration(d), text, "{d:?}");
+        }
+        assert_eq!(mean(Duration::from_secs(3), 0), Duration::ZERO);
+        assert_eq!(
+            mean(Duration::from_secs(3), 2),
+            Duration::from_millis(1_500)
+        );
+    }
+
+    #[test]
+    fn a_paused_function_with_injected_faults_shows_every_line() {
+        let mut m = FunctionMetrics {
+            name: "thumbnail".to_string(),
+            events_received: 5,
+            invocations: 4,
+            errors: 2,
+            throttles: 3,
+            retries: 1,
+            queue_ready: 1,
+            queue_delayed: 1,
+            paused: true,
+            concurrent_executions: 0,
+            peak_concurrent_executions: 2,
+            event_age_max: Duration::from_secs(61),
+            event_age_total: Duration::from_secs(62),
+            duration_total: Duration::from_micros(1_000),
+            duration_max: Duration::from_micros(700),
+            destination_delivery_failures: 1,
+            duplicates: 2,
+            duplicates_finished: 2,
+            injected_errors: 1,
+            ..FunctionMetrics::default()
+        };
+        m.outcomes[Condition::Success.index()] = 2;
+        m.outcomes[Condition::EventAgeExceeded.index()] = 1;
+        assert!(m.is_balanced());
+        assert_eq!(
+            m.to_string(),
+            "\
+function           thumbnail
+received           5
+invocations        4
+errors             2
+throttles          3
+retries            1
+successes          2
+dropped            1 EventAgeExceeded=1
+queued             1 ready, 1 delayed (paused)
+in flight          0
+concurrency        0 now, peak 2
+event age          mean 15.500 s  max 61.000 s
+duration           mean 250.000 µs  max 700.000 µs  total 1.000 ms
+delivery failures  1
+duplicates         2 injected, 2 finished
+injected errors    1
+"
+        );
+    }
+
+    #[test]
+    fn runtime_metrics_show_the_totals_then_a_row_per_function() {
+        let f = |name: &str, received: u64, successes: u64| {
+            let mut m = FunctionMetrics {
+                name: name.to_string(),
+                events_received: received,
+                invocations: received,
+                ..FunctionMetrics::default()
+            };
+            m.outcomes[Condition::Success.index()] = successes;
+            m
+        };
+        let mut total = f("*", 12, 12);
+        total.peak_concurrent_executions = 3;
+        let metrics = RuntimeMetrics {
+            functions: vec![f("a-long-function-name", 10, 10), f("b", 2, 2)],
+            total,
+        };
+        assert_eq!(
+            metrics.to_string(),
+            "\
+functions          2
+received           12
+invocations        12
+errors             0
+throttles          0
+retries            0
+successes          12
+dropped            0
+queued             0 ready, 0 delayed
+in flight          0
+concurrency        0 now, peak 3
+event age          mean 0.000 s  max 0.000 s
+duration           mean 0.000 s  max 0.000 s  total 0.000 s
+delivery failures  0
+function              received  invocations  errors  throttles  retries  successes  dropped  queued
+a-long-function-name        10           10       0          0        0         10        0       0
+b                            2            2       0          0        0          2        0       0
+"
+        );
     }
 }

@@ -439,6 +439,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // try_send: a full bounded channel must not block the worker; it is a failed
             // delivery like a disconnected one.
             Some(Destination::Channel(tx)) => tx.try_send(record).err().map(|e| e.into_inner()),
+            // An mpsc::Sender is unbounded: send never blocks.
+            Some(Destination::StdChannel(tx)) => tx.send(record).err().map(|e| e.0),
             Some(Destination::Function { name, map }) => {
                 match catch_unwind(AssertUnwindSafe(|| map(&record))) {
                     Ok(payload) => self

@@ -103,7 +103,8 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// Drive it with [`Runtime::run_until_idle`](crate::Runtime::run_until_idle) (or `run_until`, `run_for`) on one thread:
     /// the run is then deterministic, one seed, one report. Model mode plays out asynchronous
     /// invocations only: [`Runtime::invoke`](crate::Runtime::invoke) is refused with
-    /// [`InvokeSyncError::ModelMode`](crate::InvokeSyncError::ModelMode), and [`Runtime::spawn_workers`](crate::Runtime::spawn_workers) with an error too.
+    /// [`InvokeSyncError::ModelMode`](crate::InvokeSyncError::ModelMode), and [`Runtime::spawn_workers`](crate::Runtime::spawn_workers) with
+    /// [`Error::ModelMode`](crate::Error::ModelMode).
     ///
     /// # Examples
     ///

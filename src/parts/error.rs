@@ -6,6 +6,8 @@
 //! features, so a `match` on them needs a `_` arm.
 
 use std::fmt;
+use std::io;
+use std::sync::Arc;
 
 use crate::parts::record::FunctionError;
 
@@ -72,6 +74,61 @@ pub enum InvokeError<P> {
 }
 
 impl<P> InvokeError<P> {
+    /// Whether no function answers to the call (Lambda's 404 `ResourceNotFoundException`):
+    /// none was registered under the name ([`UnknownFunction`](Self::UnknownFunction)), or it
+    /// was deleted ([`FunctionDeleted`](Self::FunctionDeleted)). Match this rather than one of
+    /// the two variants, which misses the other.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::new();
+    /// assert!(rt.invoke_async("never-registered", 1).unwrap_err().is_not_found());
+    ///
+    /// let f = rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// rt.delete("f").unwrap();
+    /// let err = f.invoke_async(2).unwrap_err(); // the handle's function is gone
+    /// assert!(err.is_not_found());
+    /// assert!(!err.is_full());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            InvokeError::UnknownFunction { .. } | InvokeError::FunctionDeleted { .. }
+        )
+    }
+
+    /// Whether the function's invocation queue is at its capacity
+    /// ([`QueueFull`](Self::QueueFull)): the call may succeed later, once workers have taken
+    /// events.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::new();
+    /// rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).queue_capacity(1)).unwrap();
+    /// rt.invoke_async("f", 1).unwrap();
+    /// let err = rt.invoke_async("f", 2).unwrap_err();
+    /// assert!(err.is_full());
+    /// assert!(!err.is_not_found());
+    /// assert_eq!(err.into_inner(), 2);
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(self, InvokeError::QueueFull { .. })
+    }
+
+    /// Model mode only (cargo feature `model`): whether the calling execution passed its
+    /// timeout before the invoke call could return
+    /// ([`CallerTimedOut`](Self::CallerTimedOut)).
+    #[cfg(feature = "model")]
+    pub fn is_caller_timed_out(&self) -> bool {
+        matches!(self, InvokeError::CallerTimedOut { .. })
+    }
+
     /// The payload that was not accepted.
     pub fn into_inner(self) -> P {
         match self {
@@ -157,7 +214,101 @@ pub enum InvokeSyncError {
     Function(FunctionError),
 }
 
-/// Why a registration or configuration call was refused. The runtime is left unchanged.
+impl InvokeSyncError {
+    /// Whether no function answers to the call (Lambda's 404 `ResourceNotFoundException`):
+    /// none was registered under the name ([`UnknownFunction`](Self::UnknownFunction)), or it
+    /// was deleted ([`FunctionDeleted`](Self::FunctionDeleted)). Match this rather than one of
+    /// the two variants, which misses the other.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::new();
+    /// assert!(rt.invoke("never-registered", &1).unwrap_err().is_not_found());
+    ///
+    /// let f = rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// rt.delete("f").unwrap();
+    /// let err = f.invoke(&2).unwrap_err(); // the handle's function is gone
+    /// assert!(err.is_not_found());
+    /// assert!(!err.is_function_error());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            InvokeSyncError::UnknownFunction(_) | InvokeSyncError::FunctionDeleted(_)
+        )
+    }
+
+    /// Whether no execution slot was free ([`Throttled`](Self::Throttled), Lambda's 429): the
+    /// call was not run, and may succeed later.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, ManualClock, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+    /// let f = rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).reserved_concurrency(0)).unwrap();
+    /// let err = f.invoke(&1).unwrap_err(); // reserved concurrency 0: never a free slot
+    /// assert!(err.is_throttled());
+    /// assert!(!err.is_not_found());
+    /// ```
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, InvokeSyncError::Throttled(_))
+    }
+
+    /// Whether the function is paused ([`Paused`](Self::Paused)): the call was not run, and
+    /// may succeed once the function is resumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::new();
+    /// let f = rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// f.pause().unwrap();
+    /// assert!(f.invoke(&1).unwrap_err().is_paused());
+    /// f.resume().unwrap();
+    /// assert!(f.invoke(&1).is_ok());
+    /// ```
+    pub fn is_paused(&self) -> bool {
+        matches!(self, InvokeSyncError::Paused(_))
+    }
+
+    /// Whether the handler ran and failed ([`Function`](Self::Function)): it returned an
+    /// error, panicked or timed out. Every other error means the handler did not run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, FunctionError, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::new();
+    /// let f = rt
+    ///     .register(Function::new("f", |_: &u32, _ctx| Err(FunctionError::new("Boom", "no"))))
+    ///     .unwrap();
+    /// let err = f.invoke(&1).unwrap_err();
+    /// assert!(err.is_function_error());
+    /// assert!(!err.is_throttled());
+    /// ```
+    pub fn is_function_error(&self) -> bool {
+        matches!(self, InvokeSyncError::Function(_))
+    }
+
+    /// Model mode only (cargo feature `model`): whether the call was refused because a model
+    /// runs asynchronous invocations only ([`ModelMode`](Self::ModelMode)).
+    #[cfg(feature = "model")]
+    pub fn is_model_mode(&self) -> bool {
+        matches!(self, InvokeSyncError::ModelMode(_))
+    }
+}
+
+/// Why a registration, configuration or operator call was refused, or why
+/// [`Runtime::spawn_workers`](crate::Runtime::spawn_workers) started no workers. The runtime is
+/// left unchanged.
 ///
 /// # Examples
 ///
@@ -253,4 +404,93 @@ pub enum Error {
         /// Why AWS cannot take it: what Lambda has instead.
         reason: String,
     },
+    /// Model mode only (cargo feature `model`): the call needs real time or threads, and a
+    /// model runs on the calling thread in virtual time.
+    #[cfg(feature = "model")]
+    #[error("{call} is refused in model mode: a model runs on the calling thread in virtual time; drive it with run_until_idle, run_until or run_for instead")]
+    ModelMode {
+        /// The refused call, by its method name (e.g. `spawn_workers`).
+        call: &'static str,
+    },
+    /// The operating system refused to start a thread
+    /// ([`Runtime::spawn_workers`](crate::Runtime::spawn_workers)). The threads started
+    /// before it were stopped and joined; the OS's error is the
+    /// [`source`](std::error::Error::source).
+    #[error("the operating system refused to start worker thread {index} (of {requested}): {source}; start fewer workers, or raise the process's thread or memory limits")]
+    ThreadSpawn {
+        /// Which thread was refused, counting from 0.
+        index: usize,
+        /// How many threads were asked for.
+        requested: usize,
+        /// The operating system's error.
+        #[source]
+        source: OsError,
+    },
 }
+
+impl Error {
+    /// Whether no function answers to the call (Lambda's 404 `ResourceNotFoundException`):
+    /// none is registered under the name ([`UnknownFunction`](Self::UnknownFunction)), or
+    /// the handle's function was deleted ([`FunctionDeleted`](Self::FunctionDeleted)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, Runtime};
+    ///
+    /// let rt: Runtime<u32> = Runtime::new();
+    /// assert!(rt.pause("never-registered").unwrap_err().is_not_found());
+    /// let f = rt.register(Function::new("f", |_: &u32, _ctx| Ok(()))).unwrap();
+    /// f.delete().unwrap();
+    /// assert!(f.pause().unwrap_err().is_not_found());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::UnknownFunction(_) | Error::FunctionDeleted(_))
+    }
+}
+
+/// An operating-system error inside an [`Error`] ([`Error::ThreadSpawn`]), shared so that
+/// `Error` stays `Clone`. It displays as the [`io::Error`] it holds; two are equal when they
+/// have the same [`kind`](Self::kind) and the same text.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::OsError;
+/// use std::io;
+///
+/// let e = OsError::from(io::Error::new(io::ErrorKind::WouldBlock, "no more threads"));
+/// assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+/// assert_eq!(e.to_string(), "no more threads");
+/// assert_eq!(e.clone(), e);
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct OsError(Arc<io::Error>);
+
+impl OsError {
+    /// The error's kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.0.kind()
+    }
+
+    /// The [`io::Error`] itself.
+    pub fn get_ref(&self) -> &io::Error {
+        &self.0
+    }
+}
+
+impl From<io::Error> for OsError {
+    fn from(e: io::Error) -> Self {
+        OsError(Arc::new(e))
+    }
+}
+
+impl PartialEq for OsError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.kind() == other.kind() && self.0.to_string() == other.0.to_string())
+    }
+}
+
+impl Eq for OsError {}

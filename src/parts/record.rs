@@ -1,7 +1,7 @@
 //! Outcomes: request ids, function errors, invocation records and destinations.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use crossbeam_channel::Sender;
 
@@ -355,17 +355,20 @@ type MapFn<P, R> = dyn Fn(&InvocationRecord<P, R>) -> P + Send + Sync;
 /// Where a function's [`InvocationRecord`]s go: its on-success or on-failure destination.
 ///
 /// Lambda sends records to a queue, a topic, an event bus or another function. Here a
-/// destination is a closure, a crossbeam channel, or another function of the same runtime
-/// (which receives a payload you build from the record). A record whose delivery fails (the
-/// channel's receiver is gone, the closure panicked, the destination function was deleted or
-/// its queue is full) is counted in `destination_delivery_failures` and kept in the runtime's
-/// dead-letter list ([`Runtime::drain_dead_letters`](crate::Runtime::drain_dead_letters)), so it
-/// does not vanish.
+/// destination is a closure, a channel (crossbeam-channel's, or the standard library's
+/// `mpsc`), or another function of the same runtime (which receives a payload you build from
+/// the record). A record whose delivery fails (the channel's receiver is gone or a bounded
+/// channel is full, the closure panicked, the destination function was deleted or its queue is
+/// full) is counted in `destination_delivery_failures` and kept in the runtime's dead-letter
+/// list ([`Runtime::drain_dead_letters`](crate::Runtime::drain_dead_letters)), so it does not
+/// vanish.
 ///
 /// # Examples
 ///
+/// A crossbeam channel, through the crate's re-export (no dependency of your own to match):
+///
 /// ```
-/// use event_invoke::{Condition, Destination, Function, FunctionError, ManualClock, Runtime};
+/// use event_invoke::{crossbeam_channel, Condition, Destination, Function, FunctionError, ManualClock, Runtime};
 ///
 /// let (tx, rx) = crossbeam_channel::unbounded();
 /// let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
@@ -382,14 +385,33 @@ type MapFn<P, R> = dyn Fn(&InvocationRecord<P, R>) -> P + Send + Sync;
 /// assert_eq!(record.request_payload, 7);
 /// ```
 ///
+/// The standard library's channel works the same way:
+///
+/// ```
+/// use event_invoke::{Condition, Destination, Function, ManualClock, Runtime};
+/// use std::sync::mpsc;
+///
+/// let (tx, rx) = mpsc::channel();
+/// let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+/// rt.register(Function::new("ok", |_: &u32, _ctx| Ok(())).on_success(Destination::channel(tx)))
+///     .unwrap();
+/// rt.invoke_async("ok", 7).unwrap();
+/// rt.run_until_idle();
+/// assert_eq!(rx.try_recv().unwrap().condition, Condition::Success);
+/// ```
+///
 /// More kinds of destination may be added in minor releases: a `match` needs a `_` arm.
 #[non_exhaustive]
 pub enum Destination<P, R> {
     /// Call a closure with each record (on the worker thread that decided the outcome). A
     /// closure that panics counts as a failed delivery; the record goes to the dead letters.
     Closure(Arc<RecordFn<P, R>>),
-    /// Send each record into a crossbeam channel.
+    /// Send each record into a crossbeam channel. A worker never blocks on it: a full bounded
+    /// channel is a failed delivery, like a disconnected one.
     Channel(Sender<InvocationRecord<P, R>>),
+    /// Send each record into a channel of the standard library. A disconnected one is a failed
+    /// delivery.
+    StdChannel(mpsc::Sender<InvocationRecord<P, R>>),
     /// Invoke another function of the runtime asynchronously with a payload built from the
     /// record. The new event is one hop further down the invocation chain.
     Function {
@@ -400,15 +422,60 @@ pub enum Destination<P, R> {
     },
 }
 
+mod sealed {
+    /// What [`RecordSender`](super::RecordSender) adds, where no other crate can implement it.
+    pub trait IntoDestination<P, R> {
+        fn into_destination(self) -> super::Destination<P, R>;
+    }
+}
+
+/// The sending half of a channel of [`InvocationRecord`]s, which
+/// [`Destination::channel`] accepts: crossbeam-channel's `Sender` (the crate is re-exported
+/// as [`event_invoke::crossbeam_channel`](crate::crossbeam_channel), so no version of your own
+/// has to match), or the standard library's [`mpsc::Sender`]. Sealed: implemented for those
+/// two only.
+///
+/// A std `sync_channel`'s `SyncSender` is not accepted: for a bounded channel, use
+/// `crossbeam_channel::bounded`, which a destination never blocks on (a record that finds it
+/// full is a failed delivery).
+///
+/// ```compile_fail
+/// use event_invoke::Destination;
+///
+/// let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+/// let d: Destination<u32, ()> = Destination::channel(tx);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a channel sender that Destination::channel accepts",
+    note = "pass the sending half of `event_invoke::crossbeam_channel::unbounded()` or `bounded(n)`, or of `std::sync::mpsc::channel()`, carrying `InvocationRecord<P, R>` of the runtime's payload and response types"
+)]
+pub trait RecordSender<P, R>: sealed::IntoDestination<P, R> {}
+
+impl<P, R> sealed::IntoDestination<P, R> for Sender<InvocationRecord<P, R>> {
+    fn into_destination(self) -> Destination<P, R> {
+        Destination::Channel(self)
+    }
+}
+impl<P, R> RecordSender<P, R> for Sender<InvocationRecord<P, R>> {}
+
+impl<P, R> sealed::IntoDestination<P, R> for mpsc::Sender<InvocationRecord<P, R>> {
+    fn into_destination(self) -> Destination<P, R> {
+        Destination::StdChannel(self)
+    }
+}
+impl<P, R> RecordSender<P, R> for mpsc::Sender<InvocationRecord<P, R>> {}
+
 impl<P, R> Destination<P, R> {
     /// A destination that calls `f` with each record.
     pub fn closure(f: impl Fn(&InvocationRecord<P, R>) + Send + Sync + 'static) -> Self {
         Destination::Closure(Arc::new(f))
     }
 
-    /// A destination that sends each record into `sender`.
-    pub fn channel(sender: Sender<InvocationRecord<P, R>>) -> Self {
-        Destination::Channel(sender)
+    /// A destination that sends each record into `sender`: a crossbeam-channel `Sender`
+    /// ([`Destination::Channel`]) or a standard library `mpsc::Sender`
+    /// ([`Destination::StdChannel`]). See [`RecordSender`].
+    pub fn channel(sender: impl RecordSender<P, R>) -> Self {
+        sealed::IntoDestination::into_destination(sender)
     }
 
     /// A destination that invokes function `name` with `map(record)` as its payload.
@@ -435,6 +502,7 @@ impl<P, R> Clone for Destination<P, R> {
         match self {
             Destination::Closure(f) => Destination::Closure(Arc::clone(f)),
             Destination::Channel(s) => Destination::Channel(s.clone()),
+            Destination::StdChannel(s) => Destination::StdChannel(s.clone()),
             Destination::Function { name, map } => Destination::Function {
                 name: Arc::clone(name),
                 map: Arc::clone(map),
@@ -448,6 +516,7 @@ impl<P, R> fmt::Debug for Destination<P, R> {
         match self {
             Destination::Closure(_) => f.write_str("Destination::Closure"),
             Destination::Channel(_) => f.write_str("Destination::Channel"),
+            Destination::StdChannel(_) => f.write_str("Destination::StdChannel"),
             Destination::Function { name, .. } => write!(f, "Destination::Function({name})"),
         }
     }
