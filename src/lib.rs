@@ -158,7 +158,9 @@
 //! After [`Runtime::run_until_idle`], [`Runtime::model_report`] gives the makespan, executions
 //! and peak concurrency per function, cold starts, throttles, retries, drops by reason and
 //! event-age percentiles; [`Runtime::timeline`] gives concurrency and queue depth over virtual
-//! time, as CSV or an SVG chart. The same seed gives the same report, byte for byte.
+//! time, as CSV or an SVG chart. The same seed gives the same report, byte for byte, whatever
+//! the release of the dependencies: the draws come from ChaCha8, a generator fixed by its
+//! definition (see [`ModelOptions`]).
 //!
 //! ```
 //! # #[cfg(feature = "model")] {

@@ -944,3 +944,217 @@ fn exporting_a_custom_retry_schedule_warns_and_strict_export_refuses_it() {
     let export = LambdaJson::default().export_config("scheduled", never.config());
     assert!(export.warnings.is_empty(), "{:?}", export.warnings);
 }
+
+/// Property tests of the import (proptest): random documents of valid and invalid fields.
+mod import_properties {
+    use event_invoke::{AwsFunctionSettings, Error};
+    use proptest::prelude::*;
+    use serde_json::{json, Map, Value};
+
+    /// A field's JSON value, and the fields an error may name when the value is refused
+    /// (none: accepted).
+    type Field = (Value, Vec<&'static str>);
+
+    fn refused(field: &'static str, values: Vec<Value>) -> impl Strategy<Value = Field> {
+        prop::sample::select(values).prop_map(move |v| (v, vec![field]))
+    }
+
+    fn retries() -> impl Strategy<Value = Field> {
+        const F: &str = "MaximumRetryAttempts";
+        prop_oneof![
+            3 => (0..=2u64).prop_map(|n| (json!(n), vec![])),
+            1 => Just((Value::Null, vec![])),
+            1 => (3..1_000u64).prop_map(|n| (json!(n), vec![F])),
+            1 => refused(F, vec![json!(-1), json!(1.0), json!("2"), json!(true), json!([2])]),
+        ]
+    }
+
+    fn age() -> impl Strategy<Value = Field> {
+        const F: &str = "MaximumEventAgeInSeconds";
+        prop_oneof![
+            3 => (60..=21_600u64).prop_map(|n| (json!(n), vec![])),
+            1 => Just((Value::Null, vec![])),
+            1 => prop_oneof![0..60u64, 21_601..10_000_000u64].prop_map(|n| (json!(n), vec![F])),
+            1 => refused(F, vec![json!(-60), json!(600.5), json!("600"), json!({})]),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = Field> {
+        prop_oneof![
+            3 => "[a-zA-Z0-9_:-]{1,20}".prop_map(|n| (json!(n), vec![])),
+            1 => refused("FunctionName", vec![json!(""), json!(5), json!({}), json!(["f"])]),
+        ]
+    }
+
+    const GOOD_ARNS: [&str; 5] = [
+        "arn:aws:sqs:us-east-1:123456789012:failures",
+        "arn:aws:sns:eu-west-1:123456789012:topic",
+        "arn:aws:lambda:eu-west-1:111122223333:function:audit:prod",
+        "arn:aws:events:us-east-1:123456789012:event-bus/default",
+        "arn:aws:s3:::bucket",
+    ];
+
+    fn destination(key: &'static str) -> impl Strategy<Value = Option<Field>> {
+        let field = if key == "OnSuccess" {
+            "DestinationConfig.OnSuccess.Destination"
+        } else {
+            "DestinationConfig.OnFailure.Destination"
+        };
+        let object = if key == "OnSuccess" {
+            "DestinationConfig.OnSuccess"
+        } else {
+            "DestinationConfig.OnFailure"
+        };
+        prop::option::of(prop_oneof![
+            4 => prop::sample::select(GOOD_ARNS.to_vec())
+                .prop_map(|arn| (json!({ "Destination": arn }), vec![])),
+            1 => prop::sample::select(vec![
+                json!({ "Destination": "failures" }),
+                json!({ "Destination": 7 }),
+                json!({ "Destination": "arn:aws:dynamodb:us-east-1:1:table/t" }),
+                json!({ "Destination": "arn:aws:lambda:us-east-1:1:layer:x" }),
+            ])
+            .prop_map(move |v| (v, vec![field])),
+            1 => refused(object, vec![json!(5), json!({ "Dest": "x" })]),
+        ])
+    }
+
+    fn destination_config() -> impl Strategy<Value = Field> {
+        prop_oneof![
+            4 => (destination("OnSuccess"), destination("OnFailure")).prop_map(|(s, f)| {
+                let mut map = Map::new();
+                let mut bad = Vec::new();
+                for (key, part) in [("OnSuccess", s), ("OnFailure", f)] {
+                    if let Some((value, refused)) = part {
+                        map.insert(key.to_string(), value);
+                        bad.extend(refused);
+                    }
+                }
+                (Value::Object(map), bad)
+            }),
+            1 => refused(
+                "DestinationConfig",
+                vec![json!("x"), json!(3), json!({ "OnTimeout": {} })],
+            ),
+        ]
+    }
+
+    /// A `PutFunctionEventInvokeConfig` document, the fields an error may name, and a
+    /// `PutFunctionConcurrency` document with the same.
+    #[derive(Debug, Clone)]
+    struct Docs {
+        eic: Map<String, Value>,
+        fc: Option<Value>,
+        bad: Vec<&'static str>,
+    }
+
+    fn docs() -> impl Strategy<Value = Docs> {
+        (
+            prop::option::of(name()),
+            prop::option::of(retries()),
+            prop::option::of(age()),
+            prop::option::of(destination_config()),
+            prop::option::of(any::<u32>().prop_map(|n| json!(n))),
+            prop::bool::weighted(0.1),
+            prop::option::of(prop_oneof![
+                3 => (0..5_000u64).prop_map(|n| (json!({ "ReservedConcurrentExecutions": n }), vec![])),
+                1 => prop::sample::select(vec![
+                    json!({ "ReservedConcurrentExecutions": -1 }),
+                    json!({ "ReservedConcurrentExecutions": 1.5 }),
+                    json!({ "ReservedConcurrentExecutions": "3" }),
+                    json!({}),
+                ])
+                .prop_map(|v| (v, vec!["ReservedConcurrentExecutions"])),
+                1 => Just((json!({ "Reserved": 1 }), vec!["PutFunctionConcurrency"])),
+            ]),
+        )
+            .prop_map(|(name, retries, age, dest, qualifier, unknown, fc)| {
+                let mut eic = Map::new();
+                let mut bad = Vec::new();
+                for (key, field) in [
+                    ("FunctionName", name),
+                    ("MaximumRetryAttempts", retries),
+                    ("MaximumEventAgeInSeconds", age),
+                    ("DestinationConfig", dest),
+                ] {
+                    if let Some((value, refused)) = field {
+                        eic.insert(key.to_string(), value);
+                        bad.extend(refused);
+                    }
+                }
+                if let Some(q) = qualifier {
+                    eic.insert("Qualifier".to_string(), q); // accepted and ignored
+                }
+                if unknown {
+                    eic.insert("Unknown".to_string(), json!(1));
+                    bad.push("PutFunctionEventInvokeConfig");
+                }
+                let fc = fc.map(|(doc, refused)| {
+                    bad.extend(refused);
+                    doc
+                });
+                Docs { eic, fc, bad }
+            })
+    }
+
+    fn arn_at(eic: &Map<String, Value>, key: &str) -> Option<String> {
+        eic.get("DestinationConfig")?
+            .get(key)?
+            .get("Destination")?
+            .as_str()
+            .map(String::from)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// A random document imports with exactly its values, or is refused naming one of its
+        /// refused fields; the text and the parsed form agree.
+        #[test]
+        fn a_random_document_imports_its_values_or_names_a_refused_field(d in docs()) {
+            let eic = Value::Object(d.eic.clone());
+            let fc_text = d.fc.as_ref().map(Value::to_string);
+            let imported = AwsFunctionSettings::import(&eic.to_string(), fc_text.as_deref());
+            prop_assert_eq!(
+                format!("{imported:?}"),
+                format!("{:?}", AwsFunctionSettings::import_values(&eic, d.fc.as_ref()))
+            );
+            match imported {
+                Ok(s) => {
+                    prop_assert!(d.bad.is_empty(), "imported with {:?} refused", d.bad);
+                    let num = |key: &str| d.eic.get(key).and_then(Value::as_u64);
+                    prop_assert_eq!(s.maximum_retry_attempts.map(u64::from), num("MaximumRetryAttempts"));
+                    prop_assert_eq!(
+                        s.maximum_event_age.map(|a| a.as_secs()),
+                        num("MaximumEventAgeInSeconds")
+                    );
+                    prop_assert_eq!(
+                        s.function_name.as_deref(),
+                        d.eic.get("FunctionName").and_then(Value::as_str)
+                    );
+                    prop_assert_eq!(s.on_success.map(|a| a.to_string()), arn_at(&d.eic, "OnSuccess"));
+                    prop_assert_eq!(s.on_failure.map(|a| a.to_string()), arn_at(&d.eic, "OnFailure"));
+                    let reserved = d.fc.as_ref().and_then(|fc| fc["ReservedConcurrentExecutions"].as_u64());
+                    prop_assert_eq!(s.reserved_concurrency.map(u64::from), reserved);
+                }
+                Err(Error::AwsConfig { field, accepted, .. }) => {
+                    prop_assert!(d.bad.contains(&field), "{field} named, refused: {:?}", d.bad);
+                    prop_assert!(!accepted.is_empty());
+                }
+                Err(other) => prop_assert!(false, "not an AwsConfig error: {other:?}"),
+            }
+        }
+
+        /// Any text at all: an import or an `AwsConfig` error, never a panic.
+        #[test]
+        fn any_text_imports_or_is_refused_without_a_panic(
+            eic in prop_oneof![any::<String>(), "\\{[\"A-Za-z:0-9, {}\\[\\]-]{0,40}\\}"],
+            fc in prop::option::of(any::<String>()),
+        ) {
+            match AwsFunctionSettings::import(&eic, fc.as_deref()) {
+                Ok(_) | Err(Error::AwsConfig { .. }) => {}
+                Err(other) => prop_assert!(false, "not an AwsConfig error: {other:?}"),
+            }
+        }
+    }
+}

@@ -554,11 +554,11 @@ fn a_scaling_rate_outside_model_mode_marks_cold_starts() {
 /// that every accepted event ended exactly once and every slot came back; returns the report
 /// and the timeline's CSV, to compare runs of the same seed.
 fn random_run(seed: u64) -> String {
-    use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
     use std::collections::HashMap;
 
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let books: Arc<Mutex<HashMap<event_invoke::RequestId, (u32, u32)>>> = Arc::default();
     let (accepted, ended) = (Arc::clone(&books), Arc::clone(&books));
     let mut builder = Runtime::builder()
@@ -591,7 +591,7 @@ fn random_run(seed: u64) -> String {
         builder = builder.scaling_rate(rate);
     }
     let rt: Runtime<u32> = builder.build().unwrap();
-    let leaf_cost = |rng: &mut StdRng| {
+    let leaf_cost = |rng: &mut ChaCha8Rng| {
         let cost = match rng.random_range(0..4) {
             0 => CostModel::fixed(ms(rng.random_range(0..500))),
             1 => CostModel::uniform(ms(10), ms(rng.random_range(10..2_000))),
@@ -601,7 +601,7 @@ fn random_run(seed: u64) -> String {
         cost.cold_start(ms(rng.random_range(0..300)))
             .failure_rate(rng.random_range(0.0..0.3))
     };
-    let leaf = |rng: &mut StdRng| {
+    let leaf = |rng: &mut ChaCha8Rng| {
         let mut f = Function::new("leaf", |_: &u32, _ctx| Ok(()))
             .timeout(secs(rng.random_range(1..4)))
             .maximum_retry_attempts(rng.random_range(0..3))

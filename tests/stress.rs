@@ -1,207 +1,143 @@
 //! Several worker threads, random failures and panics, small limits and operator actions in
-//! between: nothing is lost, nothing ends twice, no limit is exceeded.
+//! between: nothing is lost, nothing ends twice, no limit is exceeded. The same sequences run
+//! again on one thread under the manual clock, where the books are checked after every step
+//! and a seed replays exactly: a failing seed prints how to rerun it
+//! (`STRESS_SEED=<seed> cargo test --test stress`; `STRESS_SEEDS=<n>` runs more than 100).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_invoke::{
-    Condition, Function, FunctionError, ManualClock, RequestId, RetryPolicy, Runtime,
-};
+use event_invoke::{Condition, Function, FunctionError, ManualClock, RequestId, Runtime};
 use parking_lot::Mutex;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-/// A deterministic coin per (request, attempt), so the handler's fate does not depend on which
-/// thread runs it.
-fn fate(id: RequestId, attempt: u32, seed: u64) -> u64 {
-    let mut x = id.as_u64() ^ (u64::from(attempt) << 48) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x % 100
-}
+mod scenario;
+use scenario::{
+    quiet_random_panics, run_single_threaded, run_threaded, seeds, Fate, FnSpec, Op, Scenario,
+};
 
-/// Tracks executions running at once, as the handlers themselves see them.
-#[derive(Default)]
-struct Gauge {
-    now: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-impl Gauge {
-    fn enter(&self) {
-        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(n, Ordering::SeqCst);
-    }
-    fn leave(&self) {
-        self.now.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-struct Run {
-    rt: Runtime<u32>,
-    clock: ManualClock,
-    records: Arc<Mutex<HashMap<RequestId, Vec<Condition>>>>,
-    gauges: Vec<Arc<Gauge>>,
-    account: Arc<Gauge>,
-}
-
-const NAMES: [&str; 3] = ["reserved-3", "reserved-2", "unreserved"];
-
-fn setup(seed: u64) -> Run {
-    let clock = ManualClock::new();
-    let records: Arc<Mutex<HashMap<RequestId, Vec<Condition>>>> = Arc::default();
-    let seen = Arc::clone(&records);
-    let rt: Runtime<u32> = Runtime::builder()
-        .clock(clock.clone())
-        .account_concurrency(8)
-        .unreserved_floor(3)
-        .seed(seed)
-        .on_record(move |r| {
-            seen.lock()
-                .entry(r.request_id)
-                .or_default()
-                .push(r.condition)
+/// The stress workload of `seed`: three functions (reserved 3, reserved 2, unreserved) on an
+/// account of 8, 120 invokes from two producers, five operator actions (a pause and resume, a
+/// purge, a reservation change, time), and, for the run on one thread, dispatch steps, all
+/// merged in an order drawn from ChaCha8 seeded with `seed`. A fifth of the attempts fail
+/// and a tenth panic, by a hash of the request, the attempt and the seed.
+fn stress_scenario(seed: u64) -> Scenario {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let spec = |reserved| FnSpec {
+        retries: 2,
+        retry_delay_secs: 1,
+        max_age_secs: 600,
+        reserved,
+    };
+    // What each source sends, in its own order: two producers, and the operator.
+    let mut sources: Vec<Vec<Vec<Op>>> = (0..2)
+        .map(|p| {
+            (0..60u32)
+                .map(|i| {
+                    vec![Op::Invoke {
+                        f: (i as usize + p) % 3,
+                        payload: i,
+                    }]
+                })
+                .collect()
         })
-        .build()
-        .unwrap();
-    let account = Arc::new(Gauge::default());
-    let mut gauges = Vec::new();
-    let policy = RetryPolicy::builder()
-        .maximum_retry_attempts(2)
-        .retry_delays(vec![Duration::from_secs(1)])
-        .maximum_event_age(Duration::from_secs(600))
-        .build()
-        .unwrap();
-    for (i, name) in NAMES.iter().enumerate() {
-        let gauge = Arc::new(Gauge::default());
-        gauges.push(Arc::clone(&gauge));
-        let account = Arc::clone(&account);
-        let mut f = Function::new(*name, move |_: &u32, ctx| {
-            gauge.enter();
-            account.enter();
-            std::thread::yield_now();
-            let roll = fate(ctx.request_id(), ctx.approximate_invoke_count(), seed);
-            gauge.leave();
-            account.leave();
-            match roll {
-                0..=19 => Err(FunctionError::new("Random", "unlucky")),
-                20..=29 => panic!("random panic"),
-                _ => Ok(()),
-            }
+        .collect();
+    let actions = (0..5)
+        .map(|_| match rng.random_range(0..4) {
+            0 => vec![Op::Pause(1), Op::Advance(1), Op::ResumeAll],
+            1 => vec![Op::Purge(2)],
+            2 => vec![Op::SetReserved {
+                f: 0,
+                n: rng.random_range(1..=3),
+            }],
+            _ => vec![Op::Advance(1)],
         })
-        .retry_policy(policy.clone());
-        if i == 0 {
-            f = f.reserved_concurrency(3);
-        } else if i == 1 {
-            f = f.reserved_concurrency(2);
-        }
-        rt.register(f).unwrap();
+        .collect();
+    sources.push(actions);
+    for source in &mut sources {
+        source.reverse();
     }
-    Run {
-        rt,
-        clock,
-        records,
-        gauges,
-        account,
+    let mut ops = Vec::new();
+    loop {
+        let left: usize = sources.iter().map(Vec::len).sum();
+        if left == 0 {
+            break;
+        }
+        // The next step from a source picked in proportion to what it has left.
+        let mut pick = rng.random_range(0..left);
+        let source = sources
+            .iter_mut()
+            .find(|s| {
+                let here = pick < s.len();
+                if !here {
+                    pick -= s.len();
+                }
+                here
+            })
+            .expect("a source with steps left");
+        ops.extend(source.pop().expect("not empty"));
+        if rng.random_bool(0.4) {
+            ops.push(Op::Dispatch(rng.random_range(1..=4)));
+        }
+    }
+    Scenario {
+        seed,
+        account: 8,
+        floor: 3,
+        faults: false,
+        fate: Fate {
+            fail: 200,
+            panic: 100,
+            fan_out: 0,
+        },
+        functions: vec![spec(Some(3)), spec(Some(2)), spec(None)],
+        ops,
     }
 }
 
-/// Moves virtual time until every event has ended; bounded so a bug fails instead of hanging.
-fn drain(run: &Run) {
-    for _ in 0..200_000 {
-        if run.rt.outstanding() == 0 {
-            return;
-        }
-        if !run.rt.wait_idle_timeout(Duration::from_millis(1)) {
-            run.clock.advance(Duration::from_secs(1));
-        }
-    }
-    panic!("events never drained: {} outstanding", run.rt.outstanding());
+fn replay_hint(seed: u64) -> String {
+    format!(
+        "seed {seed} failed. Run it alone, on threads and on one thread, with\n  \
+         STRESS_SEED={seed} cargo test --test stress\n\
+         On one thread it replays exactly (the same steps, the same timelines):\n  \
+         STRESS_SEED={seed} cargo test --test stress stress_sequences_on_one_thread"
+    )
 }
 
-fn check_accounting(run: &Run, received: u64) {
-    let m = run.rt.metrics();
-    for f in &m.functions {
-        assert!(f.is_balanced(), "unbalanced: {f:?}");
-    }
-    assert!(m.total.is_balanced(), "unbalanced total: {:?}", m.total);
-    assert_eq!(m.total.events_received, received);
-    // One terminal record per request id, and as many as there were events.
-    let records = run.records.lock();
-    assert_eq!(records.len() as u64, received);
-    for (id, conditions) in records.iter() {
-        assert_eq!(conditions.len(), 1, "{id} ended {conditions:?}");
-    }
-    for (condition, counted) in m.total.outcomes() {
-        let recorded = records.values().filter(|c| c[0] == condition).count() as u64;
-        assert_eq!(recorded, counted, "{condition}");
-    }
-}
-
+/// Ten workers (more than the account's slots) and two producers at once, with the operator's
+/// actions in between: nothing lost, nothing doubled, no limit exceeded.
 #[test]
 fn stress_nothing_lost_nothing_doubled_no_limit_exceeded() {
-    for seed in 0..100u64 {
-        let run = setup(seed);
-        let mut rng = StdRng::seed_from_u64(seed);
-        // More workers than the account has slots, so the account limit is what holds them.
-        let workers = run.rt.spawn_workers(10).unwrap();
-        // Two producers invoke at once while the workers run.
-        let producers: Vec<_> = (0..2)
-            .map(|p| {
-                let rt = run.rt.clone();
-                std::thread::spawn(move || {
-                    let handles: Vec<_> = NAMES.iter().map(|n| rt.function(n).unwrap()).collect();
-                    for i in 0..60u32 {
-                        handles[(i as usize + p) % 3].invoke_async(i).unwrap();
-                    }
-                })
-            })
-            .collect();
-        // Operator actions in between: pauses, purges, limit changes.
-        let mut max_limit = [3usize, 2, 8 - 3 - 2];
-        for _ in 0..5 {
-            match rng.random_range(0..4) {
-                0 => {
-                    run.rt.pause("reserved-2").unwrap();
-                    run.clock.advance(Duration::from_secs(1));
-                    run.rt.resume("reserved-2").unwrap();
-                }
-                1 => {
-                    run.rt.purge("unreserved").unwrap();
-                }
-                2 => {
-                    let n = rng.random_range(1..=3);
-                    run.rt
-                        .set_reserved_concurrency("reserved-3", Some(n))
-                        .unwrap();
-                    max_limit[2] = max_limit[2].max(8 - n as usize - 2);
-                }
-                _ => run.clock.advance(Duration::from_secs(1)),
-            }
+    quiet_random_panics();
+    for seed in seeds("STRESS_SEED", "STRESS_SEEDS", 100) {
+        if let Err(e) = run_threaded(&stress_scenario(seed), 10, 2) {
+            panic!("on worker threads: {e}\n{}", replay_hint(seed));
         }
-        for p in producers {
-            p.join().unwrap();
+    }
+}
+
+/// The same sequences on one thread under the manual clock: the books balance after every
+/// step, and a seed replays exactly.
+#[test]
+fn stress_sequences_on_one_thread_balance_the_books_at_every_step_and_replay() {
+    quiet_random_panics();
+    for seed in seeds("STRESS_SEED", "STRESS_SEEDS", 100) {
+        let s = stress_scenario(seed);
+        assert_eq!(
+            s.ops
+                .iter()
+                .filter(|o| matches!(o, Op::Invoke { .. }))
+                .count(),
+            120
+        );
+        let run = run_single_threaded(&s);
+        let first = run.unwrap_or_else(|e| panic!("on one thread: {e}\n{}", replay_hint(seed)));
+        if seed < 5 {
+            let again = run_single_threaded(&stress_scenario(seed)).unwrap();
+            assert_eq!(first, again, "seed {seed} did not replay");
         }
-        // Stop mid-run: with nothing moving, the books must balance with events still waiting.
-        drop(workers);
-        let m = run.rt.metrics().total;
-        assert!(m.is_balanced(), "seed {seed}: {m:?}");
-        assert_eq!(m.concurrent_executions, 0);
-        let workers = run.rt.spawn_workers(10).unwrap();
-        drain(&run);
-        drop(workers);
-        check_accounting(&run, 120);
-        for (gauge, limit) in run.gauges.iter().zip(max_limit) {
-            assert!(gauge.peak.load(Ordering::SeqCst) <= limit, "seed {seed}");
-        }
-        assert!(run.account.peak.load(Ordering::SeqCst) <= 8, "seed {seed}");
-        let m = run.rt.metrics();
-        assert!(m.total.peak_concurrent_executions <= 8);
-        assert_eq!(m.total.concurrent_executions, 0);
-        assert!(m.function("reserved-2").unwrap().peak_concurrent_executions <= 2);
     }
 }
 

@@ -10,8 +10,8 @@ use event_invoke::{
     Condition, Destination, Dispatched, Error, EventState, Function, FunctionError,
     InvocationRecord, ManualClock, RetryPolicy, Runtime, StepOutcome, Timestamp, ZeroConcurrency,
 };
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 type Rt = Runtime<u32>;
 type Record = InvocationRecord<u32, ()>;
@@ -593,7 +593,7 @@ fn throttle_delay_nominal_follows_a_custom_backoff() {
 
 #[test]
 fn throttle_delay_is_nominal_without_jitter_and_within_bounds_with_it() {
-    let mut rng = StdRng::seed_from_u64(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
     let exact = RetryPolicy::builder().throttle_jitter(0.0).build().unwrap();
     for k in 1..=12 {
         assert_eq!(

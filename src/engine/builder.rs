@@ -34,7 +34,7 @@ use super::{
 /// | `unreserved_floor` | 100 | 100 (0 to the account limit) |
 /// | `zero_concurrency` | events go to on-failure (since 2021) | [`ZeroConcurrency::Discard`] |
 /// | `recursion_limit` | about 16 hops, or `Allow` | `Some(16)` (1 to 10,000, or `None`: off) |
-/// | `seed` | - | 0 (seeds the throttle jitter) |
+/// | `seed` | - | 0 (seeds the throttle jitter and the cost models) |
 /// | `keep_dead_letters` | - | true |
 ///
 /// Its `Debug` shows the settings; the clock and the hooks show only whether they are set.
@@ -151,7 +151,11 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         self
     }
 
-    /// Seeds the runtime's random numbers (throttle jitter), so runs are reproducible.
+    /// Seeds the runtime's random numbers (throttle jitter, and the cost models in model mode),
+    /// so runs are reproducible. Each function draws from ChaCha8 generators of its own (crate
+    /// `rand_chacha`), seeded from this seed and its registration index; their output does not
+    /// change with the releases of this crate's dependencies. Fault injection has its own
+    /// seed, [`FaultInjection::new`](crate::FaultInjection::new).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self

@@ -4,8 +4,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rand::Rng;
-
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::QueuedEvent;
@@ -396,7 +394,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let draw = if config.retry.throttle_jitter() == 0.0 {
             0.0
         } else {
-            f.rng.lock().random::<f64>()
+            f.rng.lock().unit()
         };
         let mut delay = config.retry.throttle_delay(throttles, draw);
         if let Some(faults) = self.inner.faults.as_ref() {

@@ -6,12 +6,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
+use crate::parts::rng::SeededRng;
 
 use super::{
     Counters, FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version,
@@ -88,7 +87,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             counters: Counters::default(),
             epoch: AtomicU64::new(0),
             recent_ns: AtomicU64::new(u64::MAX),
-            rng: Mutex::new(StdRng::seed_from_u64(
+            rng: Mutex::new(SeededRng::new(
                 self.inner
                     .settings
                     .seed
@@ -96,7 +95,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             )),
             environments: AtomicU64::new(0),
             #[cfg(feature = "model")]
-            cost_rng: Mutex::new(StdRng::seed_from_u64(
+            cost_rng: Mutex::new(SeededRng::new(
                 (self.inner.settings.seed ^ 0x6D6F_6465_6C00_0000)
                     .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
             )),

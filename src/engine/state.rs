@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
-use rand::rngs::StdRng;
 
 use super::executor::Executor;
 use super::FaultSeam;
@@ -15,6 +14,7 @@ use crate::parts::clock::Clock;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
+use crate::parts::rng::SeededRng;
 
 use super::{Counters, Environments, FunctionConfig, Handler, Registry, Timers, ZeroConcurrency};
 
@@ -50,7 +50,7 @@ pub(crate) struct FunctionShared<P, R> {
     /// In an `Arc` so that model mode can keep an execution's permit until its virtual end.
     pub(crate) limiter: Arc<ConcurrencyLimiter>,
     pub(crate) counters: Counters,
-    pub(crate) rng: Mutex<StdRng>,
+    pub(crate) rng: Mutex<SeededRng>,
     /// Bumped by every operator call that must reach events a worker already took in a batch
     /// (pause, delete, code and settings updates): the worker gives the rest back.
     pub(crate) epoch: AtomicU64,
@@ -62,7 +62,7 @@ pub(crate) struct FunctionShared<P, R> {
     /// Draws of the cost model (model mode), apart from `rng` so that a cost model does not
     /// change the throttle jitter.
     #[cfg(feature = "model")]
-    pub(crate) cost_rng: Mutex<StdRng>,
+    pub(crate) cost_rng: Mutex<SeededRng>,
 }
 
 /// What the run queue carries: a function with ready events, or a nudge to look at the timers.

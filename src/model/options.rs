@@ -14,6 +14,13 @@ use crate::parts::error::Error;
 /// the calling thread, and [`Runtime::model_report`](crate::Runtime::model_report) says how
 /// long it took.
 ///
+/// Every random draw of a run (cost model durations and failures, throttle jitter) comes from
+/// ChaCha8 generators (crate `rand_chacha`), one per function and use, seeded from
+/// [`RuntimeBuilder::seed`](crate::RuntimeBuilder::seed) mixed with the function's
+/// registration index. ChaCha8's output is fixed by its definition, and the seed expansion and
+/// the conversion to durations are this crate's own, so the same seed gives the same report,
+/// byte for byte, on every release of this crate's dependencies (golden tests pin one).
+///
 /// # Examples
 ///
 /// ```

@@ -3,12 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::Rng;
-
 use crate::parts::clock::duration_nanos;
 use crate::parts::error::Error;
 use crate::parts::record::FunctionError;
+use crate::parts::rng::SeededRng;
 
 /// No sampled duration is longer than this (the longest timeout is 24 h, so a longer sample
 /// is a timeout anyway); it keeps virtual time far from overflowing.
@@ -34,8 +32,10 @@ const SAMPLE_CAP_NS: u64 = 48 * 3600 * 1_000_000_000;
 /// `Sandbox.Timedout`, and invokes that would return after the timeout are refused
 /// ([`InvokeError::CallerTimedOut`](crate::InvokeError::CallerTimedOut)).
 ///
-/// Draws come from the function's own generator, seeded from the runtime's
-/// [`seed`](crate::RuntimeBuilder::seed): one seed, one run.
+/// Draws come from the function's own ChaCha8 generator (crate `rand_chacha`), seeded from the
+/// runtime's [`seed`](crate::RuntimeBuilder::seed) and the function's registration index: one
+/// seed, one run, on every release of this crate's dependencies (see
+/// [`ModelOptions`](crate::ModelOptions)).
 ///
 /// # Examples
 ///
@@ -233,31 +233,31 @@ impl CostModel {
     }
 
     /// Draws one execution's duration in nanoseconds (0 for a declared model).
-    pub(crate) fn sample(&self, rng: &mut StdRng) -> u64 {
+    pub(crate) fn sample(&self, rng: &mut SeededRng) -> u64 {
         let ns = match &self.duration {
             Dist::Declared => 0,
             Dist::Fixed(d) => *d,
-            Dist::Uniform(min, max) => rng.random_range(*min..=*max),
+            Dist::Uniform(min, max) => rng.inclusive(*min, *max),
             Dist::Exponential(mean) => {
-                let u: f64 = rng.random();
+                let u = rng.unit();
                 (-(1.0 - u).ln() * *mean as f64) as u64
             }
             Dist::LogNormal { median, sigma } => {
                 // Box-Muller: one standard normal from two uniforms.
-                let u1: f64 = 1.0 - rng.random::<f64>();
-                let u2: f64 = rng.random();
+                let u1: f64 = 1.0 - rng.unit();
+                let u2 = rng.unit();
                 let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
                 (*median as f64 * (sigma * z).exp()) as u64
             }
-            Dist::Samples(s) => s[rng.random_range(0..s.len())],
+            Dist::Samples(s) => s[rng.index(s.len())],
         };
         ns.min(SAMPLE_CAP_NS)
     }
 
     /// Whether this execution fails by the failure rate (draws only when the rate is set, so
     /// a model without failures draws nothing for them).
-    pub(crate) fn draw_failure(&self, rng: &mut StdRng) -> bool {
-        self.failure_rate > 0.0 && rng.random::<f64>() < self.failure_rate
+    pub(crate) fn draw_failure(&self, rng: &mut SeededRng) -> bool {
+        self.failure_rate > 0.0 && rng.unit() < self.failure_rate
     }
 
     pub(crate) fn failure() -> FunctionError {

@@ -20,5 +20,6 @@ pub(crate) mod limiter;
 pub(crate) mod queue;
 pub(crate) mod record;
 pub(crate) mod retry;
+pub(crate) mod rng;
 pub(crate) mod scaling;
 pub(crate) mod sync;

@@ -152,6 +152,13 @@ fn clamp_scheduled(delay: Duration) -> Duration {
 ///   capped at 5 minutes, shortened by up to 20 % at random from the runtime's seeded RNG so
 ///   that throttled events do not all come back at once). Only the event age ends them.
 ///
+/// The runtime draws the jitter from a ChaCha8 generator (crate `rand_chacha`) of the
+/// function's own, seeded from [`RuntimeBuilder::seed`](crate::RuntimeBuilder::seed) mixed
+/// with the function's registration index. ChaCha8's output is fixed by its definition, and
+/// the seed expansion and the conversion to a draw are this crate's own, so a seed gives the
+/// same backoffs on every release of this crate's dependencies (golden tests pin them); it
+/// changes only with a release of this crate that says so.
+///
 /// Both end early when the event would be too old: like Lambda, a retry whose start would fall
 /// at or past [`maximum_event_age`](Self::maximum_event_age) (default 6 hours) is not
 /// scheduled; the event ends at once as `EventAgeExceeded`.
@@ -341,7 +348,7 @@ impl RetryPolicy {
     /// draw)`, a delay in `[nominal * (1 - jitter), nominal]`.
     ///
     /// `draw` is a number drawn uniformly from `[0, 1)` by the caller, from whatever random
-    /// source it likes (the runtime uses its seeded RNG). A draw of `0.0` gives the nominal
+    /// source it likes (the runtime uses its seeded ChaCha8 generator). A draw of `0.0` gives the nominal
     /// delay; one near `1.0` shortens it by the whole jitter. A draw outside `[0, 1]` is clamped
     /// into it, and NaN counts as `0.0`. With a jitter of 0 the draw does not matter, and the
     /// runtime then draws nothing.
