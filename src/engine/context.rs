@@ -281,7 +281,10 @@ impl<P, R> fmt::Debug for Context<'_, P, R> {
 /// set the attempt you want to test, call the handler with [`context`](Self::context), and
 /// read the invokes it made with [`take_invocations`](Self::take_invocations).
 ///
-/// Nothing runs the invoked functions, and nothing retries: that is the runtime's job. To
+/// Its clock stands still at the attempt's start ([`started_at`](Self::started_at)), and
+/// [`Context::runtime`] is `None`: a handler that needs the runtime itself cannot be called
+/// this way. Nothing runs the invoked functions, and nothing retries: that is the runtime's
+/// job (or your own loop's: see the crate docs, "Build your own loop"). To
 /// test a handler against retries, duplicates and event age, use a [`Runtime`] with a
 /// [`ManualClock`](crate::ManualClock), or [`IdempotencyCheck`](crate::IdempotencyCheck).
 ///
@@ -317,6 +320,7 @@ pub struct TestContext<P> {
     request_id: RequestId,
     attempt: u32,
     chain_depth: u32,
+    enqueued_at: Timestamp,
     event_age: Duration,
     timeout: Duration,
     code_version: u64,
@@ -335,6 +339,7 @@ impl<P> TestContext<P> {
             request_id: RequestId::from_u64(1),
             attempt: 1,
             chain_depth: 1,
+            enqueued_at: Timestamp::ZERO,
             event_age: Duration::ZERO,
             timeout: super::DEFAULT_TIMEOUT,
             code_version: 1,
@@ -363,9 +368,23 @@ impl<P> TestContext<P> {
         self
     }
 
-    /// How long the event waited before this attempt.
+    /// How long the event waited before this attempt: the attempt starts `age` after the
+    /// event's [`enqueued_at`](Self::enqueued_at).
     pub fn event_age(mut self, age: Duration) -> Self {
         self.event_age = age;
+        self
+    }
+
+    /// When the event was accepted, on a clock of your own (default [`Timestamp::ZERO`]).
+    pub fn enqueued_at(mut self, at: Timestamp) -> Self {
+        self.enqueued_at = at;
+        self
+    }
+
+    /// When this attempt starts, on a clock of your own: sets the event's age to the time
+    /// since [`enqueued_at`](Self::enqueued_at) (zero if `at` is earlier).
+    pub fn started_at(mut self, at: Timestamp) -> Self {
+        self.event_age = at.saturating_duration_since(self.enqueued_at);
         self
     }
 
@@ -395,13 +414,13 @@ impl<P> TestContext<P> {
 
     /// The context to pass to the handler. Its clock stands still at the attempt's start.
     pub fn context<R>(&self) -> Context<'_, P, R> {
-        let started_at = Timestamp::ZERO + self.event_age;
+        let started_at = self.enqueued_at + self.event_age;
         Context {
             caller: Caller::Detached(self),
             function: &self.function,
             request_id: self.request_id,
             attempt: self.attempt,
-            enqueued_at: Timestamp::ZERO,
+            enqueued_at: self.enqueued_at,
             started_at,
             code_version: self.code_version,
             chain_depth: self.chain_depth,

@@ -22,8 +22,10 @@ use crate::parts::clock::Timestamp;
 pub(crate) use virtual_time::{Arrival, Completion, Due, VirtualTime};
 
 /// One execution's virtual time line, as its handler's [`Context`](crate::Context) sees it:
-/// model mode's executions have one; real executions (`None`) run on the clock.
-pub(crate) trait ExecutionLine {
+/// model mode's executions have one; real executions (`None`) run on the clock. `Sync`, so
+/// that a [`Context`](crate::Context) stays `Send + Sync` for handlers that fan out from
+/// threads of their own.
+pub(crate) trait ExecutionLine: Sync {
     /// Virtual time left before the timeout.
     fn remaining(&self) -> std::time::Duration;
     /// The handler works for `d` here.

@@ -164,14 +164,16 @@ impl<P, R> Clone for FunctionConfig<P, R> {
 
 impl<P, R> fmt::Debug for FunctionConfig<P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FunctionConfig")
-            .field("reserved_concurrency", &self.reserved_concurrency)
+        let mut d = f.debug_struct("FunctionConfig");
+        d.field("reserved_concurrency", &self.reserved_concurrency)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("on_success", &self.on_success)
             .field("on_failure", &self.on_failure)
-            .field("queue_capacity", &self.queue_capacity)
-            .finish_non_exhaustive()
+            .field("queue_capacity", &self.queue_capacity);
+        #[cfg(feature = "model")]
+        d.field("cost", &self.cost);
+        d.finish_non_exhaustive()
     }
 }
 

@@ -91,3 +91,44 @@ fn a_deduplicating_handler_is_unit_tested_across_retries_of_one_request() {
         assert_eq!(f.call(&25, &test.context()), Ok(25), "attempt {attempt}");
     }
 }
+
+#[test]
+fn a_context_is_send_and_sync_so_a_handler_can_fan_out_from_its_own_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Context<'static, u32, ()>>();
+    send_sync::<TestContext<u32>>();
+
+    let f = Function::new("scatter", |n: &u32, ctx: &Ctx<'_>| {
+        std::thread::scope(|s| {
+            for i in 0..*n {
+                s.spawn(move || ctx.invoke_async("gather", i).map(|_| ()));
+            }
+        });
+        Ok(0)
+    });
+    let test = TestContext::new("scatter");
+    f.call(&4, &test.context()).unwrap();
+    let mut sent: Vec<u32> = test
+        .take_invocations()
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    sent.sort_unstable();
+    assert_eq!(sent, [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_test_context_can_stand_at_any_time_of_a_callers_own_clock() {
+    use event_invoke::Timestamp;
+    let f = Function::new("at", |_: &u32, ctx: &Ctx<'_>| {
+        assert_eq!(ctx.enqueued_at(), Timestamp::from_secs(100));
+        assert_eq!(ctx.started_at(), Timestamp::from_secs(160));
+        assert_eq!(ctx.event_age(), Duration::from_secs(60));
+        assert_eq!(ctx.now(), Timestamp::from_secs(160));
+        Ok(0)
+    });
+    let test = TestContext::new("at")
+        .enqueued_at(Timestamp::from_secs(100))
+        .started_at(Timestamp::from_secs(160));
+    f.call(&0, &test.context()).unwrap();
+}
