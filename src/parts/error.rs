@@ -468,6 +468,12 @@ impl Error {
 #[error(transparent)]
 pub struct OsError(Arc<io::Error>);
 
+// An `OsError` is never changed after it is made (no `&mut` to its `io::Error` is ever handed
+// out), so seeing one after a caught panic cannot show a broken state: it keeps `Error`
+// unwind-safe, as it was before it carried an OS error.
+impl std::panic::UnwindSafe for OsError {}
+impl std::panic::RefUnwindSafe for OsError {}
+
 impl OsError {
     /// The error's kind.
     pub fn kind(&self) -> io::ErrorKind {

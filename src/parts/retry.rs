@@ -121,7 +121,7 @@ const MIN_SCHEDULED_DELAY: Duration = Duration::from_nanos(1);
 /// assert_eq!(dead[0].condition, Condition::RetriesExhausted);
 /// assert_eq!(dead[0].approximate_invoke_count, 4);
 /// ```
-pub trait RetrySchedule: Send + Sync + fmt::Debug + 'static {
+pub trait RetrySchedule: Send + Sync + std::panic::RefUnwindSafe + fmt::Debug + 'static {
     /// The wait before retry number `retry` (1 for the first retry), or `None` to give up.
     fn delay(&self, retry: u32) -> Option<Duration>;
 

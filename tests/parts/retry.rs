@@ -407,3 +407,11 @@ fn a_throttle_draw_outside_0_to_1_is_clamped_and_nan_counts_as_0() {
         exact.throttle_delay_nominal(4)
     );
 }
+
+#[test]
+fn a_retry_policy_and_the_errors_stay_unwind_safe_with_a_schedule_of_ones_own() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<RetryPolicy>();
+    unwind_safe::<event_invoke::RetryPolicyBuilder>();
+    unwind_safe::<event_invoke::Error>();
+}
