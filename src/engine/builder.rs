@@ -1,6 +1,6 @@
 //! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -222,11 +222,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             },
             run_tx,
             run_rx,
-            timers: Mutex::new(Timers {
-                heap: BinaryHeap::new(),
-                seq: 0,
-            }),
-            next_timer: AtomicU64::new(u64::MAX),
+            timers: Timers::new(),
             parked: AtomicUsize::new(0),
             outstanding: AtomicU64::new(0),
             idle: IdleWait::default(),

@@ -212,7 +212,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // timer or moves the virtual clock after this point sees `parked > 0` and sends a
             // Tick, so no wake-up is lost.
             inner.parked.fetch_add(1, Ordering::SeqCst);
-            let next = inner.next_timer.load(Ordering::SeqCst);
+            let next = inner.timers.next_nanos();
             let now = inner.clock.now();
             if next <= now.as_nanos() {
                 inner.parked.fetch_sub(1, Ordering::SeqCst);
@@ -374,7 +374,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     Some(unheld.map_or(m, |u| u.min(m))),
                 ),
             };
-            let timers_seen = inner.next_timer.load(Ordering::SeqCst);
+            let timers_seen = inner.timers.next_nanos();
             let target = match (deadline, unheld) {
                 // Time passes up to the deadline, held events' age deadlines included.
                 (Some(d), _) => any.map_or(d, |w| w.min(d)),
@@ -390,7 +390,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // A real clock: wait for the target, or for an event from another thread. Counted
             // as parked so that a thread arming an earlier timer nudges us.
             inner.parked.fetch_add(1, Ordering::SeqCst);
-            let task = if inner.next_timer.load(Ordering::SeqCst) != timers_seen {
+            let task = if inner.timers.next_nanos() != timers_seen {
                 None // a timer was armed meanwhile: look again
             } else {
                 inner.run_rx.recv_timeout(target - now).ok()

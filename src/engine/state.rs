@@ -85,10 +85,8 @@ pub(crate) struct Inner<P, R> {
     pub(crate) settings: Settings,
     pub(crate) run_tx: Sender<Task<P, R>>,
     pub(crate) run_rx: Receiver<Task<P, R>>,
-    pub(crate) timers: Mutex<Timers<P, R>>,
-    /// The earliest timer's due time in nanoseconds (`u64::MAX`: none), read without the lock
-    /// on every worker loop.
-    pub(crate) next_timer: AtomicU64,
+    /// Due retries and backoffs, and held events' age deadlines.
+    pub(crate) timers: Timers<P, R>,
     /// Workers blocked in the run queue; a wake-up is sent only when one is.
     pub(crate) parked: AtomicUsize,
     /// Events accepted and not yet ended.
