@@ -1,6 +1,5 @@
 //! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -204,13 +203,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         let inner = Arc::new(Inner {
             clock: self.clock,
             is_virtual,
-            registry: RwLock::new(Registry {
-                by_name: HashMap::new(),
-                all: Vec::new(),
-                deleted: HashSet::new(),
-                reserved_sum: 0,
-                account_limit: self.account_concurrency,
-            }),
+            registry: RwLock::new(Registry::new(self.account_concurrency)),
             account: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
             unreserved: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
             settings: Settings {

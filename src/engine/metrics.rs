@@ -558,7 +558,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub fn metrics(&self) -> RuntimeMetrics {
         let all: Vec<_> = {
             let reg = self.inner.registry.read();
-            reg.all
+            reg.all()
                 .iter()
                 .map(|f| (Arc::clone(f), reg.is_live(f)))
                 .collect()

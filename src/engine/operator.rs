@@ -169,10 +169,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let new = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
-        reg.reserved_sum = reg.reserved_sum - old + new;
-        self.inner
-            .unreserved
-            .set_limit((reg.account_limit - reg.reserved_sum) as usize);
+        reg.reserve(old, new);
+        self.inner.unreserved.set_limit(reg.unreserved());
         f.limiter.set_limit(
             config
                 .reserved_concurrency
@@ -223,26 +221,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 accepted: "1 to 1,000,000 (Lambda's default: 1,000)",
             });
         }
-        let minimum = reg.reserved_sum + self.inner.settings.unreserved_floor;
+        let minimum = reg.reserved_sum() + self.inner.settings.unreserved_floor;
         if n < minimum.max(1) {
             return Err(Error::AccountConcurrencyTooLow {
                 requested: n,
-                reserved: reg.reserved_sum,
+                reserved: reg.reserved_sum(),
                 unreserved_floor: self.inner.settings.unreserved_floor,
                 minimum: minimum.max(1),
             });
         }
-        reg.account_limit = n;
+        reg.set_account_limit(n);
         self.inner.account.set_limit(n as usize);
-        self.inner
-            .unreserved
-            .set_limit((n - reg.reserved_sum) as usize);
+        self.inner.unreserved.set_limit(reg.unreserved());
         Ok(())
     }
 
     /// The account concurrency limit.
     pub fn account_concurrency(&self) -> u32 {
-        self.inner.registry.read().account_limit
+        self.inner.registry.read().account_limit()
     }
 
     /// Removes every event waiting in function `name`'s queue (ready, delayed or held). Each
@@ -379,8 +375,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if !reg.is_live(f) {
                 return Err(Error::FunctionDeleted(f.name.to_string()));
             }
-            reg.by_name.remove(&*f.name);
-            reg.deleted.insert(Arc::clone(&f.name));
             let reserved = f
                 .state
                 .lock()
@@ -388,10 +382,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .config
                 .reserved_concurrency
                 .unwrap_or(0);
-            reg.reserved_sum -= reserved;
-            self.inner
-                .unreserved
-                .set_limit((reg.account_limit - reg.reserved_sum) as usize);
+            reg.remove(f, reserved);
+            self.inner.unreserved.set_limit(reg.unreserved());
         }
         let (removed, version) = {
             let mut st = f.state.lock();

@@ -16,22 +16,96 @@ use super::{
     Counters, FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version,
 };
 
+/// The functions by name, every function ever registered, and the account's reservations:
+/// the books that registering, deleting and changing limits keep together, behind the
+/// runtime's registry lock.
 pub(crate) struct Registry<P, R> {
-    pub(crate) by_name: HashMap<Arc<str>, Arc<FunctionShared<P, R>>>,
+    by_name: HashMap<Arc<str>, Arc<FunctionShared<P, R>>>,
     /// Every function ever registered, deleted ones included, in registration order.
-    pub(crate) all: Vec<Arc<FunctionShared<P, R>>>,
+    all: Vec<Arc<FunctionShared<P, R>>>,
     /// Names deleted and not registered again, so that invoking them says "deleted".
-    pub(crate) deleted: HashSet<Arc<str>>,
-    pub(crate) reserved_sum: u32,
-    pub(crate) account_limit: u32,
+    deleted: HashSet<Arc<str>>,
+    reserved_sum: u32,
+    account_limit: u32,
 }
 
 impl<P, R> Registry<P, R> {
+    /// No function yet, under an account limit of `account_limit`.
+    pub(crate) fn new(account_limit: u32) -> Self {
+        Registry {
+            by_name: HashMap::new(),
+            all: Vec::new(),
+            deleted: HashSet::new(),
+            reserved_sum: 0,
+            account_limit,
+        }
+    }
+
     /// Whether `f` is the function registered under its name now (not a deleted namesake).
     pub(crate) fn is_live(&self, f: &Arc<FunctionShared<P, R>>) -> bool {
         self.by_name
             .get(&*f.name)
             .is_some_and(|g| Arc::ptr_eq(g, f))
+    }
+
+    /// The function registered under `name` now.
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<FunctionShared<P, R>>> {
+        self.by_name.get(name)
+    }
+
+    /// Whether `name` was deleted and not registered again.
+    pub(crate) fn was_deleted(&self, name: &str) -> bool {
+        self.deleted.contains(name)
+    }
+
+    /// How many functions are registered now.
+    pub(crate) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Every function ever registered, deleted ones included, in registration order.
+    pub(crate) fn all(&self) -> &[Arc<FunctionShared<P, R>>] {
+        &self.all
+    }
+
+    /// Concurrency reserved by all functions together.
+    pub(crate) fn reserved_sum(&self) -> u32 {
+        self.reserved_sum
+    }
+
+    /// The account concurrency limit.
+    pub(crate) fn account_limit(&self) -> u32 {
+        self.account_limit
+    }
+
+    /// What is left of the account for functions without a reservation.
+    pub(crate) fn unreserved(&self) -> usize {
+        (self.account_limit - self.reserved_sum) as usize
+    }
+
+    /// Adds `f`, reserving `reserved` of the account for it.
+    fn insert(&mut self, f: &Arc<FunctionShared<P, R>>, reserved: u32) {
+        self.reserved_sum += reserved;
+        self.deleted.remove(&f.name);
+        self.by_name.insert(Arc::clone(&f.name), Arc::clone(f));
+        self.all.push(Arc::clone(f));
+    }
+
+    /// Removes `f` (it stays in [`all`](Self::all)), giving back its `reserved` concurrency.
+    pub(crate) fn remove(&mut self, f: &Arc<FunctionShared<P, R>>, reserved: u32) {
+        self.by_name.remove(&*f.name);
+        self.deleted.insert(Arc::clone(&f.name));
+        self.reserved_sum -= reserved;
+    }
+
+    /// A function's reservation changes from `old` to `new`.
+    pub(crate) fn reserve(&mut self, old: u32, new: u32) {
+        self.reserved_sum = self.reserved_sum - old + new;
+    }
+
+    /// The account concurrency limit becomes `n`.
+    pub(crate) fn set_account_limit(&mut self, n: u32) {
+        self.account_limit = n;
     }
 }
 
@@ -47,13 +121,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         config.validate(&name)?;
         self.check_cost(&config)?;
         let mut reg = self.inner.registry.write();
-        if reg.by_name.contains_key(name.as_str()) {
+        if reg.get(name.as_str()).is_some() {
             return Err(Error::FunctionExists(name));
         }
         self.check_destinations(&reg, &name, &config)?;
         let reserved = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, &name, reserved, 0)?;
-        let index = u32::try_from(reg.all.len())
+        let index = u32::try_from(reg.all().len())
             .ok()
             .filter(|i| *i < (1 << 24))
             .ok_or(Error::InvalidConfig {
@@ -100,13 +174,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
             )),
         });
-        reg.reserved_sum += reserved;
-        self.inner
-            .unreserved
-            .set_limit((reg.account_limit - reg.reserved_sum) as usize);
-        reg.deleted.remove(&name);
-        reg.by_name.insert(name, Arc::clone(&shared));
-        reg.all.push(Arc::clone(&shared));
+        reg.insert(&shared, reserved);
+        self.inner.unreserved.set_limit(reg.unreserved());
         Ok(FunctionHandle {
             runtime: self.clone(),
             shared,
@@ -138,7 +207,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             .flatten()
         {
             if let Some(target) = dest.function_name() {
-                if target != name && !reg.by_name.contains_key(target) {
+                if target != name && reg.get(target).is_none() {
                     return Err(Error::UnknownDestination {
                         function: name.to_string(),
                         destination: target.to_string(),
@@ -156,9 +225,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         requested: u32,
         current: u32,
     ) -> Result<(), Error> {
-        let elsewhere = reg.reserved_sum - current;
+        let elsewhere = reg.reserved_sum() - current;
         let available = reg
-            .account_limit
+            .account_limit()
             .saturating_sub(self.inner.settings.unreserved_floor)
             .saturating_sub(elsewhere);
         if requested > available {
@@ -166,7 +235,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 function: name.to_string(),
                 requested,
                 available,
-                account_limit: reg.account_limit,
+                account_limit: reg.account_limit(),
                 reserved_elsewhere: elsewhere,
                 unreserved_floor: self.inner.settings.unreserved_floor,
             });
@@ -185,7 +254,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The names of the registered functions, in registration order.
     pub fn function_names(&self) -> Vec<String> {
         let reg = self.inner.registry.read();
-        reg.all
+        reg.all()
             .iter()
             .filter(|f| reg.is_live(f))
             .map(|f| f.name.to_string())
@@ -193,11 +262,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn lookup(&self, name: &str) -> Option<Arc<FunctionShared<P, R>>> {
-        self.inner.registry.read().by_name.get(name).cloned()
+        self.inner.registry.read().get(name).cloned()
     }
 
     pub(crate) fn was_deleted(&self, name: &str) -> bool {
-        self.inner.registry.read().deleted.contains(name)
+        self.inner.registry.read().was_deleted(name)
     }
 
     pub(crate) fn require(&self, name: &str) -> Result<Arc<FunctionShared<P, R>>, Error> {

@@ -67,7 +67,7 @@ impl<P, R> Clone for Runtime<P, R> {
 impl<P, R> fmt::Debug for Runtime<P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runtime")
-            .field("functions", &self.inner.registry.read().by_name.len())
+            .field("functions", &self.inner.registry.read().len())
             .field("now", &self.inner.clock.now())
             .finish_non_exhaustive()
     }

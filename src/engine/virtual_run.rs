@@ -178,7 +178,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// registered (deleted ones too, in registration order), each with its metrics and the
     /// execution environments it made.
     pub(crate) fn function_books(&self) -> Vec<(FunctionMetrics, u64)> {
-        let all: Vec<_> = self.inner.registry.read().all.clone();
+        let all: Vec<_> = self.inner.registry.read().all().to_vec();
         all.iter()
             .map(|f| {
                 let made = f.environments.load(Ordering::Relaxed);
