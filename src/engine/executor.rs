@@ -113,11 +113,14 @@ mod virtual_time {
     use std::any::Any;
     use std::sync::Arc;
 
+    use parking_lot::Mutex;
+
     use crate::engine::{FunctionConfig, FunctionShared, OwnedSlots, Version};
     use crate::parts::clock::Timestamp;
     use crate::parts::error::Error;
     use crate::parts::queue::QueuedEvent;
     use crate::parts::record::FunctionError;
+    use crate::parts::rng::SeededRng;
 
     use super::ExecutionLine;
 
@@ -129,11 +132,12 @@ mod virtual_time {
         fn validate(&self) -> Result<(), Error>;
         /// The client makes an invoke call at `now`: when it returns.
         fn client_call(&self, now: Timestamp) -> Timestamp;
-        /// Runs one execution of `f` that starts at `now` on a virtual time line: `handler` runs
-        /// the handler against that line. Returns the result and the virtual end.
+        /// Runs one execution that starts at `now` on a virtual time line, under `config`:
+        /// `handler` runs the handler against that line, and `draws` is the function's own
+        /// random stream for its cost model. Returns the result and the virtual end.
         fn execute(
             &self,
-            f: &FunctionShared<P, R>,
+            draws: &Mutex<SeededRng>,
             config: &FunctionConfig<P, R>,
             now: Timestamp,
             cold: bool,

@@ -32,10 +32,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         v.started(now, age, self.running(), self.outstanding());
         let call = Call::of(&event);
         let config = &attempt.version.config;
-        let (result, end) = v.execute(attempt.f, config, now, attempt.cold, &mut |line| {
-            self.run_handler(attempt, call, event.payload(), Some(line))
-                .0
-        });
+        let (result, end) = v.execute(
+            &attempt.f.cost_rng,
+            config,
+            now,
+            attempt.cold,
+            &mut |line| {
+                self.run_handler(attempt, call, event.payload(), Some(line))
+                    .0
+            },
+        );
         if end == now {
             // Its slots go back first and its counts go straight to the counters (a virtual
             // batch is one event), so that the timeline sees it gone.

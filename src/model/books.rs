@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::{AgeSummary, Cursor, ModelOptions, Timeline, TimelineBuf};
-use crate::engine::{
-    Arrival, Completion, Due, ExecutionLine, FunctionConfig, FunctionShared, VirtualTime,
-};
+use crate::engine::{Arrival, Completion, Due, ExecutionLine, FunctionConfig, VirtualTime};
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::cost::CostModel;
 use crate::parts::error::Error;
 use crate::parts::record::FunctionError;
+use crate::parts::rng::SeededRng;
 
 struct Keyed<T> {
     at: u64,
@@ -228,7 +227,7 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
     /// drawn at the failure rate; the timeout cutting it at its deadline.
     fn execute(
         &self,
-        f: &FunctionShared<P, R>,
+        draws: &Mutex<SeededRng>,
         config: &FunctionConfig<P, R>,
         now: Timestamp,
         cold: bool,
@@ -249,7 +248,7 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         let mut result = handler(&cursor);
         let mut end = cursor.at();
         if let Some(cost) = cost {
-            let mut rng = f.cost_rng.lock();
+            let mut rng = draws.lock();
             end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
             if cost.draw_failure(&mut rng) && result.is_ok() {
                 result = Err(CostModel::failure());
