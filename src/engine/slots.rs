@@ -46,14 +46,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
         }
-        let function = f.limiter.try_acquire()?;
+        // Uncounted: a permit given back because a later level refused never ran anything, so
+        // it must not raise a peak (a function's would pass the account's limit). Each is
+        // counted once all are kept.
+        let (function, function_n) = f.limiter.try_acquire_uncounted()?;
         let pool = match version.config.reserved_concurrency {
-            None => Some(self.inner.unreserved.try_acquire()?),
+            None => Some(self.inner.unreserved.try_acquire_uncounted()?),
             Some(_) => None,
         };
         // The account check is a safety net: reservations are carved so that the pools alone
         // keep within it, but a lowered limit takes effect while old executions finish.
-        let account = self.inner.account.try_acquire()?;
+        let (account, account_n) = self.inner.account.try_acquire_uncounted()?;
+        let (pool, pool_n) = pool.unzip();
         let mut slots = Slots {
             account,
             pool,
@@ -64,6 +68,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Dropping `slots` on a refusal gives the slots back.
             slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
         }
+        f.limiter.note_peak(function_n);
+        if let Some(n) = pool_n {
+            self.inner.unreserved.note_peak(n);
+        }
+        self.inner.account.note_peak(account_n);
         Some(slots)
     }
 

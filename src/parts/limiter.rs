@@ -60,10 +60,31 @@ impl ConcurrencyLimiter {
     /// A permit, or `None` when `limit` permits are out (a throttle).
     #[inline]
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        if self.acquire_slot() {
-            Some(Permit { limiter: self })
-        } else {
-            None
+        let reached = self.acquire_slot()?;
+        self.note_peak(reached);
+        Some(Permit { limiter: self })
+    }
+
+    /// A permit not yet counted in the [`peak`](Self::peak), with the count it made: for a
+    /// caller that takes permits from several limiters and gives them all back when a later
+    /// one refuses. Such a permit never ran anything, so it must not raise a peak: the caller
+    /// counts it with [`note_peak`](Self::note_peak) once it keeps it.
+    ///
+    /// Under contention between threads, the count may include another thread's permit that
+    /// is about to be given back (at most one per racing thread); from one thread it is exact.
+    #[inline]
+    pub(crate) fn try_acquire_uncounted(&self) -> Option<(Permit<'_>, usize)> {
+        let reached = self.acquire_slot()?;
+        Some((Permit { limiter: self }, reached))
+    }
+
+    /// Counts a permit kept from [`try_acquire_uncounted`](Self::try_acquire_uncounted), which
+    /// made `reached` permits out, in the peak.
+    #[inline]
+    pub(crate) fn note_peak(&self, reached: usize) {
+        // Load first: fetch_max writes the cache line even when it changes nothing.
+        if reached > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(reached, Ordering::Relaxed);
         }
     }
 
@@ -93,24 +114,23 @@ impl ConcurrencyLimiter {
     /// ```
     #[inline]
     pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedPermit> {
-        if self.acquire_slot() {
-            Some(OwnedPermit {
-                limiter: Arc::clone(self),
-            })
-        } else {
-            None
-        }
+        let reached = self.acquire_slot()?;
+        self.note_peak(reached);
+        Some(OwnedPermit {
+            limiter: Arc::clone(self),
+        })
     }
 
-    /// Takes a slot if one is free. Only a permit's constructor calls it, and only a permit's
-    /// drop gives the slot back ([`release_slot`](Self::release_slot)).
+    /// Takes a slot if one is free, and returns the count it made (not yet in the peak). Only
+    /// a permit's constructor calls it, and only a permit's drop gives the slot back
+    /// ([`release_slot`](Self::release_slot)).
     #[inline]
-    fn acquire_slot(&self) -> bool {
+    fn acquire_slot(&self) -> Option<usize> {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut current = self.in_flight.load(Ordering::Relaxed);
         loop {
             if current >= limit {
-                return false;
+                return None;
             }
             // AcqRel: a permit is a hand-off point between threads, like a lock.
             match self.in_flight.compare_exchange_weak(
@@ -119,13 +139,7 @@ impl ConcurrencyLimiter {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => {
-                    // Load first: fetch_max writes the cache line even when it changes nothing.
-                    if current + 1 > self.peak.load(Ordering::Relaxed) {
-                        self.peak.fetch_max(current + 1, Ordering::Relaxed);
-                    }
-                    return true;
-                }
+                Ok(_) => return Some(current + 1),
                 Err(actual) => current = actual,
             }
         }
