@@ -1,17 +1,34 @@
 //! Admission: `invoke_async` puts an event on its function's queue (Lambda's 202), and the
 //! synchronous `invoke` runs one at once.
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
 use crate::parts::error::{InvokeError, InvokeSyncError};
-use crate::parts::queue::QueuedEvent;
+use crate::parts::queue::{function_key, Chain, Lineage, QueuedEvent};
 use crate::parts::record::RequestId;
 
 use super::dispatch::{Attempt, Call};
-use super::{bump, FnState, FunctionShared, Runtime, Task};
+use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
+
+/// The event whose execution (or whose record, for a function destination) invokes: the new
+/// event is one hop further down its chain.
+#[derive(Clone, Copy)]
+pub(crate) struct Invoker<'a> {
+    /// The invoking event's function.
+    pub(crate) function: &'a str,
+    /// The invoking event's chain depth.
+    pub(crate) depth: u32,
+    /// The functions the invoking event's chain reached (loop guard only).
+    pub(crate) lineage: Option<&'a Arc<Lineage>>,
+    /// The place of the invoker's last child (loop guard only), shared with the next child
+    /// in the same function: a fan-out builds one, not one per child. A handler's context
+    /// keeps it.
+    pub(crate) last_child: Option<&'a RefCell<Option<Chain>>>,
+}
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Invokes function `name` asynchronously (`InvocationType=Event`): the event is queued and
@@ -38,20 +55,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// ```
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
         let at = self.inner.executor.client_call(|| self.now());
-        self.invoke_async_at_depth(name, payload, 1, at)
+        self.invoke_async_from(name, payload, None, at)
     }
 
-    /// Invokes `name` one hop down a chain; in model mode `at` is when the invoke call returns
-    /// (the event is accepted then).
-    pub(crate) fn invoke_async_at_depth(
+    /// Invokes `name`, one hop below `from` in its chain (or first in a new chain); in model
+    /// mode `at` is when the invoke call returns (the event is accepted then).
+    pub(crate) fn invoke_async_from(
         &self,
         name: &str,
         payload: P,
-        depth: u32,
+        from: Option<Invoker<'_>>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
         match self.lookup(name) {
-            Some(f) => self.enqueue_at(&f, payload, depth, at),
+            Some(f) => self.enqueue_at(&f, payload, from, at),
             None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
                 name: name.to_string(),
                 payload,
@@ -63,32 +80,45 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Accepts an event for `f` now, or (virtual time) when its invoke call returns at `at`.
+    /// Accepts an event for `f`, one hop below `from` (or first in its chain), now, or
+    /// (virtual time) when its invoke call returns at `at`.
     #[inline]
     pub(crate) fn enqueue_at(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        depth: u32,
+        from: Option<Invoker<'_>>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
+        let chain = from.map(|from| self.chain_below(from, f));
         match at {
-            None => self.enqueue(f, payload, depth),
+            None => self.enqueue(f, payload, chain),
             #[cfg(feature = "model")]
-            Some(at) => self.enqueue_arriving(f, payload, depth, at),
+            Some(at) => self.enqueue_arriving(f, payload, chain, at),
             #[cfg(not(feature = "model"))]
-            Some(_) => self.enqueue(f, payload, depth),
+            Some(_) => self.enqueue(f, payload, chain),
+        }
+    }
+
+    /// A new event's place in its chain, one hop below `from`: the next depth and, for the
+    /// loop guard, the functions the chain reached with `f` added.
+    fn chain_below(&self, from: Invoker<'_>, f: &FunctionShared<P, R>) -> Chain {
+        let depth = from.depth.saturating_add(1);
+        match self.recursion_guard() {
+            RecursionGuard::Loops(_) => child_chain(from, depth, &f.name),
+            _ => Chain::new(depth, None),
         }
     }
 
     /// The hot path of every invoke: one lock of the function's own state, no allocation but
     /// the queue slot, and a run-queue send only when the function was not already scheduled.
+    /// `chain` is the event's place in its chain when it is not the first (see [`Chain`]).
     #[inline]
     pub(crate) fn enqueue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        depth: u32,
+        chain: Option<Chain>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
         let mut st = f.state.lock();
@@ -107,7 +137,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             });
         }
         let id = RequestId::new(f.index, st.seq + 1);
-        let event = QueuedEvent::new(id, payload, now).with_chain_depth(depth);
+        let mut event = QueuedEvent::new(id, payload, now);
+        if let Some(chain) = chain {
+            event = event.with_chain(chain);
+        }
+        let depth = event.chain_depth();
         if let Err(event) = st.queue.push(event) {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
@@ -203,6 +237,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             request_id: id,
             enqueued_at: now,
             chain_depth: 1,
+            lineage: None,
             duplicate: false,
         };
         let (result, ended_at) = self.run_handler(&attempt, call, payload, None);
@@ -214,4 +249,26 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             InvokeSyncError::Function(e)
         })
     }
+}
+
+/// The place of a child of `from` in the function named `to`, at `depth`, with its lineage:
+/// the place `from` gave its last child, when that child was in the same function.
+fn child_chain(from: Invoker<'_>, depth: u32, to: &str) -> Chain {
+    let to = function_key(to);
+    if let Some(last) = from.last_child {
+        let last = last.borrow();
+        if let Some(same) = last
+            .as_ref()
+            .filter(|c| c.lineage().is_some_and(|l| l.function() == to))
+        {
+            return same.clone();
+        }
+    }
+    let parent = from.lineage.map(|l| &**l);
+    let lineage = Lineage::child(parent, function_key(from.function), to);
+    let chain = Chain::new(depth, Some(Arc::new(lineage)));
+    if let Some(last) = from.last_child {
+        *last.borrow_mut() = Some(chain.clone());
+    }
+    chain
 }

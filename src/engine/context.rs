@@ -1,17 +1,21 @@
 //! [`Context`]: what a handler knows about the attempt it runs, and its way to invoke others;
 //! [`TestContext`]: a context without a runtime, for unit tests of one handler.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::admission::Invoker;
 use super::dispatch::{Attempt, Call};
 use super::executor::ExecutionLine;
 use crate::engine::{FunctionHandle, Runtime};
 use crate::parts::clock::Timestamp;
 use crate::parts::error::InvokeError;
+use crate::parts::queue::{Chain, Lineage};
 use crate::parts::record::RequestId;
 
 /// What a handler is told about the attempt it runs, and a handle to invoke other functions.
@@ -59,6 +63,10 @@ pub struct Context<'a, P, R> {
     started_at: Timestamp,
     code_version: u64,
     chain_depth: u32,
+    /// The functions the event's chain reached (kept by the loop guard only).
+    lineage: Option<&'a Arc<Lineage>>,
+    /// The place of the last event invoked from here, for the next in the same function.
+    last_child: RefCell<Option<Chain>>,
     timeout: Duration,
     duplicate: bool,
     cold_start: bool,
@@ -77,7 +85,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     pub(crate) fn for_attempt(
         rt: &'a Runtime<P, R>,
         attempt: &'a Attempt<'_, P, R>,
-        call: &Call,
+        call: &Call<'a>,
         line: Option<&'a dyn ExecutionLine>,
     ) -> Self {
         Context {
@@ -89,6 +97,8 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
             started_at: attempt.started,
             code_version: attempt.version.number,
             chain_depth: call.chain_depth,
+            lineage: call.lineage,
+            last_child: RefCell::new(None),
             timeout: attempt.version.config.timeout,
             duplicate: call.duplicate,
             cold_start: attempt.cold,
@@ -247,7 +257,17 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
             Caller::Detached(test) => return Ok(test.record(name, payload)),
         };
         let (at, payload) = self.charge_call(name, payload)?;
-        rt.invoke_async_at_depth(name, payload, self.chain_depth + 1, at)
+        rt.invoke_async_from(name, payload, Some(self.invoker()), at)
+    }
+
+    /// This event, as the invoker of the events its handler invokes.
+    fn invoker(&self) -> Invoker<'_> {
+        Invoker {
+            function: self.function,
+            depth: self.chain_depth,
+            lineage: self.lineage,
+            last_child: Some(&self.last_child),
+        }
     }
 
     /// Invokes a pre-resolved function asynchronously, one hop further down this event's chain.
@@ -261,7 +281,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         }
         // The handle's own runtime: a handle may belong to another runtime than this one.
         let (at, payload) = self.charge_call(function.name(), payload)?;
-        function.enqueue_at_depth(payload, self.chain_depth + 1, at)
+        function.enqueue_from(payload, Some(self.invoker()), at)
     }
 }
 
@@ -405,6 +425,8 @@ impl<P> TestContext<P> {
             started_at,
             code_version: self.code_version,
             chain_depth: self.chain_depth,
+            lineage: None,
+            last_child: RefCell::new(None),
             timeout: self.timeout,
             duplicate: self.duplicate,
             cold_start: self.cold_start,

@@ -39,7 +39,8 @@ pub use function::{
 pub use handle::FunctionHandle;
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
 pub use runtime::{
-    Runtime, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT, DEFAULT_UNRESERVED_FLOOR,
+    RecursionGuard, Runtime, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT,
+    DEFAULT_UNRESERVED_FLOOR,
 };
 
 pub(crate) use environments::Environments;

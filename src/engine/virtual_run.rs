@@ -13,7 +13,7 @@ use super::{Dispatched, FunctionMetrics, FunctionShared, Runtime, Slots, StepOut
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
-use crate::parts::queue::QueuedEvent;
+use crate::parts::queue::{Chain, QueuedEvent};
 use crate::parts::record::{Condition, RequestId};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
@@ -111,14 +111,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        depth: u32,
+        chain: Option<Chain>,
         at: Timestamp,
     ) -> Result<RequestId, InvokeError<P>> {
         let Executor::Virtual(v) = &self.inner.executor else {
-            return self.enqueue(f, payload, depth);
+            return self.enqueue(f, payload, chain);
         };
         if at <= self.inner.clock.now() {
-            return self.enqueue(f, payload, depth);
+            return self.enqueue(f, payload, chain);
         }
         let id = {
             let mut st = f.state.lock();
@@ -139,7 +139,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let event = QueuedEvent::new(id, payload, at).with_chain_depth(depth);
+        let mut event = QueuedEvent::new(id, payload, at);
+        if let Some(chain) = chain {
+            event = event.with_chain(chain);
+        }
         let function = Arc::clone(f);
         v.push_arrival(Arrival {
             at,
