@@ -116,6 +116,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let kind = match &result {
             Err(error) => {
                 bump(&f.counters.errors);
+                if duplicate {
+                    // No retry and no record follow: counted apart (see `duplicate_errors`).
+                    bump(&f.counters.duplicate_errors);
+                }
                 TraceKind::Failed {
                     attempt: number,
                     duplicate,
