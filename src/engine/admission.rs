@@ -1,7 +1,7 @@
 //! Admission: `invoke_async` puts an event on its function's queue (Lambda's 202), and the
 //! synchronous `invoke` runs one at once.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,15 +19,75 @@ use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
 #[derive(Clone, Copy)]
 pub(crate) struct Invoker<'a> {
     /// The invoking event's function.
-    pub(crate) function: &'a str,
+    pub(crate) function: &'a Arc<str>,
     /// The invoking event's chain depth.
     pub(crate) depth: u32,
     /// The functions the invoking event's chain reached (loop guard only).
     pub(crate) lineage: Option<&'a Arc<Lineage>>,
-    /// The place of the invoker's last child (loop guard only), shared with the next child
-    /// in the same function: a fan-out builds one, not one per child. A handler's context
-    /// keeps it.
-    pub(crate) last_child: Option<&'a RefCell<Option<Chain>>>,
+}
+
+/// What a child's place is made from, each part by address, with what keeps the address from
+/// being reused while the place is kept: the invoker's lineage (or, first in its chain, its
+/// function's name), its depth, and the child's function's name.
+struct ChildOf {
+    parent: Result<Arc<Lineage>, Arc<str>>,
+    depth: u32,
+    to: Arc<str>,
+}
+
+impl ChildOf {
+    fn is(&self, from: Invoker<'_>, to: &Arc<str>) -> bool {
+        let parent = match (&self.parent, from.lineage) {
+            (Ok(kept), Some(lineage)) => Arc::ptr_eq(kept, lineage),
+            (Err(kept), None) => Arc::ptr_eq(kept, from.function),
+            _ => false,
+        };
+        parent && self.depth == from.depth && Arc::ptr_eq(&self.to, to)
+    }
+}
+
+thread_local! {
+    /// The place of the last child this thread made a place for (loop guard only): the
+    /// children one execution invokes in one function share it, and so do those of its
+    /// siblings, so a fan-out allocates one place, not one per child.
+    static LAST_CHILD: Cell<Option<(ChildOf, Chain)>> = const { Cell::new(None) };
+}
+
+/// Where a new event starts in its invocation chain: first ([`First`]), or at a [`Chain`]'s
+/// place. Admission is generic over it, so that a plain invoke compiles to the path it had
+/// before chains were kept.
+pub(crate) trait Place<P> {
+    /// The event's chain depth.
+    fn depth(&self) -> u32;
+    /// The event, with this id and payload, accepted at `at`.
+    fn event(self, id: RequestId, payload: P, at: Timestamp) -> QueuedEvent<P>;
+}
+
+/// The first place of a new chain: an invoke from outside a handler.
+pub(crate) struct First;
+
+impl<P> Place<P> for First {
+    #[inline(always)]
+    fn depth(&self) -> u32 {
+        1
+    }
+
+    #[inline(always)]
+    fn event(self, id: RequestId, payload: P, at: Timestamp) -> QueuedEvent<P> {
+        QueuedEvent::new(id, payload, at)
+    }
+}
+
+impl<P> Place<P> for Chain {
+    #[inline]
+    fn depth(&self) -> u32 {
+        Chain::depth(self)
+    }
+
+    #[inline]
+    fn event(self, id: RequestId, payload: P, at: Timestamp) -> QueuedEvent<P> {
+        QueuedEvent::chained(id, payload, at, self)
+    }
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
@@ -90,35 +150,50 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         from: Option<Invoker<'_>>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
-        let chain = from.map(|from| self.chain_below(from, f));
+        match from {
+            None => self.enqueue_placed(f, payload, First, at),
+            Some(from) => {
+                let chain = self.chain_below(from, f);
+                self.enqueue_placed(f, payload, chain, at)
+            }
+        }
+    }
+
+    #[inline]
+    fn enqueue_placed(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        place: impl Place<P>,
+        at: Option<Timestamp>,
+    ) -> Result<RequestId, InvokeError<P>> {
         match at {
-            None => self.enqueue(f, payload, chain),
+            None => self.enqueue(f, payload, place),
             #[cfg(feature = "model")]
-            Some(at) => self.enqueue_arriving(f, payload, chain, at),
+            Some(at) => self.enqueue_arriving(f, payload, place, at),
             #[cfg(not(feature = "model"))]
-            Some(_) => self.enqueue(f, payload, chain),
+            Some(_) => self.enqueue(f, payload, place),
         }
     }
 
     /// A new event's place in its chain, one hop below `from`: the next depth and, for the
     /// loop guard, the functions the chain reached with `f` added.
     fn chain_below(&self, from: Invoker<'_>, f: &FunctionShared<P, R>) -> Chain {
-        let depth = from.depth.saturating_add(1);
         match self.recursion_guard() {
-            RecursionGuard::Loops(_) => child_chain(from, depth, &f.name),
-            _ => Chain::new(depth, None),
+            RecursionGuard::Loops(_) => child_chain(from, &f.name),
+            _ => Chain::new(from.depth.saturating_add(1), None),
         }
     }
 
     /// The hot path of every invoke: one lock of the function's own state, no allocation but
     /// the queue slot, and a run-queue send only when the function was not already scheduled.
-    /// `chain` is the event's place in its chain when it is not the first (see [`Chain`]).
+    /// `place` is where the event starts in its chain (see [`Place`]).
     #[inline]
     pub(crate) fn enqueue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        chain: Option<Chain>,
+        place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
         let mut st = f.state.lock();
@@ -137,11 +212,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             });
         }
         let id = RequestId::new(f.index, st.seq + 1);
-        let mut event = QueuedEvent::new(id, payload, now);
-        if let Some(chain) = chain {
-            event = event.with_chain(chain);
-        }
-        let depth = event.chain_depth();
+        let depth = place.depth();
+        let event = place.event(id, payload, now);
         if let Err(event) = st.queue.push(event) {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
@@ -251,24 +323,40 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 }
 
-/// The place of a child of `from` in the function named `to`, at `depth`, with its lineage:
-/// the place `from` gave its last child, when that child was in the same function.
-fn child_chain(from: Invoker<'_>, depth: u32, to: &str) -> Chain {
-    let to = function_key(to);
-    if let Some(last) = from.last_child {
-        let last = last.borrow();
-        if let Some(same) = last
-            .as_ref()
-            .filter(|c| c.lineage().is_some_and(|l| l.function() == to))
-        {
-            return same.clone();
+/// The place of a child of `from` in the function named `to`, one hop below it, with its
+/// lineage: the place this thread made last, when it was made from the same.
+fn child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
+    let last = LAST_CHILD.try_with(|last| {
+        // Taken out and put back: a `Cell` needs no borrow flag.
+        let kept = last.take();
+        let found = match &kept {
+            Some((of, chain)) if of.is(from, to) => Some(chain.clone()),
+            _ => None,
+        };
+        (found, kept)
+    });
+    let kept = match last {
+        Ok((Some(chain), kept)) => {
+            let _ = LAST_CHILD.try_with(|last| last.set(kept));
+            return chain;
         }
-    }
+        Ok((None, kept)) => kept,
+        // The thread is ending: no place to keep.
+        Err(_) => None,
+    };
+    drop(kept);
+    let depth = from.depth.saturating_add(1);
     let parent = from.lineage.map(|l| &**l);
-    let lineage = Lineage::child(parent, function_key(from.function), to);
+    let lineage = Lineage::child(parent, function_key(from.function), function_key(to));
     let chain = Chain::new(depth, Some(Arc::new(lineage)));
-    if let Some(last) = from.last_child {
-        *last.borrow_mut() = Some(chain.clone());
-    }
+    let of = ChildOf {
+        parent: from
+            .lineage
+            .cloned()
+            .ok_or_else(|| Arc::clone(from.function)),
+        depth: from.depth,
+        to: Arc::clone(to),
+    };
+    let _ = LAST_CHILD.try_with(|last| last.set(Some((of, chain.clone()))));
     chain
 }

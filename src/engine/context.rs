@@ -1,7 +1,6 @@
 //! [`Context`]: what a handler knows about the attempt it runs, and its way to invoke others;
 //! [`TestContext`]: a context without a runtime, for unit tests of one handler.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use super::executor::ExecutionLine;
 use crate::engine::{FunctionHandle, Runtime};
 use crate::parts::clock::Timestamp;
 use crate::parts::error::InvokeError;
-use crate::parts::queue::{Chain, Lineage};
+use crate::parts::queue::Lineage;
 use crate::parts::record::RequestId;
 
 /// What a handler is told about the attempt it runs, and a handle to invoke other functions.
@@ -65,8 +64,6 @@ pub struct Context<'a, P, R> {
     chain_depth: u32,
     /// The functions the event's chain reached (kept by the loop guard only).
     lineage: Option<&'a Arc<Lineage>>,
-    /// The place of the last event invoked from here, for the next in the same function.
-    last_child: RefCell<Option<Chain>>,
     timeout: Duration,
     duplicate: bool,
     cold_start: bool,
@@ -74,9 +71,10 @@ pub struct Context<'a, P, R> {
     line: Option<&'a dyn ExecutionLine>,
 }
 
-/// Where a handler's invokes go: the runtime running it, or a [`TestContext`]'s list.
+/// Where a handler's invokes go: the runtime running it (with the function's shared name, for
+/// the chain of the events it invokes), or a [`TestContext`]'s list.
 enum Caller<'a, P, R> {
-    Runtime(&'a Runtime<P, R>),
+    Runtime(&'a Runtime<P, R>, &'a Arc<str>),
     Detached(&'a TestContext<P>),
 }
 
@@ -89,7 +87,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         line: Option<&'a dyn ExecutionLine>,
     ) -> Self {
         Context {
-            caller: Caller::Runtime(rt),
+            caller: Caller::Runtime(rt, &attempt.f.name),
             function: &attempt.f.name,
             request_id: call.request_id,
             attempt: attempt.number,
@@ -98,7 +96,6 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
             code_version: attempt.version.number,
             chain_depth: call.chain_depth,
             lineage: call.lineage,
-            last_child: RefCell::new(None),
             timeout: attempt.version.config.timeout,
             duplicate: call.duplicate,
             cold_start: attempt.cold,
@@ -147,7 +144,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// The runtime clock's time now (a [`TestContext`]'s: the attempt's start).
     pub fn now(&self) -> Timestamp {
         match self.caller {
-            Caller::Runtime(rt) => rt.now(),
+            Caller::Runtime(rt, _) => rt.now(),
             Caller::Detached(_) => self.started_at,
         }
     }
@@ -239,7 +236,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// The runtime running this handler; `None` for a [`TestContext`]'s.
     pub fn runtime(&self) -> Option<&'a Runtime<P, R>> {
         match self.caller {
-            Caller::Runtime(rt) => Some(rt),
+            Caller::Runtime(rt, _) => Some(rt),
             Caller::Detached(_) => None,
         }
     }
@@ -252,21 +249,20 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// In model mode the call costs this execution the invoke latency, and the event is
     /// accepted when the call returns (see [`CostModel`](crate::CostModel)).
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
-        let rt = match self.caller {
-            Caller::Runtime(rt) => rt,
+        let (rt, me) = match self.caller {
+            Caller::Runtime(rt, me) => (rt, me),
             Caller::Detached(test) => return Ok(test.record(name, payload)),
         };
         let (at, payload) = self.charge_call(name, payload)?;
-        rt.invoke_async_from(name, payload, Some(self.invoker()), at)
+        rt.invoke_async_from(name, payload, Some(self.invoker(me)), at)
     }
 
-    /// This event, as the invoker of the events its handler invokes.
-    fn invoker(&self) -> Invoker<'_> {
+    /// This event, in function `me`, as the invoker of the events its handler invokes.
+    fn invoker<'s>(&'s self, me: &'s Arc<str>) -> Invoker<'s> {
         Invoker {
-            function: self.function,
+            function: me,
             depth: self.chain_depth,
             lineage: self.lineage,
-            last_child: Some(&self.last_child),
         }
     }
 
@@ -276,12 +272,13 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         function: &FunctionHandle<P, R>,
         payload: P,
     ) -> Result<RequestId, InvokeError<P>> {
-        if let Caller::Detached(test) = self.caller {
-            return Ok(test.record(function.name(), payload));
-        }
+        let me = match self.caller {
+            Caller::Runtime(_, me) => me,
+            Caller::Detached(test) => return Ok(test.record(function.name(), payload)),
+        };
         // The handle's own runtime: a handle may belong to another runtime than this one.
         let (at, payload) = self.charge_call(function.name(), payload)?;
-        function.enqueue_from(payload, Some(self.invoker()), at)
+        function.enqueue_from(payload, Some(self.invoker(me)), at)
     }
 }
 
@@ -426,7 +423,6 @@ impl<P> TestContext<P> {
             code_version: self.code_version,
             chain_depth: self.chain_depth,
             lineage: None,
-            last_child: RefCell::new(None),
             timeout: self.timeout,
             duplicate: self.duplicate,
             cold_start: self.cold_start,

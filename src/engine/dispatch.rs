@@ -363,10 +363,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let recursion = match self.recursion_guard() {
             // A chain no deeper than the limit cannot have reached a function more often, so
             // a plain event never looks further than its depth.
-            RecursionGuard::Loops(limit) => {
-                event.chain_depth() > limit && event.loop_count() > limit
-            }
-            RecursionGuard::Hops(limit) => event.chain_depth() > limit,
+            RecursionGuard::Loops(limit) => event.deeper_than(limit) && event.loop_count() > limit,
+            RecursionGuard::Hops(limit) => event.deeper_than(limit),
             RecursionGuard::Off => false,
         };
         if recursion {

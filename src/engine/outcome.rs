@@ -353,7 +353,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // The same place in the same chain: the copy's invokes count as the original's would.
         let chain = Chain::new(event.chain_depth(), event.lineage().cloned());
         let mut copy =
-            QueuedEvent::new(event.request_id(), payload, event.enqueued_at()).with_chain(chain);
+            QueuedEvent::chained(event.request_id(), payload, event.enqueued_at(), chain);
         copy.set_attempts(event.attempts().saturating_sub(1));
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
@@ -459,7 +459,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                             function: &f.name,
                             depth: record.chain_depth,
                             lineage,
-                            last_child: None,
                         };
                         self.invoke_async_from(name, payload, Some(from), None)
                             .err()

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::admission::Place;
 use super::dispatch::{Attempt, Call};
 use super::executor::{Arrival, Completion, Due, Executor, VirtualTime};
 use super::outcome::Ending;
@@ -13,7 +14,7 @@ use super::{Dispatched, FunctionMetrics, FunctionShared, Runtime, Slots, StepOut
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
-use crate::parts::queue::{Chain, QueuedEvent};
+use crate::parts::queue::QueuedEvent;
 use crate::parts::record::{Condition, RequestId};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
@@ -111,14 +112,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        chain: Option<Chain>,
+        place: impl Place<P>,
         at: Timestamp,
     ) -> Result<RequestId, InvokeError<P>> {
         let Executor::Virtual(v) = &self.inner.executor else {
-            return self.enqueue(f, payload, chain);
+            return self.enqueue(f, payload, place);
         };
         if at <= self.inner.clock.now() {
-            return self.enqueue(f, payload, chain);
+            return self.enqueue(f, payload, place);
         }
         let id = {
             let mut st = f.state.lock();
@@ -139,10 +140,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let mut event = QueuedEvent::new(id, payload, at);
-        if let Some(chain) = chain {
-            event = event.with_chain(chain);
-        }
+        let event = place.event(id, payload, at);
         let function = Arc::clone(f);
         v.push_arrival(Arrival {
             at,

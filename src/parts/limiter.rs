@@ -60,31 +60,35 @@ impl ConcurrencyLimiter {
     /// A permit, or `None` when `limit` permits are out (a throttle).
     #[inline]
     pub fn try_acquire(&self) -> Option<Permit<'_>> {
-        let reached = self.acquire_slot()?;
-        self.note_peak(reached);
-        Some(Permit { limiter: self })
+        if self.acquire_slot() {
+            Some(Permit { limiter: self })
+        } else {
+            None
+        }
     }
 
-    /// A permit not yet counted in the [`peak`](Self::peak), with the count it made: for a
-    /// caller that takes permits from several limiters and gives them all back when a later
-    /// one refuses. Such a permit never ran anything, so it must not raise a peak: the caller
-    /// counts it with [`note_peak`](Self::note_peak) once it keeps it.
-    ///
-    /// Under contention between threads, the count may include another thread's permit that
-    /// is about to be given back (at most one per racing thread); from one thread it is exact.
+    /// A permit not yet counted in the [`peak`](Self::peak): for a caller that takes permits
+    /// from several limiters and gives them all back when a later one refuses. Such a permit
+    /// never ran anything, so it must not raise a peak: the caller counts the permits it keeps
+    /// with [`count_peak`](Self::count_peak).
     #[inline]
-    pub(crate) fn try_acquire_uncounted(&self) -> Option<(Permit<'_>, usize)> {
-        let reached = self.acquire_slot()?;
-        Some((Permit { limiter: self }, reached))
+    pub(crate) fn try_acquire_uncounted(&self) -> Option<Permit<'_>> {
+        if self.take_slot().is_some() {
+            Some(Permit { limiter: self })
+        } else {
+            None
+        }
     }
 
-    /// Counts a permit kept from [`try_acquire_uncounted`](Self::try_acquire_uncounted), which
-    /// made `reached` permits out, in the peak.
+    /// Counts the permits out now in the peak: called once a permit from
+    /// [`try_acquire_uncounted`](Self::try_acquire_uncounted) is kept. Exact from one thread;
+    /// with several, the count may include a permit another thread is about to give back.
     #[inline]
-    pub(crate) fn note_peak(&self, reached: usize) {
+    pub(crate) fn count_peak(&self) {
+        let now = self.in_flight.load(Ordering::Relaxed);
         // Load first: fetch_max writes the cache line even when it changes nothing.
-        if reached > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(reached, Ordering::Relaxed);
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(now, Ordering::Relaxed);
         }
     }
 
@@ -114,18 +118,20 @@ impl ConcurrencyLimiter {
     /// ```
     #[inline]
     pub fn try_acquire_owned(self: &Arc<Self>) -> Option<OwnedPermit> {
-        let reached = self.acquire_slot()?;
-        self.note_peak(reached);
-        Some(OwnedPermit {
-            limiter: Arc::clone(self),
-        })
+        if self.acquire_slot() {
+            Some(OwnedPermit {
+                limiter: Arc::clone(self),
+            })
+        } else {
+            None
+        }
     }
 
-    /// Takes a slot if one is free, and returns the count it made (not yet in the peak). Only
-    /// a permit's constructor calls it, and only a permit's drop gives the slot back
-    /// ([`release_slot`](Self::release_slot)).
+    /// Takes a slot if one is free, without counting it in the peak, and returns the count
+    /// it made. Only a permit's constructor calls it, and only a permit's drop gives the slot
+    /// back ([`release_slot`](Self::release_slot)).
     #[inline]
-    fn acquire_slot(&self) -> Option<usize> {
+    fn take_slot(&self) -> Option<usize> {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut current = self.in_flight.load(Ordering::Relaxed);
         loop {
@@ -143,6 +149,19 @@ impl ConcurrencyLimiter {
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// Takes a slot if one is free, and counts it in the peak.
+    #[inline]
+    fn acquire_slot(&self) -> bool {
+        let Some(reached) = self.take_slot() else {
+            return false;
+        };
+        // Load first: fetch_max writes the cache line even when it changes nothing.
+        if reached > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(reached, Ordering::Relaxed);
+        }
+        true
     }
 
     #[inline]

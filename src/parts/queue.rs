@@ -92,8 +92,8 @@ struct History {
 pub(crate) struct Lineage {
     /// (function key, times reached), sorted by key.
     counts: Box<[(u64, u32)]>,
-    /// The event's own function: its key and times reached, this event included.
-    own: (u64, u32),
+    /// How many times the chain reached the event's own function, this event included.
+    times: u32,
 }
 
 impl Lineage {
@@ -121,18 +121,13 @@ impl Lineage {
         };
         Lineage {
             counts: counts.into_boxed_slice(),
-            own: (to, times),
+            times,
         }
-    }
-
-    /// The key of the event's own function.
-    pub(crate) fn function(&self) -> u64 {
-        self.own.0
     }
 
     /// How many times the chain reached the event's own function, this event included.
     pub(crate) fn times(&self) -> u32 {
-        self.own.1
+        self.times
     }
 }
 
@@ -168,9 +163,9 @@ impl Chain {
         Chain { depth, history }
     }
 
-    /// The functions the chain reached up to this place, if kept.
-    pub(crate) fn lineage(&self) -> Option<&Arc<Lineage>> {
-        self.history.as_ref().and_then(|h| h.lineage.as_ref())
+    /// The depth of the place.
+    pub(crate) fn depth(&self) -> u32 {
+        self.depth
     }
 }
 
@@ -218,6 +213,15 @@ impl<P> QueuedEvent<P> {
         }
     }
 
+    /// Whether the event is deeper in its chain than `limit`, which must be below 65,535 (the
+    /// recursion guard's limits are at most 10,000): one comparison, the history unread.
+    #[inline]
+    pub(crate) fn deeper_than(&self, limit: u32) -> bool {
+        debug_assert!(limit < u32::from(DEEP));
+        // A depth in the history is at least DEEP, past any such limit.
+        u32::from(self.chain_depth) > limit
+    }
+
     /// The functions the event's chain reached, if the runtime keeps them (see [`Lineage`]).
     #[inline]
     pub(crate) fn lineage(&self) -> Option<&Arc<Lineage>> {
@@ -231,23 +235,20 @@ impl<P> QueuedEvent<P> {
         self.lineage().map_or(1, |l| l.times())
     }
 
-    /// The same event at `chain`'s place in its invocation chain.
-    #[inline]
-    pub(crate) fn with_chain(mut self, chain: Chain) -> Self {
-        match (chain.history, &self.history) {
-            // A new event (the usual case) shares the place's history.
-            (Some(shared), None) => {
-                self.chain_depth = u16::try_from(chain.depth).unwrap_or(DEEP);
-                self.history = Some(shared);
-                self
-            }
-            (Some(shared), Some(_)) => {
-                let h = self.history();
-                h.depth = shared.depth;
-                h.lineage.clone_from(&shared.lineage);
-                self.with_chain_depth(chain.depth)
-            }
-            (None, _) => self.with_chain_depth(chain.depth),
+    /// A fresh event at `chain`'s place in its invocation chain: it shares the place's
+    /// history, if the place has one. Apart from [`new`](Self::new), so that a plain event's
+    /// path stays as short as it was.
+    #[inline(never)]
+    pub(crate) fn chained(
+        request_id: RequestId,
+        payload: P,
+        enqueued_at: Timestamp,
+        chain: Chain,
+    ) -> Self {
+        QueuedEvent {
+            chain_depth: u16::try_from(chain.depth).unwrap_or(DEEP),
+            history: chain.history,
+            ..Self::new(request_id, payload, enqueued_at)
         }
     }
 
