@@ -53,8 +53,9 @@ static ALLOCATOR: Counting = Counting;
 
 #[test]
 fn a_queued_event_costs_at_most_64_bytes_beside_its_payload_at_any_depth() {
-    // The event's own fields: id, enqueue time, the boxed history that only retried,
-    // throttled or duplicated events allocate, code version, attempts, chain depth.
+    // The event's own fields: id, enqueue time, the history (behind a pointer) that only
+    // retried, throttled, duplicated or chained events have, code version, attempts, chain
+    // depth.
     assert_eq!(std::mem::size_of::<QueuedEvent<()>>(), 32);
 
     // Worst cases included: just past a doubling of the ring buffer, half of it is slack.

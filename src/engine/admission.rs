@@ -30,16 +30,35 @@ pub(crate) struct Invoker<'a> {
 /// being reused while the place is kept: the invoker's lineage (or, first in its chain, its
 /// function's name), its depth, and the child's function's name.
 struct ChildOf {
-    parent: Result<Arc<Lineage>, Arc<str>>,
+    parent: Parent,
     depth: u32,
     to: Arc<str>,
 }
 
+/// The invoker, as a child's place depends on it.
+enum Parent {
+    /// The functions the invoker's chain reached.
+    Lineage(Arc<Lineage>),
+    /// The invoker's function, first in its chain.
+    First(Arc<str>),
+}
+
 impl ChildOf {
+    fn new(from: Invoker<'_>, to: &Arc<str>) -> Self {
+        ChildOf {
+            parent: match from.lineage {
+                Some(lineage) => Parent::Lineage(Arc::clone(lineage)),
+                None => Parent::First(Arc::clone(from.function)),
+            },
+            depth: from.depth,
+            to: Arc::clone(to),
+        }
+    }
+
     fn is(&self, from: Invoker<'_>, to: &Arc<str>) -> bool {
         let parent = match (&self.parent, from.lineage) {
-            (Ok(kept), Some(lineage)) => Arc::ptr_eq(kept, lineage),
-            (Err(kept), None) => Arc::ptr_eq(kept, from.function),
+            (Parent::Lineage(kept), Some(lineage)) => Arc::ptr_eq(kept, lineage),
+            (Parent::First(kept), None) => Arc::ptr_eq(kept, from.function),
             _ => false,
         };
         parent && self.depth == from.depth && Arc::ptr_eq(&self.to, to)
@@ -326,37 +345,29 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 /// The place of a child of `from` in the function named `to`, one hop below it, with its
 /// lineage: the place this thread made last, when it was made from the same.
 fn child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
-    let last = LAST_CHILD.try_with(|last| {
-        // Taken out and put back: a `Cell` needs no borrow flag.
-        let kept = last.take();
-        let found = match &kept {
-            Some((of, chain)) if of.is(from, to) => Some(chain.clone()),
-            _ => None,
-        };
-        (found, kept)
-    });
-    let kept = match last {
-        Ok((Some(chain), kept)) => {
-            let _ = LAST_CHILD.try_with(|last| last.set(kept));
-            return chain;
-        }
-        Ok((None, kept)) => kept,
-        // The thread is ending: no place to keep.
-        Err(_) => None,
-    };
-    drop(kept);
-    let depth = from.depth.saturating_add(1);
+    LAST_CHILD
+        .try_with(|last| {
+            // Taken out and put back: a `Cell` needs no borrow flag.
+            let kept = last.take();
+            if let Some((of, chain)) = &kept {
+                if of.is(from, to) {
+                    let chain = chain.clone();
+                    last.set(kept);
+                    return chain;
+                }
+            }
+            drop(kept);
+            let chain = new_child_chain(from, to);
+            last.set(Some((ChildOf::new(from, to), chain.clone())));
+            chain
+        })
+        // The thread is ending: nowhere to keep it.
+        .unwrap_or_else(|_| new_child_chain(from, to))
+}
+
+/// A new place for a child of `from` in the function named `to`.
+fn new_child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
     let parent = from.lineage.map(|l| &**l);
     let lineage = Lineage::child(parent, function_key(from.function), function_key(to));
-    let chain = Chain::new(depth, Some(Arc::new(lineage)));
-    let of = ChildOf {
-        parent: from
-            .lineage
-            .cloned()
-            .ok_or_else(|| Arc::clone(from.function)),
-        depth: from.depth,
-        to: Arc::clone(to),
-    };
-    let _ = LAST_CHILD.try_with(|last| last.set(Some((of, chain.clone()))));
-    chain
+    Chain::new(from.depth.saturating_add(1), Some(Arc::new(lineage)))
 }

@@ -255,7 +255,7 @@ fn with_chain_depth_sets_the_depth_a_snapshot_reports_past_65535_too() {
     queue.push(ev.with_chain_depth(4)).unwrap();
     assert_eq!(queue.snapshot()[0].chain_depth, 4);
 
-    // Past what fits beside the event (a u16), the depth moves to its boxed history.
+    // Past what fits beside the event (a u16), the depth moves to its history.
     for (i, depth) in [65_534, 65_535, 65_536, 1 << 20, u32::MAX]
         .into_iter()
         .enumerate()
