@@ -133,9 +133,15 @@
 //!
 //! ## 8. Fan-out and the recursion guard
 //!
-//! A handler invokes other functions through its [`Context`]. Each hop adds one to the event's
-//! chain depth; a chain longer than [`RuntimeBuilder::recursion_limit`] (Lambda: 16) ends as
-//! `RecursionLimit`.
+//! A handler invokes other functions through its [`Context`] (and a function destination
+//! invokes its function with the record). Each hop adds one to the event's chain depth
+//! ([`Context::chain_depth`]). The recursion guard stops loops, as Lambda's recursive loop
+//! detection does: it counts, along each chain, how many times each function was reached, and
+//! an event whose chain already reached its function 16 times ends as `RecursionLimit`
+//! without running ([`RecursionGuard::Loops`], the default). A pipeline of different
+//! functions is no loop and runs however long it is; each path of a fan-out counts on its
+//! own. [`RuntimeBuilder::recursion_guard`] sets another limit, a plain limit on a chain's
+//! length whatever its functions ([`RecursionGuard::Hops`]), or no guard.
 //!
 //! ## 9. Time
 //!
@@ -243,8 +249,11 @@
 //!
 //! * A handler cannot be interrupted: one that overruns its timeout finishes, then its result is
 //!   replaced by a `Sandbox.Timedout` error (and retried like any function error).
-//! * The recursion guard counts the hops of one chain, whatever functions it passes through;
-//!   Lambda counts a loop that returns to the same function.
+//! * The recursion guard counts a function's repeats along a chain as Lambda does, but exactly
+//!   (Lambda stops a loop after *about* 16), and it follows every invoke made through a
+//!   [`Context`] and every function destination; Lambda follows a chain only through the AWS
+//!   SDK calls and services that carry its trace header. The hop limit
+//!   ([`RecursionGuard::Hops`]) is the crate's own.
 //! * Accepted ranges are wider than AWS's where that helps tests (e.g. more retries, shorter
 //!   event ages); [`RetryPolicy`] lists both.
 //! * `Purged` and `FunctionDeleted` are this crate's own conditions; Lambda loses such events
@@ -345,9 +354,9 @@ pub use aws::{
 };
 pub use engine::{
     handler, quiet_handler_panics, Context, Dispatched, Function, FunctionConfig, FunctionHandle,
-    FunctionMetrics, Handler, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal,
-    TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
+    FunctionMetrics, Handler, RecursionGuard, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome,
+    StopSignal, TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY,
+    DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]
 pub use model::{AgeSummary, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint};

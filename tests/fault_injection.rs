@@ -455,6 +455,51 @@ fn accounting_stays_balanced_at_every_step_with_duplicates_and_injected_errors()
     assert_balanced(&m);
 }
 
+#[test]
+fn every_error_is_a_retry_an_exhausted_event_or_a_duplicate_s_under_faults() {
+    // An error on an injected duplicate delivery brings no retry and no record (its event
+    // already ended): it is counted apart, and the identity holds whatever the faults.
+    let mut duplicate_errors = 0;
+    for seed in 0..8 {
+        let clock = ManualClock::new();
+        let (b, records) = builder(&clock);
+        let rt = b
+            .fault_injection(
+                FaultInjection::new(seed)
+                    .duplicates(0.6)
+                    .function_errors(0.3)
+                    .system_errors(0.1)
+                    .retry_delay(Duration::from_secs(5))
+                    .reorder(0.5),
+            )
+            .build()
+            .unwrap();
+        // Real failures too, on first attempts and on duplicates.
+        register_logged(&rt, "f", |p, attempt, duplicate| {
+            if (p % 5 == 0 && attempt == 1) || (p % 7 == 0 && duplicate) {
+                Err(boom())
+            } else {
+                Ok(())
+            }
+        });
+        for i in 0..40 {
+            rt.invoke_async("f", i).unwrap();
+        }
+        rt.run_until_idle();
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.finished(), 40);
+        assert_eq!(records.lock().unwrap().len(), 40);
+        assert_eq!(
+            m.errors,
+            m.retries + m.outcome(Condition::RetriesExhausted) + m.duplicate_errors,
+            "seed {seed}: {m:#?}"
+        );
+        assert!(m.duplicate_errors <= m.duplicates_finished, "{m:#?}");
+        duplicate_errors += m.duplicate_errors;
+    }
+    assert!(duplicate_errors > 0, "no duplicate ever failed");
+}
+
 // ----- injected function errors -------------------------------------------------------------
 
 #[test]

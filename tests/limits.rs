@@ -146,6 +146,59 @@ fn lowering_the_account_limit_while_busy_throttles_until_executions_finish() {
 }
 
 #[test]
+fn a_throttled_attempt_counts_in_no_peak_in_real_time() {
+    // Account 3, floor 0: "held" reserves 1, "free" shares the other 2. Two "free" handlers
+    // run (on threads of their own); a third "free" event is throttled by the pool, then the
+    // account is lowered to 2 and "held" is throttled by it. Neither throttle ran anything, so
+    // neither counts in a peak.
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .account_concurrency(3)
+        .unreserved_floor(0)
+        .build()
+        .unwrap();
+    let (entered_tx, entered) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded::<()>();
+    rt.register(Function::new("free", move |_: &u32, _ctx| {
+        entered_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    rt.register(Function::new("held", |_: &u32, _ctx| Ok(())).reserved_concurrency(1))
+        .unwrap();
+    let release = ReleaseOnDrop(release);
+    for i in 0..3 {
+        rt.invoke_async("free", i).unwrap();
+    }
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let rt = rt.clone();
+        running.push(std::thread::spawn(move || rt.try_dispatch()));
+        entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    let throttled = |step: Option<event_invoke::Dispatched>| {
+        matches!(
+            step.map(|d| d.outcome),
+            Some(event_invoke::StepOutcome::Throttled { .. })
+        )
+    };
+    assert!(throttled(rt.try_dispatch()), "the pool is full");
+    rt.set_account_concurrency(2).unwrap();
+    rt.invoke_async("held", 0).unwrap();
+    assert!(throttled(rt.try_dispatch()), "the account is full");
+
+    let m = rt.metrics();
+    let peak = |name: &str| m.function(name).unwrap().peak_concurrent_executions;
+    assert_eq!((peak("free"), peak("held")), (2, 0));
+    assert_eq!(m.total.peak_concurrent_executions, 2);
+    drop(release);
+    for thread in running {
+        thread.join().unwrap();
+    }
+}
+
+#[test]
 fn an_account_limit_above_a_million_is_an_invalid_setting() {
     let rt: Runtime<()> = Runtime::new();
     let err = rt.set_account_concurrency(2_000_000).unwrap_err();

@@ -11,7 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use event_invoke::{Function, ManualClock, QueuedEvent, Runtime};
+use event_invoke::{Function, ManualClock, QueuedEvent, RecursionGuard, Runtime};
 
 /// Counts the bytes live on the heap, per thread.
 struct Counting;
@@ -64,8 +64,9 @@ static ALLOCATOR: Counting = Counting;
 
 #[test]
 fn a_queued_event_costs_at_most_64_bytes_beside_its_payload_at_any_depth() {
-    // The event's own fields: id, enqueue time, the boxed history that only retried,
-    // throttled or duplicated events allocate, code version, attempts, chain depth.
+    // The event's own fields: id, enqueue time, the history (behind a pointer) that only
+    // retried, throttled, duplicated or chained events have, code version, attempts, chain
+    // depth.
     assert_eq!(std::mem::size_of::<QueuedEvent<()>>(), 32);
 
     // Worst cases included: just past a doubling of the ring buffer, half of it is slack
@@ -93,5 +94,45 @@ fn a_queued_event_costs_at_most_64_bytes_beside_its_payload_at_any_depth() {
             "{events} events: {bytes} bytes, {per_event:.4} each, over 64"
         );
         assert_eq!(rt.run_until_idle(), events as u64);
+    }
+    children_of_a_fan_out_cost_what_plain_events_cost();
+}
+
+/// The children of a fan-out cost what plain events cost, under every recursion guard. The
+/// loop guard keeps each event's chain (the functions it reached), but the children one
+/// execution invokes in the same function share theirs: no allocation per child. (Part of the
+/// test above: the counter is global, and a test running beside it would move it.)
+fn children_of_a_fan_out_cost_what_plain_events_cost() {
+    const CHILDREN: u32 = 100_000;
+    for guard in [
+        RecursionGuard::Loops(16),
+        RecursionGuard::Hops(16),
+        RecursionGuard::Off,
+    ] {
+        let rt: Runtime<u32> = Runtime::builder()
+            .clock(ManualClock::new())
+            .recursion_guard(guard)
+            .build()
+            .unwrap();
+        rt.register(Function::new("leaf", |_: &u32, _ctx| Ok(())))
+            .unwrap();
+        rt.register(Function::new("fan", |n: &u32, ctx| {
+            for i in 0..*n {
+                ctx.invoke_async("leaf", i)?;
+            }
+            Ok(())
+        }))
+        .unwrap();
+        // Warm up: the first child allocates what every queue has.
+        rt.invoke_async("fan", 1).unwrap();
+        assert_eq!(rt.run_until_idle(), 2);
+        rt.invoke_async("fan", CHILDREN).unwrap();
+        let before = live();
+        rt.try_dispatch().unwrap();
+        let after = live();
+        let per_child = (after - before) as f64 / f64::from(CHILDREN);
+        println!("{guard:?}: {per_child:.1} bytes per queued child");
+        assert!(per_child <= 64.0, "{guard:?}: {per_child:.1} bytes each");
+        assert_eq!(rt.run_until_idle(), u64::from(CHILDREN));
     }
 }

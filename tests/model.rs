@@ -1005,3 +1005,31 @@ fn a_panicking_handler_in_model_mode_is_retried_and_gives_its_slot_back() {
     assert_eq!((report.successes, report.retries), (1, 1));
     assert_eq!(rt.metrics().total.concurrent_executions, 0);
 }
+
+#[test]
+fn a_function_never_peaks_above_the_account_limit_that_throttled_it() {
+    // 1,001 events at once, 100 ms each, no reservation, the account's 1,000: the 1,001st is
+    // throttled, so neither the account nor the function ever runs more than 1,000 at once.
+    let rt = model(Duration::ZERO);
+    let f = Function::new("leaf", |_: &u32, _ctx| Ok(()))
+        .retry_policy(exact_backoff())
+        .cost(CostModel::fixed(ms(100)));
+    rt.register(f).unwrap();
+    for i in 0..1001 {
+        rt.invoke_async("leaf", i).unwrap();
+    }
+    rt.run_until_idle();
+    let report = rt.model_report().unwrap();
+    assert_eq!(report.throttles, 1);
+    assert_eq!(report.peak_concurrency, 1000);
+    assert_eq!(report.functions[0].peak_concurrency, 1000, "{report}");
+    assert_eq!(
+        rt.function_metrics("leaf")
+            .unwrap()
+            .peak_concurrent_executions,
+        1000
+    );
+    let table = report.to_string();
+    let row = table.lines().find(|l| l.starts_with("leaf")).unwrap();
+    assert_eq!(row.split_whitespace().nth(2), Some("1000"), "{table}");
+}

@@ -1,5 +1,6 @@
 //! Panicking handlers, destinations and observers: a panic is a function error or a failed
-//! delivery, never a lost permit, a dead worker or a lost event.
+//! delivery, never a lost permit, a dead worker or a lost event. A worker that does die (of a
+//! panic outside the engine's guards) is reported when its pool is stopped or dropped.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -364,4 +365,72 @@ fn panicking_observer_does_not_stop_delivery() {
     assert_eq!(*observed.lock().unwrap(), vec![1, 2]);
     assert_eq!(records.try_iter().count(), 2);
     assert!(rt.drain_dead_letters().is_empty());
+}
+
+/// A payload whose drop panics: the one panic no guard of the engine catches (it happens
+/// wherever the event ends, on a worker thread after its handler ran), so a worker really
+/// dies.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the payload's drop panicked");
+        }
+    }
+}
+
+/// A runtime whose function "f" runs a `Bomb` event on `workers` threads and tells `ran`
+/// before the event ends (and its payload kills the worker).
+fn dying_worker(workers: usize) -> (Runtime<Bomb>, event_invoke::Workers) {
+    let rt = runtime::<Bomb>();
+    let (ran, handler_ran) = crossbeam_channel::unbounded();
+    rt.register(Function::new("f", move |_: &Bomb, _ctx| {
+        ran.send(()).unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    let pool = rt.spawn_workers(workers).unwrap();
+    assert!(rt.invoke_async("f", Bomb).is_ok());
+    handler_ran
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a worker ran the handler");
+    (rt, pool)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("?")
+}
+
+#[test]
+fn stopping_workers_re_raises_the_panic_of_a_worker_that_died() {
+    // Not "0 dispatched": the dead worker's panic comes back to whoever stops the pool, once
+    // every worker has been joined.
+    let (_rt, workers) = dying_worker(2);
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
+    let panic = stopped.expect_err("a dead worker is reported");
+    assert_eq!(panic_message(&*panic), "the payload's drop panicked");
+}
+
+#[test]
+fn dropping_workers_re_raises_a_dead_worker_s_panic_but_never_while_unwinding() {
+    let (_rt, workers) = dying_worker(1);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(workers)));
+    let panic = dropped.expect_err("a dead worker is reported on drop too");
+    assert_eq!(panic_message(&*panic), "the payload's drop panicked");
+
+    // Dropped while a panic unwinds: no second panic (that would abort the process).
+    let (_rt, workers) = dying_worker(1);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _workers = workers;
+        panic!("the caller's own panic");
+    }));
+    assert_eq!(
+        panic_message(&*unwound.unwrap_err()),
+        "the caller's own panic"
+    );
 }

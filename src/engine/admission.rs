@@ -1,17 +1,113 @@
 //! Admission: `invoke_async` puts an event on its function's queue (Lambda's 202), and the
 //! synchronous `invoke` runs one at once.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
 use crate::parts::error::{InvokeError, InvokeSyncError};
-use crate::parts::queue::QueuedEvent;
+use crate::parts::queue::{function_key, Chain, Lineage, QueuedEvent};
 use crate::parts::record::RequestId;
 
 use super::dispatch::{Attempt, Call};
-use super::{bump, FnState, FunctionShared, Runtime, Task};
+use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
+
+/// The event whose execution (or whose record, for a function destination) invokes: the new
+/// event is one hop further down its chain.
+#[derive(Clone, Copy)]
+pub(crate) struct Invoker<'a> {
+    /// The invoking event's function.
+    pub(crate) function: &'a Arc<str>,
+    /// The invoking event's chain depth.
+    pub(crate) depth: u32,
+    /// The functions the invoking event's chain reached (loop guard only).
+    pub(crate) lineage: Option<&'a Arc<Lineage>>,
+}
+
+/// What a child's place is made from, each part by address, with what keeps the address from
+/// being reused while the place is kept: the invoker's lineage (or, first in its chain, its
+/// function's name), its depth, and the child's function's name.
+struct ChildOf {
+    parent: Parent,
+    depth: u32,
+    to: Arc<str>,
+}
+
+/// The invoker, as a child's place depends on it.
+enum Parent {
+    /// The functions the invoker's chain reached.
+    Lineage(Arc<Lineage>),
+    /// The invoker's function, first in its chain.
+    First(Arc<str>),
+}
+
+impl ChildOf {
+    fn new(from: Invoker<'_>, to: &Arc<str>) -> Self {
+        ChildOf {
+            parent: match from.lineage {
+                Some(lineage) => Parent::Lineage(Arc::clone(lineage)),
+                None => Parent::First(Arc::clone(from.function)),
+            },
+            depth: from.depth,
+            to: Arc::clone(to),
+        }
+    }
+
+    fn is(&self, from: Invoker<'_>, to: &Arc<str>) -> bool {
+        let parent = match (&self.parent, from.lineage) {
+            (Parent::Lineage(kept), Some(lineage)) => Arc::ptr_eq(kept, lineage),
+            (Parent::First(kept), None) => Arc::ptr_eq(kept, from.function),
+            _ => false,
+        };
+        parent && self.depth == from.depth && Arc::ptr_eq(&self.to, to)
+    }
+}
+
+thread_local! {
+    /// The place of the last child this thread made a place for (loop guard only): the
+    /// children one execution invokes in one function share it, and so do those of its
+    /// siblings, so a fan-out allocates one place, not one per child.
+    static LAST_CHILD: Cell<Option<(ChildOf, Chain)>> = const { Cell::new(None) };
+}
+
+/// Where a new event starts in its invocation chain: first ([`First`]), or at a [`Chain`]'s
+/// place. Admission is generic over it, so that a plain invoke compiles to the path it had
+/// before chains were kept.
+pub(crate) trait Place<P> {
+    /// The event's chain depth.
+    fn depth(&self) -> u32;
+    /// The event, with this id and payload, accepted at `at`.
+    fn event(self, id: RequestId, payload: P, at: Timestamp) -> QueuedEvent<P>;
+}
+
+/// The first place of a new chain: an invoke from outside a handler.
+pub(crate) struct First;
+
+impl<P> Place<P> for First {
+    #[inline(always)]
+    fn depth(&self) -> u32 {
+        1
+    }
+
+    #[inline(always)]
+    fn event(self, id: RequestId, payload: P, at: Timestamp) -> QueuedEvent<P> {
+        QueuedEvent::new(id, payload, at)
+    }
+}
+
+impl<P> Place<P> for Chain {
+    #[inline]
+    fn depth(&self) -> u32 {
+        Chain::depth(self)
+    }
+
+    #[inline]
+    fn event(self, id: RequestId, payload: P, at: Timestamp) -> QueuedEvent<P> {
+        QueuedEvent::chained(id, payload, at, self)
+    }
+}
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Invokes function `name` asynchronously (`InvocationType=Event`): the event is queued and
@@ -38,20 +134,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// ```
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
         let at = self.inner.executor.client_call(|| self.now());
-        self.invoke_async_at_depth(name, payload, 1, at)
+        self.invoke_async_from(name, payload, None, at)
     }
 
-    /// Invokes `name` one hop down a chain; in model mode `at` is when the invoke call returns
-    /// (the event is accepted then).
-    pub(crate) fn invoke_async_at_depth(
+    /// Invokes `name`, one hop below `from` in its chain (or first in a new chain); in model
+    /// mode `at` is when the invoke call returns (the event is accepted then).
+    pub(crate) fn invoke_async_from(
         &self,
         name: &str,
         payload: P,
-        depth: u32,
+        from: Option<Invoker<'_>>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
         match self.lookup(name) {
-            Some(f) => self.enqueue_at(&f, payload, depth, at),
+            Some(f) => self.enqueue_at(&f, payload, from, at),
             None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
                 name: name.to_string(),
                 payload,
@@ -63,32 +159,60 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Accepts an event for `f` now, or (virtual time) when its invoke call returns at `at`.
+    /// Accepts an event for `f`, one hop below `from` (or first in its chain), now, or
+    /// (virtual time) when its invoke call returns at `at`.
     #[inline]
     pub(crate) fn enqueue_at(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        depth: u32,
+        from: Option<Invoker<'_>>,
+        at: Option<Timestamp>,
+    ) -> Result<RequestId, InvokeError<P>> {
+        match from {
+            None => self.enqueue_placed(f, payload, First, at),
+            Some(from) => {
+                let chain = self.chain_below(from, f);
+                self.enqueue_placed(f, payload, chain, at)
+            }
+        }
+    }
+
+    #[inline]
+    fn enqueue_placed(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        place: impl Place<P>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
         match at {
-            None => self.enqueue(f, payload, depth),
+            None => self.enqueue(f, payload, place),
             #[cfg(feature = "model")]
-            Some(at) => self.enqueue_arriving(f, payload, depth, at),
+            Some(at) => self.enqueue_arriving(f, payload, place, at),
             #[cfg(not(feature = "model"))]
-            Some(_) => self.enqueue(f, payload, depth),
+            Some(_) => self.enqueue(f, payload, place),
+        }
+    }
+
+    /// A new event's place in its chain, one hop below `from`: the next depth and, for the
+    /// loop guard, the functions the chain reached with `f` added.
+    fn chain_below(&self, from: Invoker<'_>, f: &FunctionShared<P, R>) -> Chain {
+        match self.recursion_guard() {
+            RecursionGuard::Loops(_) => child_chain(from, &f.name),
+            _ => Chain::new(from.depth.saturating_add(1), None),
         }
     }
 
     /// The hot path of every invoke: one lock of the function's own state, no allocation but
     /// the queue slot, and a run-queue send only when the function was not already scheduled.
+    /// `place` is where the event starts in its chain (see [`Place`]).
     #[inline]
     pub(crate) fn enqueue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        depth: u32,
+        place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
         let mut st = f.state.lock();
@@ -107,7 +231,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             });
         }
         let id = RequestId::new(f.index, st.seq + 1);
-        let event = QueuedEvent::new(id, payload, now).with_chain_depth(depth);
+        let depth = place.depth();
+        let event = place.event(id, payload, now);
         if let Err(event) = st.queue.push(event) {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
@@ -203,6 +328,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             request_id: id,
             enqueued_at: now,
             chain_depth: 1,
+            lineage: None,
             duplicate: false,
         };
         let (result, ended_at) = self.run_handler(&attempt, call, payload, None);
@@ -214,4 +340,34 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             InvokeSyncError::Function(e)
         })
     }
+}
+
+/// The place of a child of `from` in the function named `to`, one hop below it, with its
+/// lineage: the place this thread made last, when it was made from the same.
+fn child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
+    LAST_CHILD
+        .try_with(|last| {
+            // Taken out and put back: a `Cell` needs no borrow flag.
+            let kept = last.take();
+            if let Some((of, chain)) = &kept {
+                if of.is(from, to) {
+                    let chain = chain.clone();
+                    last.set(kept);
+                    return chain;
+                }
+            }
+            drop(kept);
+            let chain = new_child_chain(from, to);
+            last.set(Some((ChildOf::new(from, to), chain.clone())));
+            chain
+        })
+        // The thread is ending: nowhere to keep it.
+        .unwrap_or_else(|_| new_child_chain(from, to))
+}
+
+/// A new place for a child of `from` in the function named `to`.
+fn new_child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
+    let parent = from.lineage.map(|l| &**l);
+    let lineage = Lineage::child(parent, function_key(from.function), function_key(to));
+    Chain::new(from.depth.saturating_add(1), Some(Arc::new(lineage)))
 }

@@ -21,8 +21,8 @@ use crate::parts::scaling::ScalingRate;
 use std::marker::PhantomData;
 
 use super::{
-    Environments, Hooks, IdleWait, Inner, Observer, Registry, Runtime, Settings, Task, Timers,
-    Tracer, ZeroConcurrency,
+    Environments, Hooks, IdleWait, Inner, Observer, RecursionGuard, Registry, Runtime, Settings,
+    Task, Timers, Tracer, ZeroConcurrency,
 };
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].
@@ -32,7 +32,7 @@ use super::{
 /// | `account_concurrency` | 1,000 | 1,000 (1 to 1,000,000) |
 /// | `unreserved_floor` | 100 | 100 (0 to the account limit) |
 /// | `zero_concurrency` | events go to on-failure (since 2021) | [`ZeroConcurrency::Discard`] |
-/// | `recursion_limit` | about 16 hops, or `Allow` | `Some(16)` (1 to 10,000, or `None`: off) |
+/// | `recursion_guard` | a function reached more than 16 times in one chain is stopped, or `Allow` | [`RecursionGuard::Loops`]`(16)` (1 to 10,000; or `Hops(n)`; or `Off`) |
 /// | `seed` | - | 0 (seeds the throttle jitter and the cost models) |
 /// | `keep_dead_letters` | - | true |
 ///
@@ -51,7 +51,7 @@ pub struct RuntimeBuilder<P, R> {
     pub(crate) account_concurrency: u32,
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
-    pub(crate) recursion_limit: Option<u32>,
+    pub(crate) recursion_guard: RecursionGuard,
     pub(crate) seed: u64,
     pub(crate) keep_dead_letters: bool,
     pub(crate) observer: Option<Observer<P, R>>,
@@ -77,7 +77,7 @@ impl<P, R> fmt::Debug for RuntimeBuilder<P, R> {
             .field("account_concurrency", &self.account_concurrency)
             .field("unreserved_floor", &self.unreserved_floor)
             .field("zero_concurrency", &self.zero_concurrency)
-            .field("recursion_limit", &self.recursion_limit)
+            .field("recursion_guard", &self.recursion_guard)
             .field("seed", &self.seed)
             .field("keep_dead_letters", &self.keep_dead_letters)
             .field("on_record", &self.observer.is_some())
@@ -143,11 +143,20 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         self
     }
 
-    /// The longest invocation chain allowed, or `None` to switch the guard off (Lambda's
-    /// `RecursiveLoop: Allow`).
-    pub fn recursion_limit(mut self, limit: Option<u32>) -> Self {
-        self.recursion_limit = limit;
+    /// What the recursion guard counts and where it stops a chain (default Lambda's:
+    /// [`RecursionGuard::Loops`]`(16)`, a function reached more than 16 times in one chain).
+    pub fn recursion_guard(mut self, guard: RecursionGuard) -> Self {
+        self.recursion_guard = guard;
         self
+    }
+
+    /// Lambda's loop guard with this limit (`Some(n)`: [`RecursionGuard::Loops`]`(n)`, how
+    /// many times one chain may reach the same function), or `None` to switch the guard off
+    /// (Lambda's `RecursiveLoop: Allow`). For a limit on a chain's length whatever its
+    /// functions, use [`recursion_guard`](Self::recursion_guard) with
+    /// [`RecursionGuard::Hops`].
+    pub fn recursion_limit(self, limit: Option<u32>) -> Self {
+        self.recursion_guard(limit.map_or(RecursionGuard::Off, RecursionGuard::Loops))
     }
 
     /// Seeds the runtime's random numbers (throttle jitter, and the cost models in model mode),
@@ -209,7 +218,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             settings: Settings {
                 unreserved_floor: self.unreserved_floor,
                 zero_concurrency: self.zero_concurrency,
-                recursion_limit: self.recursion_limit,
+                recursion_guard: self.recursion_guard,
                 seed: self.seed,
                 keep_dead_letters: self.keep_dead_letters,
             },
@@ -282,12 +291,12 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
                 accepted: "0 to the account concurrency (Lambda: 100)",
             });
         }
-        if let Some(limit) = self.recursion_limit {
+        if let RecursionGuard::Loops(limit) | RecursionGuard::Hops(limit) = self.recursion_guard {
             if !(1..=10_000).contains(&limit) {
                 return Err(Error::InvalidConfig {
                     field: "recursion_limit",
                     value: limit.to_string(),
-                    accepted: "1 to 10,000, or None to switch the guard off (Lambda: 16)",
+                    accepted: "1 to 10,000, or the guard off (Lambda: a function reached 16 times)",
                 });
             }
         }

@@ -3,15 +3,18 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::admission::Invoker;
 use super::dispatch::{Attempt, Call};
 use super::executor::ExecutionLine;
 use crate::engine::{FunctionHandle, Runtime};
 use crate::parts::clock::Timestamp;
 use crate::parts::error::InvokeError;
+use crate::parts::queue::Lineage;
 use crate::parts::record::RequestId;
 
 /// What a handler is told about the attempt it runs, and a handle to invoke other functions.
@@ -59,6 +62,8 @@ pub struct Context<'a, P, R> {
     started_at: Timestamp,
     code_version: u64,
     chain_depth: u32,
+    /// The functions the event's chain reached (kept by the loop guard only).
+    lineage: Option<&'a Arc<Lineage>>,
     timeout: Duration,
     duplicate: bool,
     cold_start: bool,
@@ -66,9 +71,10 @@ pub struct Context<'a, P, R> {
     line: Option<&'a dyn ExecutionLine>,
 }
 
-/// Where a handler's invokes go: the runtime running it, or a [`TestContext`]'s list.
+/// Where a handler's invokes go: the runtime running it (with the function's shared name, for
+/// the chain of the events it invokes), or a [`TestContext`]'s list.
 enum Caller<'a, P, R> {
-    Runtime(&'a Runtime<P, R>),
+    Runtime(&'a Runtime<P, R>, &'a Arc<str>),
     Detached(&'a TestContext<P>),
 }
 
@@ -77,11 +83,11 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     pub(crate) fn for_attempt(
         rt: &'a Runtime<P, R>,
         attempt: &'a Attempt<'_, P, R>,
-        call: &Call,
+        call: &Call<'a>,
         line: Option<&'a dyn ExecutionLine>,
     ) -> Self {
         Context {
-            caller: Caller::Runtime(rt),
+            caller: Caller::Runtime(rt, &attempt.f.name),
             function: &attempt.f.name,
             request_id: call.request_id,
             attempt: attempt.number,
@@ -89,6 +95,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
             started_at: attempt.started,
             code_version: attempt.version.number,
             chain_depth: call.chain_depth,
+            lineage: call.lineage,
             timeout: attempt.version.config.timeout,
             duplicate: call.duplicate,
             cold_start: attempt.cold,
@@ -137,7 +144,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// The runtime clock's time now (a [`TestContext`]'s: the attempt's start).
     pub fn now(&self) -> Timestamp {
         match self.caller {
-            Caller::Runtime(rt) => rt.now(),
+            Caller::Runtime(rt, _) => rt.now(),
             Caller::Detached(_) => self.started_at,
         }
     }
@@ -229,7 +236,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// The runtime running this handler; `None` for a [`TestContext`]'s.
     pub fn runtime(&self) -> Option<&'a Runtime<P, R>> {
         match self.caller {
-            Caller::Runtime(rt) => Some(rt),
+            Caller::Runtime(rt, _) => Some(rt),
             Caller::Detached(_) => None,
         }
     }
@@ -242,12 +249,21 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// In model mode the call costs this execution the invoke latency, and the event is
     /// accepted when the call returns (see [`CostModel`](crate::CostModel)).
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
-        let rt = match self.caller {
-            Caller::Runtime(rt) => rt,
+        let (rt, me) = match self.caller {
+            Caller::Runtime(rt, me) => (rt, me),
             Caller::Detached(test) => return Ok(test.record(name, payload)),
         };
         let (at, payload) = self.charge_call(name, payload)?;
-        rt.invoke_async_at_depth(name, payload, self.chain_depth + 1, at)
+        rt.invoke_async_from(name, payload, Some(self.invoker(me)), at)
+    }
+
+    /// This event, in function `me`, as the invoker of the events its handler invokes.
+    fn invoker<'s>(&'s self, me: &'s Arc<str>) -> Invoker<'s> {
+        Invoker {
+            function: me,
+            depth: self.chain_depth,
+            lineage: self.lineage,
+        }
     }
 
     /// Invokes a pre-resolved function asynchronously, one hop further down this event's chain.
@@ -256,12 +272,13 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         function: &FunctionHandle<P, R>,
         payload: P,
     ) -> Result<RequestId, InvokeError<P>> {
-        if let Caller::Detached(test) = self.caller {
-            return Ok(test.record(function.name(), payload));
-        }
+        let me = match self.caller {
+            Caller::Runtime(_, me) => me,
+            Caller::Detached(test) => return Ok(test.record(function.name(), payload)),
+        };
         // The handle's own runtime: a handle may belong to another runtime than this one.
         let (at, payload) = self.charge_call(function.name(), payload)?;
-        function.enqueue_at_depth(payload, self.chain_depth + 1, at)
+        function.enqueue_from(payload, Some(self.invoker(me)), at)
     }
 }
 
@@ -424,6 +441,7 @@ impl<P> TestContext<P> {
             started_at,
             code_version: self.code_version,
             chain_depth: self.chain_depth,
+            lineage: None,
             timeout: self.timeout,
             duplicate: self.duplicate,
             cold_start: self.cold_start,

@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
-use crate::parts::queue::QueuedEvent;
+use crate::parts::queue::{Lineage, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::executor::{ExecutionLine, Executor};
 use super::outcome::Ending;
-use super::{bump, Context, FunctionShared, Runtime, Slots, Tally, Task, Version, ZeroConcurrency};
+use super::{
+    bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Task, Version,
+    ZeroConcurrency,
+};
 use crate::parts::clock::duration_nanos;
 
 /// The most ready events a worker takes from one function at once.
@@ -345,8 +348,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Whether `event` ends before it runs: past the recursion limit, too old, or its function
-    /// reserved at zero with [`ZeroConcurrency::Discard`].
+    /// Whether `event` ends before it runs: stopped by the recursion guard, too old, or its
+    /// function reserved at zero with [`ZeroConcurrency::Discard`].
     #[inline]
     fn guard(
         &self,
@@ -355,10 +358,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
     ) -> Option<Condition> {
         let config = &version.config;
-        if self
-            .recursion_limit()
-            .is_some_and(|limit| event.chain_depth() > limit)
-        {
+        let recursion = match self.recursion_guard() {
+            // A chain no deeper than the limit cannot have reached a function more often, so
+            // a plain event never looks further than its depth.
+            RecursionGuard::Loops(limit) => event.deeper_than(limit) && event.loop_count() > limit,
+            RecursionGuard::Hops(limit) => event.deeper_than(limit),
+            RecursionGuard::Off => false,
+        };
+        if recursion {
             Some(Condition::RecursionLimit)
         } else if config.retry.is_expired(event.enqueued_at(), now) {
             Some(Condition::EventAgeExceeded)
@@ -468,7 +475,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn run_handler(
         &self,
         attempt: &Attempt<'_, P, R>,
-        call: Call,
+        call: Call<'_>,
         payload: &P,
         line: Option<&dyn ExecutionLine>,
     ) -> (Result<R, FunctionError>, Timestamp) {
@@ -517,19 +524,22 @@ pub(crate) struct Attempt<'a, P, R> {
 
 /// What a handler's context tells about the event it runs.
 #[derive(Clone, Copy)]
-pub(crate) struct Call {
+pub(crate) struct Call<'e> {
     pub(crate) request_id: RequestId,
     pub(crate) enqueued_at: Timestamp,
     pub(crate) chain_depth: u32,
+    /// The functions the event's chain reached (loop guard only), for the events it invokes.
+    pub(crate) lineage: Option<&'e Arc<Lineage>>,
     pub(crate) duplicate: bool,
 }
 
-impl Call {
-    pub(crate) fn of<P>(event: &QueuedEvent<P>) -> Self {
+impl<'e> Call<'e> {
+    pub(crate) fn of<P>(event: &'e QueuedEvent<P>) -> Self {
         Call {
             request_id: event.request_id(),
             enqueued_at: event.enqueued_at(),
             chain_depth: event.chain_depth(),
+            lineage: event.lineage(),
             duplicate: event.is_duplicate(),
         }
     }

@@ -94,7 +94,8 @@ type WorkerLoop = Box<dyn FnOnce() -> u64 + Send + 'static>;
 
 /// Worker threads started by [`Runtime::spawn_workers`]. Dropping it stops and joins them, so
 /// keep it for as long as the workers should run: `rt.spawn_workers(2)?;` alone starts two
-/// workers and stops them at once.
+/// workers and stops them at once. A worker that died is not hidden: stopping or dropping the
+/// pool re-raises its panic (see [`stop`](Self::stop)).
 ///
 /// # Examples
 ///
@@ -128,13 +129,35 @@ pub struct Workers {
 
 impl Workers {
     /// Stops the workers, waits for them, and returns how many events they dispatched.
+    ///
+    /// # Panics
+    ///
+    /// When a worker thread died, once every worker has been joined: with the panic of the
+    /// first that died, like [`std::thread::scope`]. The engine catches the panics of handlers,
+    /// destinations, observers, tracers and retry schedules, so a worker dies only of a panic
+    /// outside them: a payload's or a response's `Drop`, or a [`Clock`](crate::Clock) of your
+    /// own. Dropping `Workers` does the same, unless the thread is already panicking.
     pub fn stop(mut self) -> u64 {
         self.stop_and_join()
     }
 
     pub(crate) fn stop_and_join(&mut self) -> u64 {
         self.stop.stop();
-        self.threads.drain(..).map(|t| t.join().unwrap_or(0)).sum()
+        let mut dispatched = 0;
+        let mut died = None;
+        for thread in self.threads.drain(..) {
+            match thread.join() {
+                Ok(n) => dispatched += n,
+                Err(panic) => {
+                    died.get_or_insert(panic);
+                }
+            }
+        }
+        // A second panic while one unwinds would abort the process.
+        if let Some(panic) = died.filter(|_| !std::thread::panicking()) {
+            std::panic::resume_unwind(panic);
+        }
+        dispatched
     }
 
     /// How many worker threads run.

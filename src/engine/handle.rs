@@ -8,6 +8,7 @@ use crate::parts::error::{Error, InvokeError, InvokeSyncError};
 use crate::parts::queue::{EventInfo, InvocationQueue, QueuedEvent};
 use crate::parts::record::{FunctionError, RequestId};
 
+use super::admission::Invoker;
 use super::{Context, FunctionConfig, FunctionMetrics, FunctionShared, Handler, Runtime};
 
 /// A pre-resolved function: invoking through it skips the name lookup (no hashing, no
@@ -79,7 +80,7 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
             .inner
             .executor
             .client_call(|| self.runtime.now());
-        self.enqueue_at_depth(payload, 1, at)
+        self.enqueue_from(payload, None, at)
     }
 
     /// Invokes the function synchronously on this thread (see [`Runtime::invoke`]).
@@ -299,12 +300,12 @@ impl<P: Send + 'static, R: Send + 'static> FunctionHandle<P, R> {
     }
 
     #[inline]
-    pub(crate) fn enqueue_at_depth(
+    pub(crate) fn enqueue_from(
         &self,
         payload: P,
-        depth: u32,
+        from: Option<Invoker<'_>>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
-        self.runtime.enqueue_at(&self.shared, payload, depth, at)
+        self.runtime.enqueue_at(&self.shared, payload, from, at)
     }
 }

@@ -29,6 +29,7 @@ pub(crate) struct Counters {
     pub(crate) duplicates: AtomicU64,
     pub(crate) duplicates_finished: AtomicU64,
     pub(crate) injected_errors: AtomicU64,
+    pub(crate) duplicate_errors: AtomicU64,
 }
 
 /// Counts of one worker batch, kept in plain integers and added to the shared counters once
@@ -130,6 +131,7 @@ impl Counters {
         m.duplicates = get(&self.duplicates);
         m.duplicates_finished = get(&self.duplicates_finished);
         m.injected_errors = get(&self.injected_errors);
+        m.duplicate_errors = get(&self.duplicate_errors);
     }
 }
 
@@ -179,7 +181,8 @@ pub struct FunctionMetrics {
     pub events_received: u64,
     /// Handler executions started (`Invocations`).
     pub invocations: u64,
-    /// Executions that failed (`Errors`).
+    /// Executions that failed (`Errors`), injected duplicate deliveries' included (see
+    /// [`duplicate_errors`](Self::duplicate_errors) for what each error leads to).
     pub errors: u64,
     /// Attempts refused for want of an execution slot (`Throttles`).
     pub throttles: u64,
@@ -217,6 +220,14 @@ pub struct FunctionMetrics {
     pub duplicates_finished: u64,
     /// Function errors and system errors injected.
     pub injected_errors: u64,
+    /// Executions of injected duplicate deliveries that failed (their own error or an
+    /// injected one). They count in `errors` too, but bring no retry and no record: their
+    /// event already ended. So every error is a retry, an event's last failed attempt, or one
+    /// of these: `errors == retries + outcome(RetriesExhausted) + duplicate_errors` as long
+    /// as no retry would start past the maximum event age (`EventAgeExceeded`), no function
+    /// is deleted while a retry waits (`FunctionDeleted`), and no synchronous
+    /// [`invoke`](crate::Runtime::invoke) fails (none of which is retried).
+    pub duplicate_errors: u64,
 }
 
 impl FunctionMetrics {
@@ -293,6 +304,7 @@ impl FunctionMetrics {
         self.duplicates += o.duplicates;
         self.duplicates_finished += o.duplicates_finished;
         self.injected_errors += o.injected_errors;
+        self.duplicate_errors += o.duplicate_errors;
     }
 }
 

@@ -42,7 +42,8 @@ pub use handle::FunctionHandle;
 pub use metrics::{FunctionMetrics, RuntimeMetrics};
 pub use quiet::quiet_handler_panics;
 pub use runtime::{
-    Runtime, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT, DEFAULT_UNRESERVED_FLOOR,
+    RecursionGuard, Runtime, DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_RECURSION_LIMIT,
+    DEFAULT_UNRESERVED_FLOOR,
 };
 
 pub(crate) use environments::Environments;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
-use crate::parts::queue::QueuedEvent;
+use crate::parts::queue::{Chain, Lineage, QueuedEvent};
 use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
 
+use super::admission::Invoker;
 use super::dispatch::Attempt;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Task, Version};
 use crate::parts::clock::duration_nanos;
@@ -115,6 +116,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let kind = match &result {
             Err(error) => {
                 bump(&f.counters.errors);
+                if duplicate {
+                    // No retry and no record follow: counted apart (see `duplicate_errors`).
+                    bump(&f.counters.duplicate_errors);
+                }
                 TraceKind::Failed {
                     attempt: number,
                     duplicate,
@@ -301,8 +306,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             || self.inner.hooks.observer.is_some()
             || version.config.on_success.is_some()
         {
+            let lineage = event.lineage().cloned();
             let record = record_of(f, event, condition, response, at);
-            self.deliver(f, version, record);
+            self.deliver(f, version, record, lineage.as_ref());
         }
         self.release_outstanding();
     }
@@ -329,8 +335,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             },
         );
         if self.inner.hooks.observer.is_some() || version.config.on_success.is_some() {
+            let lineage = event.lineage().cloned();
             let record = record_of(f, event, Condition::Success, Some(Ok(response)), at);
-            self.deliver(f, version, record);
+            self.deliver(f, version, record, lineage.as_ref());
         }
     }
 
@@ -343,8 +350,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         payload: P,
         now: Timestamp,
     ) {
-        let mut copy = QueuedEvent::new(event.request_id(), payload, event.enqueued_at())
-            .with_chain_depth(event.chain_depth());
+        // The same place in the same chain: the copy's invokes count as the original's would.
+        let chain = Chain::new(event.chain_depth(), event.lineage().cloned());
+        let mut copy =
+            QueuedEvent::chained(event.request_id(), payload, event.enqueued_at(), chain);
         copy.set_attempts(event.attempts().saturating_sub(1));
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
@@ -414,11 +423,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
+    /// Delivers the record of an event whose chain reached `lineage` (loop guard only): to
+    /// the observer, then its destination. A function destination's event is one hop further
+    /// down the same chain.
     pub(crate) fn deliver(
         &self,
         f: &FunctionShared<P, R>,
         version: &Version<P, R>,
         record: InvocationRecord<P, R>,
+        lineage: Option<&Arc<Lineage>>,
     ) {
         if let Some(observer) = &self.inner.hooks.observer {
             let _ = catch_unwind(AssertUnwindSafe(|| observer(&record)));
@@ -443,10 +456,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(Destination::StdChannel(tx)) => tx.send(record).err().map(|e| e.0),
             Some(Destination::Function { name, map }) => {
                 match catch_unwind(AssertUnwindSafe(|| map(&record))) {
-                    Ok(payload) => self
-                        .invoke_async_at_depth(name, payload, record.chain_depth + 1, None)
-                        .err()
-                        .map(|_| record),
+                    Ok(payload) => {
+                        let from = Invoker {
+                            function: &f.name,
+                            depth: record.chain_depth,
+                            lineage,
+                        };
+                        self.invoke_async_from(name, payload, Some(from), None)
+                            .err()
+                            .map(|_| record)
+                    }
                     Err(_) => Some(record),
                 }
             }

@@ -11,8 +11,74 @@ use super::{Inner, RuntimeBuilder, ZeroConcurrency};
 pub const DEFAULT_ACCOUNT_CONCURRENCY: u32 = 1000;
 /// Lambda's unreserved floor: concurrency that reservations may never take.
 pub const DEFAULT_UNRESERVED_FLOOR: u32 = 100;
-/// Lambda's recursion limit: the longest invocation chain allowed.
+/// Lambda's recursion limit: how many times one invocation chain may reach the same function
+/// (the default [`RecursionGuard::Loops`]).
 pub const DEFAULT_RECURSION_LIMIT: u32 = 16;
+
+/// What the recursion guard counts in an invocation chain before it stops the chain's next
+/// event (which then ends as [`Condition::RecursionLimit`](crate::Condition::RecursionLimit),
+/// without running). Set with [`RuntimeBuilder::recursion_guard`](crate::RuntimeBuilder::recursion_guard).
+///
+/// A chain is an event invoked from outside a handler and every event invoked from it, hop by
+/// hop, through [`Context::invoke_async`](crate::Context::invoke_async) or a
+/// [function destination](crate::Destination::function). Lambda's recursive loop detection
+/// stops a *loop*: it counts, along each chain, how many times each function was reached, and
+/// stops the event that would reach one function a 17th time. A pipeline of different
+/// functions is no loop, however long: Lambda runs it. [`Loops`](Self::Loops), the default,
+/// is that rule; [`Hops`](Self::Hops) is a plain limit on a chain's length, whatever
+/// functions it passes through.
+///
+/// Each path of a fan-out counts on its own: siblings do not add to each other's counts.
+/// Functions are told apart by name.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{Condition, Function, ManualClock, RecursionGuard, Runtime};
+///
+/// // Three different functions in a row, then "again" invoking itself for ever.
+/// let build = |guard| -> Runtime<u32> {
+///     let rt = Runtime::builder().clock(ManualClock::new()).recursion_guard(guard).build().unwrap();
+///     for (me, next) in [("a", "b"), ("b", "c"), ("c", "again"), ("again", "again")] {
+///         rt.register(Function::new(me, move |n: &u32, ctx| {
+///             ctx.invoke_async(next, n + 1)?;
+///             Ok(())
+///         }))
+///         .unwrap();
+///     }
+///     rt.invoke_async("a", 1).unwrap();
+///     rt.run_until_idle();
+///     rt
+/// };
+/// // Lambda's rule: "again" runs twice; its third event is stopped, at depth 6.
+/// let rt = build(RecursionGuard::Loops(2));
+/// let stopped = rt.drain_dead_letters();
+/// assert_eq!((&*stopped[0].function, stopped[0].chain_depth), ("again", 6));
+/// // A hop limit stops the chain after two hops, whatever the functions.
+/// let rt = build(RecursionGuard::Hops(2));
+/// let stopped = rt.drain_dead_letters();
+/// assert_eq!((&*stopped[0].function, stopped[0].condition), ("c", Condition::RecursionLimit));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecursionGuard {
+    /// Lambda's recursive loop detection (`RecursiveLoop: Terminate`): an event is stopped when
+    /// its chain has already reached its function this many times (Lambda: 16). 1 to 10,000.
+    Loops(u32),
+    /// A plain limit on a chain's length: an event deeper than this many hops is stopped,
+    /// whatever functions the chain passed through. 1 to 10,000.
+    Hops(u32),
+    /// No guard (Lambda's `RecursiveLoop: Allow`): chains run for as long as their handlers
+    /// invoke.
+    Off,
+}
+
+impl Default for RecursionGuard {
+    /// Lambda's: [`Loops`](Self::Loops)`(16)`.
+    fn default() -> Self {
+        RecursionGuard::Loops(DEFAULT_RECURSION_LIMIT)
+    }
+}
 
 /// The engine: functions, their invocation queues, the account's concurrency, the clock and
 /// the metrics. Cheap to clone (an `Arc`); every clone drives the same engine.
@@ -96,7 +162,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             account_concurrency: DEFAULT_ACCOUNT_CONCURRENCY,
             unreserved_floor: DEFAULT_UNRESERVED_FLOOR,
             zero_concurrency: ZeroConcurrency::Discard,
-            recursion_limit: Some(DEFAULT_RECURSION_LIMIT),
+            recursion_guard: RecursionGuard::default(),
             seed: 0,
             keep_dead_letters: true,
             observer: None,
@@ -123,7 +189,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner.settings.zero_concurrency
     }
 
-    pub(crate) fn recursion_limit(&self) -> Option<u32> {
-        self.inner.settings.recursion_limit
+    pub(crate) fn recursion_guard(&self) -> RecursionGuard {
+        self.inner.settings.recursion_guard
     }
 }

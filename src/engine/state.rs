@@ -16,7 +16,10 @@ use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
 
-use super::{Counters, Environments, FunctionConfig, Handler, Registry, Timers, ZeroConcurrency};
+use super::{
+    Counters, Environments, FunctionConfig, Handler, RecursionGuard, Registry, Timers,
+    ZeroConcurrency,
+};
 
 /// One code version of a function with the settings in force. Replaced whole (copy on write)
 /// by `update_code` and `update_config`, so a worker reads both with one `Arc` clone.
@@ -107,7 +110,7 @@ pub(crate) struct Inner<P, R> {
 pub(crate) struct Settings {
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
-    pub(crate) recursion_limit: Option<u32>,
+    pub(crate) recursion_guard: RecursionGuard,
     /// Seeds each function's random numbers (throttle jitter, cost models).
     pub(crate) seed: u64,
     pub(crate) keep_dead_letters: bool,

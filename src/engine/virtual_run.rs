@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::admission::Place;
 use super::dispatch::{Attempt, Call};
 use super::executor::{Arrival, Completion, Due, Executor, VirtualTime};
 use super::outcome::Ending;
@@ -117,14 +118,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         &self,
         f: &Arc<FunctionShared<P, R>>,
         payload: P,
-        depth: u32,
+        place: impl Place<P>,
         at: Timestamp,
     ) -> Result<RequestId, InvokeError<P>> {
         let Executor::Virtual(v) = &self.inner.executor else {
-            return self.enqueue(f, payload, depth);
+            return self.enqueue(f, payload, place);
         };
         if at <= self.inner.clock.now() {
-            return self.enqueue(f, payload, depth);
+            return self.enqueue(f, payload, place);
         }
         let id = {
             let mut st = f.state.lock();
@@ -145,7 +146,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let event = QueuedEvent::new(id, payload, at).with_chain_depth(depth);
+        let event = place.event(id, payload, at);
         let function = Arc::clone(f);
         v.push_arrival(Arrival {
             at,

@@ -67,6 +67,31 @@ impl ConcurrencyLimiter {
         }
     }
 
+    /// A permit not yet counted in the [`peak`](Self::peak): for a caller that takes permits
+    /// from several limiters and gives them all back when a later one refuses. Such a permit
+    /// never ran anything, so it must not raise a peak: the caller counts the permits it keeps
+    /// with [`count_peak`](Self::count_peak).
+    #[inline]
+    pub(crate) fn try_acquire_uncounted(&self) -> Option<Permit<'_>> {
+        if self.take_slot().is_some() {
+            Some(Permit { limiter: self })
+        } else {
+            None
+        }
+    }
+
+    /// Counts the permits out now in the peak: called once a permit from
+    /// [`try_acquire_uncounted`](Self::try_acquire_uncounted) is kept. Exact from one thread;
+    /// with several, the count may include a permit another thread is about to give back.
+    #[inline]
+    pub(crate) fn count_peak(&self) {
+        let now = self.in_flight.load(Ordering::Relaxed);
+        // Load first: fetch_max writes the cache line even when it changes nothing.
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
     /// An owned permit, or `None` when `limit` permits are out (a throttle).
     ///
     /// The permit holds a clone of the `Arc` (taken only when a slot is given), so it is
@@ -102,15 +127,16 @@ impl ConcurrencyLimiter {
         }
     }
 
-    /// Takes a slot if one is free. Only a permit's constructor calls it, and only a permit's
-    /// drop gives the slot back ([`release_slot`](Self::release_slot)).
+    /// Takes a slot if one is free, without counting it in the peak, and returns the count
+    /// it made. Only a permit's constructor calls it, and only a permit's drop gives the slot
+    /// back ([`release_slot`](Self::release_slot)).
     #[inline]
-    fn acquire_slot(&self) -> bool {
+    fn take_slot(&self) -> Option<usize> {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut current = self.in_flight.load(Ordering::Relaxed);
         loop {
             if current >= limit {
-                return false;
+                return None;
             }
             // AcqRel: a permit is a hand-off point between threads, like a lock.
             match self.in_flight.compare_exchange_weak(
@@ -119,16 +145,23 @@ impl ConcurrencyLimiter {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => {
-                    // Load first: fetch_max writes the cache line even when it changes nothing.
-                    if current + 1 > self.peak.load(Ordering::Relaxed) {
-                        self.peak.fetch_max(current + 1, Ordering::Relaxed);
-                    }
-                    return true;
-                }
+                Ok(_) => return Some(current + 1),
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// Takes a slot if one is free, and counts it in the peak.
+    #[inline]
+    fn acquire_slot(&self) -> bool {
+        let Some(reached) = self.take_slot() else {
+            return false;
+        };
+        // Load first: fetch_max writes the cache line even when it changes nothing.
+        if reached > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(reached, Ordering::Relaxed);
+        }
+        true
     }
 
     #[inline]

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::parts::clock::Timestamp;
@@ -54,21 +55,118 @@ use crate::parts::record::{FunctionError, RequestId};
 pub struct QueuedEvent<P> {
     request_id: RequestId,
     enqueued_at: Timestamp,
-    /// What only some events need (a retry's last error, throttles, the duplicate mark),
-    /// boxed so that a plain event pays one word for it: a queued event is 32 bytes beside its
-    /// payload.
-    history: Option<Box<History>>,
+    /// What only some events need (a retry's last error, throttles, the duplicate mark, a
+    /// chain deeper than 65,534, the chain's functions), behind a pointer so that a plain event
+    /// pays one word for it: a queued event is 32 bytes beside its payload. Shared (copied on
+    /// the first change) by the events a fan-out puts at the same place of one chain, so that
+    /// they allocate nothing of their own.
+    history: Option<Arc<History>>,
     last_version: u32,
     attempts: u16,
+    /// The chain depth, or [`DEEP`]: then it is in the history.
     chain_depth: u16,
     payload: P,
 }
 
-#[derive(Default)]
+/// A `chain_depth` beside the event that says "the depth is in the history".
+const DEEP: u16 = u16::MAX;
+
+#[derive(Default, Clone)]
 struct History {
     last_error: Option<FunctionError>,
     throttles: u32,
     duplicate: bool,
+    /// The chain depth, when it is [`DEEP`] or more.
+    depth: u32,
+    /// The functions the chain reached so far (the runtime's loop guard; events invoked from
+    /// a handler or a destination only).
+    lineage: Option<Arc<Lineage>>,
+}
+
+/// The functions an invocation chain reached up to and including one event, each with how many
+/// times: what the runtime's loop guard counts, like the lineage Lambda keeps in its trace
+/// header. Functions are keyed by a hash of their name ([`function_key`]). Events with the
+/// same chain share one (a duplicate delivery, and the siblings one execution invokes in the
+/// same function).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Lineage {
+    /// (function key, times reached), sorted by key.
+    counts: Box<[(u64, u32)]>,
+    /// How many times the chain reached the event's own function, this event included.
+    times: u32,
+}
+
+impl Lineage {
+    /// The lineage of an event of the function keyed `to`, invoked from an event of the
+    /// function keyed `from` whose lineage is `parent` (`None`: the first event of its chain,
+    /// which reached `from` once).
+    pub(crate) fn child(parent: Option<&Lineage>, from: u64, to: u64) -> Lineage {
+        let mut counts = match parent {
+            Some(p) => {
+                let mut counts = Vec::with_capacity(p.counts.len() + 1);
+                counts.extend_from_slice(&p.counts);
+                counts
+            }
+            None => vec![(from, 1)],
+        };
+        let times = match counts.binary_search_by_key(&to, |c| c.0) {
+            Ok(i) => {
+                counts[i].1 = counts[i].1.saturating_add(1);
+                counts[i].1
+            }
+            Err(i) => {
+                counts.insert(i, (to, 1));
+                1
+            }
+        };
+        Lineage {
+            counts: counts.into_boxed_slice(),
+            times,
+        }
+    }
+
+    /// How many times the chain reached the event's own function, this event included.
+    pub(crate) fn times(&self) -> u32 {
+        self.times
+    }
+}
+
+/// A function's key in a [`Lineage`]: the 64-bit FNV-1a hash of its name (the same in every
+/// run and every runtime).
+pub(crate) fn function_key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A new event's place in its invocation chain, when it is not the first: its depth, and the
+/// functions the chain reached (kept only by the loop guard). Cheap to clone: the events at
+/// the same place share it.
+#[derive(Clone)]
+pub(crate) struct Chain {
+    depth: u32,
+    /// The history every event at this place starts with, when it needs one (a lineage, or a
+    /// depth too deep to sit beside the event).
+    history: Option<Arc<History>>,
+}
+
+impl Chain {
+    /// The place at `depth`, whose chain reached `lineage`.
+    pub(crate) fn new(depth: u32, lineage: Option<Arc<Lineage>>) -> Self {
+        let history = (lineage.is_some() || depth >= u32::from(DEEP)).then(|| {
+            Arc::new(History {
+                depth,
+                lineage,
+                ..History::default()
+            })
+        });
+        Chain { depth, history }
+    }
+
+    /// The depth of the place.
+    pub(crate) fn depth(&self) -> u32 {
+        self.depth
+    }
 }
 
 impl<P> QueuedEvent<P> {
@@ -105,10 +203,53 @@ impl<P> QueuedEvent<P> {
         self.history.as_ref().map_or(0, |h| h.throttles)
     }
 
-    /// Position in the invocation chain (1 when invoked from outside a handler; it stops
-    /// counting at 65,535, far past any recursion limit).
+    /// Position in the invocation chain (1 when invoked from outside a handler).
+    #[inline]
     pub fn chain_depth(&self) -> u32 {
-        u32::from(self.chain_depth)
+        if self.chain_depth == DEEP {
+            self.history.as_ref().map_or(u32::from(DEEP), |h| h.depth)
+        } else {
+            u32::from(self.chain_depth)
+        }
+    }
+
+    /// Whether the event is deeper in its chain than `limit`, which must be below 65,535 (the
+    /// recursion guard's limits are at most 10,000): one comparison, the history unread.
+    #[inline]
+    pub(crate) fn deeper_than(&self, limit: u32) -> bool {
+        debug_assert!(limit < u32::from(DEEP));
+        // A depth in the history is at least DEEP, past any such limit.
+        u32::from(self.chain_depth) > limit
+    }
+
+    /// The functions the event's chain reached, if the runtime keeps them (see [`Lineage`]).
+    #[inline]
+    pub(crate) fn lineage(&self) -> Option<&Arc<Lineage>> {
+        self.history.as_ref().and_then(|h| h.lineage.as_ref())
+    }
+
+    /// How many times the event's chain reached its function, the event included: 1 for an
+    /// event without a [`Lineage`].
+    #[inline]
+    pub(crate) fn loop_count(&self) -> u32 {
+        self.lineage().map_or(1, |l| l.times())
+    }
+
+    /// A fresh event at `chain`'s place in its invocation chain: it shares the place's
+    /// history, if the place has one. Apart from [`new`](Self::new), so that a plain event's
+    /// path stays as short as it was.
+    #[inline(never)]
+    pub(crate) fn chained(
+        request_id: RequestId,
+        payload: P,
+        enqueued_at: Timestamp,
+        chain: Chain,
+    ) -> Self {
+        QueuedEvent {
+            chain_depth: u16::try_from(chain.depth).unwrap_or(DEEP),
+            history: chain.history,
+            ..Self::new(request_id, payload, enqueued_at)
+        }
     }
 
     /// Whether this is an injected duplicate delivery of an event that already ended (see
@@ -132,13 +273,15 @@ impl<P> QueuedEvent<P> {
         self.payload
     }
 
+    /// The event's own history, to change: made on first use, and copied first when shared.
     fn history(&mut self) -> &mut History {
-        self.history.get_or_insert_with(Box::default)
+        Arc::make_mut(self.history.get_or_insert_with(Arc::default))
     }
 
     /// The same event at position `depth` of an invocation chain (1 when invoked from outside
-    /// a handler, 2 when invoked by a handler of a depth-1 event, and so on). It stops counting
-    /// at 65,535.
+    /// a handler, 2 when invoked by a handler of a depth-1 event, and so on). A depth past
+    /// 65,534 is kept in the history that rare events already have behind a pointer, so the
+    /// event stays 32 bytes beside its payload.
     ///
     /// # Examples
     ///
@@ -147,10 +290,18 @@ impl<P> QueuedEvent<P> {
     ///
     /// let ev = QueuedEvent::new(RequestId::from_u64(7), (), Timestamp::ZERO).with_chain_depth(3);
     /// assert_eq!(ev.chain_depth(), 3);
+    /// let deep = QueuedEvent::new(RequestId::from_u64(8), (), Timestamp::ZERO).with_chain_depth(70_000);
+    /// assert_eq!(deep.chain_depth(), 70_000);
     /// ```
     #[must_use]
     pub fn with_chain_depth(mut self, depth: u32) -> Self {
-        self.chain_depth = u16::try_from(depth).unwrap_or(u16::MAX);
+        match u16::try_from(depth) {
+            Ok(shallow) if shallow < DEEP => self.chain_depth = shallow,
+            _ => {
+                self.chain_depth = DEEP;
+                self.history().depth = depth;
+            }
+        }
         self
     }
 
@@ -263,7 +414,12 @@ impl<P> QueuedEvent<P> {
     }
 
     pub(crate) fn into_parts(self) -> (P, Option<FunctionError>) {
-        (self.payload, self.history.and_then(|h| h.last_error))
+        // A shared history never has an error of its own (a change copies it first).
+        let last_error = self.history.and_then(|h| match Arc::try_unwrap(h) {
+            Ok(h) => h.last_error,
+            Err(shared) => shared.last_error.clone(),
+        });
+        (self.payload, last_error)
     }
 
     fn info(&self, state: EventState) -> EventInfo {

@@ -200,7 +200,9 @@ pub enum Condition {
     /// The function's reserved concurrency is 0 and the runtime follows today's Lambda
     /// ([`ZeroConcurrency::Discard`](crate::ZeroConcurrency::Discard)).
     ZeroReservedConcurrency,
-    /// The event's invocation chain is longer than the recursion limit.
+    /// The recursion guard stopped the event: its invocation chain had already reached its
+    /// function as many times as allowed (or, with
+    /// [`RecursionGuard::Hops`](crate::RecursionGuard::Hops), was as long as allowed).
     RecursionLimit,
     /// An operator removed the event from the queue (purge, or a queue edit). Not in Lambda.
     Purged,

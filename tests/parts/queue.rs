@@ -241,16 +241,29 @@ fn an_events_age_counts_from_its_enqueue_time_and_is_what_is_expired_compares() 
 }
 
 #[test]
-fn with_chain_depth_sets_the_depth_a_snapshot_reports_and_saturates_at_65535() {
+fn with_chain_depth_sets_the_depth_a_snapshot_reports_past_65535_too() {
     let mut queue = InvocationQueue::new(10).unwrap();
     let ev = QueuedEvent::new(RequestId::from_u64(1), (), Timestamp::ZERO);
     assert_eq!(ev.chain_depth(), 1, "first in its chain by default");
     queue.push(ev.with_chain_depth(4)).unwrap();
     assert_eq!(queue.snapshot()[0].chain_depth, 4);
 
-    let deep =
-        QueuedEvent::new(RequestId::from_u64(2), (), Timestamp::ZERO).with_chain_depth(1 << 20);
-    assert_eq!(deep.chain_depth(), 65_535);
+    // Past what fits beside the event (a u16), the depth moves to its history.
+    for (i, depth) in [65_534, 65_535, 65_536, 1 << 20, u32::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        let id = RequestId::from_u64(2 + i as u64);
+        let deep = QueuedEvent::new(id, (), Timestamp::ZERO).with_chain_depth(depth);
+        assert_eq!(deep.chain_depth(), depth);
+        queue.push(deep).unwrap();
+        assert_eq!(queue.snapshot()[1 + i].chain_depth, depth);
+    }
+    // And back: a shallow depth set after a deep one.
+    let ev = QueuedEvent::new(RequestId::from_u64(9), (), Timestamp::ZERO)
+        .with_chain_depth(70_000)
+        .with_chain_depth(3);
+    assert_eq!(ev.chain_depth(), 3);
 }
 
 #[test]
