@@ -3,6 +3,8 @@
 //! is driven on the test's own thread, under a manual clock).
 #![cfg(feature = "metrics")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -391,16 +393,7 @@ fn a_panicking_recorder_loses_its_readings_never_an_event_or_its_record() {
     });
 
     let records = records.lock().unwrap();
-    assert_eq!(records.len(), accepted.len(), "{records:?}");
-    for id in &accepted {
-        let id = id.to_string();
-        let mine: Vec<_> = records.iter().filter(|(r, _)| *r == id).collect();
-        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
-    }
-    let failed = records
-        .iter()
-        .filter(|(_, c)| *c == Condition::RetriesExhausted)
-        .count();
+    let failed = common::one_record_each(&records, &accepted, Condition::RetriesExhausted);
     assert_eq!(failed, 3);
     let m = rt.metrics();
     assert!(m.total.is_balanced());

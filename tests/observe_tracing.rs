@@ -3,6 +3,8 @@
 //! deliveries, captured by a `tracing_subscriber` layer of our own.
 #![cfg(feature = "tracing")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -435,16 +437,7 @@ fn a_panicking_subscriber_loses_its_reports_never_an_event_or_its_record() {
     });
 
     let records = records.lock().unwrap();
-    assert_eq!(records.len(), accepted.len(), "{records:?}");
-    for id in &accepted {
-        let id = id.to_string();
-        let mine: Vec<_> = records.iter().filter(|(r, _)| *r == id).collect();
-        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
-    }
-    let failed = records
-        .iter()
-        .filter(|(_, c)| *c == Condition::RetriesExhausted)
-        .count();
+    let failed = common::one_record_each(&records, &accepted, Condition::RetriesExhausted);
     assert_eq!(failed, 3);
     let m = rt.metrics();
     assert!(m.total.is_balanced());

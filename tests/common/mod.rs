@@ -16,3 +16,19 @@ pub fn sink<P, R>() -> (Destination<P, R>, Receiver<InvocationRecord<P, R>>) {
     let (tx, rx) = crossbeam_channel::unbounded();
     (Destination::channel(tx), rx)
 }
+
+/// Asserts that every accepted request has exactly one record among `records` (request id as
+/// text, condition), and that nothing else was recorded; returns how many ended as `condition`.
+pub fn one_record_each(
+    records: &[(String, event_invoke::Condition)],
+    accepted: &[event_invoke::RequestId],
+    condition: event_invoke::Condition,
+) -> usize {
+    assert_eq!(records.len(), accepted.len(), "{records:?}");
+    for id in accepted {
+        let id = id.to_string();
+        let mine: Vec<_> = records.iter().filter(|(r, _)| *r == id).collect();
+        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
+    }
+    records.iter().filter(|(_, c)| *c == condition).count()
+}
