@@ -348,6 +348,11 @@ mod testing;
 /// matching version. A standard library `mpsc` channel works too.
 pub use crossbeam_channel;
 
+#[cfg(feature = "lambda")]
+pub use aws::{
+    lambda_request_id, run_on_lambda, LambdaHandler, LambdaRunError, DEFAULT_MEMORY_SIZE,
+    DESERIALIZE_ERROR, INVOKE_NOT_DEPLOYED, SERIALIZE_ERROR,
+};
 #[cfg(feature = "serde")]
 pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
