@@ -52,8 +52,8 @@ pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 /// * `Ok(response)`: the response's JSON;
 /// * `Err(e)`: a [`FunctionError`] with the `errorType` and `errorMessage` of the
 ///   `lambda_runtime::Diagnostic` that `e` converts into, exactly what `lambda_runtime` posts
-///   to Lambda (for a `lambda_runtime::Error`, a boxed error, the `errorType` is
-///   `alloc::boxed::Box<dyn core::error::Error + core::marker::Send + core::marker::Sync>`;
+///   to Lambda (for a `lambda_runtime::Error`, a boxed error, `lambda_runtime` 1.5 gives the
+///   `errorType` `&alloc::boxed::Box<dyn core::error::Error + core::marker::Send + core::marker::Sync>`;
 ///   implement `From<YourError> for Diagnostic` to choose it). It is a handled error: the
 ///   handler returned it;
 /// * a panic, while the service is called or its future polled: an unhandled error of type
