@@ -21,7 +21,11 @@ async fn credit_naive(ledger: Ledger, event: LambdaEvent<Value>) -> Result<Value
     let account = event.payload["account"].as_str().ok_or("no account")?;
     let cents = event.payload["cents"].as_i64().ok_or("no cents")?;
     tokio::task::yield_now().await; // a call to a store would be here
-    *ledger.lock().unwrap().entry(account.to_string()).or_default() += cents;
+    *ledger
+        .lock()
+        .unwrap()
+        .entry(account.to_string())
+        .or_default() += cents;
     Ok(json!({ "credited": cents }))
 }
 
@@ -35,8 +39,16 @@ async fn credit_once(
     let account = event.payload["account"].as_str().ok_or("no account")?;
     let cents = event.payload["cents"].as_i64().ok_or("no cents")?;
     tokio::task::yield_now().await;
-    if applied.lock().unwrap().insert(event.context.request_id.clone()) {
-        *ledger.lock().unwrap().entry(account.to_string()).or_default() += cents;
+    if applied
+        .lock()
+        .unwrap()
+        .insert(event.context.request_id.clone())
+    {
+        *ledger
+            .lock()
+            .unwrap()
+            .entry(account.to_string())
+            .or_default() += cents;
     }
     Ok(json!({ "credited": cents }))
 }
@@ -64,7 +76,10 @@ fn idempotency_check_catches_the_naive_lambda_handler() {
     assert_eq!(total(&violation.expected), 2_100);
     assert!(total(&violation.actual) > 2_100, "{violation}");
     assert!(
-        violation.deliveries.iter().any(|d| d.duplicate || d.attempt > 1),
+        violation
+            .deliveries
+            .iter()
+            .any(|d| d.duplicate || d.attempt > 1),
         "the violation shows the repeated delivery: {violation}"
     );
 }
@@ -85,7 +100,10 @@ fn idempotency_check_passes_the_lambda_handler_that_dedups_by_request_id() {
         })
         .unwrap();
     assert_eq!(report.seeds, 100);
-    assert!(report.duplicates > 0 && report.injected_errors > 0, "{report:?}");
+    assert!(
+        report.duplicates > 0 && report.injected_errors > 0,
+        "{report:?}"
+    );
 }
 
 /// One runtime with a function registered from a `lambda_runtime` service, its ledger, and
