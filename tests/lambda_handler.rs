@@ -368,3 +368,93 @@ fn on_worker_threads_every_event_ends_once_and_no_slot_is_leaked() {
         assert!(ids.is_empty());
     }
 }
+
+/// A handler that spawns a task it does not await; the task raises `flag` a little later. On
+/// the `shared` runtime when given.
+fn spawn_and_return(
+    flag: Arc<std::sync::atomic::AtomicBool>,
+    shared: Option<tokio::runtime::Handle>,
+) -> Function<Value, Value> {
+    let mut handler = LambdaHandler::new(service_fn(move |_: LambdaEvent<Value>| {
+        let flag = Arc::clone(&flag);
+        async move {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            Ok::<_, Error>(Value::Null)
+        }
+    }));
+    if let Some(handle) = shared {
+        handler = handler.tokio_handle(handle);
+    }
+    Function::new("background", handler.into_handler())
+}
+
+/// Whether `flag` is raised within `wait`.
+fn raised_within(flag: &std::sync::atomic::AtomicBool, wait: Duration) -> bool {
+    let until = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < until {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+#[test]
+fn on_its_own_runtime_a_spawned_task_waits_for_the_threads_next_attempt() {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = manual();
+    rt.register(spawn_and_return(Arc::clone(&flag), None))
+        .unwrap();
+    rt.invoke("background", &Value::Null).unwrap();
+    // Nothing drives this thread's runtime between attempts (Lambda's frozen environment).
+    assert!(!raised_within(&flag, Duration::from_millis(50)));
+    // The next attempt on this thread runs it while it waits (bounded) for the flag.
+    let seen = Arc::clone(&flag);
+    rt.register(Function::lambda(
+        "wait",
+        service_fn(move |_: LambdaEvent<Value>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                for _ in 0..10_000 {
+                    if seen.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Ok::<_, Error>(json!(true));
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Ok(json!(false))
+            }
+        }),
+    ))
+    .unwrap();
+    assert_eq!(rt.invoke("wait", &Value::Null).unwrap(), json!(true));
+}
+
+#[test]
+fn on_a_shared_runtime_a_spawned_task_runs_on_between_attempts() {
+    let shared = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = shared.handle().clone();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    // A thread of ours keeps the shared current-thread runtime in `block_on`.
+    let driver = std::thread::spawn(move || {
+        shared.block_on(async move {
+            while stopped.try_recv().is_err() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    });
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = manual();
+    rt.register(spawn_and_return(Arc::clone(&flag), Some(handle)))
+        .unwrap();
+    rt.invoke("background", &Value::Null).unwrap();
+    assert!(raised_within(&flag, Duration::from_secs(10)));
+    stop.send(()).unwrap();
+    driver.join().unwrap();
+}

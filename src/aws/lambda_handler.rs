@@ -64,11 +64,12 @@ pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 ///
 /// The future runs to completion on the worker thread that runs the attempt, on a
 /// current-thread tokio runtime of that thread's own (IO and timers enabled, for the AWS SDK),
-/// built on the thread's first async attempt and kept. A tokio runtime cannot block inside
-/// another: when the attempt runs inside one already (the engine driven from a
-/// `#[tokio::test]`), the future runs on a helper thread with its own runtime instead. Tasks a
-/// handler spawns and does not await run only while that thread runs an attempt, as Lambda
-/// freezes an execution environment between invocations.
+/// built on the thread's first async attempt and kept. Tasks a handler spawns and does not
+/// await run only while that thread runs an attempt, as Lambda freezes an execution
+/// environment between invocations; for a client shared by all workers (an AWS SDK client
+/// built once), give a shared runtime with [`tokio_handle`](Self::tokio_handle). A tokio
+/// runtime cannot block inside another: when the attempt runs inside one already (the engine
+/// driven from a `#[tokio::test]`), the future runs on a helper thread instead of panicking.
 ///
 /// The timeout is checked when the handler returns, as for any handler of this crate: the
 /// future is not cancelled at the deadline.
@@ -105,6 +106,7 @@ pub struct LambdaHandler<S> {
     service: S,
     lambda: LambdaJson,
     memory_size: u32,
+    shared: Option<tokio::runtime::Handle>,
 }
 
 impl<S> LambdaHandler<S> {
@@ -115,6 +117,7 @@ impl<S> LambdaHandler<S> {
             service,
             lambda: LambdaJson::default(),
             memory_size: DEFAULT_MEMORY_SIZE,
+            shared: None,
         }
     }
 
@@ -129,6 +132,23 @@ impl<S> LambdaHandler<S> {
     /// crate does not limit memory.
     pub fn memory_size(mut self, megabytes: u32) -> Self {
         self.memory_size = megabytes;
+        self
+    }
+
+    /// Runs the handler's futures on a runtime you share with the rest of your program
+    /// instead of one per worker thread: each future is still polled on the worker thread
+    /// that runs the attempt (`Handle::block_on`), but the tasks it spawns, its IO and its
+    /// timers are driven by that runtime's threads, also between attempts. Give one when a
+    /// client whose connections run as background tasks (an AWS SDK client over hyper's
+    /// connection pool) is built once and used by every worker: on per-thread runtimes, a
+    /// connection opened by one worker only makes progress while that worker runs an
+    /// attempt.
+    ///
+    /// `handle` must belong to a multi-thread runtime, or to a current-thread runtime that a
+    /// thread of yours keeps in `block_on`: nothing else drives a current-thread runtime's IO
+    /// and timers, and a handler waiting on them would never finish.
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.shared = Some(handle);
         self
     }
 
@@ -165,7 +185,7 @@ impl<S> LambdaHandler<S> {
         let context = self.lambda_context(ctx);
         let mut service = self.service.clone();
         // Made on the thread that polls it: neither the payload nor the future need be `Send`.
-        let outcome = run_to_completion(move || {
+        let outcome = run_to_completion(self.shared.as_ref(), move || {
             let payload = T::deserialize(payload).map_err(deserialize_error);
             async move {
                 let event = LambdaEvent::new(payload?, context);
