@@ -61,6 +61,9 @@ pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 ///   go on, as with any handler's panic;
 /// * a payload that is not a `T`: the handler is not called, and the attempt fails with
 ///   [`DESERIALIZE_ERROR`] (Lambda's runtime fails such an event too).
+/// * a response that cannot be written as JSON: [`SERIALIZE_ERROR`]; no tokio runtime could be
+///   built for the thread (the OS refused a thread or a file descriptor): an unhandled
+///   `Runtime.TokioUnavailable` error.
 ///
 /// The future runs to completion on the worker thread that runs the attempt, on a
 /// current-thread tokio runtime of that thread's own (IO and timers enabled, for the AWS SDK),
