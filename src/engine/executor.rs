@@ -91,6 +91,18 @@ impl<P: Send + 'static, R: Send + 'static> Executor<P, R> {
         }
     }
 
+    /// An event was put back to wait until `due` (a retry delay or a throttle backoff).
+    #[inline]
+    pub(crate) fn delayed_until(&self, due: Timestamp) {
+        match self {
+            Executor::Threads(_) => {
+                let _ = due;
+            }
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => v.delayed_until(due),
+        }
+    }
+
     /// Concurrency or the queues changed at `now`: `counts` gives (running, outstanding), read
     /// only when virtual time keeps a timeline.
     #[inline]
@@ -157,6 +169,8 @@ mod virtual_time {
         fn observe(&self, now: Timestamp, running: u64, outstanding: u64);
         /// Something ended at `at`.
         fn note_end(&self, at: Timestamp);
+        /// An event was put back to wait until `due` (a retry delay or a throttle backoff).
+        fn delayed_until(&self, due: Timestamp);
     }
 
     /// An event on its way to a queue: its invoke call returns at `at`.
@@ -182,6 +196,6 @@ mod virtual_time {
     /// What comes due in virtual time.
     pub(crate) enum Due<P, R> {
         Arrival(Arrival<P, R>),
-        Completion(Box<Completion<P, R>>),
+        Completion(Completion<P, R>),
     }
 }
