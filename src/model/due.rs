@@ -2,21 +2,27 @@
 //!
 //! Virtual time never goes backwards, and what is scheduled mostly comes in runs already in
 //! time order: one execution's invokes return 10 ms apart, executions of one fixed duration
-//! end in the order they started. The queue keeps such a run as one FIFO and a small heap of
-//! the runs' heads, so that taking the next item costs a heap step over the runs (a few
-//! hundred) instead of over every item (a million): the items themselves never move.
-//! Scheduling out of order only starts another run; the order taken is the same as one heap
-//! of every item would give: by due time, then by the order scheduled.
+//! end in the order they started. The queue keeps each such run as a list, and a small heap
+//! of the runs' first items, so that taking the next item costs a heap step over the runs (a
+//! few hundred) instead of over every item (a million), and the items never move once
+//! stored. They live in one slab whose slots are reused as soon as they are taken: memory
+//! follows the most items scheduled at once, with no copying as runs grow. Scheduling out of
+//! order only starts another run; the order taken is the one a heap of every item would
+//! give: by due time, then by the order scheduled.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::binary_heap::PeekMut;
+use std::collections::BinaryHeap;
 
-/// One run's first item: its key, and where the run is.
+/// No next item.
+const END: u32 = u32::MAX;
+
+/// One run's first item: its key, and its slot.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Head {
     at: u64,
     seq: u64,
-    run: usize,
+    slot: u32,
 }
 
 impl PartialOrd for Head {
@@ -27,33 +33,41 @@ impl PartialOrd for Head {
 
 impl Ord for Head {
     // Reversed: the earliest (then the first scheduled) on top of the max-heap. `seq` is
-    // unique, so `run` never decides.
+    // unique, so `slot` never decides.
     fn cmp(&self, o: &Self) -> Ordering {
         (o.at, o.seq).cmp(&(self.at, self.seq))
     }
 }
 
+/// A slot of the slab: an item and the next one of its run, or a free slot.
+struct Node<T> {
+    at: u64,
+    seq: u64,
+    /// The next item of the run, or the next free slot ([`END`]: none).
+    next: u32,
+    item: Option<T>,
+}
+
 /// Items due at virtual times, taken by (due time, order scheduled).
 pub(crate) struct DueQueue<T> {
-    /// Each run's items, in (due time, order scheduled) order; empty runs are free.
-    runs: Vec<VecDeque<(u64, u64, T)>>,
-    /// Runs with no items, to reuse (their buffers stay allocated).
-    free: Vec<usize>,
-    /// The head of every run that has items.
+    nodes: Vec<Node<T>>,
+    /// The first free slot ([`END`]: none), its `next` the following one.
+    free: u32,
+    /// The first item of every run.
     heads: BinaryHeap<Head>,
-    /// The run the last item went to, while it has items: the next item joins it when it is
-    /// due no earlier than that run's last.
-    open: Option<usize>,
+    /// The last item of the run the last item joined, while it is scheduled: the next item
+    /// joins that run when it is due no earlier.
+    open: u32,
     len: usize,
 }
 
 impl<T> DueQueue<T> {
     pub(crate) fn new() -> Self {
         DueQueue {
-            runs: Vec::new(),
-            free: Vec::new(),
+            nodes: Vec::new(),
+            free: END,
             heads: BinaryHeap::new(),
-            open: None,
+            open: END,
             len: 0,
         }
     }
@@ -64,7 +78,7 @@ impl<T> DueQueue<T> {
         self.len
     }
 
-    /// The earliest due time, if any item is scheduled.
+    /// The key (due time, order scheduled) of the earliest item, if any is scheduled.
     #[inline]
     pub(crate) fn peek_key(&self) -> Option<(u64, u64)> {
         self.heads.peek().map(|h| (h.at, h.seq))
@@ -72,24 +86,33 @@ impl<T> DueQueue<T> {
 
     /// Schedules `item` at `at`; `seq` must be larger than every `seq` scheduled before.
     pub(crate) fn push(&mut self, at: u64, seq: u64, item: T) {
-        self.len += 1;
-        if let Some(run) = self.open {
-            let tail = &mut self.runs[run];
-            if tail.back().is_some_and(|last| last.0 <= at) {
-                tail.push_back((at, seq, item));
-                return;
+        let node = Node {
+            at,
+            seq,
+            next: END,
+            item: Some(item),
+        };
+        let slot = match self.free {
+            END => {
+                // Past u32::MAX - 1 slots (hundreds of gigabytes) the index would wrap.
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
             }
-        }
-        let run = match self.free.pop() {
-            Some(run) => run,
-            None => {
-                self.runs.push(VecDeque::new());
-                self.runs.len() - 1
+            slot => {
+                let n = &mut self.nodes[slot as usize];
+                self.free = n.next;
+                *n = node;
+                slot
             }
         };
-        self.runs[run].push_back((at, seq, item));
-        self.heads.push(Head { at, seq, run });
-        self.open = Some(run);
+        self.len += 1;
+        let open = self.open;
+        self.open = slot;
+        if open != END && self.nodes[open as usize].at <= at {
+            self.nodes[open as usize].next = slot;
+        } else {
+            self.heads.push(Head { at, seq, slot });
+        }
     }
 
     /// Takes the earliest item if it is due by `now`.
@@ -98,24 +121,27 @@ impl<T> DueQueue<T> {
         if top.at > now {
             return None;
         }
-        let run = top.run;
-        let (at, _, item) = self.runs[run].pop_front()?;
+        let slot = top.slot;
+        let node = &mut self.nodes[slot as usize];
+        let (at, next, item) = (node.at, node.next, node.item.take());
+        node.next = self.free;
+        self.free = slot;
         self.len -= 1;
-        match self.runs[run].front() {
-            Some(&(at, seq, _)) => {
-                // The run's next item is its new head: one sift down the small heap.
-                top.at = at;
-                top.seq = seq;
+        if next == END {
+            PeekMut::pop(top);
+            if self.open == slot {
+                self.open = END;
             }
-            None => {
-                std::collections::binary_heap::PeekMut::pop(top);
-                self.free.push(run);
-                if self.open == Some(run) {
-                    self.open = None;
-                }
-            }
+        } else {
+            // The run's next item is its new head: one sift down the small heap.
+            let n = &self.nodes[next as usize];
+            *top = Head {
+                at: n.at,
+                seq: n.seq,
+                slot: next,
+            };
         }
-        Some((at, item))
+        item.map(|item| (at, item))
     }
 }
 
@@ -171,10 +197,10 @@ mod tests {
             out.push(at);
         }
         assert_eq!(out, [15, 20, 25, 30]);
-        // Empty runs are reused.
+        // Taken slots are reused.
         push(&mut q, 1);
         assert_eq!(q.pop_due(1), Some((1, 1)));
-        assert!(q.runs.len() <= 2);
+        assert_eq!(q.nodes.len(), 4, "the most items scheduled at once");
     }
 
     #[test]

@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::time::Duration;
 
-use super::report::secs;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::Error;
 
@@ -156,7 +155,7 @@ impl TimelinePoint {
     /// The events of [`queued`](Self::queued) that could run now (or are held by a paused
     /// function): those not [`delayed`](Self::delayed).
     pub fn ready(&self) -> u64 {
-        self.queued - self.delayed
+        self.queued.saturating_sub(self.delayed)
     }
 }
 
@@ -311,9 +310,14 @@ impl Timeline {
         let frame = Frame::new(from, to, duration_nanos(self.resolution), &self.points);
         let mut out = String::new();
         svg_header(&mut out, title);
+        frame.time_grid(&mut out);
         // The upper panel: concurrency.
         let top = TOP_MARGIN;
-        let peak = frame.points().map(|(_, p)| p.concurrency).max().unwrap_or(0);
+        let peak = frame
+            .points()
+            .map(|(_, p)| p.concurrency)
+            .max()
+            .unwrap_or(0);
         let scale = frame.value_axis(&mut out, top, peak, "executions");
         let line = frame.steps(top, scale, |p| p.concurrency);
         let _ = writeln!(
@@ -324,7 +328,10 @@ impl Timeline {
         legend(
             &mut out,
             top,
-            &[("#1f77b4", &format!("concurrent executions (peak {})", grouped(peak)))],
+            &[(
+                "#1f77b4",
+                &format!("concurrent executions (peak {})", grouped(peak)),
+            )],
         );
         // The lower panel: the queue, delayed events below, ready ones stacked on them.
         let top = TOP_MARGIN + PANEL_HEIGHT + PANEL_GAP;
@@ -353,7 +360,10 @@ impl Timeline {
             &mut out,
             top,
             &[
-                ("#d62728", &format!("ready or held (peak {})", grouped(peak_ready))),
+                (
+                    "#d62728",
+                    &format!("ready or held (peak {})", grouped(peak_ready)),
+                ),
                 (
                     "#ff7f0e",
                     &format!(
@@ -390,7 +400,8 @@ impl<'a> Frame<'a> {
     /// The x of virtual time `t` (nanoseconds from the origin), clamped to the window.
     fn x(&self, t: u64) -> f64 {
         let t = t.clamp(self.from, self.to);
-        LEFT_MARGIN as f64 + PLOT_WIDTH as f64 * (t - self.from) as f64 / (self.to - self.from) as f64
+        LEFT_MARGIN as f64
+            + PLOT_WIDTH as f64 * (t - self.from) as f64 / (self.to - self.from) as f64
     }
 
     /// The buckets that overlap the window, each with its span clipped to it.
@@ -463,34 +474,53 @@ impl<'a> Frame<'a> {
         scale
     }
 
-    /// Draws round time ticks under the lower panel, each with its unit, and the axis title.
-    fn time_axis(&self, out: &mut String, resolution: Duration) {
-        let span = self.to - self.from;
-        let step = round_step(span, TIME_TICKS);
-        let unit = time_unit(self.to);
+    /// The round time ticks in the window (nanoseconds from the origin), and their step.
+    fn time_ticks(&self) -> (Vec<u64>, u64) {
+        let step = round_step(self.to - self.from, TIME_TICKS);
+        let mut ticks = Vec::new();
         let mut t = self.from.div_ceil(step) * step;
-        let upper = TOP_MARGIN;
         while t <= self.to {
+            ticks.push(t);
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => break,
+            }
+        }
+        (ticks, step)
+    }
+
+    /// Draws a faint vertical line at each time tick, across both panels, under everything.
+    fn time_grid(&self, out: &mut String) {
+        for t in self.time_ticks().0 {
             let x = self.x(t);
             let _ = writeln!(
                 out,
-                r##"<line x1="{x:.1}" y1="{upper}" x2="{x:.1}" y2="{}" stroke="#f0f0f0"/>"##,
+                r##"<line x1="{x:.1}" y1="{TOP_MARGIN}" x2="{x:.1}" y2="{}" stroke="#e5e5e5"/>"##,
                 TIME_AXIS + 4
             );
+        }
+    }
+
+    /// Writes the round time ticks' labels under the lower panel, each with its unit, and
+    /// the axis title.
+    fn time_axis(&self, out: &mut String, resolution: Duration) {
+        let (ticks, step) = self.time_ticks();
+        let unit = time_unit(self.to);
+        for t in ticks {
             let _ = writeln!(
                 out,
-                r#"<text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                self.x(t),
                 TIME_AXIS + 18,
                 time_label(t, step, unit)
             );
-            t += step;
         }
         let _ = writeln!(
             out,
             r#"<text x="{}" y="{}" text-anchor="middle">virtual time since the first invoke (each point the peak of {})</text>"#,
             LEFT_MARGIN + PLOT_WIDTH / 2,
             TIME_AXIS + 38,
-            secs(resolution)
+            duration_text(duration_nanos(resolution))
         );
     }
 }
@@ -580,6 +610,24 @@ pub(crate) fn time_label(t: u64, step: u64, (name, unit): (&str, u64)) -> String
     format!("{whole}.{fraction:0decimals$} {name}")
 }
 
+/// `ns` nanoseconds in the unit that fits them, with up to three decimals ("512 ms").
+pub(crate) fn duration_text(ns: u64) -> String {
+    let (name, unit) = time_unit(ns);
+    let thousandths = ns as u128 * 1_000 / unit as u128;
+    let mut text = format!(
+        "{}.{:03}",
+        grouped((thousandths / 1_000) as u64),
+        thousandths % 1_000
+    );
+    while text.ends_with('0') {
+        text.pop();
+    }
+    if text.ends_with('.') {
+        text.pop();
+    }
+    format!("{text} {name}")
+}
+
 /// `n` with a comma between groups of three digits.
 fn grouped(n: u64) -> String {
     let digits = n.to_string();
@@ -622,7 +670,7 @@ fn legend(out: &mut String, top: u64, items: &[(&str, &str)]) {
 
 /// A generous estimate of the width of `text` in the chart's sans-serif font at `size`.
 pub(crate) fn text_width(text: &str, size: f64) -> f64 {
-    text.chars().count() as f64 * size * 0.62
+    text.chars().count() as f64 * size * 0.65
 }
 
 /// Writes the SVG's opening tag, its white background and the title, its font shrunk to fit.
@@ -709,9 +757,19 @@ mod tests {
         assert_eq!(time_label(180_000_000_000, 20_000_000_000, s), "180 s");
         assert_eq!(time_label(1_500_000_000, 500_000_000, s), "1.5 s");
         assert_eq!(time_label(1_000_000_000, 200_000_000, s), "1.0 s");
-        assert_eq!(time_label(20_000_000_000_000, 2_000_000_000_000, s), "20,000 s");
-        assert_eq!(time_label(250_000_000, 50_000_000, ("ms", 1_000_000)), "250 ms");
+        assert_eq!(
+            time_label(20_000_000_000_000, 2_000_000_000_000, s),
+            "20,000 s"
+        );
+        assert_eq!(
+            time_label(250_000_000, 50_000_000, ("ms", 1_000_000)),
+            "250 ms"
+        );
         assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(duration_text(512_000_000), "512 ms");
+        assert_eq!(duration_text(1_024_000_000), "1.024 s");
+        assert_eq!(duration_text(4_096_000_000_000), "4,096 s");
+        assert_eq!(duration_text(1_500), "1.5 µs");
         assert_eq!(grouped(100), "100");
     }
 
