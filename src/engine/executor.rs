@@ -11,9 +11,10 @@
 //! The engine matches the executor in a few places only, the way crossbeam-channel matches
 //! its flavors once per operation: when a client invokes (a virtual call takes the invoke
 //! latency), when an execution starts (a virtual one keeps its slots until its end), when the
-//! driver looks for due work, and when the timeline samples. Everything virtual time needs
-//! from the engine is in [`VirtualTime`]; model mode (`crate::model`) implements it and reaches
-//! the engine only through this seam and the public API.
+//! driver looks for due work, and when the timeline samples (and learns of an event put back
+//! to wait out a retry or a backoff). Everything virtual time needs from the engine is in
+//! [`VirtualTime`]; model mode (`crate::model`) implements it and reaches the engine only
+//! through this seam and the public API.
 
 use std::marker::PhantomData;
 
