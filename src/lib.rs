@@ -396,7 +396,9 @@ pub use engine::{
     DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]
-pub use model::{AgeSummary, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint};
+pub use model::{
+    AgeSummary, ChartOptions, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint,
+};
 #[cfg(feature = "metrics")]
 pub use observe::describe_metrics;
 pub use observe::{TraceEvent, TraceKind};

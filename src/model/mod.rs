@@ -7,6 +7,7 @@
 
 mod books;
 mod cursor;
+mod due;
 mod options;
 mod report;
 mod timeline;
@@ -16,4 +17,4 @@ pub(crate) use cursor::Cursor;
 pub use options::ModelOptions;
 pub use report::{AgeSummary, FunctionReport, ModelReport};
 pub(crate) use timeline::TimelineBuf;
-pub use timeline::{Timeline, TimelinePoint};
+pub use timeline::{ChartOptions, Timeline, TimelinePoint};
