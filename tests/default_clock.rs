@@ -10,7 +10,8 @@ fn a_builder_given_a_clock_never_makes_the_system_clock_and_one_given_none_makes
 
     let clock = ManualClock::new();
     let rt: Runtime<u8> = Runtime::builder().clock(clock.clone()).build().unwrap();
-    rt.register(Function::new("f", |_: &u8, _ctx| Ok(()))).unwrap();
+    rt.register(Function::new("f", |_: &u8, _ctx| Ok(())))
+        .unwrap();
     rt.invoke_async("f", 1).unwrap();
     assert_eq!(rt.run_until_idle(), 1);
     assert!(rt.clock().is_virtual());
@@ -23,7 +24,11 @@ fn a_builder_given_a_clock_never_makes_the_system_clock_and_one_given_none_makes
             .unwrap();
         assert!(model.clock().is_virtual());
     }
-    assert_eq!(SystemClock::made_so_far(), before, "a system clock was made");
+    assert_eq!(
+        SystemClock::made_so_far(),
+        before,
+        "a system clock was made"
+    );
 
     // Given none, the runtime makes exactly one, and runs on real time.
     let rt: Runtime<u8> = Runtime::builder().build().unwrap();

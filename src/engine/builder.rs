@@ -11,9 +11,9 @@ use super::executor::Executor;
 use super::executor::VirtualTime;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::{Clock, SystemClock};
 #[cfg(feature = "model")]
 use crate::parts::clock::ManualClock;
+use crate::parts::clock::{Clock, SystemClock};
 use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::record::InvocationRecord;
@@ -208,9 +208,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             .map_or(Executor::Threads(PhantomData), Executor::Virtual);
         #[cfg(not(feature = "model"))]
         let executor = Executor::Threads(PhantomData);
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Arc::new(SystemClock::new()));
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let is_virtual = clock.is_virtual();
         let inner = Arc::new(Inner {
             clock,
@@ -265,10 +263,10 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             match &self.clock {
                 None => self.clock = Some(Arc::new(ManualClock::new())),
                 Some(clock) if !clock.is_virtual() => {
-                return Err(Error::InvalidConfig {
-                    field: "clock",
-                    value: "a real clock".into(),
-                    accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
+                    return Err(Error::InvalidConfig {
+                        field: "clock",
+                        value: "a real clock".into(),
+                        accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
                     })
                 }
                 Some(_) => {}
