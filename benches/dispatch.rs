@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use event_invoke::{Function, ManualClock, Runtime};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use crossbeam_channel::TryRecvError;
+use event_invoke::{Clock, Condition, Function, ManualClock, Runtime, SystemClock};
 use parking_lot::Mutex;
 
 /// The payload every figure moves: small and `Copy`, so the engine's cost is what is measured.
@@ -16,8 +17,12 @@ type Payload = [u64; 2];
 const PAYLOAD: Payload = [7, 42];
 
 fn quiet_runtime() -> Runtime<Payload> {
+    quiet_runtime_on(ManualClock::new())
+}
+
+fn quiet_runtime_on(clock: impl Clock) -> Runtime<Payload> {
     Runtime::builder()
-        .clock(ManualClock::new())
+        .clock(clock)
         .keep_dead_letters(false)
         .build()
         .unwrap()
@@ -39,6 +44,21 @@ fn baselines(c: &mut Criterion) {
         b.iter(|| {
             tx.send(*black_box(&PAYLOAD)).unwrap();
             black_box(rx.recv().unwrap());
+        })
+    });
+    // What `hot_path/invoke_async` is compared with: sends alone into an unbounded channel
+    // (which grows in blocks of 31 slots), drained outside the timed part, like the queue the
+    // invokes fill.
+    g.bench_function("crossbeam_send", |b| {
+        b.iter_custom(|iters| {
+            let (tx, rx) = crossbeam_channel::unbounded::<Payload>();
+            let start = Instant::now();
+            for _ in 0..iters {
+                tx.send(*black_box(&PAYLOAD)).unwrap();
+            }
+            let elapsed = start.elapsed();
+            drop(rx);
+            elapsed
         })
     });
     let q = Mutex::new(VecDeque::<Payload>::new());
@@ -67,6 +87,37 @@ fn hot_path(c: &mut Criterion) {
         })
     });
     g.bench_function("invoke_and_dispatch", |b| {
+        b.iter(|| {
+            h.invoke_async(*black_box(&PAYLOAD)).unwrap();
+            black_box(rt.try_dispatch());
+        })
+    });
+    // By name: the registry lookup added to the same step.
+    g.bench_function("invoke_by_name_and_dispatch", |b| {
+        b.iter(|| {
+            rt.invoke_async(black_box("noop"), *black_box(&PAYLOAD))
+                .unwrap();
+            black_box(rt.try_dispatch());
+        })
+    });
+    g.bench_function("invoke_async_by_name", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(
+                    rt.invoke_async(black_box("noop"), *black_box(&PAYLOAD))
+                        .unwrap(),
+                );
+            }
+            let elapsed = start.elapsed();
+            rt.purge("noop").unwrap();
+            elapsed
+        })
+    });
+    // The same step on the real clock (the default), read two or three times per event.
+    let rt = quiet_runtime_on(SystemClock::new());
+    let h = rt.register(noop()).unwrap();
+    g.bench_function("invoke_and_dispatch_system_clock", |b| {
         b.iter(|| {
             h.invoke_async(*black_box(&PAYLOAD)).unwrap();
             black_box(rt.try_dispatch());
@@ -170,7 +221,10 @@ fn fanout(c: &mut Criterion) {
     workers.stop();
     g.finish();
 
-    // The same task tree through one crossbeam channel, on two plain threads.
+    // The same task tree through one crossbeam channel, on two plain threads. Each thread
+    // counts the tasks it ran on its own and adds them to the shared count only when it finds
+    // the channel empty (the tree is done only then), so the baseline pays no contended
+    // atomic per task.
     let mut g = c.benchmark_group("baseline");
     g.throughput(Throughput::Elements(EXECUTIONS));
     g.sample_size(20);
@@ -186,7 +240,26 @@ fn fanout(c: &mut Criterion) {
                 Arc::clone(&finished),
             );
             std::thread::spawn(move || {
-                while let Ok(t) = rx.recv() {
+                let mut ran = 0u64;
+                loop {
+                    let t = match rx.try_recv() {
+                        Ok(t) => t,
+                        Err(TryRecvError::Disconnected) => return,
+                        Err(TryRecvError::Empty) => {
+                            if ran > 0 {
+                                let total = finished.fetch_add(ran, Ordering::AcqRel) + ran;
+                                ran = 0;
+                                if total == EXECUTIONS {
+                                    finished.store(0, Ordering::Release);
+                                    done_tx.send(()).unwrap();
+                                }
+                            }
+                            match rx.recv() {
+                                Ok(t) => t,
+                                Err(_) => return,
+                            }
+                        }
+                    };
                     match t {
                         Task::Root => (0..100).for_each(|_| tx.send(Task::Middle).unwrap()),
                         Task::Middle => (0..100).for_each(|_| tx.send(Task::Leaf).unwrap()),
@@ -195,10 +268,7 @@ fn fanout(c: &mut Criterion) {
                         }
                         Task::Stop => return,
                     }
-                    if finished.fetch_add(1, Ordering::AcqRel) + 1 == EXECUTIONS {
-                        finished.store(0, Ordering::Release);
-                        done_tx.send(()).unwrap();
-                    }
+                    ran += 1;
                 }
             })
         })
@@ -214,6 +284,102 @@ fn fanout(c: &mut Criterion) {
     }
     for t in threads {
         t.join().unwrap();
+    }
+
+    // The peers a user would pick instead, on two threads each: a rayon scope, and tasks on
+    // a tokio multi-thread runtime.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    g.bench_function("fanout_rayon", |b| {
+        b.iter(|| {
+            pool.scope(|s| {
+                s.spawn(|s| {
+                    black_box(Task::Root);
+                    for _ in 0..100 {
+                        s.spawn(|s| {
+                            black_box(Task::Middle);
+                            for _ in 0..100 {
+                                s.spawn(|_| {
+                                    black_box(Task::Leaf);
+                                });
+                            }
+                        });
+                    }
+                });
+            })
+        })
+    });
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let finished = Arc::new(AtomicU64::new(0));
+    g.bench_function("fanout_tokio", |b| {
+        b.iter(|| {
+            let (finished, done_tx) = (Arc::clone(&finished), done_tx.clone());
+            let handle = tokio.handle().clone();
+            tokio.spawn(async move {
+                let end = move |finished: &AtomicU64, done_tx: &crossbeam_channel::Sender<()>| {
+                    if finished.fetch_add(1, Ordering::AcqRel) + 1 == EXECUTIONS {
+                        finished.store(0, Ordering::Release);
+                        done_tx.send(()).unwrap();
+                    }
+                };
+                for _ in 0..100 {
+                    let (finished, done_tx, inner) =
+                        (Arc::clone(&finished), done_tx.clone(), handle.clone());
+                    handle.spawn(async move {
+                        for _ in 0..100 {
+                            let (finished, done_tx) = (Arc::clone(&finished), done_tx.clone());
+                            inner.spawn(async move {
+                                black_box(Task::Leaf);
+                                end(&finished, &done_tx);
+                            });
+                        }
+                        end(&finished, &done_tx);
+                    });
+                }
+                end(&finished, &done_tx);
+            });
+            done_rx.recv().unwrap();
+        })
+    });
+    g.finish();
+}
+
+/// Held events ageing out: a paused function holds `n` events accepted 1 µs apart, so each
+/// reaches its maximum age at an instant of its own; one `run_for` ages them all out.
+fn held(c: &mut Criterion) {
+    const MAX_AGE: Duration = Duration::from_secs(60);
+    let mut g = c.benchmark_group("held");
+    g.sample_size(10);
+    for n in [1_000u64, 100_000] {
+        g.throughput(Throughput::Elements(n));
+        g.bench_with_input(BenchmarkId::new("age_out", n), &n, |b, &n| {
+            b.iter_batched(
+                || {
+                    let clock = ManualClock::new();
+                    let rt = quiet_runtime_on(clock.clone());
+                    let h = rt.register(noop().maximum_event_age(MAX_AGE)).unwrap();
+                    h.pause().unwrap();
+                    for _ in 0..n {
+                        h.invoke_async(PAYLOAD).unwrap();
+                        clock.advance(Duration::from_micros(1));
+                    }
+                    (rt, h)
+                },
+                |(rt, h)| {
+                    rt.run_for(MAX_AGE + Duration::from_secs(1));
+                    let aged = h.metrics().unwrap().outcome(Condition::EventAgeExceeded);
+                    assert_eq!(aged, n);
+                    (rt, h)
+                },
+                BatchSize::PerIteration,
+            )
+        });
     }
     g.finish();
 }
@@ -241,6 +407,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = baselines, hot_path, throughput, fanout, queue_depth
+    targets = baselines, hot_path, throughput, fanout, queue_depth, held
 }
 criterion_main!(benches);

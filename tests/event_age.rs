@@ -494,3 +494,147 @@ fn attempt_that_starts_within_the_age_may_finish_past_it_and_succeed() {
     assert_eq!(record.approximate_invoke_count, 1);
     assert_eq!(record.timestamp, at(149));
 }
+
+#[test]
+fn held_events_age_out_oldest_first_whatever_their_place_in_the_queue() {
+    let (clock, rt) = runtime();
+    let (f, starts, failures) = always_failing("f", secs(100));
+    rt.register(f).unwrap();
+    // `a` fails once: its retry is due at 60 s, behind `b` and `c` accepted later.
+    let a = rt.invoke_async("f", 1).unwrap();
+    assert_eq!(
+        rt.try_dispatch().unwrap().outcome,
+        StepOutcome::RetryScheduled { due: at(60) }
+    );
+    rt.pause("f").unwrap();
+    clock.advance(secs(10));
+    let b = rt.invoke_async("f", 2).unwrap();
+    clock.advance(secs(10));
+    let c = rt.invoke_async("f", 3).unwrap();
+
+    // At 65 s the retry became ready, held, at the back of the line.
+    rt.run_for(secs(45));
+    let line: Vec<_> = rt
+        .inspect_queue("f", |q| q.iter().map(|e| e.request_id()).collect())
+        .unwrap();
+    assert_eq!(line, vec![b, c, a]);
+    let snapshot = rt.queue_snapshot("f").unwrap();
+    assert_eq!(snapshot.len(), 3);
+    assert!(snapshot.iter().all(|e| e.state == EventState::Held));
+
+    // Each ages out at its own deadline, the oldest first: a at 100 s, b at 110 s, c at 120 s.
+    rt.run_for(secs(60));
+    let records: Vec<Record> = failures.try_iter().collect();
+    let ended: Vec<_> = records
+        .iter()
+        .map(|r| (r.request_id, r.timestamp))
+        .collect();
+    assert_eq!(ended, vec![(a, at(100)), (b, at(110)), (c, at(120))]);
+    assert!(records
+        .iter()
+        .all(|r| r.condition == Condition::EventAgeExceeded));
+    assert_eq!(records[0].approximate_invoke_count, 1);
+    assert_eq!(records[0].error().unwrap().message(), "attempt 1");
+    assert!(records[1].error().is_none());
+    assert_eq!(starts.try_iter().count(), 1, "only a's first attempt ran");
+    assert_eq!(rt.outstanding(), 0);
+}
+
+#[test]
+fn held_events_accepted_at_one_instant_age_out_together_in_queue_order() {
+    let (_clock, rt) = runtime();
+    let (f, _starts) = counting("f", secs(60));
+    rt.register(f).unwrap();
+    rt.pause("f").unwrap();
+    let ids: Vec<_> = (0..5).map(|n| rt.invoke_async("f", n).unwrap()).collect();
+
+    rt.run_for(secs(61));
+    let dead = rt.drain_dead_letters();
+    let ended: Vec<_> = dead.iter().map(|r| (r.request_id, r.timestamp)).collect();
+    let expected: Vec<_> = ids.iter().map(|&id| (id, at(60))).collect();
+    assert_eq!(ended, expected);
+}
+
+#[test]
+fn thousands_of_held_events_at_distinct_instants_each_age_out_at_their_own_deadline_and_the_rest_run_on_resume(
+) {
+    const N: u64 = 3_000;
+    let (clock, rt) = runtime();
+    let (f, starts) = counting("f", secs(60));
+    let (fail_tx, failures) = crossbeam_channel::unbounded::<Record>();
+    rt.register(f.on_failure(Destination::channel(fail_tx)))
+        .unwrap();
+    rt.pause("f").unwrap();
+    let mut ids = Vec::new();
+    for n in 0..N {
+        ids.push((rt.invoke_async("f", n as u32).unwrap(), clock.now()));
+        clock.advance(Duration::from_millis(10));
+    }
+    // Two thirds age out, one at a time; the last third is still held.
+    let cut = 2 * N / 3;
+    rt.run_until(ids[cut as usize].1 + secs(60) - Duration::from_nanos(1));
+    let records: Vec<Record> = failures.try_iter().collect();
+    let ended: Vec<_> = records
+        .iter()
+        .map(|r| (r.request_id, r.timestamp))
+        .collect();
+    let expected: Vec<_> = ids[..cut as usize]
+        .iter()
+        .map(|&(id, accepted)| (id, accepted + secs(60)))
+        .collect();
+    assert_eq!(ended, expected);
+    let left: Vec<_> = rt
+        .queue_snapshot("f")
+        .unwrap()
+        .iter()
+        .map(|e| e.request_id)
+        .collect();
+    let held: Vec<_> = ids[cut as usize..].iter().map(|&(id, _)| id).collect();
+    assert_eq!(left, held);
+    assert_eq!(rt.outstanding(), N - cut);
+
+    // Resumed, the rest run in the order they were accepted.
+    rt.resume("f").unwrap();
+    assert_eq!(rt.run_until_idle(), N - cut);
+    assert_eq!(starts.try_iter().count() as u64, N - cut);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::EventAgeExceeded), cut);
+    assert_eq!(m.outcome(Condition::Success), N - cut);
+    assert_eq!(rt.outstanding(), 0);
+}
+
+#[test]
+fn a_paused_queue_can_be_edited_and_trimmed_and_resumes_in_its_order() {
+    let (clock, rt) = runtime();
+    let (log, seen) = crossbeam_channel::unbounded();
+    rt.register(Function::new("f", move |n: &u32, _ctx| {
+        log.send(*n).unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    rt.pause("f").unwrap();
+    let ids: Vec<_> = (1..=4)
+        .map(|n| {
+            clock.advance(secs(1));
+            rt.invoke_async("f", n).unwrap()
+        })
+        .collect();
+    assert!(rt.edit_queued("f", ids[2], |n| *n = 30).unwrap());
+    assert!(rt.remove_queued("f", ids[1]).unwrap());
+    assert_eq!(
+        rt.remove_queued_where("f", |e| e.request_id() == ids[3])
+            .unwrap(),
+        1
+    );
+    rt.invoke_async("f", 5).unwrap();
+    let line: Vec<u32> = rt
+        .inspect_queue("f", |q| q.iter().map(|e| *e.payload()).collect())
+        .unwrap();
+    assert_eq!(line, vec![1, 30, 5]);
+
+    rt.resume("f").unwrap();
+    assert_eq!(rt.run_until_idle(), 3);
+    assert_eq!(seen.try_iter().collect::<Vec<_>>(), vec![1, 30, 5]);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::Purged), 2);
+}

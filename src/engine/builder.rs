@@ -11,9 +11,9 @@ use super::executor::Executor;
 use super::executor::VirtualTime;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::Clock;
 #[cfg(feature = "model")]
 use crate::parts::clock::ManualClock;
+use crate::parts::clock::{Clock, SystemClock};
 use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::record::InvocationRecord;
@@ -47,7 +47,9 @@ use super::{
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct RuntimeBuilder<P, R> {
-    pub(crate) clock: Arc<dyn Clock>,
+    /// The caller's clock; without one, `build` makes a [`SystemClock`] (or, in model mode, a
+    /// `ManualClock`): a clock is only made when none was given.
+    pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) account_concurrency: u32,
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
@@ -57,7 +59,6 @@ pub struct RuntimeBuilder<P, R> {
     pub(crate) observer: Option<Observer<P, R>>,
     pub(crate) tracer: Option<Tracer>,
     pub(crate) faults: Option<Box<dyn FaultSeam<P>>>,
-    pub(crate) clock_set: bool,
     #[cfg(feature = "model")]
     pub(crate) virtual_time: Option<Box<dyn VirtualTime<P, R>>>,
     pub(crate) scaling: Option<ScalingRate>,
@@ -67,10 +68,10 @@ impl<P, R> fmt::Debug for RuntimeBuilder<P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The clock, the hooks and the payload cloner are trait objects and closures: say
         // what kind they are, or whether they are set.
-        let clock = match (self.clock_set, self.clock.is_virtual()) {
-            (false, _) => "default (SystemClock; a ManualClock in model mode)",
-            (true, true) => "virtual",
-            (true, false) => "real",
+        let clock = match self.clock.as_ref().map(|c| c.is_virtual()) {
+            None => "default (SystemClock; a ManualClock in model mode)",
+            Some(true) => "virtual",
+            Some(false) => "real",
         };
         let mut d = f.debug_struct("RuntimeBuilder");
         d.field("clock", &clock)
@@ -103,8 +104,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// The clock (default [`SystemClock`](crate::SystemClock)). Pass a
     /// [`ManualClock`](crate::ManualClock) clone for virtual time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self.clock_set = true;
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -208,9 +208,10 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             .map_or(Executor::Threads(PhantomData), Executor::Virtual);
         #[cfg(not(feature = "model"))]
         let executor = Executor::Threads(PhantomData);
-        let is_virtual = self.clock.is_virtual();
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
+        let is_virtual = clock.is_virtual();
         let inner = Arc::new(Inner {
-            clock: self.clock,
+            clock,
             is_virtual,
             registry: RwLock::new(Registry::new(self.account_concurrency)),
             account: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
@@ -259,14 +260,16 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     fn settle_virtual_clock(&mut self) -> Result<(), Error> {
         if let Some(v) = &self.virtual_time {
             v.validate()?;
-            if !self.clock_set {
-                self.clock = Arc::new(ManualClock::new());
-            } else if !self.clock.is_virtual() {
-                return Err(Error::InvalidConfig {
-                    field: "clock",
-                    value: "a real clock".into(),
-                    accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
-                });
+            match &self.clock {
+                None => self.clock = Some(Arc::new(ManualClock::new())),
+                Some(clock) if !clock.is_virtual() => {
+                    return Err(Error::InvalidConfig {
+                        field: "clock",
+                        value: "a real clock".into(),
+                        accepted: "a virtual clock in model mode: pass a ManualClock, or no clock",
+                    })
+                }
+                Some(_) => {}
             }
         }
         Ok(())

@@ -241,14 +241,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// One worker step on function `f`: take its next ready event and dispatch it. Keeps the
-    /// function scheduled while it has more ready events, so another worker can run them in
-    /// parallel.
-    #[inline]
-    pub(crate) fn step(&self, f: &Arc<FunctionShared<P, R>>) -> Option<Dispatched> {
-        self.step_at(f, self.inner.clock.now())
-    }
-
+    /// One worker step on function `f` at `now`: take its next ready event and dispatch it.
+    /// Keeps the function scheduled while it has more ready events, so another worker can run
+    /// them in parallel.
     #[inline]
     pub(crate) fn step_at(
         &self,

@@ -335,7 +335,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         loop {
             match self.inner.run_rx.try_recv() {
                 Ok(Task::Run(f)) => {
-                    if let Some(d) = self.step(&f) {
+                    // The time read above: one clock read per step, not two.
+                    if let Some(d) = self.step_at(&f, now) {
                         return Some(d);
                     }
                 }

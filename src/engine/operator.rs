@@ -43,6 +43,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let expiry = {
             let mut st = f.state.lock();
             st.paused = true;
+            // Kept by age too while held, so that they age out at O(log n) each.
+            st.queue.hold();
             f.epoch.fetch_add(1, Ordering::SeqCst);
             let age = st.current.config.retry.maximum_event_age();
             st.queue.oldest_enqueued_at().map(|t| t + age)
@@ -62,6 +64,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let now = self.now();
         let mut st = f.state.lock();
         st.paused = false;
+        st.queue.release();
         st.queue.promote_due(now);
         let runnable = st.queue.ready_len() > 0;
         if st.token.claim(runnable) {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::parts::clock::{Clock, SystemClock, Timestamp};
+use crate::parts::clock::{Clock, Timestamp};
 
 use super::{Inner, RuntimeBuilder, ZeroConcurrency};
 
@@ -158,7 +158,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// A builder with Lambda's defaults (see [`RuntimeBuilder`]).
     pub fn builder() -> RuntimeBuilder<P, R> {
         RuntimeBuilder {
-            clock: Arc::new(SystemClock::new()),
+            clock: None,
             account_concurrency: DEFAULT_ACCOUNT_CONCURRENCY,
             unreserved_floor: DEFAULT_UNRESERVED_FLOOR,
             zero_concurrency: ZeroConcurrency::Discard,
@@ -168,7 +168,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             observer: None,
             tracer: None,
             faults: None,
-            clock_set: false,
             #[cfg(feature = "model")]
             virtual_time: None,
             scaling: None,

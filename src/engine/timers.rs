@@ -180,9 +180,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if st.paused {
             let version = Arc::clone(&st.current);
             let retry = &version.config.retry;
+            // Held events leave by age, the oldest first: O(log n) each.
             let expired = st
                 .queue
-                .remove_where(|e| retry.is_expired(e.enqueued_at(), now));
+                .take_aged(|enqueued_at| retry.is_expired(enqueued_at, now));
             f.counters
                 .in_hand
                 .fetch_add(expired.len() as u64, Ordering::Relaxed);

@@ -1,7 +1,7 @@
 //! [`InvocationQueue`]: one function's waiting events, ready and delayed.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -541,6 +541,117 @@ pub struct InvocationQueue<P> {
     delayed: BinaryHeap<Delayed<P>>,
     capacity: usize,
     seq: u64,
+    /// While the runtime holds the events (a paused function): all of them, ordered by age as
+    /// well, so that those past their maximum age leave at O(log n) each. `ready` and
+    /// `delayed` are empty meanwhile.
+    held: Option<Box<Held<P>>>,
+}
+
+/// Where a held event would stand were it not held.
+#[derive(Clone, Copy)]
+enum Place {
+    /// In the ready line, ordered by this ticket (front first).
+    Ready(i64),
+    /// Delayed until `due`; `seq` keeps equal due times in order.
+    Delayed { due: Timestamp, seq: u64 },
+}
+
+/// A held event's key in the age order: when it was accepted, then the order it was held in.
+type AgeKey = (Timestamp, u64);
+
+struct HeldEntry<P> {
+    event: QueuedEvent<P>,
+    place: Place,
+}
+
+/// The events of a held queue: by age, and by their place in the ready line or the delayed
+/// order (the same order they keep when released).
+struct Held<P> {
+    by_age: BTreeMap<AgeKey, HeldEntry<P>>,
+    ready: BTreeMap<i64, AgeKey>,
+    delayed: BTreeMap<(Timestamp, u64), AgeKey>,
+    /// The next ticket at the back of the ready line, and the last one taken at its front.
+    back: i64,
+    front: i64,
+    /// Tells apart events accepted at the same instant, in the order they were held.
+    next_key: u64,
+}
+
+impl<P> Held<P> {
+    fn new() -> Self {
+        Held {
+            by_age: BTreeMap::new(),
+            ready: BTreeMap::new(),
+            delayed: BTreeMap::new(),
+            back: 0,
+            front: 0,
+            next_key: 0,
+        }
+    }
+
+    fn insert(&mut self, event: QueuedEvent<P>, place: Place) {
+        let key = (event.enqueued_at, self.next_key);
+        self.next_key += 1;
+        match place {
+            Place::Ready(ticket) => {
+                self.ready.insert(ticket, key);
+            }
+            Place::Delayed { due, seq } => {
+                self.delayed.insert((due, seq), key);
+            }
+        }
+        self.by_age.insert(key, HeldEntry { event, place });
+    }
+
+    fn push_back(&mut self, event: QueuedEvent<P>) {
+        let ticket = self.back;
+        self.back += 1;
+        self.insert(event, Place::Ready(ticket));
+    }
+
+    fn push_front(&mut self, event: QueuedEvent<P>) {
+        self.front -= 1;
+        let ticket = self.front;
+        self.insert(event, Place::Ready(ticket));
+    }
+
+    fn promote_due(&mut self, now: Timestamp) -> usize {
+        let mut moved = 0;
+        while let Some(entry) = self.delayed.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            let ticket = self.back;
+            self.back += 1;
+            self.ready.insert(ticket, key);
+            if let Some(held) = self.by_age.get_mut(&key) {
+                held.place = Place::Ready(ticket);
+            }
+            moved += 1;
+        }
+        moved
+    }
+
+    /// Removes the event at `key` from every order.
+    fn remove(&mut self, key: &AgeKey) -> Option<HeldEntry<P>> {
+        let entry = self.by_age.remove(key)?;
+        match entry.place {
+            Place::Ready(ticket) => self.ready.remove(&ticket),
+            Place::Delayed { due, seq } => self.delayed.remove(&(due, seq)),
+        };
+        Some(entry)
+    }
+
+    /// Every key, ready ones in line order, then delayed ones by due time.
+    fn keys_in_place_order(&self) -> impl Iterator<Item = &AgeKey> {
+        self.ready.values().chain(self.delayed.values())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &HeldEntry<P>> {
+        self.keys_in_place_order()
+            .filter_map(move |key| self.by_age.get(key))
+    }
 }
 
 impl<P> InvocationQueue<P> {
@@ -552,6 +663,7 @@ impl<P> InvocationQueue<P> {
             delayed: BinaryHeap::new(),
             capacity,
             seq: 0,
+            held: None,
         })
     }
 
@@ -561,23 +673,29 @@ impl<P> InvocationQueue<P> {
         if self.len() >= self.capacity {
             return Err(event);
         }
-        self.ready.push_back(event);
+        match &mut self.held {
+            None => self.ready.push_back(event),
+            Some(held) => held.push_back(event),
+        }
         Ok(())
     }
 
     /// Adds an event that becomes ready at `due` (a retry or a throttle backoff). Never refused.
     pub fn push_delayed(&mut self, event: QueuedEvent<P>, due: Timestamp) {
         self.seq += 1;
-        self.delayed.push(Delayed {
-            due,
-            seq: self.seq,
-            event,
-        });
+        let seq = self.seq;
+        match &mut self.held {
+            None => self.delayed.push(Delayed { due, seq, event }),
+            Some(held) => held.insert(event, Place::Delayed { due, seq }),
+        }
     }
 
     /// Moves every delayed event due at `now` to the back of the ready line, earliest first.
     /// Returns how many moved.
     pub fn promote_due(&mut self, now: Timestamp) -> usize {
+        if let Some(held) = &mut self.held {
+            return held.promote_due(now);
+        }
         let mut moved = 0;
         while self.delayed.peek().is_some_and(|d| d.due <= now) {
             if let Some(d) = self.delayed.pop() {
@@ -591,6 +709,9 @@ impl<P> InvocationQueue<P> {
     /// The next event due at `now`: delayed events due by then join the ready line first.
     #[inline]
     pub fn pop_due(&mut self, now: Timestamp) -> Option<QueuedEvent<P>> {
+        if self.held.is_some() {
+            return self.pop_held(now);
+        }
         // Peek is O(1): a queue with no due retry pays one comparison.
         if self.delayed.peek().is_some_and(|d| d.due <= now) {
             self.promote_due(now);
@@ -611,6 +732,9 @@ impl<P> InvocationQueue<P> {
         now: Timestamp,
         pick: impl FnOnce(usize) -> usize,
     ) -> Option<QueuedEvent<P>> {
+        if self.held.is_some() {
+            return self.pop_held(now);
+        }
         if self.delayed.peek().is_some_and(|d| d.due <= now) {
             self.promote_due(now);
         }
@@ -625,34 +749,50 @@ impl<P> InvocationQueue<P> {
     /// their order, whatever the capacity.
     pub(crate) fn push_front_all(&mut self, events: Vec<QueuedEvent<P>>) {
         for event in events.into_iter().rev() {
-            self.ready.push_front(event);
+            match &mut self.held {
+                None => self.ready.push_front(event),
+                Some(held) => held.push_front(event),
+            }
         }
     }
 
     /// Adds an event at the back of the ready line whatever the capacity (a duplicate delivery
     /// of an event already accepted).
     pub(crate) fn push_unbounded(&mut self, event: QueuedEvent<P>) {
-        self.ready.push_back(event);
+        match &mut self.held {
+            None => self.ready.push_back(event),
+            Some(held) => held.push_back(event),
+        }
     }
 
     /// Events ready now.
     pub fn ready_len(&self) -> usize {
-        self.ready.len()
+        match &self.held {
+            None => self.ready.len(),
+            Some(held) => held.ready.len(),
+        }
     }
 
     /// Events waiting for a delay to run out.
     pub fn delayed_len(&self) -> usize {
-        self.delayed.len()
+        match &self.held {
+            None => self.delayed.len(),
+            Some(held) => held.delayed.len(),
+        }
     }
 
     /// All waiting events.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.ready.len() + self.delayed.len()
+        match &self.held {
+            None => self.ready.len() + self.delayed.len(),
+            Some(held) => held.by_age.len(),
+        }
     }
 
     /// Whether no event waits.
     pub fn is_empty(&self) -> bool {
-        self.ready.is_empty() && self.delayed.is_empty()
+        self.len() == 0
     }
 
     /// The admission limit.
@@ -669,12 +809,19 @@ impl<P> InvocationQueue<P> {
 
     /// When the earliest delayed event becomes due.
     pub fn next_due(&self) -> Option<Timestamp> {
-        self.delayed.peek().map(|d| d.due)
+        match &self.held {
+            None => self.delayed.peek().map(|d| d.due),
+            Some(held) => held.delayed.keys().next().map(|k| k.0),
+        }
     }
 
-    /// When the oldest waiting event was accepted (O(n): for views, not the hot path).
+    /// When the oldest waiting event was accepted (O(n): for views, not the hot path; O(log n)
+    /// while the runtime holds the events of a paused function).
     pub fn oldest_enqueued_at(&self) -> Option<Timestamp> {
-        self.iter().map(|e| e.enqueued_at).min()
+        match &self.held {
+            None => self.iter().map(|e| e.enqueued_at).min(),
+            Some(held) => held.by_age.keys().next().map(|k| k.0),
+        }
     }
 
     /// The age of the oldest waiting event at `now`.
@@ -684,13 +831,24 @@ impl<P> InvocationQueue<P> {
 
     /// Every waiting event: the ready ones in order, then the delayed ones in no set order.
     pub fn iter(&self) -> impl Iterator<Item = &QueuedEvent<P>> {
+        let held = self.held.iter().flat_map(|h| h.iter().map(|e| &e.event));
         self.ready
             .iter()
             .chain(self.delayed.iter().map(|d| &d.event))
+            .chain(held)
     }
 
     /// A view of every waiting event, ready ones first in order, then delayed ones by due time.
     pub fn snapshot(&self) -> Vec<EventInfo> {
+        if let Some(held) = &self.held {
+            return held
+                .iter()
+                .map(|e| match e.place {
+                    Place::Ready(_) => e.event.info(EventState::Ready),
+                    Place::Delayed { due, .. } => e.event.info(EventState::Delayed { due }),
+                })
+                .collect();
+        }
         let mut delayed: Vec<&Delayed<P>> = self.delayed.iter().collect();
         delayed.sort_by_key(|d| (d.due, d.seq));
         self.ready
@@ -714,6 +872,17 @@ impl<P> InvocationQueue<P> {
         &mut self,
         mut pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> Vec<QueuedEvent<P>> {
+        if let Some(held) = &mut self.held {
+            let keys: Vec<AgeKey> = held
+                .keys_in_place_order()
+                .filter(|k| held.by_age.get(k).is_some_and(|e| pred(&e.event)))
+                .copied()
+                .collect();
+            return keys
+                .iter()
+                .filter_map(|k| held.remove(k).map(|e| e.event))
+                .collect();
+        }
         let mut removed = Vec::new();
         let mut kept = VecDeque::new();
         for e in std::mem::take(&mut self.ready) {
@@ -740,6 +909,23 @@ impl<P> InvocationQueue<P> {
 
     /// Applies `edit` to the payload of the event with this id; `false` if no such event waits.
     pub fn edit(&mut self, request_id: RequestId, edit: impl FnOnce(&mut P)) -> bool {
+        if let Some(held) = &mut self.held {
+            let key = held
+                .keys_in_place_order()
+                .find(|k| {
+                    held.by_age
+                        .get(k)
+                        .is_some_and(|e| e.event.request_id == request_id)
+                })
+                .copied();
+            return match key.and_then(|k| held.by_age.get_mut(&k)) {
+                Some(e) => {
+                    edit(&mut e.event.payload);
+                    true
+                }
+                None => false,
+            };
+        }
         if let Some(e) = self.ready.iter_mut().find(|e| e.request_id == request_id) {
             edit(&mut e.payload);
             return true;
@@ -763,11 +949,105 @@ impl<P> InvocationQueue<P> {
     /// Removes and returns every waiting event: ready ones in order, then delayed ones by due
     /// time.
     pub fn purge(&mut self) -> Vec<QueuedEvent<P>> {
+        if self.held.is_some() {
+            return self.remove_where(|_| true);
+        }
         let mut out: Vec<QueuedEvent<P>> = std::mem::take(&mut self.ready).into();
         let mut delayed = std::mem::take(&mut self.delayed).into_vec();
         delayed.sort_by_key(|d| (d.due, d.seq));
         out.extend(delayed.into_iter().map(|d| d.event));
         out
+    }
+}
+
+impl<P> InvocationQueue<P> {
+    /// Holds the events (a paused function): from now on they are kept by age as well, so
+    /// that [`take_aged`](Self::take_aged) takes those past their age at O(log n) each. Every
+    /// view and edit of the queue stays the same. O(n log n) once; nothing if already held.
+    pub(crate) fn hold(&mut self) {
+        if self.held.is_some() {
+            return;
+        }
+        let mut held = Held::new();
+        for event in std::mem::take(&mut self.ready) {
+            held.push_back(event);
+        }
+        let mut delayed = std::mem::take(&mut self.delayed).into_vec();
+        delayed.sort_by_key(|d| (d.due, d.seq));
+        for d in delayed {
+            held.insert(
+                d.event,
+                Place::Delayed {
+                    due: d.due,
+                    seq: d.seq,
+                },
+            );
+        }
+        self.held = Some(Box::new(held));
+    }
+
+    /// Ends [`hold`](Self::hold): the events go back to the ready line and the delayed order
+    /// they would have had (O(n log n) once).
+    pub(crate) fn release(&mut self) {
+        let Some(mut held) = self.held.take() else {
+            return;
+        };
+        let ready = std::mem::take(&mut held.ready);
+        self.ready = ready
+            .values()
+            .filter_map(|key| held.by_age.remove(key).map(|e| e.event))
+            .collect();
+        self.delayed = std::mem::take(&mut held.by_age)
+            .into_values()
+            .filter_map(|e| match e.place {
+                Place::Delayed { due, seq } => Some(Delayed {
+                    due,
+                    seq,
+                    event: e.event,
+                }),
+                Place::Ready(_) => None,
+            })
+            .collect();
+    }
+
+    /// Removes the events for which `aged` is true, given that it is true of every event
+    /// accepted before one it is true of (an age limit): the oldest first, checking one more
+    /// than it takes. They come back in queue order: ready ones in line order, then delayed ones
+    /// by due time. O(log n) per event taken on a held queue (see [`hold`](Self::hold)), O(n)
+    /// otherwise.
+    pub(crate) fn take_aged(
+        &mut self,
+        mut aged: impl FnMut(Timestamp) -> bool,
+    ) -> Vec<QueuedEvent<P>> {
+        let Some(held) = &mut self.held else {
+            return self.remove_where(|e| aged(e.enqueued_at));
+        };
+        let mut taken = Vec::new();
+        while let Some(entry) = held.by_age.first_entry() {
+            if !aged(entry.key().0) {
+                break;
+            }
+            let entry = entry.remove();
+            match entry.place {
+                Place::Ready(ticket) => held.ready.remove(&ticket),
+                Place::Delayed { due, seq } => held.delayed.remove(&(due, seq)),
+            };
+            taken.push(entry);
+        }
+        taken.sort_by_key(|e| match e.place {
+            Place::Ready(ticket) => (0, ticket, Timestamp::ZERO, 0),
+            Place::Delayed { due, seq } => (1, 0, due, seq),
+        });
+        taken.into_iter().map(|e| e.event).collect()
+    }
+
+    /// [`pop_due`](Self::pop_due) on a held queue: the front of its ready line.
+    #[cold]
+    fn pop_held(&mut self, now: Timestamp) -> Option<QueuedEvent<P>> {
+        let held = self.held.as_mut()?;
+        held.promote_due(now);
+        let key = *held.ready.values().next()?;
+        held.remove(&key).map(|e| e.event)
     }
 }
 
@@ -830,8 +1110,8 @@ fn check_capacity(capacity: usize) -> Result<(), Error> {
 impl<P> fmt::Debug for InvocationQueue<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InvocationQueue")
-            .field("ready", &self.ready.len())
-            .field("delayed", &self.delayed.len())
+            .field("ready", &self.ready_len())
+            .field("delayed", &self.delayed_len())
             .field("capacity", &self.capacity)
             .finish()
     }
