@@ -359,7 +359,10 @@ pub use engine::{
     DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]
-pub use model::{AgeSummary, FunctionReport, ModelOptions, ModelReport, Timeline, TimelinePoint};
+pub use model::{
+    AgeSummary, Arrivals, ArrivalsError, FunctionReport, ModelOptions, ModelReport, ThrottleCauses,
+    ThrottledEvents, Timeline, TimelinePoint,
+};
 #[cfg(feature = "metrics")]
 pub use observe::describe_metrics;
 pub use observe::{TraceEvent, TraceKind};

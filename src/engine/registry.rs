@@ -151,6 +151,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 paused: false,
                 deleted: false,
                 arriving: 0,
+                poller_until: None,
                 current: Arc::new(Version {
                     handler,
                     number: 1,

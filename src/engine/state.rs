@@ -10,7 +10,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::Clock;
+use crate::parts::clock::{Clock, Timestamp};
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
@@ -43,6 +43,10 @@ pub(crate) struct FnState<P, R> {
     /// Model mode: events whose invoke call has not returned yet. They count against the
     /// queue's capacity like the events in it.
     pub(crate) arriving: usize,
+    /// Model mode: the function's poller backed off after a throttle. Until this time it
+    /// reads the next event only when an execution slot is free for it (events wait in the
+    /// queue, not throttled); then it polls again on its own.
+    pub(crate) poller_until: Option<Timestamp>,
 }
 
 pub(crate) struct FunctionShared<P, R> {
