@@ -112,7 +112,8 @@ fn main() {
         small();
         return;
     }
-    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "target/capacity-plan".into()));
+    let out =
+        std::path::PathBuf::from(args.next().unwrap_or_else(|| "target/capacity-plan".into()));
     std::fs::create_dir_all(&out).expect("create the output directory");
     let arrivals = Arrivals::constant(50_000, Duration::from_secs(10));
     let cost = CostModel::log_normal(Duration::from_millis(200), 0.5)
@@ -142,7 +143,9 @@ fn main() {
         row(plan, &report);
         let file = out.join(format!(
             "capacity-{}.svg",
-            plan.trim_end_matches(" *").replace([' ', ','], "-").replace("--", "-")
+            plan.trim_end_matches(" *")
+                .replace([' ', ','], "-")
+                .replace("--", "-")
         ));
         std::fs::write(&file, timeline.to_svg()).expect("write the chart");
     }

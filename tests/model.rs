@@ -148,10 +148,7 @@ fn children_arrive_one_invoke_latency_apart() {
 
 #[test]
 fn an_execution_holds_its_slot_until_its_virtual_end() {
-    let rt: Runtime<u32> = Runtime::builder()
-        .model(each_backs_off())
-        .build()
-        .unwrap();
+    let rt: Runtime<u32> = Runtime::builder().model(each_backs_off()).build().unwrap();
     let f = Function::new("one_at_a_time", |_: &u32, _ctx| Ok(()))
         .reserved_concurrency(1)
         .retry_policy(exact_backoff())

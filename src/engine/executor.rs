@@ -161,7 +161,14 @@ mod virtual_time {
         fn retry_scheduled(&self, function: u32, due: Timestamp);
         /// A function with reserved concurrency `reserved` runs `running` executions and holds
         /// `queued` events (ready or delayed) at `now`.
-        fn observe_reserved(&self, now: Timestamp, function: u32, reserved: u64, running: u64, queued: u64);
+        fn observe_reserved(
+            &self,
+            now: Timestamp,
+            function: u32,
+            reserved: u64,
+            running: u64,
+            queued: u64,
+        );
         /// Functions whose poller backed off, to look at again when capacity frees.
         fn backed_off(&self) -> &Mutex<Vec<Arc<FunctionShared<P, R>>>>;
         /// Concurrency or the queues changed at `now`.

@@ -108,7 +108,18 @@ mod tests {
 
     #[test]
     fn every_value_falls_in_a_bucket_no_wider_than_1_128_of_it() {
-        for v in [0u64, 1, 127, 128, 129, 255, 256, 1_000, 60_000_000_000, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            129,
+            255,
+            256,
+            1_000,
+            60_000_000_000,
+            u64::MAX,
+        ] {
             let i = bucket(v);
             assert!(i < BUCKETS);
             let hi = upper(i);
@@ -128,7 +139,9 @@ mod tests {
         let mut bounded = Ages::new(100);
         let mut x = 12345u64;
         for _ in 0..10_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = (x >> 20) % 400_000_000_000;
             exact.push(v);
             bounded.push(v);

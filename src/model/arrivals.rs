@@ -39,9 +39,19 @@ pub struct Arrivals {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
-    Constant { count: u64, over: Duration },
-    Poisson { count: u64, per_second: f64 },
-    Bursts { size: u64, every: Duration, bursts: u64 },
+    Constant {
+        count: u64,
+        over: Duration,
+    },
+    Poisson {
+        count: u64,
+        per_second: f64,
+    },
+    Bursts {
+        size: u64,
+        every: Duration,
+        bursts: u64,
+    },
     Replay(Vec<Duration>),
 }
 
@@ -59,8 +69,8 @@ pub enum ArrivalsError {
     #[error(
         "line {line} of the arrivals CSV is {text:?}: each line must be one offset in seconds \
          from the start (a number such as 0.25, >= 0, optionally followed by a comma and more \
-         columns); blank lines and lines starting with # are skipped, and a first line that \
-         is not a number is taken as a header"
+         columns); blank lines and lines starting with # are skipped, and a first other line \
+         that is not a number is taken as a header"
     )]
     Line {
         /// The line's number, from 1.
@@ -136,7 +146,7 @@ impl Arrivals {
 
     /// Recorded arrival times from CSV text: one offset in seconds per line (its first
     /// column; any further columns are ignored). Blank lines and lines starting with `#` are
-    /// skipped, and a first line that is not a number is taken as a header. A line that is
+    /// skipped, and a first (other) line that is not a number is taken as a header. A line that is
     /// not a non-negative number of seconds is refused with its line number.
     ///
     /// # Examples
@@ -154,17 +164,19 @@ impl Arrivals {
     /// ```
     pub fn from_csv(text: &str) -> Result<Self, ArrivalsError> {
         let mut offsets = Vec::new();
+        let mut first_line = true;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let header_allowed = std::mem::take(&mut first_line);
             let first = line.split(',').next().unwrap_or("").trim();
             match first.parse::<f64>() {
                 Ok(s) if s.is_finite() && s >= 0.0 && s < 1.0e9 => {
                     offsets.push(Duration::from_secs_f64(s));
                 }
-                Err(_) if i == 0 => {} // a header
+                Err(_) if header_allowed => {} // a header
                 _ => {
                     return Err(ArrivalsError::Line {
                         line: i + 1,

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::ages::{Ages, EXACT_LIMIT};
-use super::{AgeSummary, Cursor, ModelOptions, ThrottleCauses, ThrottledEvents, Timeline, TimelineBuf};
+use super::{
+    AgeSummary, Cursor, ModelOptions, ThrottleCauses, ThrottledEvents, Timeline, TimelineBuf,
+};
 use crate::engine::{
     Arrival, Completion, Due, ExecutionLine, FunctionConfig, FunctionShared, Started,
     ThrottleCause, VirtualTime,

@@ -13,9 +13,9 @@ mod options;
 mod report;
 mod timeline;
 
+pub use arrivals::{Arrivals, ArrivalsError};
 pub(crate) use books::Model;
 pub(crate) use cursor::Cursor;
-pub use arrivals::{Arrivals, ArrivalsError};
 pub use options::{ModelOptions, ThrottledEvents};
 pub use report::{AgeSummary, FunctionReport, ModelReport, ThrottleCauses};
 pub(crate) use timeline::TimelineBuf;
