@@ -5,8 +5,8 @@
 //! concurrency 100, and reserved 1,000?
 //!
 //! Run with `cargo run --release --example capacity_plan [output-dir]`: it prints a table and
-//! writes one timeline chart per plan (`<output-dir>/capacity-<plan>.svg`, default
-//! `target/capacity-plan`). `--small` prints the small cases of the model's tests instead
+//! writes one timeline chart per plan (`<output-dir>/capacity-<plan>.svg`, with its points in
+//! `capacity-<plan>.csv`; default `target/capacity-plan`). `--small` prints the small cases of the model's tests instead
 //! (10 one-second jobs on reserved 2, 100 on reserved 10), each under both throttle models.
 
 use std::time::Duration;
@@ -148,6 +148,7 @@ fn main() {
                 .replace("--", "-")
         ));
         std::fs::write(&file, timeline.to_svg()).expect("write the chart");
+        std::fs::write(file.with_extension("csv"), timeline.to_csv()).expect("write the CSV");
     }
     println!(
         "\n* on an account limit of 1,100: Lambda keeps 100 of the account unreserved, so an \
