@@ -10,7 +10,9 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::{Clock, Timestamp};
+use crate::parts::clock::Clock;
+#[cfg(feature = "model")]
+use crate::parts::clock::Timestamp;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
@@ -46,6 +48,7 @@ pub(crate) struct FnState<P, R> {
     /// Model mode: the function's poller backed off after a throttle. Until this time it
     /// reads the next event only when an execution slot is free for it (events wait in the
     /// queue, not throttled); then it polls again on its own.
+    #[cfg(feature = "model")]
     pub(crate) poller_until: Option<Timestamp>,
 }
 

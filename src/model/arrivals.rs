@@ -173,7 +173,7 @@ impl Arrivals {
             let header_allowed = std::mem::take(&mut first_line);
             let first = line.split(',').next().unwrap_or("").trim();
             match first.parse::<f64>() {
-                Ok(s) if s.is_finite() && s >= 0.0 && s < 1.0e9 => {
+                Ok(s) if (0.0..1.0e9).contains(&s) => {
                     offsets.push(Duration::from_secs_f64(s));
                 }
                 Err(_) if header_allowed => {} // a header
