@@ -72,8 +72,8 @@ pub enum ThrottledEvents {
     #[default]
     PollerBacksOff,
     /// Every event that finds no slot is throttled and waits out its own backoff, however
-    /// many are queued (this crate's behaviour before 0.2, and what the real-thread engine
-    /// does). With many events queued behind a small pool, slots can sit idle while the
+    /// many are queued (model mode's behaviour before this option, and what the real-thread
+    /// engine does). With many events queued behind a small pool, slots can sit idle while the
     /// throttled events wait out their backoffs.
     EachEventBacksOff,
 }
