@@ -248,21 +248,25 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ///
     /// # Examples
     ///
-    /// 10 one-second jobs arriving at once on reserved concurrency 2: five rounds of two.
+    /// 10 one-second jobs arriving at once on reserved concurrency 2, throttle backoff without
+    /// jitter: five rounds of two would take 5 s; the events throttled on the way come back
+    /// after their backoff, and the last one starts at 5 s (worked out in `tests/capacity.rs`).
     ///
     /// ```
-    /// use event_invoke::{Arrivals, CostModel, Function, ModelOptions, Runtime};
+    /// use event_invoke::{Arrivals, CostModel, Function, ModelOptions, RetryPolicy, Runtime};
     /// use std::time::Duration;
     ///
     /// let rt: Runtime<u64> = Runtime::builder().model(ModelOptions::new()).build().unwrap();
+    /// let exact = RetryPolicy::builder().throttle_jitter(0.0).build().unwrap();
     /// let job = Function::new("job", |_: &u64, _ctx| Ok(()))
     ///     .cost(CostModel::fixed(Duration::from_secs(1)))
+    ///     .retry_policy(exact)
     ///     .reserved_concurrency(2);
     /// rt.register(job).unwrap();
     /// let arrivals = Arrivals::bursts(10, Duration::ZERO, 1);
     /// assert_eq!(rt.invoke_arrivals("job", &arrivals, |i| i).unwrap(), 10);
     /// rt.run_until_idle();
-    /// assert_eq!(rt.model_report().unwrap().makespan, Duration::from_secs(5));
+    /// assert_eq!(rt.model_report().unwrap().makespan, Duration::from_secs(6));
     /// ```
     pub fn invoke_arrivals(
         &self,
