@@ -19,7 +19,9 @@ use std::marker::PhantomData;
 
 use crate::parts::clock::Timestamp;
 #[cfg(feature = "model")]
-pub(crate) use virtual_time::{Arrival, Completion, Due, Started, ThrottleCause, VirtualTime};
+pub(crate) use virtual_time::{
+    Arrival, BackedOff, Completion, Due, Started, ThrottleCause, VirtualTime,
+};
 
 /// One execution's virtual time line, as its handler's [`Context`](crate::Context) sees it:
 /// model mode's executions have one; real executions (`None`) run on the clock. `Sync`, so
@@ -170,7 +172,7 @@ mod virtual_time {
             queued: u64,
         );
         /// Functions whose poller backed off, to look at again when capacity frees.
-        fn backed_off(&self) -> &Mutex<Vec<Arc<FunctionShared<P, R>>>>;
+        fn backed_off(&self) -> &BackedOff<P, R>;
         /// Concurrency or the queues changed at `now`.
         fn observe(&self, now: Timestamp, running: u64, outstanding: u64);
         /// Something ended at `at`.
@@ -195,6 +197,23 @@ mod virtual_time {
         pub(crate) started: Timestamp,
         /// Its execution slots, given back when it ends (or when the completion is dropped).
         pub(crate) slots: Option<OwnedSlots>,
+    }
+
+    /// Functions whose poller backed off after a throttle (model mode's
+    /// `ThrottledEvents::PollerBacksOff`); `any` lets an execution's end skip the lock when
+    /// there are none.
+    pub(crate) struct BackedOff<P, R> {
+        pub(crate) list: Mutex<Vec<Arc<FunctionShared<P, R>>>>,
+        pub(crate) any: std::sync::atomic::AtomicBool,
+    }
+
+    impl<P, R> Default for BackedOff<P, R> {
+        fn default() -> Self {
+            BackedOff {
+                list: Mutex::new(Vec::new()),
+                any: std::sync::atomic::AtomicBool::new(false),
+            }
+        }
     }
 
     /// What an execution's start tells the model.

@@ -49,7 +49,7 @@ pub use runtime::{
 pub(crate) use environments::Environments;
 #[cfg(feature = "model")]
 pub(crate) use executor::{
-    Arrival, Completion, Due, ExecutionLine, Started, ThrottleCause, VirtualTime,
+    Arrival, BackedOff, Completion, Due, ExecutionLine, Started, ThrottleCause, VirtualTime,
 };
 pub(crate) use faults::FaultSeam;
 pub(crate) use metrics::{bump, Counters, Tally};

@@ -207,10 +207,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         if v.throttled(f.index, cause) && requeued {
             f.state.lock().poller_until = Some(due);
-            let mut list = v.backed_off().lock();
+            let backed_off = v.backed_off();
+            let mut list = backed_off.list.lock();
             if !list.iter().any(|g| Arc::ptr_eq(g, f)) {
                 list.push(Arc::clone(f));
             }
+            backed_off.any.store(true, Ordering::Relaxed);
         }
         self.sample_reserved(&**v, f, version, now);
     }
@@ -219,10 +221,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// reads again (its function goes to the run queue). Pollers no longer backed off leave
     /// the list.
     fn wake_pollers(&self, v: &dyn VirtualTime<P, R>, now: Timestamp) {
-        let mut list = v.backed_off().lock();
-        if list.is_empty() {
+        let backed_off = v.backed_off();
+        // One thread drives model mode: the flag is read and written under its steps only.
+        if !backed_off.any.load(Ordering::Relaxed) {
             return;
         }
+        let mut list = backed_off.list.lock();
         list.retain(|f| {
             let mut st = f.state.lock();
             if st.poller_until.is_none() || st.deleted {
@@ -240,6 +244,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
             true
         });
+        backed_off.any.store(!list.is_empty(), Ordering::Relaxed);
     }
 
     /// Runs everything of virtual time that is due at `now`: arrivals join their queues and

@@ -53,15 +53,22 @@ impl Ages {
         }
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, ns: u64) {
         self.count += 1;
         self.max = self.max.max(ns);
+        if self.buckets.is_none() && self.exact.len() < self.limit {
+            self.exact.push(ns);
+        } else {
+            self.push_counted(ns);
+        }
+    }
+
+    /// Past the limit: into the histogram (made from the exact ages the first time).
+    #[cold]
+    fn push_counted(&mut self, ns: u64) {
         if let Some(b) = &mut self.buckets {
             b[bucket(ns)] += 1;
-            return;
-        }
-        if self.exact.len() < self.limit {
-            self.exact.push(ns);
             return;
         }
         let mut b = vec![0u64; BUCKETS].into_boxed_slice();
@@ -74,29 +81,48 @@ impl Ages {
     }
 
     pub(crate) fn summary(&self) -> AgeSummary {
-        let Some(b) = &self.buckets else {
-            let mut sorted = self.exact.clone();
+        Ages::summary_of(&[self])
+    }
+
+    /// The summary of several sets of ages together: exact when each is (and together they
+    /// are within the limit of the first), else from their histograms added up.
+    pub(crate) fn summary_of(sets: &[&Ages]) -> AgeSummary {
+        let limit = sets.first().map_or(0, |a| a.limit);
+        let count: u64 = sets.iter().map(|a| a.count).sum();
+        let max = sets.iter().map(|a| a.max).max().unwrap_or(0);
+        if sets.iter().all(|a| a.buckets.is_none()) && count <= limit as u64 {
+            let mut sorted: Vec<u64> = sets.iter().flat_map(|a| a.exact.iter().copied()).collect();
             sorted.sort_unstable();
             return AgeSummary::of(&sorted);
-        };
-        let n = self.count;
+        }
+        let mut b = vec![0u64; BUCKETS];
+        for a in sets {
+            match &a.buckets {
+                Some(own) => b.iter_mut().zip(own.iter()).for_each(|(t, c)| *t += c),
+                None => a.exact.iter().for_each(|v| b[bucket(*v)] += 1),
+            }
+        }
+        Ages::from_buckets(&b, count, max)
+    }
+
+    fn from_buckets(b: &[u64], n: u64, max: u64) -> AgeSummary {
         let rank = |p: u64| -> Duration {
             let want = (p * n).div_ceil(100).max(1);
             let mut seen = 0;
             for (i, c) in b.iter().enumerate() {
                 seen += c;
                 if seen >= want {
-                    return Duration::from_nanos(upper(i).min(self.max));
+                    return Duration::from_nanos(upper(i).min(max));
                 }
             }
-            Duration::from_nanos(self.max)
+            Duration::from_nanos(max)
         };
         AgeSummary {
             count: n,
             p50: rank(50),
             p90: rank(90),
             p99: rank(99),
-            max: Duration::from_nanos(self.max),
+            max: Duration::from_nanos(max),
             exact: false,
         }
     }
@@ -152,6 +178,27 @@ mod tests {
         for (e, b) in [(e.p50, b.p50), (e.p90, b.p90), (e.p99, b.p99)] {
             let (e, b) = (e.as_nanos() as f64, b.as_nanos() as f64);
             assert!(b >= e && b - e <= e / 128.0, "exact {e}, histogram {b}");
+        }
+    }
+
+    #[test]
+    fn two_sets_summarised_together_are_one_set_of_all() {
+        for (limit, n) in [(10_000, 3_000u64), (100, 3_000)] {
+            let (mut x, mut y, mut all) = (Ages::new(limit), Ages::new(limit), Ages::new(limit));
+            let mut z = 7u64;
+            for i in 0..n {
+                z = z
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let v = (z >> 24) % 1_000_000_000;
+                if i % 3 == 0 {
+                    x.push(v);
+                } else {
+                    y.push(v);
+                }
+                all.push(v);
+            }
+            assert_eq!(Ages::summary_of(&[&x, &y]), all.summary(), "limit {limit}");
         }
     }
 }

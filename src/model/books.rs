@@ -6,7 +6,6 @@ use std::cmp::Ordering as CmpOrdering;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -15,8 +14,8 @@ use super::{
     AgeSummary, Cursor, ModelOptions, ThrottleCauses, ThrottledEvents, Timeline, TimelineBuf,
 };
 use crate::engine::{
-    Arrival, Completion, Due, ExecutionLine, FunctionConfig, FunctionShared, Started,
-    ThrottleCause, VirtualTime,
+    Arrival, BackedOff, Completion, Due, ExecutionLine, FunctionConfig, Started, ThrottleCause,
+    VirtualTime,
 };
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::cost::CostModel;
@@ -53,8 +52,7 @@ struct Core<P, R> {
     completions: BinaryHeap<Keyed<Box<Completion<P, R>>>>,
     seq: u64,
     client: Option<u64>,
-    /// Ages at the start of every attempt, of events' first attempts, and of later ones.
-    all_ages: Ages,
+    /// Ages at the start of events' first attempts, and of later ones.
     first_ages: Ages,
     later_ages: Ages,
     /// When the latest first attempt started.
@@ -99,7 +97,7 @@ pub(crate) struct Model<P, R> {
     first_call: AtomicU64,
     last_end: AtomicU64,
     /// Functions whose poller backed off ([`ThrottledEvents::PollerBacksOff`]).
-    backed_off: Mutex<Vec<Arc<FunctionShared<P, R>>>>,
+    backed_off: BackedOff<P, R>,
 }
 
 impl<P, R> Model<P, R> {
@@ -115,7 +113,6 @@ impl<P, R> Model<P, R> {
                 completions: BinaryHeap::new(),
                 seq: 0,
                 client: None,
-                all_ages: Ages::new(EXACT_LIMIT),
                 first_ages: Ages::new(EXACT_LIMIT),
                 later_ages: Ages::new(EXACT_LIMIT),
                 last_first_start: None,
@@ -125,7 +122,7 @@ impl<P, R> Model<P, R> {
             next_at: AtomicU64::new(u64::MAX),
             first_call: AtomicU64::new(u64::MAX),
             last_end: AtomicU64::new(0),
-            backed_off: Mutex::new(Vec::new()),
+            backed_off: BackedOff::default(),
         }
     }
 
@@ -216,7 +213,6 @@ impl<P, R> Model<P, R> {
     /// An execution started at `now` (see [`Started`]).
     pub(crate) fn started(&self, now: Timestamp, s: Started) {
         let mut core = self.core.lock();
-        core.all_ages.push(s.age_ns);
         if s.first {
             core.first_ages.push(s.age_ns);
             let at = now.as_nanos();
@@ -319,7 +315,8 @@ impl<P, R> Model<P, R> {
     /// Ages at the start of first attempts, and of later attempts (retries, and attempts
     /// after a retry's throttle).
     pub(crate) fn all_ages(&self) -> AgeSummary {
-        self.core.lock().all_ages.summary()
+        let core = self.core.lock();
+        Ages::summary_of(&[&core.first_ages, &core.later_ages])
     }
 
     pub(crate) fn age_summaries(&self) -> (AgeSummary, AgeSummary) {
@@ -423,7 +420,7 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         Model::observe_reserved(self, now, function, reserved, running, queued);
     }
 
-    fn backed_off(&self) -> &Mutex<Vec<Arc<FunctionShared<P, R>>>> {
+    fn backed_off(&self) -> &BackedOff<P, R> {
         &self.backed_off
     }
 
