@@ -198,6 +198,42 @@ fn retried_attempts_are_aged_apart_and_their_wait_is_not_idle_capacity() {
 }
 
 #[test]
+fn a_reserved_pool_of_zero_still_ages_every_event_out_when_pollers_back_off() {
+    // Reserved 0 with Lambda's 2018 behaviour (events stay, throttled), maximum age 10 s,
+    // exact backoff. The poller reads one event per poll and backs off until it comes back:
+    // 0 s e1 (back at 1), 1 s e2 (back at 2), 2 s e3 (back at 3), 3 s e1 again (2 s: back at
+    // 5), 5 s e2 (at 7), 7 s e3 (at 9), 9 s e1 a third time: 4 s would bring it back at 13 s,
+    // past its 10 s, so it ends; the poller reads on: e2 and e3 end the same way at 9 s.
+    let rt: Runtime<u64> = Runtime::builder()
+        .model(ModelOptions::new())
+        .zero_concurrency(event_invoke::ZeroConcurrency::Throttle)
+        .build()
+        .unwrap();
+    let policy = RetryPolicy::builder()
+        .throttle_jitter(0.0)
+        .maximum_event_age(secs(10))
+        .build()
+        .unwrap();
+    let f = Function::new("held", |_: &u64, _ctx| Ok(()))
+        .retry_policy(policy)
+        .reserved_concurrency(0);
+    rt.register(f).unwrap();
+    rt.invoke_arrivals("held", &Arrivals::bursts(3, Duration::ZERO, 1), |i| i)
+        .unwrap();
+    rt.run_until_idle();
+    let r = rt.model_report().unwrap();
+    assert_eq!(r.outstanding, 0);
+    assert_eq!(r.dropped, vec![(Condition::EventAgeExceeded, 3)]);
+    assert_eq!(r.makespan, secs(9));
+    assert_eq!(r.throttle_causes, causes(9, 0, 0));
+    assert_eq!((r.executions, r.first_attempt_age.count), (0, 0));
+    // No first attempt ever started.
+    assert_eq!(r.first_attempts_started, Duration::ZERO);
+    // Reserved 0: no slot to sit idle.
+    assert_eq!(r.idle_reserved, Duration::ZERO);
+}
+
+#[test]
 fn arrivals_are_accepted_at_their_offsets() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = std::sync::Arc::clone(&seen);
