@@ -114,8 +114,9 @@ pub struct FunctionReport {
     /// Reserved slot-time left idle while events of the function waited (ready, or backing
     /// off after a throttle; not those waiting out a function-error retry): for each stretch
     /// of time, the reserved slots not running an execution times its length. Zero for a
-    /// function without reserved concurrency. Sampled at each of the function's arrivals,
-    /// starts, ends and throttles.
+    /// function without reserved concurrency. Sampled whenever one of the function's
+    /// executions starts or ends, one of its attempts is throttled, or one of its events
+    /// arrives after an invoke call's latency; between samples nothing of it changed.
     pub idle_reserved: Duration,
 }
 
