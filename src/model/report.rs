@@ -116,7 +116,7 @@ pub struct FunctionReport {
     /// of time, the reserved slots not running an execution times its length. Zero for a
     /// function without reserved concurrency. Sampled whenever one of the function's
     /// executions starts or ends, one of its attempts is throttled, or one of its events
-    /// arrives after an invoke call's latency; between samples nothing of it changed.
+    /// arrives after an invoke call's latency; between samples it is taken as unchanged.
     pub idle_reserved: Duration,
 }
 
