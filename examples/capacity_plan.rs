@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use event_invoke::{
-    Arrivals, CostModel, Function, ModelOptions, ModelReport, Runtime, ScalingRate,
+    Arrivals, ChartOptions, CostModel, Function, ModelOptions, ModelReport, Runtime, ScalingRate,
     ThrottledEvents, Timeline,
 };
 
@@ -147,7 +147,9 @@ fn main() {
                 .replace([' ', ','], "-")
                 .replace("--", "-")
         ));
-        std::fs::write(&file, timeline.to_svg()).expect("write the chart");
+        let chart = ChartOptions::new().title(format!("50,000 events over 10 s, {plan}"));
+        let svg = timeline.to_svg_with(&chart).expect("a valid chart");
+        std::fs::write(&file, svg).expect("write the chart");
         std::fs::write(file.with_extension("csv"), timeline.to_csv()).expect("write the CSV");
     }
     println!(

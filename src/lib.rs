@@ -285,6 +285,38 @@
 //! Lambda has no place for. `AwsFunctionSettings` imports that JSON, checks Lambda's ranges
 //! (retries 0 to 2, event age 60 s to 6 h) and applies it to a [`FunctionConfig`].
 //!
+//! # Your Lambda handler, tested here, deployed there (cargo feature `lambda`)
+//!
+//! With the `lambda` feature (which turns on `serde`), the same handler code runs here and on
+//! AWS Lambda, in either direction:
+//!
+//! * `Function::lambda(name, service)` runs a handler written for Lambda's Rust runtime
+//!   (`lambda_runtime`): what `lambda_runtime::run` takes, a `service_fn` over an async fn
+//!   taking `LambdaEvent<T>`, with JSON payloads. Each attempt gets `lambda_runtime::Context`
+//!   as Lambda fills it (the request id, the same on every retry; the deadline from the
+//!   function's timeout; the ARN from `LambdaJson`'s region and account; `env_config`); an
+//!   `Err` becomes the [`FunctionError`] its `Diagnostic` gives, a panic `Runtime.Panic`. The
+//!   future runs to its end on the worker thread, on a current-thread tokio runtime of that
+//!   thread's own (see `LambdaHandler`). Everything this crate tests a handler against
+//!   (retries, duplicates, event age, [`IdempotencyCheck`]) then applies to it unchanged.
+//! * `run_on_lambda(function)` serves this crate's [`Function`] on Lambda through
+//!   `lambda_runtime::run`, the synchronous handler on tokio's blocking pool.
+//!
+//! A deployed handler's [`Context`] has only what Lambda tells a function: the request id and
+//! the deadline ([`Context::remaining_time`]). What this crate's [`Context`] offers beyond
+//! that is not known there, and reads as a first attempt at the top of its chain:
+//!
+//! | [`Context`] | here | on Lambda |
+//! |---|---|---|
+//! | [`approximate_invoke_count`](Context::approximate_invoke_count) | the attempt: 1, 2, 3 | always 1 (only destination records carry `approximateInvokeCount`) |
+//! | [`chain_depth`](Context::chain_depth) | the hops from the first invoke | always 1 (Lambda's loop detection keeps its count to itself) |
+//! | [`event_age`](Context::event_age) | the time since the event was accepted | zero (Lambda reports `AsyncEventAge` only as a metric) |
+//! | [`is_duplicate`](Context::is_duplicate), [`is_cold_start`](Context::is_cold_start) | from fault injection, model mode | `false` |
+//! | [`invoke_async`](Context::invoke_async) | invokes through the runtime | fails the invocation with `EventInvoke.InvokeNotDeployed`: use the AWS SDK's `Invoke` |
+//!
+//! So a handler meant for both places deduplicates by its request id or a business key, never
+//! by the attempt number.
+//!
 //! # Observing it (cargo features `tracing` and `metrics`)
 //!
 //! Both features report what the engine already reports to [`RuntimeBuilder::on_trace`], plus
@@ -356,6 +388,11 @@ mod testing;
 /// matching version. A standard library `mpsc` channel works too.
 pub use crossbeam_channel;
 
+#[cfg(feature = "lambda")]
+pub use aws::{
+    lambda_request_id, run_on_lambda, LambdaHandler, LambdaRunError, DEFAULT_MEMORY_SIZE,
+    DESERIALIZE_ERROR, INVOKE_NOT_DEPLOYED, SERIALIZE_ERROR,
+};
 #[cfg(feature = "serde")]
 pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
@@ -368,8 +405,8 @@ pub use engine::{
 };
 #[cfg(feature = "model")]
 pub use model::{
-    AgeSummary, Arrivals, ArrivalsError, FunctionReport, ModelOptions, ModelReport, ThrottleCauses,
-    ThrottledEvents, Timeline, TimelinePoint,
+    AgeSummary, Arrivals, ArrivalsError, ChartOptions, FunctionReport, ModelOptions, ModelReport,
+    ThrottleCauses, ThrottledEvents, Timeline, TimelinePoint,
 };
 #[cfg(feature = "metrics")]
 pub use observe::describe_metrics;

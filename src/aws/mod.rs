@@ -8,6 +8,14 @@
 //!   ([`LambdaJson::export_config`]).
 //! * [`AwsFunctionSettings`] imports AWS JSON, checks it against Lambda's ranges, and applies it
 //!   to a [`FunctionConfig`](crate::FunctionConfig).
+//!
+//! With the `lambda` feature, code moves too, both ways:
+//!
+//! * [`LambdaHandler`] (and `Function::lambda`) runs a handler written for AWS Lambda's Rust
+//!   runtime (`lambda_runtime`) under the engine, its future driven on the worker thread
+//!   (`block_on`);
+//! * [`run_on_lambda`] serves this crate's `Function` on AWS Lambda through
+//!   `lambda_runtime::run` (`deploy`).
 
 /// Lambda's most retries after function errors (`MaximumRetryAttempts`).
 pub(crate) const AWS_MAX_RETRIES: u32 = 2;
@@ -20,9 +28,20 @@ pub(crate) const AWS_MAX_TIMEOUT_SECS: u64 = 900;
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 pub(crate) const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 
+#[cfg(feature = "lambda")]
+mod block_on;
+#[cfg(feature = "lambda")]
+mod deploy;
+#[cfg(feature = "lambda")]
+mod lambda_handler;
 mod lambda_json;
 mod record;
 mod settings;
+
+#[cfg(feature = "lambda")]
+pub use deploy::{lambda_request_id, run_on_lambda, LambdaRunError, INVOKE_NOT_DEPLOYED};
+#[cfg(feature = "lambda")]
+pub use lambda_handler::{LambdaHandler, DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, SERIALIZE_ERROR};
 
 pub use lambda_json::LambdaJson;
 pub(crate) use record::iso8601;

@@ -449,6 +449,16 @@ impl<P> TestContext<P> {
         }
     }
 
+    /// The context to pass to a handler served on AWS Lambda (feature `lambda`): as
+    /// [`context`](Self::context), with [`Context::remaining_time`] read from `line` (the time
+    /// left before Lambda's deadline).
+    #[cfg(feature = "lambda")]
+    pub(crate) fn context_on<'s, R>(&'s self, line: &'s dyn ExecutionLine) -> Context<'s, P, R> {
+        let mut context = self.context();
+        context.line = Some(line);
+        context
+    }
+
     /// The invokes the handler made through its context so far, in order, as (function name,
     /// payload); the list is emptied.
     pub fn take_invocations(&self) -> Vec<(String, P)> {

@@ -11,9 +11,10 @@
 //! The engine matches the executor in a few places only, the way crossbeam-channel matches
 //! its flavors once per operation: when a client invokes (a virtual call takes the invoke
 //! latency), when an execution starts (a virtual one keeps its slots until its end), when the
-//! driver looks for due work, and when the timeline samples. Everything virtual time needs
-//! from the engine is in [`VirtualTime`]; model mode (`crate::model`) implements it and reaches
-//! the engine only through this seam and the public API.
+//! driver looks for due work, and when the timeline samples (and learns of an event put back
+//! to wait out a retry or a backoff). Everything virtual time needs from the engine is in
+//! [`VirtualTime`]; model mode (`crate::model`) implements it and reaches the engine only
+//! through this seam and the public API.
 
 use std::marker::PhantomData;
 
@@ -90,6 +91,18 @@ impl<P: Send + 'static, R: Send + 'static> Executor<P, R> {
             }
             #[cfg(feature = "model")]
             Executor::Virtual(v) => v.note_end(at),
+        }
+    }
+
+    /// An event was put back to wait until `due` (a retry delay or a throttle backoff).
+    #[inline]
+    pub(crate) fn delayed_until(&self, due: Timestamp) {
+        match self {
+            Executor::Threads(_) => {
+                let _ = due;
+            }
+            #[cfg(feature = "model")]
+            Executor::Virtual(v) => v.delayed_until(due),
         }
     }
 
@@ -177,6 +190,8 @@ mod virtual_time {
         fn observe(&self, now: Timestamp, running: u64, outstanding: u64);
         /// Something ended at `at`.
         fn note_end(&self, at: Timestamp);
+        /// An event was put back to wait until `due` (a retry delay or a throttle backoff).
+        fn delayed_until(&self, due: Timestamp);
     }
 
     /// An event on its way to a queue: its invoke call returns at `at`.
@@ -243,6 +258,6 @@ mod virtual_time {
     /// What comes due in virtual time.
     pub(crate) enum Due<P, R> {
         Arrival(Arrival<P, R>),
-        Completion(Box<Completion<P, R>>),
+        Completion(Completion<P, R>),
     }
 }

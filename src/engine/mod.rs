@@ -47,6 +47,8 @@ pub use runtime::{
 };
 
 pub(crate) use environments::Environments;
+#[cfg(all(feature = "lambda", not(feature = "model")))]
+pub(crate) use executor::ExecutionLine;
 #[cfg(feature = "model")]
 pub(crate) use executor::{
     Arrival, BackedOff, Completion, Due, ExecutionLine, Started, ThrottleCause, VirtualTime,

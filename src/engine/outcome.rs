@@ -251,6 +251,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 st.queue.push_delayed(event, due);
                 f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
                 drop(st);
+                self.inner.executor.delayed_until(due);
                 self.arm_timer(f, due);
                 return None;
             }

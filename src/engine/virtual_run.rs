@@ -257,7 +257,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         while let Some(due) = v.pop_due(now) {
             match due {
                 Due::Arrival(a) => self.accept_arrival(a),
-                Due::Completion(c) => self.complete(*c),
+                Due::Completion(c) => self.complete(c),
             }
         }
     }

@@ -2,7 +2,6 @@
 //! statistics of the report.
 
 use std::any::Any;
-use std::cmp::Ordering as CmpOrdering;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::ages::{Ages, EXACT_LIMIT};
+use super::due::DueQueue;
+use super::timeline::Queue;
 use super::{
     AgeSummary, Cursor, ModelOptions, ThrottleCauses, ThrottledEvents, Timeline, TimelineBuf,
 };
@@ -23,34 +24,14 @@ use crate::parts::error::Error;
 use crate::parts::record::FunctionError;
 use crate::parts::rng::SeededRng;
 
-struct Keyed<T> {
-    at: u64,
-    seq: u64,
-    item: T,
-}
-
-impl<T> PartialEq for Keyed<T> {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl<T> Eq for Keyed<T> {}
-impl<T> PartialOrd for Keyed<T> {
-    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(o))
-    }
-}
-impl<T> Ord for Keyed<T> {
-    // Reversed: the earliest (then the first scheduled) on top of the max-heap.
-    fn cmp(&self, o: &Self) -> CmpOrdering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 struct Core<P, R> {
-    arrivals: BinaryHeap<Keyed<Arrival<P, R>>>,
-    completions: BinaryHeap<Keyed<Box<Completion<P, R>>>>,
+    arrivals: DueQueue<Arrival<P, R>>,
+    completions: DueQueue<Completion<P, R>>,
+    /// Ties between equal due times of either queue go to the one scheduled first.
     seq: u64,
+    /// When each event put back to wait out a retry delay or a throttle backoff becomes
+    /// ready; those due by the latest sample are gone.
+    delayed: BinaryHeap<Reverse<u64>>,
     client: Option<u64>,
     /// Ages at the start of events' first attempts, and of later ones.
     first_ages: Ages,
@@ -109,9 +90,10 @@ impl<P, R> Model<P, R> {
         Model {
             options,
             core: Mutex::new(Core {
-                arrivals: BinaryHeap::new(),
-                completions: BinaryHeap::new(),
+                arrivals: DueQueue::new(),
+                completions: DueQueue::new(),
                 seq: 0,
+                delayed: BinaryHeap::new(),
                 client: None,
                 first_ages: Ages::new(EXACT_LIMIT),
                 later_ages: Ages::new(EXACT_LIMIT),
@@ -141,8 +123,8 @@ impl<P, R> Model<P, R> {
     }
 
     fn refresh_next(&self, core: &Core<P, R>) {
-        let a = core.arrivals.peek().map_or(u64::MAX, |k| k.at);
-        let c = core.completions.peek().map_or(u64::MAX, |k| k.at);
+        let a = core.arrivals.peek_key().map_or(u64::MAX, |k| k.0);
+        let c = core.completions.peek_key().map_or(u64::MAX, |k| k.0);
         self.next_at.store(a.min(c), Ordering::SeqCst);
     }
 
@@ -151,11 +133,7 @@ impl<P, R> Model<P, R> {
         core.seq += 1;
         let seq = core.seq;
         let at = arrival.at.as_nanos();
-        core.arrivals.push(Keyed {
-            at,
-            seq,
-            item: arrival,
-        });
+        core.arrivals.push(at, seq, arrival);
         if at < self.next_at.load(Ordering::SeqCst) {
             self.next_at.store(at, Ordering::SeqCst);
         }
@@ -166,11 +144,7 @@ impl<P, R> Model<P, R> {
         core.seq += 1;
         let seq = core.seq;
         let at = completion.at.as_nanos();
-        core.completions.push(Keyed {
-            at,
-            seq,
-            item: Box::new(completion),
-        });
+        core.completions.push(at, seq, completion);
         if at < self.next_at.load(Ordering::SeqCst) {
             self.next_at.store(at, Ordering::SeqCst);
         }
@@ -192,22 +166,41 @@ impl<P, R> Model<P, R> {
             return None;
         }
         let mut core = self.core.lock();
-        let a = core.arrivals.peek().map(|k| (k.at, k.seq));
-        let c = core.completions.peek().map(|k| (k.at, k.seq));
-        let due = match (a, c) {
-            (Some(a), Some(c)) if c < a && c.0 <= now.as_nanos() => {
-                core.completions.pop().map(|k| Due::Completion(k.item))
-            }
-            (Some(a), _) if a.0 <= now.as_nanos() => {
-                core.arrivals.pop().map(|k| Due::Arrival(k.item))
-            }
-            (None, Some(c)) if c.0 <= now.as_nanos() => {
-                core.completions.pop().map(|k| Due::Completion(k.item))
-            }
-            _ => None,
+        let now = now.as_nanos();
+        let a = core.arrivals.peek_key();
+        let c = core.completions.peek_key();
+        let completion_first = match (a, c) {
+            (Some(a), Some(c)) => c < a,
+            (None, c) => c.is_some(),
+            (Some(_), None) => false,
+        };
+        let due = if completion_first {
+            core.completions
+                .pop_due(now)
+                .map(|(_, c)| Due::Completion(c))
+        } else {
+            core.arrivals.pop_due(now).map(|(_, a)| Due::Arrival(a))
         };
         self.refresh_next(&core);
         due
+    }
+
+    /// The queue at a sample at `now` with `queued` events waiting: the delays ended by then
+    /// are forgotten, and the rest (at most `queued`: an event purged while delayed is not
+    /// told apart) counted as delayed.
+    fn queue_at(core: &mut Core<P, R>, now: u64, queued: u64) -> Queue {
+        while core.delayed.peek().is_some_and(|d| d.0 <= now) {
+            core.delayed.pop();
+        }
+        Queue {
+            queued,
+            delayed: (core.delayed.len() as u64).min(queued),
+        }
+    }
+
+    /// An event was put back to wait until `due` (a retry delay or a throttle backoff).
+    pub(crate) fn delayed_until(&self, due: Timestamp) {
+        self.core.lock().delayed.push(Reverse(due.as_nanos()));
     }
 
     /// An execution started at `now` (see [`Started`]).
@@ -223,7 +216,8 @@ impl<P, R> Model<P, R> {
         let queued = s
             .outstanding
             .saturating_sub(s.running + core.arrivals.len() as u64);
-        core.timeline.record(now.as_nanos(), s.running, queued);
+        let queue = Self::queue_at(&mut core, now.as_nanos(), queued);
+        core.timeline.record(now.as_nanos(), s.running, queue);
     }
 
     /// Counts a throttle by cause; whether the function's poller now backs off.
@@ -293,7 +287,8 @@ impl<P, R> Model<P, R> {
     pub(crate) fn observe(&self, now: Timestamp, running: u64, outstanding: u64) {
         let mut core = self.core.lock();
         let queued = outstanding.saturating_sub(running + core.arrivals.len() as u64);
-        core.timeline.record(now.as_nanos(), running, queued);
+        let queue = Self::queue_at(&mut core, now.as_nanos(), queued);
+        core.timeline.record(now.as_nanos(), running, queue);
     }
 
     /// Something ended at `at` (an execution, or an event's outcome).
@@ -430,5 +425,9 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
 
     fn note_end(&self, at: Timestamp) {
         Model::note_end(self, at);
+    }
+
+    fn delayed_until(&self, due: Timestamp) {
+        Model::delayed_until(self, due);
     }
 }

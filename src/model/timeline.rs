@@ -1,19 +1,46 @@
 //! [`Timeline`]: concurrency and queue depth over virtual time, as CSV or SVG.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::time::Duration;
 
-use super::report::secs;
-use crate::parts::clock::Timestamp;
+use crate::parts::clock::{duration_nanos, Timestamp};
+use crate::parts::error::Error;
 
 /// A bounded timeline: buckets of a resolution that doubles whenever the run outgrows them.
 pub(crate) struct TimelineBuf {
     origin: Option<u64>,
     width: u64,
     max: usize,
-    /// Per bucket: the most executions running, and the most events queued, within it.
-    buckets: Vec<(u64, u64)>,
-    current: (u64, u64),
+    /// Per bucket: the most executions running within it, and the sample where the most events
+    /// were queued within it.
+    buckets: Vec<Bucket>,
+    current: Bucket,
+}
+
+/// One bucket of the buffer: the peak concurrency, and the queue at its peak depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Bucket {
+    running: u64,
+    queue: Queue,
+}
+
+/// The queue at one sample: every event waiting, and how many of them wait out a delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Queue {
+    pub(crate) queued: u64,
+    pub(crate) delayed: u64,
+}
+
+impl Bucket {
+    /// Folds a sample (or another bucket) in: the larger concurrency, the deeper queue (the
+    /// earlier on a tie).
+    fn fold(&mut self, running: u64, queue: Queue) {
+        self.running = self.running.max(running);
+        if queue.queued > self.queue.queued {
+            self.queue = queue;
+        }
+    }
 }
 
 impl TimelineBuf {
@@ -23,7 +50,7 @@ impl TimelineBuf {
             width,
             max,
             buckets: Vec::new(),
-            current: (0, 0),
+            current: Bucket::default(),
         }
     }
 
@@ -31,7 +58,8 @@ impl TimelineBuf {
         self.origin.get_or_insert(t);
     }
 
-    pub(crate) fn record(&mut self, t: u64, running: u64, queued: u64) {
+    /// A sample at `t`: `running` executions, and the queue (`queue.delayed <= queue.queued`).
+    pub(crate) fn record(&mut self, t: u64, running: u64, queue: Queue) {
         let origin = *self.origin.get_or_insert(t);
         let mut index = t.saturating_sub(origin) / self.width;
         while index >= self.max as u64 {
@@ -43,10 +71,8 @@ impl TimelineBuf {
             // A bucket nothing happened in holds what held at its start.
             self.buckets.push(self.current);
         }
-        let b = &mut self.buckets[index];
-        b.0 = b.0.max(running);
-        b.1 = b.1.max(queued);
-        self.current = (running, queued);
+        self.buckets[index].fold(running, queue);
+        self.current = Bucket { running, queue };
     }
 
     pub(crate) fn coarsen(&mut self) {
@@ -54,7 +80,12 @@ impl TimelineBuf {
         let merged = self
             .buckets
             .chunks(2)
-            .map(|c| c.iter().fold((0, 0), |(r, q), b| (r.max(b.0), q.max(b.1))))
+            .map(|c| {
+                c.iter().fold(Bucket::default(), |mut m, b| {
+                    m.fold(b.running, b.queue);
+                    m
+                })
+            })
             .collect();
         self.buckets = merged;
     }
@@ -68,37 +99,40 @@ impl TimelineBuf {
                 .buckets
                 .iter()
                 .enumerate()
-                .map(|(i, (running, queued))| TimelinePoint {
+                .map(|(i, b)| TimelinePoint {
                     at: Duration::from_nanos(self.width.saturating_mul(i as u64)),
-                    concurrency: *running,
-                    queued: *queued,
+                    concurrency: b.running,
+                    queued: b.queue.queued,
+                    delayed: b.queue.delayed,
                 })
                 .collect(),
         }
     }
 }
 
-/// A chart panel: its label, its colour, and what it plots.
-type Series = (&'static str, &'static str, fn(&TimelinePoint) -> u64);
-
 /// The SVG chart's width, in pixels.
-const SVG_WIDTH: u64 = 900;
+const SVG_WIDTH: u64 = 960;
 /// The height of each of the two panels.
-const PANEL_HEIGHT: u64 = 170;
-/// Left of the panels: room for the value scale.
-const LEFT_MARGIN: u64 = 70;
-/// Right of the panels.
-const RIGHT_MARGIN: u64 = 20;
+const PANEL_HEIGHT: u64 = 180;
+/// Left of the panels: room for the axis title and the value ticks ("1,000,000").
+const LEFT_MARGIN: u64 = 100;
+/// Right of the panels: room for half of the last time label.
+const RIGHT_MARGIN: u64 = 50;
 /// Above the upper panel: room for the title and that panel's legend.
-const TOP_MARGIN: u64 = 40;
+const TOP_MARGIN: u64 = 64;
 /// Between the panels: room for the lower panel's legend.
-const PANEL_GAP: u64 = 50;
-/// The width the step lines are drawn in.
+const PANEL_GAP: u64 = 48;
+/// The width the panels are drawn in.
 const PLOT_WIDTH: u64 = SVG_WIDTH - LEFT_MARGIN - RIGHT_MARGIN;
 /// Where the time axis starts: under the lower panel.
 const TIME_AXIS: u64 = TOP_MARGIN + 2 * PANEL_HEIGHT + PANEL_GAP;
 /// The chart's height: the panels, then two lines of text for the time axis.
-const SVG_HEIGHT: u64 = TIME_AXIS + 40;
+const SVG_HEIGHT: u64 = TIME_AXIS + 44;
+/// The most intervals between time ticks, and between value ticks.
+const TIME_TICKS: u64 = 10;
+const VALUE_TICKS: u64 = 5;
+/// The chart's default title.
+const DEFAULT_TITLE: &str = "Model run: concurrency and queue depth over virtual time";
 
 /// One bucket of a [`Timeline`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +144,64 @@ pub struct TimelinePoint {
     /// The most events waiting in queues (ready, delayed for a retry or backoff, or held) in
     /// the bucket, sampled at each execution start, end and throttle.
     pub queued: u64,
+    /// Of [`queued`](Self::queued), at the same sample: the events waiting out a retry delay
+    /// or a throttle backoff (due later than the sample). The rest are
+    /// [`ready`](Self::ready). An event purged or deleted while delayed counts as delayed
+    /// until its delay ends, at most up to `queued`.
+    pub delayed: u64,
+}
+
+impl TimelinePoint {
+    /// The events of [`queued`](Self::queued) that could run now (or are held by a paused
+    /// function): those not [`delayed`](Self::delayed).
+    pub fn ready(&self) -> u64 {
+        self.queued.saturating_sub(self.delayed)
+    }
+}
+
+/// How [`Timeline::to_svg_with`] draws a chart: its title and the span of virtual time shown.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::ChartOptions;
+/// use std::time::Duration;
+///
+/// let zoom = ChartOptions::new()
+///     .title("reserved 100: the first 20 s")
+///     .window(Duration::ZERO..Duration::from_secs(20));
+/// assert_eq!(zoom.title_text(), "reserved 100: the first 20 s");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChartOptions {
+    title: Option<String>,
+    window: Option<Range<Duration>>,
+}
+
+impl ChartOptions {
+    /// The default title, the whole timeline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The title above the chart, so that two charts can be told apart.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Shows only this span of virtual time (from the timeline's origin), e.g. the first 20 s
+    /// of a run whose retry tail lasts minutes. It may reach past the timeline's end; it must
+    /// not be empty.
+    pub fn window(mut self, window: Range<Duration>) -> Self {
+        self.window = Some(window);
+        self
+    }
+
+    /// The title the chart gets.
+    pub fn title_text(&self) -> &str {
+        self.title.as_deref().unwrap_or(DEFAULT_TITLE)
+    }
 }
 
 /// Concurrency and queue depth over the virtual time of a model run, from
@@ -118,7 +210,7 @@ pub struct TimelinePoint {
 /// # Examples
 ///
 /// ```
-/// use event_invoke::{CostModel, Function, ModelOptions, Runtime};
+/// use event_invoke::{ChartOptions, CostModel, Function, ModelOptions, Runtime};
 /// use std::time::Duration;
 ///
 /// let rt: Runtime<u32> = Runtime::builder().model(ModelOptions::new()).build().unwrap();
@@ -130,9 +222,13 @@ pub struct TimelinePoint {
 /// rt.run_until_idle();
 /// let timeline = rt.timeline().unwrap();
 /// assert_eq!(timeline.points()[0].concurrency, 3);
-/// // All three were queued, then all three started, at 0.
-/// assert!(timeline.to_csv().starts_with("time_s,concurrency,queued\n0.000000,3,3\n"));
+/// // All three were queued (ready, none delayed), then all three started, at 0.
+/// assert!(timeline.to_csv().starts_with("time_s,concurrency,queued,delayed\n0.000000,3,3,0\n"));
 /// assert!(timeline.to_svg().starts_with("<svg"));
+/// let svg = timeline
+///     .to_svg_with(&ChartOptions::new().title("three events").window(Duration::ZERO..Duration::from_millis(10)))
+///     .unwrap();
+/// assert!(svg.contains(">three events</text>"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeline {
@@ -157,128 +253,428 @@ impl Timeline {
         &self.points
     }
 
-    /// The timeline as CSV: `time_s,concurrency,queued`, one row per bucket, the time in
-    /// seconds from the origin with microsecond precision.
+    /// The timeline as CSV: `time_s,concurrency,queued,delayed`, one row per bucket, the time
+    /// in seconds from the origin with microsecond precision.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("time_s,concurrency,queued\n");
+        let mut out = String::from("time_s,concurrency,queued,delayed\n");
         for p in &self.points {
             let us = p.at.as_micros();
             let _ = writeln!(
                 out,
-                "{}.{:06},{},{}",
+                "{}.{:06},{},{},{}",
                 us / 1_000_000,
                 us % 1_000_000,
                 p.concurrency,
-                p.queued
+                p.queued,
+                p.delayed
             );
         }
         out
     }
 
-    /// The timeline as an SVG chart: concurrency above, queue depth below, over virtual time.
+    /// The timeline as an SVG chart with the default title over its whole span: see
+    /// [`to_svg_with`](Self::to_svg_with).
     pub fn to_svg(&self) -> String {
-        let series: [Series; 2] = [
-            ("concurrent executions", "#1f77b4", |p| p.concurrency),
-            ("queued events", "#d62728", |p| p.queued),
-        ];
+        self.render(DEFAULT_TITLE, 0, self.span_nanos())
+    }
+
+    /// The timeline as an SVG chart: concurrency above; below, the queue depth split into
+    /// ready events and events delayed (waiting out a retry or a throttle backoff); round
+    /// ticks on both value axes and on the time axis.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] when the options' window is empty (its start not before its
+    /// end).
+    pub fn to_svg_with(&self, options: &ChartOptions) -> Result<String, Error> {
+        let (from, to) = match &options.window {
+            None => (0, self.span_nanos()),
+            Some(w) if w.start < w.end => (duration_nanos(w.start), duration_nanos(w.end)),
+            Some(w) => {
+                return Err(Error::InvalidConfig {
+                    field: "ChartOptions::window",
+                    value: format!("{:?}..{:?}", w.start, w.end),
+                    accepted: "a span whose start is before its end, e.g. 0 s..20 s",
+                })
+            }
+        };
+        Ok(self.render(options.title_text(), from, to))
+    }
+
+    /// The span the buckets cover (at least one bucket, even when empty), in nanoseconds.
+    fn span_nanos(&self) -> u64 {
+        duration_nanos(self.resolution).saturating_mul(self.points.len().max(1) as u64)
+    }
+
+    fn render(&self, title: &str, from: u64, to: u64) -> String {
+        let frame = Frame::new(from, to, duration_nanos(self.resolution), &self.points);
         let mut out = String::new();
-        svg_header(&mut out);
-        for (k, series) in series.iter().enumerate() {
-            let top = TOP_MARGIN + k as u64 * (PANEL_HEIGHT + PANEL_GAP);
-            self.svg_panel(&mut out, top, series);
-        }
-        self.svg_time_axis(&mut out);
+        svg_header(&mut out, title);
+        frame.time_grid(&mut out);
+        // The upper panel: concurrency.
+        let top = TOP_MARGIN;
+        let peak = frame
+            .points()
+            .map(|(_, p)| p.concurrency)
+            .max()
+            .unwrap_or(0);
+        let scale = frame.value_axis(&mut out, top, peak, "executions");
+        let line = frame.steps(top, scale, |p| p.concurrency);
+        let _ = writeln!(
+            out,
+            r##"<path d="{}" fill="#1f77b4" fill-opacity="0.15" stroke="#1f77b4" stroke-width="1.5"/>"##,
+            line.area(top + PANEL_HEIGHT)
+        );
+        legend(
+            &mut out,
+            top,
+            &[(
+                "#1f77b4",
+                &format!("concurrent executions (peak {})", grouped(peak)),
+            )],
+        );
+        // The lower panel: the queue, delayed events below, ready ones stacked on them.
+        let top = TOP_MARGIN + PANEL_HEIGHT + PANEL_GAP;
+        let peak = frame.points().map(|(_, p)| p.queued).max().unwrap_or(0);
+        let peak_delayed = frame.points().map(|(_, p)| p.delayed).max().unwrap_or(0);
+        let peak_ready = frame.points().map(|(_, p)| p.ready()).max().unwrap_or(0);
+        let scale = frame.value_axis(&mut out, top, peak, "queued events");
+        let delayed = frame.steps(top, scale, |p| p.delayed);
+        let queued = frame.steps(top, scale, |p| p.queued);
+        let _ = writeln!(
+            out,
+            r##"<path d="{}" fill="#ff7f0e" fill-opacity="0.45" stroke="none"/>"##,
+            delayed.area(top + PANEL_HEIGHT)
+        );
+        let _ = writeln!(
+            out,
+            r##"<path d="{}" fill="#d62728" fill-opacity="0.3" stroke="none"/>"##,
+            queued.band(&delayed)
+        );
+        let _ = writeln!(
+            out,
+            r##"<path d="{}" fill="none" stroke="#d62728" stroke-width="1.5"/>"##,
+            queued.line()
+        );
+        legend(
+            &mut out,
+            top,
+            &[
+                (
+                    "#d62728",
+                    &format!("ready or held (peak {})", grouped(peak_ready)),
+                ),
+                (
+                    "#ff7f0e",
+                    &format!(
+                        "delayed: waiting out a retry or a throttle backoff (peak {})",
+                        grouped(peak_delayed)
+                    ),
+                ),
+            ],
+        );
+        frame.time_axis(&mut out, self.resolution);
         out.push_str("</svg>\n");
         out
     }
+}
 
-    /// The number of buckets the chart divides its width into: at least 1, even when empty.
-    fn bucket_count(&self) -> u64 {
-        self.points.len().max(1) as u64
+/// The window of virtual time a chart shows, mapped onto the panels' width.
+struct Frame<'a> {
+    from: u64,
+    to: u64,
+    width: u64,
+    points: &'a [TimelinePoint],
+}
+
+impl<'a> Frame<'a> {
+    fn new(from: u64, to: u64, width: u64, points: &'a [TimelinePoint]) -> Self {
+        Frame {
+            from,
+            to,
+            width: width.max(1),
+            points,
+        }
     }
 
-    /// Writes the panel starting at `top`: its frame, value scale, legend and step line.
-    fn svg_panel(&self, out: &mut String, top: u64, &(label, colour, value): &Series) {
+    /// The x of virtual time `t` (nanoseconds from the origin), clamped to the window.
+    fn x(&self, t: u64) -> f64 {
+        let t = t.clamp(self.from, self.to);
+        LEFT_MARGIN as f64
+            + PLOT_WIDTH as f64 * (t - self.from) as f64 / (self.to - self.from) as f64
+    }
+
+    /// The buckets that overlap the window, each with its span clipped to it.
+    fn points(&self) -> impl Iterator<Item = ((u64, u64), &'a TimelinePoint)> + '_ {
+        let first = (self.from / self.width) as usize;
+        self.points
+            .iter()
+            .enumerate()
+            .skip(first)
+            .map(move |(i, p)| {
+                let start = self.width.saturating_mul(i as u64);
+                let end = start.saturating_add(self.width);
+                ((start.max(self.from), end.min(self.to)), p)
+            })
+            .take_while(|((start, end), _)| start < end)
+    }
+
+    /// A step line of `value` in the panel at `top`, `scale` reaching the panel's top.
+    fn steps(&self, top: u64, scale: u64, value: fn(&TimelinePoint) -> u64) -> Steps {
+        let bottom = (top + PANEL_HEIGHT) as f64;
+        let mut points: Vec<(f64, f64)> = Vec::new();
+        for ((start, end), p) in self.points() {
+            let y = bottom - PANEL_HEIGHT as f64 * value(p) as f64 / scale as f64;
+            for point in [(self.x(start), y), (self.x(end), y)] {
+                // Points on the last pixel drawn are skipped: a long timeline stays a short path.
+                let same = points
+                    .last()
+                    .is_some_and(|l| (l.0 - point.0).abs() < 0.05 && (l.1 - point.1).abs() < 0.05);
+                if !same {
+                    points.push(point);
+                }
+            }
+        }
+        Steps(points)
+    }
+
+    /// Draws the panel at `top`: its frame, grid lines and round value ticks up to the first
+    /// tick at or above `peak`, and the axis title. Returns the value at the panel's top.
+    fn value_axis(&self, out: &mut String, top: u64, peak: u64, title: &str) -> u64 {
+        let step = round_step(peak.max(1), VALUE_TICKS);
+        let scale = peak.max(1).div_ceil(step) * step;
         let bottom = top + PANEL_HEIGHT;
-        // At least 1, so that an all-zero series lies on the bottom instead of dividing by 0.
-        let max = self.points.iter().map(value).max().unwrap_or(0).max(1);
+        let mut v = 0;
+        while v <= scale {
+            let y = bottom as f64 - PANEL_HEIGHT as f64 * v as f64 / scale as f64;
+            let _ = writeln!(
+                out,
+                r##"<line x1="{LEFT_MARGIN}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
+                LEFT_MARGIN + PLOT_WIDTH
+            );
+            let _ = writeln!(
+                out,
+                r#"<text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+                LEFT_MARGIN - 6,
+                y + 4.0,
+                grouped(v)
+            );
+            v += step;
+        }
         let _ = writeln!(
             out,
             r##"<rect x="{LEFT_MARGIN}" y="{top}" width="{PLOT_WIDTH}" height="{PANEL_HEIGHT}" fill="none" stroke="#999999"/>"##
         );
+        let middle = top + PANEL_HEIGHT / 2;
         let _ = writeln!(
             out,
-            r#"<text x="{}" y="{}" text-anchor="end">{max}</text>"#,
-            LEFT_MARGIN - 6,
-            top + 10
+            r#"<text x="18" y="{middle}" text-anchor="middle" transform="rotate(-90 18 {middle})">{}</text>"#,
+            escape(title)
         );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{bottom}" text-anchor="end">0</text>"#,
-            LEFT_MARGIN - 6
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" fill="{colour}">{label} (peak {max})</text>"#,
-            LEFT_MARGIN + 6,
-            top - 6
-        );
-        let path = self.step_path(bottom, max, value);
-        let _ = writeln!(
-            out,
-            r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#,
-            path.trim_end()
-        );
+        scale
     }
 
-    /// The SVG path data of a step line: each bucket's `value` held across its width, scaled
-    /// so that `max` reaches `PANEL_HEIGHT` above `bottom`.
-    fn step_path(&self, bottom: u64, max: u64, value: fn(&TimelinePoint) -> u64) -> String {
-        let n = self.bucket_count();
-        // Points that fall on the last pixel drawn are skipped, so a long timeline stays a
-        // short path.
-        let mut path = String::new();
-        let mut last = None;
-        for (i, p) in self.points.iter().enumerate() {
-            let x0 = LEFT_MARGIN + PLOT_WIDTH * i as u64 / n;
-            let x1 = LEFT_MARGIN + PLOT_WIDTH * (i as u64 + 1) / n;
-            let y = bottom - PANEL_HEIGHT * value(p) / max;
-            for point in [(x0, y), (x1, y)] {
-                if last != Some(point) {
-                    let verb = if last.is_none() { "M" } else { "L" };
-                    let _ = write!(path, "{verb}{},{} ", point.0, point.1);
-                    last = Some(point);
-                }
+    /// The round time ticks in the window (nanoseconds from the origin), and their step.
+    fn time_ticks(&self) -> (Vec<u64>, u64) {
+        let step = round_step(self.to - self.from, TIME_TICKS);
+        let mut ticks = Vec::new();
+        let mut t = self.from.div_ceil(step) * step;
+        while t <= self.to {
+            ticks.push(t);
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => break,
             }
         }
-        path
+        (ticks, step)
     }
 
-    /// Writes the time ticks under the lower panel and the axis label with the bucket width.
-    fn svg_time_axis(&self, out: &mut String) {
-        let span = self.resolution.saturating_mul(self.bucket_count() as u32);
-        for t in 0..=4u64 {
-            let x = LEFT_MARGIN + PLOT_WIDTH * t / 4;
-            let at = span.mul_f64(t as f64 / 4.0);
+    /// Draws a faint vertical line at each time tick, across both panels, under everything.
+    fn time_grid(&self, out: &mut String) {
+        for t in self.time_ticks().0 {
+            let x = self.x(t);
             let _ = writeln!(
                 out,
-                r#"<text x="{x}" y="{}" text-anchor="middle">{}</text>"#,
-                TIME_AXIS + 16,
-                secs(at)
+                r##"<line x1="{x:.1}" y1="{TOP_MARGIN}" x2="{x:.1}" y2="{}" stroke="#e5e5e5"/>"##,
+                TIME_AXIS + 4
+            );
+        }
+    }
+
+    /// Writes the round time ticks' labels under the lower panel, each with its unit, and
+    /// the axis title.
+    fn time_axis(&self, out: &mut String, resolution: Duration) {
+        let (ticks, step) = self.time_ticks();
+        let unit = time_unit(self.to);
+        for t in ticks {
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                self.x(t),
+                TIME_AXIS + 18,
+                time_label(t, step, unit)
             );
         }
         let _ = writeln!(
             out,
-            r#"<text x="{}" y="{}" text-anchor="middle">virtual time since the first invoke (bucket {})</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="middle">virtual time since the first invoke (each point the peak of {})</text>"#,
             LEFT_MARGIN + PLOT_WIDTH / 2,
-            TIME_AXIS + 34,
-            secs(self.resolution)
+            TIME_AXIS + 38,
+            duration_text(duration_nanos(resolution))
         );
     }
 }
 
-/// Writes the SVG's opening tag, its white background and the chart's title.
-fn svg_header(out: &mut String) {
+/// A step line's points, left to right.
+struct Steps(Vec<(f64, f64)>);
+
+impl Steps {
+    fn line(&self) -> String {
+        let mut d = String::new();
+        for (i, (x, y)) in self.0.iter().enumerate() {
+            let verb = if i == 0 { "M" } else { "L" };
+            let _ = write!(d, "{verb}{x:.1},{y:.1} ");
+        }
+        d.trim_end().to_string()
+    }
+
+    /// The area between the line and the baseline `bottom`.
+    fn area(&self, bottom: u64) -> String {
+        match (self.0.first(), self.0.last()) {
+            (Some(first), Some(last)) => format!(
+                "{} L{:.1},{bottom} L{:.1},{bottom} Z",
+                self.line(),
+                last.0,
+                first.0
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// The area between this line and `below` (a line over the same buckets).
+    fn band(&self, below: &Steps) -> String {
+        if self.0.is_empty() {
+            return String::new();
+        }
+        let mut d = self.line();
+        for (x, y) in below.0.iter().rev() {
+            let _ = write!(d, " L{x:.1},{y:.1}");
+        }
+        d.push_str(" Z");
+        d
+    }
+}
+
+/// The round step (1, 2 or 5 times a power of ten, at least 1) that divides `span` into at
+/// most `most` intervals.
+pub(crate) fn round_step(span: u64, most: u64) -> u64 {
+    let want = span.div_ceil(most.max(1)).max(1);
+    let mut power = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            let step = power.saturating_mul(m);
+            if step >= want {
+                return step;
+            }
+        }
+        if power > u64::MAX / 10 {
+            return u64::MAX;
+        }
+        power *= 10;
+    }
+}
+
+/// The unit a time axis reaching `end` nanoseconds is labelled in: its name and nanoseconds.
+fn time_unit(end: u64) -> (&'static str, u64) {
+    match end {
+        e if e >= 1_000_000_000 => ("s", 1_000_000_000),
+        e if e >= 1_000_000 => ("ms", 1_000_000),
+        e if e >= 1_000 => ("µs", 1_000),
+        _ => ("ns", 1),
+    }
+}
+
+/// A tick's label: `t` nanoseconds in `unit`, with as many decimals as `step` needs.
+pub(crate) fn time_label(t: u64, step: u64, (name, unit): (&str, u64)) -> String {
+    let mut decimals = 0;
+    let mut scale = 1u64;
+    while decimals < 9 && (step.saturating_mul(scale)) % unit != 0 {
+        decimals += 1;
+        scale *= 10;
+    }
+    let whole = grouped(t / unit);
+    if decimals == 0 {
+        return format!("{whole} {name}");
+    }
+    let fraction = (t % unit) as u128 * scale as u128 / unit as u128;
+    format!("{whole}.{fraction:0decimals$} {name}")
+}
+
+/// `ns` nanoseconds in the unit that fits them, with up to three decimals ("512 ms").
+pub(crate) fn duration_text(ns: u64) -> String {
+    let (name, unit) = time_unit(ns);
+    let thousandths = ns as u128 * 1_000 / unit as u128;
+    let mut text = format!(
+        "{}.{:03}",
+        grouped((thousandths / 1_000) as u64),
+        thousandths % 1_000
+    );
+    while text.ends_with('0') {
+        text.pop();
+    }
+    if text.ends_with('.') {
+        text.pop();
+    }
+    format!("{text} {name}")
+}
+
+/// `n` with a comma between groups of three digits.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text made safe inside an SVG element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Writes a panel's legend above its frame: a colour swatch and a label per series.
+fn legend(out: &mut String, top: u64, items: &[(&str, &str)]) {
+    let mut x = LEFT_MARGIN;
+    for (colour, label) in items {
+        let _ = writeln!(
+            out,
+            r#"<rect x="{x}" y="{}" width="10" height="10" fill="{colour}" fill-opacity="0.6"/>"#,
+            top - 16
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{}">{}</text>"#,
+            x + 14,
+            top - 7,
+            escape(label)
+        );
+        x += 14 + text_width(label, 12.0) as u64 + 24;
+    }
+}
+
+/// A generous estimate of the width of `text` in the chart's sans-serif font at `size`.
+pub(crate) fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.65
+}
+
+/// Writes the SVG's opening tag, its white background and the title, its font shrunk to fit.
+fn svg_header(out: &mut String, title: &str) {
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" viewBox="0 0 {SVG_WIDTH} {SVG_HEIGHT}" font-family="sans-serif" font-size="12">"#
@@ -287,9 +683,12 @@ fn svg_header(out: &mut String) {
         out,
         r##"<rect width="{SVG_WIDTH}" height="{SVG_HEIGHT}" fill="#ffffff"/>"##
     );
+    let room = (SVG_WIDTH - 20) as f64;
+    let size = (room / text_width(title, 1.0)).clamp(6.0, 16.0);
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT_MARGIN}" y="22" font-size="15">Model run: concurrency and queue depth over virtual time</text>"#
+        r#"<text x="10" y="24" font-size="{size:.1}" font-weight="bold">{}</text>"#,
+        escape(title)
     );
 }
 
@@ -298,17 +697,80 @@ mod tests {
     use super::*;
     use crate::model::AgeSummary;
 
+    fn q(queued: u64, delayed: u64) -> Queue {
+        Queue { queued, delayed }
+    }
+
+    fn b(running: u64, queued: u64, delayed: u64) -> Bucket {
+        Bucket {
+            running,
+            queue: q(queued, delayed),
+        }
+    }
+
     #[test]
     fn timeline_coarsens_and_keeps_peaks() {
         let mut t = TimelineBuf::new(10, 4);
-        t.record(0, 1, 0);
-        t.record(15, 5, 2);
-        t.record(25, 0, 0);
+        t.record(0, 1, q(0, 0));
+        t.record(15, 5, q(2, 1));
+        t.record(25, 0, q(0, 0));
         // The third bucket starts with 5 running (until 25): its peak is 5.
-        assert_eq!(t.buckets, vec![(1, 0), (5, 2), (5, 2)]);
-        t.record(45, 2, 1); // index 4 >= 4: buckets of 20
+        assert_eq!(t.buckets, vec![b(1, 0, 0), b(5, 2, 1), b(5, 2, 1)]);
+        t.record(45, 2, q(1, 1)); // index 4 >= 4: buckets of 20
         assert_eq!(t.width, 20);
-        assert_eq!(t.buckets, vec![(5, 2), (5, 2), (2, 1)]);
+        assert_eq!(t.buckets, vec![b(5, 2, 1), b(5, 2, 1), b(2, 1, 1)]);
+    }
+
+    #[test]
+    fn a_bucket_keeps_the_split_of_its_deepest_queue() {
+        let mut t = TimelineBuf::new(10, 100);
+        t.record(0, 0, q(3, 3));
+        t.record(1, 0, q(5, 1));
+        t.record(2, 0, q(4, 4));
+        t.record(3, 0, q(5, 5)); // as deep as the peak, later: the first one stays
+        let p = t.export().points()[0];
+        assert_eq!((p.queued, p.delayed, p.ready()), (5, 1, 4));
+    }
+
+    #[test]
+    fn steps_are_one_two_or_five_times_a_power_of_ten() {
+        // 0..194.944 s in at most 10 intervals: 20 s.
+        assert_eq!(round_step(194_944_000_000, 10), 20_000_000_000);
+        assert_eq!(round_step(48_736, 5), 10_000);
+        assert_eq!(round_step(7, 5), 2);
+        assert_eq!(round_step(1, 5), 1);
+        assert_eq!(round_step(0, 5), 1);
+        assert_eq!(round_step(34_000, 5), 10_000);
+        assert_eq!(round_step(101, 5), 50);
+        assert_eq!(round_step(u64::MAX, 1), u64::MAX);
+        for span in [1u64, 3, 9, 11, 99, 650, 1_999, 21_600_000_000_000] {
+            let step = round_step(span, 10);
+            let mantissa = step / 10u64.pow(step.ilog10());
+            assert!([1, 2, 5].contains(&mantissa), "{span}: {step}");
+            assert!(span.div_ceil(step) <= 10, "{span}: {step}");
+        }
+    }
+
+    #[test]
+    fn time_labels_carry_their_unit_and_only_the_decimals_the_step_needs() {
+        let s = ("s", 1_000_000_000);
+        assert_eq!(time_label(180_000_000_000, 20_000_000_000, s), "180 s");
+        assert_eq!(time_label(1_500_000_000, 500_000_000, s), "1.5 s");
+        assert_eq!(time_label(1_000_000_000, 200_000_000, s), "1.0 s");
+        assert_eq!(
+            time_label(20_000_000_000_000, 2_000_000_000_000, s),
+            "20,000 s"
+        );
+        assert_eq!(
+            time_label(250_000_000, 50_000_000, ("ms", 1_000_000)),
+            "250 ms"
+        );
+        assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(duration_text(512_000_000), "512 ms");
+        assert_eq!(duration_text(1_024_000_000), "1.024 s");
+        assert_eq!(duration_text(4_096_000_000_000), "4,096 s");
+        assert_eq!(duration_text(1_500), "1.5 µs");
+        assert_eq!(grouped(100), "100");
     }
 
     #[test]
