@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use event_invoke::{
     Condition, CostModel, Error, Function, InvokeError, ManualClock, ModelOptions, RetryPolicy,
-    Runtime, ScalingRate, ScalingScope, StepOutcome, SystemClock, TraceKind,
+    Runtime, ScalingRate, ScalingScope, StepOutcome, SystemClock, ThrottledEvents, TraceKind,
 };
 
 fn ms(n: u64) -> Duration {
@@ -25,6 +25,12 @@ fn model(latency: Duration) -> Runtime<u32> {
         .model(ModelOptions::new().invoke_latency(latency))
         .build()
         .unwrap()
+}
+
+/// Model options where every event that finds no slot backs off on its own (the behaviour
+/// before pollers backed off), so that each throttle below can be worked out per event.
+fn each_backs_off() -> ModelOptions {
+    ModelOptions::new().throttled_events(ThrottledEvents::EachEventBacksOff)
 }
 
 /// A model runtime (10 ms per invoke) that records when `function`'s events are accepted.
@@ -142,7 +148,7 @@ fn children_arrive_one_invoke_latency_apart() {
 
 #[test]
 fn an_execution_holds_its_slot_until_its_virtual_end() {
-    let rt = model(Duration::ZERO);
+    let rt: Runtime<u32> = Runtime::builder().model(each_backs_off()).build().unwrap();
     let f = Function::new("one_at_a_time", |_: &u32, _ctx| Ok(()))
         .reserved_concurrency(1)
         .retry_policy(exact_backoff())
@@ -213,7 +219,7 @@ fn a_failure_rate_fails_about_that_share_of_executions() {
 #[test]
 fn scaling_2023_adds_1000_environments_every_10_s() {
     let rt: Runtime<u32> = Runtime::builder()
-        .model(ModelOptions::new())
+        .model(each_backs_off())
         .account_concurrency(10_000)
         .scaling_rate(ScalingRate::lambda_2023())
         .build()
@@ -246,7 +252,7 @@ fn scaling_2023_adds_1000_environments_every_10_s() {
 fn scaling_2018_shares_one_burst_across_the_account() {
     let run = |rate: ScalingRate| {
         let rt: Runtime<u32> = Runtime::builder()
-            .model(ModelOptions::new())
+            .model(each_backs_off())
             .scaling_rate(rate)
             .build()
             .unwrap();
@@ -279,7 +285,7 @@ fn scaling_2018_shares_one_burst_across_the_account() {
 #[test]
 fn the_account_limit_throttles_a_wide_fan_out() {
     let rt: Runtime<u32> = Runtime::builder()
-        .model(ModelOptions::new())
+        .model(each_backs_off())
         .account_concurrency(100)
         .unreserved_floor(0)
         .build()
@@ -681,7 +687,7 @@ fn random_model_runs_end_every_event_once_and_give_every_slot_back() {
 #[test]
 fn a_burst_after_a_quiet_spell_gets_its_burst_back_not_the_unused_steps() {
     let rt: Runtime<u32> = Runtime::builder()
-        .model(ModelOptions::new())
+        .model(each_backs_off())
         .account_concurrency(10_000)
         .scaling_rate(ScalingRate::lambda_2023())
         .build()
@@ -965,7 +971,7 @@ fn the_timeline_drops_a_throttled_event_that_aged_out() {
 #[test]
 fn a_step_larger_than_the_burst_does_not_raise_the_first_burst() {
     let rt: Runtime<u32> = Runtime::builder()
-        .model(ModelOptions::new())
+        .model(each_backs_off())
         .scaling_rate(ScalingRate::new(1, 100, secs(10), ScalingScope::Function).unwrap())
         .build()
         .unwrap();

@@ -171,6 +171,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
             st.queue.promote_due(now);
+            // Model mode: a poller that backed off after a throttle waits for a free slot.
+            #[cfg(feature = "model")]
+            if self.poller_waits(f, &mut st, now) {
+                st.token.drop_token();
+                return None;
+            }
             let limit = self.batch_limit(f, st.queue.ready_len());
             match self.inner.faults.as_ref() {
                 // Fault seam: reordering takes a random ready event (no batching then).
@@ -254,6 +260,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
+                st.token.drop_token();
+                return None;
+            }
+            #[cfg(feature = "model")]
+            if self.poller_waits(f, &mut st, now) {
                 st.token.drop_token();
                 return None;
             }
@@ -414,6 +425,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(c) => StepOutcome::Ended(c),
             }
         };
+        // Model mode: the throttle's cause, and the poller's backoff.
+        #[cfg(feature = "model")]
+        if !injected {
+            let requeued = matches!(outcome, StepOutcome::Throttled { .. });
+            self.throttled_virtual(f, version, now, due, requeued);
+        }
         // After the event's fate is settled, so that one that ended is not counted.
         self.observe_time(now);
         Dispatched {

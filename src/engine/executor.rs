@@ -20,7 +20,9 @@ use std::marker::PhantomData;
 
 use crate::parts::clock::Timestamp;
 #[cfg(feature = "model")]
-pub(crate) use virtual_time::{Arrival, Completion, Due, VirtualTime};
+pub(crate) use virtual_time::{
+    Arrival, BackedOff, Completion, Due, Started, ThrottleCause, VirtualTime,
+};
 
 /// One execution's virtual time line, as its handler's [`Context`](crate::Context) sees it:
 /// model mode's executions have one; real executions (`None`) run on the clock. `Sync`, so
@@ -164,8 +166,26 @@ mod virtual_time {
         fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>>;
         /// When something next comes due.
         fn next_at(&self) -> Option<Timestamp>;
-        /// An execution started at `now` after its event waited `age_ns`.
-        fn started(&self, now: Timestamp, age_ns: u64, running: u64, outstanding: u64);
+        /// An execution started at `now`.
+        fn started(&self, now: Timestamp, start: Started);
+        /// An attempt of the function registered `function`-th was throttled for `cause`.
+        /// Returns whether the function's poller backs off (reads no more of its events
+        /// until capacity frees or the throttled event comes back).
+        fn throttled(&self, function: u32, cause: ThrottleCause) -> bool;
+        /// A function-error retry of the function registered `function`-th is due at `due`.
+        fn retry_scheduled(&self, function: u32, due: Timestamp);
+        /// A function with reserved concurrency `reserved` runs `running` executions and holds
+        /// `queued` events (ready or delayed) at `now`.
+        fn observe_reserved(
+            &self,
+            now: Timestamp,
+            function: u32,
+            reserved: u64,
+            running: u64,
+            queued: u64,
+        );
+        /// Functions whose poller backed off, to look at again when capacity frees.
+        fn backed_off(&self) -> &BackedOff<P, R>;
         /// Concurrency or the queues changed at `now`.
         fn observe(&self, now: Timestamp, running: u64, outstanding: u64);
         /// Something ended at `at`.
@@ -192,6 +212,47 @@ mod virtual_time {
         pub(crate) started: Timestamp,
         /// Its execution slots, given back when it ends (or when the completion is dropped).
         pub(crate) slots: Option<OwnedSlots>,
+    }
+
+    /// Functions whose poller backed off after a throttle (model mode's
+    /// `ThrottledEvents::PollerBacksOff`); `any` lets an execution's end skip the lock when
+    /// there are none.
+    pub(crate) struct BackedOff<P, R> {
+        pub(crate) list: Mutex<Vec<Arc<FunctionShared<P, R>>>>,
+        pub(crate) any: std::sync::atomic::AtomicBool,
+    }
+
+    impl<P, R> Default for BackedOff<P, R> {
+        fn default() -> Self {
+            BackedOff {
+                list: Mutex::new(Vec::new()),
+                any: std::sync::atomic::AtomicBool::new(false),
+            }
+        }
+    }
+
+    /// What an execution's start tells the model.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Started {
+        /// How long its event waited since it was accepted.
+        pub(crate) age_ns: u64,
+        /// Whether it is the event's first attempt.
+        pub(crate) first: bool,
+        /// Executions running in the account (this one included).
+        pub(crate) running: u64,
+        /// Events accepted and not ended.
+        pub(crate) outstanding: u64,
+    }
+
+    /// Why an attempt found no execution slot.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum ThrottleCause {
+        /// The function's reserved concurrency was all in use.
+        Reserved,
+        /// The account's limit (or the unreserved pool) was all in use.
+        Account,
+        /// The scaling rate refused a new execution environment.
+        Scaling,
     }
 
     /// What comes due in virtual time.

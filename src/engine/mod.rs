@@ -50,7 +50,9 @@ pub(crate) use environments::Environments;
 #[cfg(all(feature = "lambda", not(feature = "model")))]
 pub(crate) use executor::ExecutionLine;
 #[cfg(feature = "model")]
-pub(crate) use executor::{Arrival, Completion, Due, ExecutionLine, VirtualTime};
+pub(crate) use executor::{
+    Arrival, BackedOff, Completion, Due, ExecutionLine, Started, ThrottleCause, VirtualTime,
+};
 pub(crate) use faults::FaultSeam;
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;

@@ -209,6 +209,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 paused: false,
                 deleted: false,
                 arriving: 0,
+                #[cfg(feature = "model")]
+                poller_until: None,
                 current: Arc::new(Version {
                     handler,
                     number: 1,

@@ -11,6 +11,8 @@ use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
+#[cfg(feature = "model")]
+use crate::parts::clock::Timestamp;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
@@ -43,6 +45,11 @@ pub(crate) struct FnState<P, R> {
     /// Model mode: events whose invoke call has not returned yet. They count against the
     /// queue's capacity like the events in it.
     pub(crate) arriving: usize,
+    /// Model mode: the function's poller backed off after a throttle. Until this time it
+    /// reads the next event only when an execution slot is free for it (events wait in the
+    /// queue, not throttled); then it polls again on its own.
+    #[cfg(feature = "model")]
+    pub(crate) poller_until: Option<Timestamp>,
 }
 
 pub(crate) struct FunctionShared<P, R> {

@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use super::admission::Place;
 use super::dispatch::{Attempt, Call};
-use super::executor::{Arrival, Completion, Due, Executor, VirtualTime};
+use super::executor::{Arrival, Completion, Due, Executor, Started, ThrottleCause, VirtualTime};
 use super::outcome::Ending;
-use super::{Dispatched, FunctionMetrics, FunctionShared, Runtime, Slots, StepOutcome};
+use super::{
+    Dispatched, FnState, FunctionMetrics, FunctionShared, Runtime, Slots, StepOutcome, Task,
+    Version,
+};
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
@@ -29,8 +32,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         held: &mut Option<Slots<'a>>,
     ) -> Dispatched {
         let now = attempt.started;
-        let age = duration_nanos(now - event.enqueued_at());
-        v.started(now, age, self.running(), self.outstanding());
+        let start = Started {
+            age_ns: duration_nanos(now - event.enqueued_at()),
+            first: attempt.number == 1,
+            running: self.running(),
+            outstanding: self.outstanding(),
+        };
+        v.started(now, start);
         let call = Call::of(&event);
         let config = &attempt.version.config;
         let (result, end) = v.execute(
@@ -48,12 +56,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // batch is one event), so that the timeline sees it gone.
             *held = None;
             let d = self.conclude(attempt, event, result, end, None);
+            self.after_virtual_end(v, attempt.f, attempt.version, &d, now);
             self.observe_time(now);
             return d;
         }
         // It ends later: its slots stay taken until then.
         let slots = held.take().map(|slots| self.own_slots(attempt.f, slots));
         let request_id = event.request_id();
+        self.sample_reserved(v, attempt.f, attempt.version, now);
         v.push_completion(Completion {
             at: end,
             function: Arc::clone(attempt.f),
@@ -92,8 +102,149 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        self.conclude(&attempt, event, result, at, None);
+        let d = self.conclude(&attempt, event, result, at, None);
+        if let Executor::Virtual(v) = &self.inner.executor {
+            self.after_virtual_end(&**v, &f, &version, &d, at);
+        }
         self.observe_time(at);
+    }
+
+    /// An execution ended at `now` with its slots given back: its retry (if any) counts for
+    /// the model, its function is sampled, and pollers that backed off get the freed slot.
+    fn after_virtual_end(
+        &self,
+        v: &dyn VirtualTime<P, R>,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        d: &Dispatched,
+        now: Timestamp,
+    ) {
+        if let StepOutcome::RetryScheduled { due } = d.outcome {
+            v.retry_scheduled(f.index, due);
+        }
+        self.sample_reserved(v, f, version, now);
+        self.wake_pollers(v, now);
+    }
+
+    /// Lets the model sample a function with reserved concurrency (its idle slots while its
+    /// events wait). Nothing for other functions.
+    fn sample_reserved(
+        &self,
+        v: &dyn VirtualTime<P, R>,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        now: Timestamp,
+    ) {
+        let Some(reserved) = version.config.reserved_concurrency else {
+            return;
+        };
+        let queued = f.state.lock().queue.len() as u64;
+        let running = f.limiter.in_flight() as u64;
+        v.observe_reserved(now, f.index, u64::from(reserved), running, queued);
+    }
+
+    /// Whether an attempt of `f` would find an execution slot now: the same levels as
+    /// `acquire_slots`, read without taking any.
+    fn slot_free(&self, f: &FunctionShared<P, R>, version: &Version<P, R>, now: Timestamp) -> bool {
+        let free = |l: &crate::parts::limiter::ConcurrencyLimiter| l.in_flight() < l.limit();
+        if let Some(envs) = &self.inner.environments {
+            if envs.refuses(f, f.limiter.in_flight() + 1, now) {
+                return false;
+            }
+        }
+        let pool = version.config.reserved_concurrency.is_some() || free(&self.inner.unreserved);
+        pool && free(&f.limiter) && free(&self.inner.account)
+    }
+
+    /// Model mode ([`ThrottledEvents::PollerBacksOff`](crate::ThrottledEvents)): whether
+    /// `f`'s poller, backed off after a throttle, waits instead of reading its next event
+    /// now. It reads again when a slot is free for it, or on its own once the throttled event
+    /// comes back. Called with `f`'s lock held; nothing to do outside model mode.
+    #[inline]
+    pub(crate) fn poller_waits(
+        &self,
+        f: &FunctionShared<P, R>,
+        st: &mut FnState<P, R>,
+        now: Timestamp,
+    ) -> bool {
+        let Some(until) = st.poller_until else {
+            return false;
+        };
+        if now >= until {
+            st.poller_until = None;
+            return false;
+        }
+        !self.slot_free(f, &st.current, now)
+    }
+
+    /// After a throttle of `f`'s event (not an injected error): counts its cause; when the
+    /// model's pollers back off and the event went back to the queue (due at `due`), `f`'s
+    /// poller backs off until then.
+    pub(crate) fn throttled_virtual(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        now: Timestamp,
+        due: Timestamp,
+        requeued: bool,
+    ) {
+        let Executor::Virtual(v) = &self.inner.executor else {
+            return;
+        };
+        let scaling = self
+            .inner
+            .environments
+            .as_ref()
+            .is_some_and(|e| e.refuses(f, f.limiter.in_flight() + 1, now));
+        let cause = if scaling {
+            ThrottleCause::Scaling
+        } else if version.config.reserved_concurrency.is_some()
+            && f.limiter.in_flight() >= f.limiter.limit()
+        {
+            ThrottleCause::Reserved
+        } else {
+            ThrottleCause::Account
+        };
+        if v.throttled(f.index, cause) && requeued {
+            f.state.lock().poller_until = Some(due);
+            let backed_off = v.backed_off();
+            let mut list = backed_off.list.lock();
+            if !list.iter().any(|g| Arc::ptr_eq(g, f)) {
+                list.push(Arc::clone(f));
+            }
+            backed_off.any.store(true, Ordering::Relaxed);
+        }
+        self.sample_reserved(&**v, f, version, now);
+    }
+
+    /// A slot freed at `now`: each backed-off poller with ready events and a slot free for it
+    /// reads again (its function goes to the run queue). Pollers no longer backed off leave
+    /// the list.
+    fn wake_pollers(&self, v: &dyn VirtualTime<P, R>, now: Timestamp) {
+        let backed_off = v.backed_off();
+        // One thread drives model mode: the flag is read and written under its steps only.
+        if !backed_off.any.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut list = backed_off.list.lock();
+        list.retain(|f| {
+            let mut st = f.state.lock();
+            if st.poller_until.is_none() || st.deleted {
+                return false;
+            }
+            if st.paused {
+                return true;
+            }
+            st.queue.promote_due(now);
+            if st.queue.ready_len() > 0
+                && self.slot_free(f, &st.current, now)
+                && st.token.claim(true)
+            {
+                let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            }
+            true
+        });
+        backed_off.any.store(!list.is_empty(), Ordering::Relaxed);
     }
 
     /// Runs everything of virtual time that is due at `now`: arrivals join their queues and
@@ -177,7 +328,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return;
         }
         st.queue.push_unbounded(event);
+        let version = Arc::clone(&st.current);
         self.joined_queue(&f, st, id, now, depth);
+        if let Executor::Virtual(v) = &self.inner.executor {
+            self.sample_reserved(&**v, &f, &version, now);
+        }
         self.observe_time(now);
     }
 

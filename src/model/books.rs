@@ -8,10 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use super::ages::{Ages, EXACT_LIMIT};
 use super::due::DueQueue;
 use super::timeline::Queue;
-use super::{AgeSummary, Cursor, ModelOptions, Timeline, TimelineBuf};
-use crate::engine::{Arrival, Completion, Due, ExecutionLine, FunctionConfig, VirtualTime};
+use super::{
+    AgeSummary, Cursor, ModelOptions, ThrottleCauses, ThrottledEvents, Timeline, TimelineBuf,
+};
+use crate::engine::{
+    Arrival, BackedOff, Completion, Due, ExecutionLine, FunctionConfig, Started, ThrottleCause,
+    VirtualTime,
+};
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::cost::CostModel;
 use crate::parts::error::Error;
@@ -27,8 +33,39 @@ struct Core<P, R> {
     /// ready; those due by the latest sample are gone.
     delayed: BinaryHeap<Reverse<u64>>,
     client: Option<u64>,
-    ages: Vec<u64>,
+    /// Ages at the start of events' first attempts, and of later ones.
+    first_ages: Ages,
+    later_ages: Ages,
+    /// When the latest first attempt started.
+    last_first_start: Option<u64>,
+    /// Per function (by registration index).
+    functions: Vec<FunctionBooks>,
     timeline: TimelineBuf,
+}
+
+/// What the model counts of one function beside the engine's metrics.
+#[derive(Default)]
+struct FunctionBooks {
+    throttles: ThrottleCauses,
+    /// Due times of function-error retries not yet due (those events wait for the retry
+    /// policy, not for capacity).
+    retries_due: BinaryHeap<Reverse<u64>>,
+    /// Reserved slots free at the last sample, and whether events waited for them then.
+    idle_slots: u64,
+    waiting: bool,
+    sampled_at: u64,
+    /// Reserved slot-nanoseconds that sat idle while events of the function waited.
+    idle_slot_ns: u128,
+}
+
+impl<P, R> Core<P, R> {
+    fn function(&mut self, index: u32) -> &mut FunctionBooks {
+        let i = index as usize;
+        if self.functions.len() <= i {
+            self.functions.resize_with(i + 1, FunctionBooks::default);
+        }
+        &mut self.functions[i]
+    }
 }
 
 /// The model's books: the heaps of what comes due, the client's call cursor, and the
@@ -40,6 +77,8 @@ pub(crate) struct Model<P, R> {
     next_at: AtomicU64,
     first_call: AtomicU64,
     last_end: AtomicU64,
+    /// Functions whose poller backed off ([`ThrottledEvents::PollerBacksOff`]).
+    backed_off: BackedOff<P, R>,
 }
 
 impl<P, R> Model<P, R> {
@@ -56,12 +95,16 @@ impl<P, R> Model<P, R> {
                 seq: 0,
                 delayed: BinaryHeap::new(),
                 client: None,
-                ages: Vec::new(),
+                first_ages: Ages::new(EXACT_LIMIT),
+                later_ages: Ages::new(EXACT_LIMIT),
+                last_first_start: None,
+                functions: Vec::new(),
                 timeline,
             }),
             next_at: AtomicU64::new(u64::MAX),
             first_call: AtomicU64::new(u64::MAX),
             last_end: AtomicU64::new(0),
+            backed_off: BackedOff::default(),
         }
     }
 
@@ -160,14 +203,84 @@ impl<P, R> Model<P, R> {
         self.core.lock().delayed.push(Reverse(due.as_nanos()));
     }
 
-    /// An execution started at `now` after its event waited `age_ns`; `running` executions
-    /// (this one included) and `outstanding` events at this point.
-    pub(crate) fn started(&self, now: Timestamp, age_ns: u64, running: u64, outstanding: u64) {
+    /// An execution started at `now` (see [`Started`]).
+    pub(crate) fn started(&self, now: Timestamp, s: Started) {
         let mut core = self.core.lock();
-        core.ages.push(age_ns);
-        let queued = outstanding.saturating_sub(running + core.arrivals.len() as u64);
+        if s.first {
+            core.first_ages.push(s.age_ns);
+            let at = now.as_nanos();
+            core.last_first_start = Some(core.last_first_start.map_or(at, |l| l.max(at)));
+        } else {
+            core.later_ages.push(s.age_ns);
+        }
+        let queued = s
+            .outstanding
+            .saturating_sub(s.running + core.arrivals.len() as u64);
         let queue = Self::queue_at(&mut core, now.as_nanos(), queued);
-        core.timeline.record(now.as_nanos(), running, queue);
+        core.timeline.record(now.as_nanos(), s.running, queue);
+    }
+
+    /// Counts a throttle by cause; whether the function's poller now backs off.
+    pub(crate) fn throttled(&self, function: u32, cause: ThrottleCause) -> bool {
+        let mut core = self.core.lock();
+        let t = &mut core.function(function).throttles;
+        match cause {
+            ThrottleCause::Reserved => t.reserved_pool += 1,
+            ThrottleCause::Account => t.account += 1,
+            ThrottleCause::Scaling => t.scaling_rate += 1,
+        }
+        self.options.throttled_events == ThrottledEvents::PollerBacksOff
+    }
+
+    pub(crate) fn retry_scheduled(&self, function: u32, due: Timestamp) {
+        let mut core = self.core.lock();
+        core.function(function)
+            .retries_due
+            .push(Reverse(due.as_nanos()));
+    }
+
+    /// A sample of a function with reserved concurrency: the idle slots since the last sample
+    /// count if its events waited then; events waiting now are the queued ones less those
+    /// waiting out a function-error retry.
+    pub(crate) fn observe_reserved(
+        &self,
+        now: Timestamp,
+        function: u32,
+        reserved: u64,
+        running: u64,
+        queued: u64,
+    ) {
+        let now = now.as_nanos();
+        let mut core = self.core.lock();
+        let b = core.function(function);
+        if b.waiting && now > b.sampled_at {
+            b.idle_slot_ns += u128::from(b.idle_slots) * u128::from(now - b.sampled_at);
+        }
+        while b.retries_due.peek().is_some_and(|Reverse(d)| *d <= now) {
+            b.retries_due.pop();
+        }
+        let waiting = queued.saturating_sub(b.retries_due.len() as u64);
+        b.waiting = waiting > 0;
+        b.idle_slots = reserved.saturating_sub(running);
+        b.sampled_at = now;
+    }
+
+    /// One function's throttles by cause, and its reserved slot-time left idle while its
+    /// events waited.
+    pub(crate) fn function_books(&self, function: u32) -> (ThrottleCauses, std::time::Duration) {
+        let core = self.core.lock();
+        match core.functions.get(function as usize) {
+            None => Default::default(),
+            Some(b) => (
+                b.throttles,
+                std::time::Duration::from_nanos(u64::try_from(b.idle_slot_ns).unwrap_or(u64::MAX)),
+            ),
+        }
+    }
+
+    /// When the latest first attempt started, if any did.
+    pub(crate) fn last_first_start(&self) -> Option<Timestamp> {
+        self.core.lock().last_first_start.map(Timestamp::from_nanos)
     }
 
     /// Concurrency or the queues changed at `now` (an execution ended, an event throttled).
@@ -194,10 +307,16 @@ impl<P, R> Model<P, R> {
         (Timestamp::from_nanos(start), Timestamp::from_nanos(end))
     }
 
-    pub(crate) fn age_summary(&self) -> AgeSummary {
-        let mut ages = self.core.lock().ages.clone();
-        ages.sort_unstable();
-        AgeSummary::of(&ages)
+    /// Ages at the start of first attempts, and of later attempts (retries, and attempts
+    /// after a retry's throttle).
+    pub(crate) fn all_ages(&self) -> AgeSummary {
+        let core = self.core.lock();
+        Ages::summary_of(&[&core.first_ages, &core.later_ages])
+    }
+
+    pub(crate) fn age_summaries(&self) -> (AgeSummary, AgeSummary) {
+        let core = self.core.lock();
+        (core.first_ages.summary(), core.later_ages.summary())
     }
 
     pub(crate) fn timeline(&self) -> Timeline {
@@ -273,8 +392,31 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         Model::next_at(self)
     }
 
-    fn started(&self, now: Timestamp, age_ns: u64, running: u64, outstanding: u64) {
-        Model::started(self, now, age_ns, running, outstanding);
+    fn started(&self, now: Timestamp, start: Started) {
+        Model::started(self, now, start);
+    }
+
+    fn throttled(&self, function: u32, cause: ThrottleCause) -> bool {
+        Model::throttled(self, function, cause)
+    }
+
+    fn retry_scheduled(&self, function: u32, due: Timestamp) {
+        Model::retry_scheduled(self, function, due);
+    }
+
+    fn observe_reserved(
+        &self,
+        now: Timestamp,
+        function: u32,
+        reserved: u64,
+        running: u64,
+        queued: u64,
+    ) {
+        Model::observe_reserved(self, now, function, reserved, running, queued);
+    }
+
+    fn backed_off(&self) -> &BackedOff<P, R> {
+        &self.backed_off
     }
 
     fn observe(&self, now: Timestamp, running: u64, outstanding: u64) {

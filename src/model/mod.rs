@@ -5,6 +5,8 @@
 //! Model mode reaches the engine through its executor seam: [`Model`] implements the engine's
 //! `VirtualTime`, and `RuntimeBuilder::model` puts it behind the seam.
 
+mod ages;
+mod arrivals;
 mod books;
 mod cursor;
 mod due;
@@ -12,9 +14,10 @@ mod options;
 mod report;
 mod timeline;
 
+pub use arrivals::{Arrivals, ArrivalsError};
 pub(crate) use books::Model;
 pub(crate) use cursor::Cursor;
-pub use options::ModelOptions;
-pub use report::{AgeSummary, FunctionReport, ModelReport};
+pub use options::{ModelOptions, ThrottledEvents};
+pub use report::{AgeSummary, FunctionReport, ModelReport, ThrottleCauses};
 pub(crate) use timeline::TimelineBuf;
 pub use timeline::{ChartOptions, Timeline, TimelinePoint};

@@ -35,6 +35,47 @@ pub struct ModelOptions {
     pub(crate) invoke_latency: Duration,
     pub(crate) timeline_resolution: Duration,
     pub(crate) timeline_points: usize,
+    pub(crate) throttled_events: ThrottledEvents,
+}
+
+/// What model mode does when an attempt finds no execution slot (a throttle), for
+/// [`ModelOptions::throttled_events`].
+///
+/// What AWS documents (Lambda Developer Guide, "How Lambda handles errors and retries with
+/// asynchronous invocation", docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html):
+/// a throttled (429) event goes back to the function's queue and is tried again for up to the
+/// maximum event age, "the retry interval increases exponentially from 1 second after the
+/// first attempt to a maximum of 5 minutes", and "if the queue contains many entries, Lambda
+/// increases the retry interval and reduces the rate at which it reads events from the
+/// queue". The AWS Compute Blog ("Handling billions of invocations – best practices from AWS
+/// Lambda", Aleksandrov and Pandey) describes the async path as a frontend that queues the
+/// event and pollers that read the queues and invoke the function synchronously; concurrency
+/// is checked when a poller invokes, not when the event is accepted.
+///
+/// So it is documented that a throttle is met by a poller, that the throttled event backs off
+/// exponentially from 1 s, and that reading slows down as the queue grows. It is *not*
+/// documented whether the events still in the queue are each throttled in turn (and so all
+/// back off together, as a herd), nor how soon a poller that backed off notices a freed slot.
+/// [`PollerBacksOff`](Self::PollerBacksOff), the default, is this crate's reading of the
+/// documented behaviour; the moment a backed-off poller resumes (at once when a slot frees)
+/// is a guess, the optimistic one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ThrottledEvents {
+    /// The function's poller meets the full pool: the one event it read is throttled and
+    /// backs off (the retry policy's throttle backoff, 1 s doubling to 5 min), and the poller
+    /// reads no more of the function's events until an execution slot frees for it (then it
+    /// hands the next ready event over at once, no throttle) or the throttled event comes
+    /// back (then it polls again, and may meet the full pool again: one more throttle).
+    /// Events queued behind are not throttled: they wait, ready, and their wait shows in the
+    /// event age. Reserved capacity is not left idle while events are ready.
+    #[default]
+    PollerBacksOff,
+    /// Every event that finds no slot is throttled and waits out its own backoff, however
+    /// many are queued (model mode's behaviour before this option, and what the real-thread
+    /// engine does). With many events queued behind a small pool, slots can sit idle while the
+    /// throttled events wait out their backoffs.
+    EachEventBacksOff,
 }
 
 impl ModelOptions {
@@ -44,6 +85,7 @@ impl ModelOptions {
             invoke_latency: Duration::ZERO,
             timeline_resolution: Duration::from_millis(1),
             timeline_points: 2_000,
+            throttled_events: ThrottledEvents::default(),
         }
     }
 
@@ -60,6 +102,22 @@ impl ModelOptions {
     pub fn timeline(mut self, resolution: Duration, points: usize) -> Self {
         self.timeline_resolution = resolution;
         self.timeline_points = points;
+        self
+    }
+
+    /// What happens to events that find no execution slot (see [`ThrottledEvents`]); by
+    /// default [`ThrottledEvents::PollerBacksOff`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{ModelOptions, ThrottledEvents};
+    ///
+    /// let old = ModelOptions::new().throttled_events(ThrottledEvents::EachEventBacksOff);
+    /// assert_ne!(old, ModelOptions::new());
+    /// ```
+    pub fn throttled_events(mut self, mode: ThrottledEvents) -> Self {
+        self.throttled_events = mode;
         self
     }
 
