@@ -355,7 +355,7 @@ pub use aws::{
 pub use engine::{
     handler, quiet_handler_panics, Context, Dispatched, Function, FunctionConfig, FunctionHandle,
     FunctionMetrics, Handler, RecursionGuard, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome,
-    StopSignal, TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY,
+    ConcurrencyLimitExceeded, StopSignal, TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY,
     DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]

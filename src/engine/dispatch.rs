@@ -3,6 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
@@ -11,6 +12,7 @@ use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::executor::{ExecutionLine, Executor};
 use super::outcome::Ending;
+use super::slots::NoSlot;
 use super::{
     bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Task, Version,
     ZeroConcurrency,
@@ -111,21 +113,36 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         batch: &mut Vec<QueuedEvent<P>>,
     ) -> u64 {
         let now = self.inner.clock.now();
-        let Some(version) = self.take_batch(f, batch, now) else {
+        let mut held = None;
+        let Some(version) = self.take_batch(f, batch, now, &mut held) else {
             return 0;
         };
-        let mut held = None;
         let mut tally = Tally::default();
         let epoch = f.epoch.load(Ordering::SeqCst);
         let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
         let mut dispatched = 0u64;
         let mut busy_ns = 0u64;
+        // Under a virtual clock a handler takes the time it moves the clock by, which says
+        // nothing of how long it holds the worker: speed is judged on real time too.
+        let mut real = self.inner.is_virtual.then(Instant::now);
         let mut events = batch.drain(..);
         while let Some(event) = events.next() {
+            // A worker is idle: it may take the unstarted rest, rather than wait behind this
+            // event (which may turn out slow).
+            if events.len() > 0 && self.inner.parked.load(Ordering::Relaxed) > 0 {
+                let rest: Vec<_> = events.by_ref().collect();
+                self.give_back(f, &version, rest);
+            }
             let (step, ended) = self.dispatch(f, event, &version, at, &mut held, Some(&mut tally));
             dispatched += 1;
-            let took = crate::parts::clock::duration_nanos(ended - at);
+            let mut took = crate::parts::clock::duration_nanos(ended - at);
+            if let Some(started) = real.as_mut() {
+                let now = Instant::now();
+                let real_ns = u64::try_from((now - *started).as_nanos()).unwrap_or(u64::MAX);
+                took = took.max(real_ns);
+                *started = now;
+            }
             busy_ns = busy_ns.saturating_add(took);
             // Give the rest back, untouched, when holding it would be wrong: an operator call
             // (pause, delete, new code or settings) came after the batch was taken, the
@@ -157,12 +174,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// one lock, and keeps the function scheduled while more are ready, so another worker can
     /// run them in parallel. Returns the code version to run them on, or `None` when there was
     /// nothing to take.
+    ///
+    /// In wait mode ([`ConcurrencyLimitExceeded::Wait`](crate::ConcurrencyLimitExceeded)) it
+    /// takes the execution slot first, into `held`, and takes no event without one: the
+    /// function then waits for a slot ([`slot_first`](Self::slot_first)).
     #[inline]
-    fn take_batch(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
+    fn take_batch<'a>(
+        &'a self,
+        f: &'a Arc<FunctionShared<P, R>>,
         batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
+        held: &mut Option<Slots<'a>>,
     ) -> Option<Arc<Version<P, R>>> {
         let (version, more) = {
             let mut st = f.state.lock();
@@ -171,6 +193,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
             st.queue.promote_due(now);
+            if self.inner.settings.wait_for_slots && st.queue.ready_len() > 0 {
+                if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, held) {
+                    return None;
+                }
+            }
             let limit = self.batch_limit(f, st.queue.ready_len());
             match self.inner.faults.as_ref() {
                 // Fault seam: reordering takes a random ready event (no batching then).
@@ -256,11 +283,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
     ) -> Option<Dispatched> {
         let faults = self.inner.faults.as_ref();
+        let mut held = None;
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
                 st.token.drop_token();
                 return None;
+            }
+            // Wait mode: the slot first (see `take_batch`).
+            if self.inner.settings.wait_for_slots {
+                st.queue.promote_due(now);
+                if st.queue.ready_len() > 0 {
+                    if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, &mut held) {
+                        return None;
+                    }
+                }
             }
             let event = match faults {
                 None => st.queue.pop_due(now),
@@ -282,7 +319,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if more {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        let mut held = None;
         Some(self.dispatch(f, event, &version, now, &mut held, None).0)
     }
 

@@ -35,7 +35,7 @@ pub use context::{Context, TestContext};
 pub use dispatch::{Dispatched, StepOutcome};
 pub use driver::{StopSignal, Workers};
 pub use function::{
-    handler, Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY,
+    handler, ConcurrencyLimitExceeded, Function, FunctionConfig, Handler, ZeroConcurrency, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_TIMEOUT,
 };
 pub use handle::FunctionHandle;
