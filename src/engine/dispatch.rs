@@ -355,6 +355,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         if held.is_none() {
             *held = self.acquire_slots(f, version, now);
+            if held.is_none() && self.inner.settings.wait_for_slots {
+                self.refused(f, version);
+            }
         }
         // Fault seam: a system error before the handler runs, handled like a throttle.
         let faults = self.inner.faults.as_ref();

@@ -173,25 +173,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             *held = Some(slots);
             return Ok(());
         }
+        self.refused(f, version);
         let levels = self.levels(f, version);
         let levels = levels.iter().flatten();
-        // A refusal may have given back a permit taken from a level before the one refusing:
-        // a waiter that counted it must hear of it like of any other (only while that level
-        // has room: while it is full, the permits out wake the waiters when they go).
-        let mut freed = false;
-        for limiter in levels.clone() {
-            freed |= limiter.take_waiting_if_free();
-        }
-        if freed {
-            self.inner.wake_slot_waiters();
-        }
         if levels.clone().any(|l| l.limit() == 0)
             || version.config.reserved_concurrency == Some(0)
         {
             return Err(NoSlot::Throttle);
         }
-        let is_full = |l: &&&ConcurrencyLimiter| l.in_flight() >= l.limit();
-        let any_full = levels.clone().any(|l| is_full(&l));
+        // The levels found full, once: each is marked below even if it frees meanwhile (the
+        // mark then finds the room).
+        let mut full: [Option<&ConcurrencyLimiter>; 3] = [None; 3];
+        for (slot, limiter) in full.iter_mut().zip(levels) {
+            if limiter.in_flight() >= limiter.limit() {
+                *slot = Some(limiter);
+            }
+        }
+        let any_full = full.iter().any(Option::is_some);
         if !any_full && self.inner.environments.is_some() {
             // No level is full: the scaling rate refused a new environment (or a slot was
             // given back meanwhile, and the throttle only comes a little early).
@@ -206,7 +204,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // Mark the full levels; a mark that finds room (or no level full any more) means a
         // slot was given back before the mark could be seen.
         let mut free = !any_full;
-        for limiter in levels.filter(is_full) {
+        for limiter in full.into_iter().flatten() {
             free |= limiter.wait_for_slot();
         }
         if free {
@@ -215,6 +213,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.inner.wake_slot_waiters();
         }
         Err(NoSlot::Waits)
+    }
+
+    /// After [`acquire_slots`](Self::acquire_slots) refused (wait mode): the refusal may have
+    /// given back a permit taken from a level before the one refusing, and a waiter that
+    /// counted it must hear of it like of any other (only while that level has room: while it
+    /// is full, the permits out wake the waiters when they go).
+    pub(crate) fn refused(&self, f: &FunctionShared<P, R>, version: &Version<P, R>) {
+        let mut freed = false;
+        for limiter in self.levels(f, version).iter().flatten() {
+            freed |= limiter.take_waiting_if_free();
+        }
+        if freed {
+            self.inner.wake_slot_waiters();
+        }
     }
 
     /// The limiters an execution of `f` takes a slot of: the account, the unreserved pool
