@@ -25,10 +25,7 @@ impl Drop for ReleaseOnDrop {
 #[test]
 fn an_event_with_no_free_slot_stays_queued_and_runs_when_the_slot_is_given_back_unthrottled() {
     let clock = ManualClock::new();
-    let rt: Runtime<u32> = Runtime::builder()
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
     let (inner_tx, inner_steps) = crossbeam_channel::unbounded();
     let (tx, starts) = crossbeam_channel::unbounded();
     rt.register(

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use event_invoke::{
-    ConcurrencyLimitExceeded, Condition, Destination, Dispatched, Error, EventState, Function, FunctionError,
-    InvocationRecord, ManualClock, RetryPolicy, Runtime, StepOutcome, Timestamp, ZeroConcurrency,
+    ConcurrencyLimitExceeded, Condition, Destination, Dispatched, Error, EventState, Function,
+    FunctionError, InvocationRecord, ManualClock, RetryPolicy, Runtime, StepOutcome, Timestamp,
+    ZeroConcurrency,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

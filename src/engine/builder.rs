@@ -20,11 +20,11 @@ use crate::parts::record::InvocationRecord;
 use crate::parts::scaling::ScalingRate;
 use std::marker::PhantomData;
 
+use super::ConcurrencyLimitExceeded;
 use super::{
     Environments, Hooks, IdleWait, Inner, Observer, RecursionGuard, Registry, Runtime, Settings,
     Task, Timers, Tracer, ZeroConcurrency,
 };
-use super::ConcurrencyLimitExceeded;
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].
 ///

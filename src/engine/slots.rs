@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::parts::clock::Timestamp;
-use crate::parts::limiter::{ConcurrencyLimiter, Permit};
 #[cfg(feature = "model")]
 use crate::parts::limiter::OwnedPermit;
+use crate::parts::limiter::{ConcurrencyLimiter, Permit};
 
 use super::{Environments, FunctionShared, Inner, Runtime, Task, Version};
 
@@ -176,8 +176,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.refused(f, version);
         let levels = self.levels(f, version);
         let levels = levels.iter().flatten();
-        if levels.clone().any(|l| l.limit() == 0)
-            || version.config.reserved_concurrency == Some(0)
+        if levels.clone().any(|l| l.limit() == 0) || version.config.reserved_concurrency == Some(0)
         {
             return Err(NoSlot::Throttle);
         }

@@ -621,14 +621,6 @@ impl<P> InvocationQueue<P> {
         self.ready.remove(pick(len) % len)
     }
 
-    /// Puts events a worker took but did not start back at the front of the ready line, in
-    /// their order, whatever the capacity.
-    pub(crate) fn push_front_all(&mut self, events: Vec<QueuedEvent<P>>) {
-        for event in events.into_iter().rev() {
-            self.ready.push_front(event);
-        }
-    }
-
     /// Adds an event at the back of the ready line whatever the capacity (a duplicate delivery
     /// of an event already accepted).
     pub(crate) fn push_unbounded(&mut self, event: QueuedEvent<P>) {
