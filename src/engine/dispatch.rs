@@ -83,8 +83,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// How many ready events of `f` a worker may run back to back in one step. Batching takes
     /// the run queue once for many events, and holds one execution slot across them; it is
     /// worth it only when the handler is fast (judged on real time). The events not yet
-    /// started stay in the queue meanwhile, so an idle worker never waits for them. With slow handlers, or while faults are injected
-    /// (whose draws must stay in a replayable order), it is one event a step.
+    /// started stay in the queue meanwhile, so an idle worker never waits for them. With slow
+    /// handlers, or while faults are injected (whose draws must stay in a replayable order),
+    /// it is one event a step.
     #[inline]
     pub(crate) fn batch_limit(&self, f: &FunctionShared<P, R>, ready: usize) -> usize {
         if self.inner.faults.as_ref().is_some_and(|f| f.active())
@@ -158,7 +159,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 self.inner.clock.now()
             };
-            self.take_next(f, batch, at);
+            self.take_next(f, &version, batch, at);
         }
         drop(held);
         let ended = tally.flush(&f.counters);
@@ -220,12 +221,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// The next event of a step that runs several back to back: `f`'s next ready event, into
-    /// `batch`, unless `f` was paused or deleted meanwhile (an operator call that needs no
-    /// more: the step ends). Leaves the run token alone: whoever holds it keeps `f` scheduled.
+    /// `batch`, unless an operator call came meanwhile (pause, delete, new code or settings:
+    /// the step ends, and the event waits for the next step). Leaves the run token alone:
+    /// whoever holds it keeps `f` scheduled.
     #[inline]
-    fn take_next(&self, f: &FunctionShared<P, R>, batch: &mut Vec<QueuedEvent<P>>, now: Timestamp) {
+    fn take_next(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Arc<Version<P, R>>,
+        batch: &mut Vec<QueuedEvent<P>>,
+        now: Timestamp,
+    ) {
         let mut st = f.state.lock();
-        if st.paused || st.deleted {
+        if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
         st.queue.promote_due(now);
