@@ -236,7 +236,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
-        st.queue.promote_due(now);
         if let Some(event) = st.queue.pop_due(now) {
             batch.push(event);
             // Counted under the lock so that queued + in hand never misses the event.
