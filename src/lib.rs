@@ -63,12 +63,26 @@
 //! Each execution needs a slot. The account has [`RuntimeBuilder::account_concurrency`] slots
 //! (Lambda: 1,000). A function with reserved concurrency has that many of its own, carved out of
 //! the account; the others share what is left, and at least
-//! [`RuntimeBuilder::unreserved_floor`] (Lambda: 100) always stays unreserved. An event that
-//! finds no free slot is *throttled*: it goes back to the queue with exponential backoff (1 s
-//! doubling to 5 minutes) and does not use up a retry attempt. Reserved concurrency 0 sends
-//! events straight to on-failure, as Lambda does today, or holds them throttled, as it did in
-//! 2018 ([`ZeroConcurrency`]). The slots are [`ConcurrencyLimiter`]s; a [`Permit`] is released
-//! on drop, even when a handler panics.
+//! [`RuntimeBuilder::unreserved_floor`] (Lambda: 100) always stays unreserved. In Lambda an
+//! event that finds no free slot is *throttled*: it goes back to the queue with exponential
+//! backoff (1 s doubling to 5 minutes) and does not use up a retry attempt. Reserved
+//! concurrency 0 sends events straight to on-failure, as Lambda does today, or holds them
+//! throttled, as it did in 2018 ([`ZeroConcurrency`]). The slots are [`ConcurrencyLimiter`]s;
+//! a [`Permit`] is released on drop, even when a handler panics.
+//!
+//! **Worker threads are a local resource, not a Lambda setting.** On real threads a worker
+//! that finds its function's slots all taken does not throttle the event: it leaves it at the
+//! front of its queue (order kept), and the function waits, out of the run queue, until a slot
+//! of the level that was full is given back or a limit is raised; the worker meanwhile runs
+//! other functions or parks. So starting more workers than there are slots never slows a run,
+//! and the `Throttles` metric stays what Lambda counts for the slots themselves, not for
+//! your thread count: an event that merely waits for a slot counts **no throttle** (its wait
+//! shows in its age, [`FunctionMetrics::event_age_max`], and in the queue depth). Lambda's
+//! throttle backoff stays where it is what is modelled: model mode (always), reserved
+//! concurrency 0 under [`ZeroConcurrency::Throttle`], a concurrency limit of 0, a new
+//! environment refused by the [`ScalingRate`], and, as an opt-in on real threads,
+//! [`RuntimeBuilder::concurrency_limit_exceeded`]`(`[`ConcurrencyLimitExceeded::Throttle`]`)`;
+//! each of those throttles counts one in `Throttles`.
 //!
 //! ## 5. Errors and retries
 //!
@@ -398,10 +412,11 @@ pub use aws::{
     AwsExport, AwsFunctionSettings, AwsWarning, DestinationArn, LambdaJson, LambdaRecord,
 };
 pub use engine::{
-    handler, quiet_handler_panics, Context, Dispatched, Function, FunctionConfig, FunctionHandle,
-    FunctionMetrics, Handler, RecursionGuard, Runtime, RuntimeBuilder, RuntimeMetrics, StepOutcome,
-    StopSignal, TestContext, Workers, ZeroConcurrency, DEFAULT_ACCOUNT_CONCURRENCY,
-    DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT, DEFAULT_UNRESERVED_FLOOR,
+    handler, quiet_handler_panics, ConcurrencyLimitExceeded, Context, Dispatched, Function,
+    FunctionConfig, FunctionHandle, FunctionMetrics, Handler, RecursionGuard, Runtime,
+    RuntimeBuilder, RuntimeMetrics, StepOutcome, StopSignal, TestContext, Workers, ZeroConcurrency,
+    DEFAULT_ACCOUNT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, DEFAULT_RECURSION_LIMIT, DEFAULT_TIMEOUT,
+    DEFAULT_UNRESERVED_FLOOR,
 };
 #[cfg(feature = "model")]
 pub use model::{
@@ -432,6 +447,23 @@ pub use testing::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::parts::queue::RunToken;
+    use crate::ConcurrencyLimiter;
+
+    /// [`ConcurrencyLimiter::wait_for_slot`]: mark the limiter waited for; whether a slot is
+    /// free now.
+    pub fn wait_for_slot(limiter: &ConcurrencyLimiter) -> bool {
+        limiter.wait_for_slot()
+    }
+
+    /// [`ConcurrencyLimiter::take_waiting`]: clear the mark; whether it was set.
+    pub fn take_waiting(limiter: &ConcurrencyLimiter) -> bool {
+        limiter.take_waiting()
+    }
+
+    /// [`ConcurrencyLimiter::take_waiting_if_free`]: clear the mark if a slot is free.
+    pub fn take_waiting_if_free(limiter: &ConcurrencyLimiter) -> bool {
+        limiter.take_waiting_if_free()
+    }
 }
 
 /// The README's examples, run as doctests so they stay true.

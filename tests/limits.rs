@@ -4,7 +4,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_invoke::{ConcurrencyLimiter, Condition, Error, Function, ManualClock, Runtime};
+use event_invoke::{
+    ConcurrencyLimitExceeded, ConcurrencyLimiter, Condition, Error, Function, ManualClock, Runtime,
+};
 
 #[test]
 fn a_permit_is_released_when_its_holder_panics() {
@@ -100,6 +102,8 @@ fn lowering_the_account_limit_while_busy_throttles_until_executions_finish() {
         .clock(clock.clone())
         .account_concurrency(4)
         .unreserved_floor(1)
+        // Lambda's throttle on real threads (by default the event would wait for a slot).
+        .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
         .build()
         .unwrap();
     let (entered_tx, entered) = crossbeam_channel::unbounded();
@@ -155,6 +159,8 @@ fn a_throttled_attempt_counts_in_no_peak_in_real_time() {
         .clock(ManualClock::new())
         .account_concurrency(3)
         .unreserved_floor(0)
+        // Lambda's throttle on real threads (by default the event would wait for a slot).
+        .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
         .build()
         .unwrap();
     let (entered_tx, entered) = crossbeam_channel::unbounded();

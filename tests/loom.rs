@@ -143,3 +143,71 @@ fn the_run_token_hand_off_never_strands_a_ready_event() {
         assert!(state.lock().unwrap().queue.is_empty());
     });
 }
+
+/// The slot wait: a worker that finds no free slot marks the limiter waited for; the holder
+/// gives its permit back, then looks for the mark (as the engine's slots do when dropped).
+/// Whatever the interleaving, the waiter either sees the slot free when it marks, or the
+/// holder sees the mark: never both miss (a lost wake-up would leave the event queued).
+#[test]
+fn a_slot_given_back_while_a_worker_marks_the_limiter_is_never_missed() {
+    use event_invoke::__loom::{take_waiting, wait_for_slot};
+    model(|| {
+        let limiter = std::sync::Arc::new(ConcurrencyLimiter::new(1));
+        let held = limiter.try_acquire_owned().expect("the only slot");
+        let woken = Arc::new(AtomicUsize::new(0));
+        let holder = {
+            let (limiter, woken) = (limiter.clone(), woken.clone());
+            thread::spawn(move || {
+                drop(held);
+                if take_waiting(&limiter) {
+                    woken.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        let waiter = {
+            let limiter = limiter.clone();
+            thread::spawn(move || match limiter.try_acquire() {
+                Some(_) => true, // the slot was already back: no wait at all
+                None => wait_for_slot(&limiter),
+            })
+        };
+        let got_or_saw_free = waiter.join().unwrap();
+        holder.join().unwrap();
+        assert!(
+            got_or_saw_free || woken.load(Ordering::SeqCst) == 1,
+            "the slot came back and nobody heard of it"
+        );
+        assert_eq!(limiter.in_flight(), 0);
+    });
+}
+
+/// Two waiters and two holders on one limiter of 2: each slot given back wakes whoever
+/// marked before it, and the mark never hides the count (no permit beyond the limit).
+#[test]
+fn marks_and_permits_share_one_word_without_breaking_the_limit() {
+    use event_invoke::__loom::{take_waiting, wait_for_slot};
+    model(|| {
+        let limiter = std::sync::Arc::new(ConcurrencyLimiter::new(1));
+        let held = limiter.try_acquire_owned().expect("the only slot");
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                thread::spawn(move || {
+                    if limiter.try_acquire().is_none() {
+                        wait_for_slot(&limiter);
+                    }
+                    assert!(limiter.in_flight() <= 1);
+                })
+            })
+            .collect();
+        drop(held);
+        let _ = take_waiting(&limiter);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(limiter.in_flight(), 0);
+        // Whatever was marked last stays visible to the next holder, and is cleared once.
+        let _ = take_waiting(&limiter);
+        assert!(!take_waiting(&limiter));
+    });
+}

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use event_invoke::{
-    Condition, Destination, Dispatched, Error, EventState, Function, FunctionError,
-    InvocationRecord, ManualClock, RetryPolicy, Runtime, StepOutcome, Timestamp, ZeroConcurrency,
+    ConcurrencyLimitExceeded, Condition, Destination, Dispatched, Error, EventState, Function,
+    FunctionError, InvocationRecord, ManualClock, RetryPolicy, Runtime, StepOutcome, Timestamp,
+    ZeroConcurrency,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -417,7 +418,12 @@ fn throttled_event_that_failed_before_ages_out_with_its_count_and_last_error() {
 #[test]
 fn event_that_finds_every_slot_taken_is_throttled_and_runs_after_its_backoff() {
     let clock = ManualClock::new();
-    let rt: Rt = Runtime::builder().clock(clock.clone()).build().unwrap();
+    // Lambda's throttle on real threads (by default the event would wait for its slot).
+    let rt: Rt = Runtime::builder()
+        .clock(clock.clone())
+        .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
+        .build()
+        .unwrap();
     let (inner_tx, inner_steps) = crossbeam_channel::unbounded();
     let (tx, starts) = crossbeam_channel::unbounded();
     rt.register(
@@ -463,6 +469,7 @@ fn event_throttled_by_the_account_limit_backs_off_too() {
         .clock(clock.clone())
         .account_concurrency(1)
         .unreserved_floor(0)
+        .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
         .build()
         .unwrap();
     let (inner_tx, inner_steps) = crossbeam_channel::unbounded();

@@ -20,6 +20,7 @@ use crate::parts::record::InvocationRecord;
 use crate::parts::scaling::ScalingRate;
 use std::marker::PhantomData;
 
+use super::ConcurrencyLimitExceeded;
 use super::{
     Environments, Hooks, IdleWait, Inner, Observer, RecursionGuard, Registry, Runtime, Settings,
     Task, Timers, Tracer, ZeroConcurrency,
@@ -32,6 +33,7 @@ use super::{
 /// | `account_concurrency` | 1,000 | 1,000 (1 to 1,000,000) |
 /// | `unreserved_floor` | 100 | 100 (0 to the account limit) |
 /// | `zero_concurrency` | events go to on-failure (since 2021) | [`ZeroConcurrency::Discard`] |
+/// | `concurrency_limit_exceeded` | throttled, with backoff | [`ConcurrencyLimitExceeded::Wait`] on real threads (model mode: throttled) |
 /// | `recursion_guard` | a function reached more than 16 times in one chain is stopped, or `Allow` | [`RecursionGuard::Loops`]`(16)` (1 to 10,000; or `Hops(n)`; or `Off`) |
 /// | `seed` | - | 0 (seeds the throttle jitter and the cost models) |
 /// | `keep_dead_letters` | - | true |
@@ -53,6 +55,7 @@ pub struct RuntimeBuilder<P, R> {
     pub(crate) account_concurrency: u32,
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
+    pub(crate) concurrency_limit_exceeded: ConcurrencyLimitExceeded,
     pub(crate) recursion_guard: RecursionGuard,
     pub(crate) seed: u64,
     pub(crate) keep_dead_letters: bool,
@@ -78,6 +81,10 @@ impl<P, R> fmt::Debug for RuntimeBuilder<P, R> {
             .field("account_concurrency", &self.account_concurrency)
             .field("unreserved_floor", &self.unreserved_floor)
             .field("zero_concurrency", &self.zero_concurrency)
+            .field(
+                "concurrency_limit_exceeded",
+                &self.concurrency_limit_exceeded,
+            )
             .field("recursion_guard", &self.recursion_guard)
             .field("seed", &self.seed)
             .field("keep_dead_letters", &self.keep_dead_letters)
@@ -140,6 +147,15 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// What reserved concurrency 0 does to events.
     pub fn zero_concurrency(mut self, mode: ZeroConcurrency) -> Self {
         self.zero_concurrency = mode;
+        self
+    }
+
+    /// What an event with no free execution slot meets on real threads (default
+    /// [`ConcurrencyLimitExceeded::Wait`]: it waits at the front of its queue, uncounted;
+    /// [`ConcurrencyLimitExceeded::Throttle`]: Lambda's throttle backoff, counted). Model mode
+    /// always throttles.
+    pub fn concurrency_limit_exceeded(mut self, mode: ConcurrencyLimitExceeded) -> Self {
+        self.concurrency_limit_exceeded = mode;
         self
     }
 
@@ -219,6 +235,8 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             settings: Settings {
                 unreserved_floor: self.unreserved_floor,
                 zero_concurrency: self.zero_concurrency,
+                wait_for_slots: self.concurrency_limit_exceeded == ConcurrencyLimitExceeded::Wait
+                    && !executor.is_virtual(),
                 recursion_guard: self.recursion_guard,
                 seed: self.seed,
                 keep_dead_letters: self.keep_dead_letters,
@@ -226,6 +244,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             run_tx,
             run_rx,
             timers: Timers::new(),
+            slot_waiters: Mutex::new(Vec::new()),
             parked: AtomicUsize::new(0),
             outstanding: AtomicU64::new(0),
             idle: IdleWait::default(),

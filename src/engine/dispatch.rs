@@ -3,6 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::observe::TraceKind;
 use crate::parts::clock::Timestamp;
@@ -11,6 +12,7 @@ use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::executor::{ExecutionLine, Executor};
 use super::outcome::Ending;
+use super::slots::NoSlot;
 use super::{
     bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Task, Version,
     ZeroConcurrency,
@@ -78,11 +80,12 @@ pub enum StepOutcome {
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
-    /// How many ready events a worker may take from `f` at once. Batching takes the function's
-    /// lock and the run queue once for many events, and holds one execution slot across them;
-    /// it is worth it, and harmless, only when the handler is fast: then the events a batch
-    /// holds finish within microseconds. With slow handlers, or while faults are injected
-    /// (whose draws must stay in a replayable order), it is one event a step.
+    /// How many ready events of `f` a worker may run back to back in one step. Batching takes
+    /// the run queue once for many events, and holds one execution slot across them; it is
+    /// worth it only when the handler is fast (judged on real time). The events not yet
+    /// started stay in the queue meanwhile, so an idle worker never waits for them. With slow
+    /// handlers, or while faults are injected (whose draws must stay in a replayable order),
+    /// it is one event a step.
     #[inline]
     pub(crate) fn batch_limit(&self, f: &FunctionShared<P, R>, ready: usize) -> usize {
         if self.inner.faults.as_ref().is_some_and(|f| f.active())
@@ -96,44 +99,56 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if f.recent_ns.load(Ordering::Relaxed) > BATCH_BELOW_NS {
             return 1;
         }
-        // Leave some for the parked workers, so a small backlog still spreads out.
-        let parked = self.inner.parked.load(Ordering::Relaxed);
-        (ready / (parked + 1)).clamp(1, BATCH)
+        // The events not yet started stay in the queue, where idle workers take them: no
+        // share needs to be left for them.
+        BATCH
     }
 
-    /// A worker step that may take several ready events of `f` at once (fast handlers only,
-    /// see [`batch_limit`](Self::batch_limit)) and runs them back to back: one lock, one
-    /// run-queue hand-off, one execution slot and one clock read per event instead of two.
-    /// The events taken count as in flight until each ends or goes back to the queue.
+    /// A worker step that may run several ready events of `f` back to back (fast handlers
+    /// only, see [`batch_limit`](Self::batch_limit)) under one execution slot and one
+    /// run-queue hand-off, with one clock read per event instead of two. The events not yet
+    /// started stay in the queue, where an idle worker may take them: the worker takes each
+    /// next one only when the previous one ended, so none waits behind an event that turns
+    /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
     pub(crate) fn step_batch(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         batch: &mut Vec<QueuedEvent<P>>,
     ) -> u64 {
         let now = self.inner.clock.now();
-        let Some(version) = self.take_batch(f, batch, now) else {
+        let mut held = None;
+        let Some((version, limit)) = self.take_batch(f, batch, now, &mut held) else {
             return 0;
         };
-        let mut held = None;
         let mut tally = Tally::default();
         let epoch = f.epoch.load(Ordering::SeqCst);
         let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
         let mut dispatched = 0u64;
         let mut busy_ns = 0u64;
-        let mut events = batch.drain(..);
-        while let Some(event) = events.next() {
+        // Under a virtual clock a handler takes the time it moves the clock by, which says
+        // nothing of how long it holds the worker: speed is judged on real time too.
+        let mut real = self.inner.is_virtual.then(Instant::now);
+        while let Some(event) = batch.pop() {
             let (step, ended) = self.dispatch(f, event, &version, at, &mut held, Some(&mut tally));
             dispatched += 1;
-            let took = crate::parts::clock::duration_nanos(ended - at);
+            let mut took = crate::parts::clock::duration_nanos(ended - at);
+            if let Some(started) = real.as_mut() {
+                let now = Instant::now();
+                let real_ns = u64::try_from((now - *started).as_nanos()).unwrap_or(u64::MAX);
+                took = took.max(real_ns);
+                *started = now;
+            }
             busy_ns = busy_ns.saturating_add(took);
-            // Give the rest back, untouched, when holding it would be wrong: an operator call
-            // (pause, delete, new code or settings) came after the batch was taken, the
-            // handler turned slow, or there was no slot (the others would only throttle too).
+            // Stop when going on would be wrong: an operator call (pause, delete, new code or
+            // settings) came after the first event was taken, the handler turned slow, or
+            // there was no slot (the others would only throttle too).
             let throttled = matches!(step.outcome, StepOutcome::Throttled { .. });
-            if throttled || took > BATCH_BREAK_NS || f.epoch.load(Ordering::SeqCst) != epoch {
-                let rest: Vec<_> = events.by_ref().collect();
-                self.give_back(f, &version, rest);
+            if dispatched >= limit
+                || throttled
+                || took > BATCH_BREAK_NS
+                || f.epoch.load(Ordering::SeqCst) != epoch
+            {
                 break;
             }
             // The next event starts when this one ended, unless something ran after the handler
@@ -144,8 +159,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 self.inner.clock.now()
             };
+            self.take_next(f, &version, batch, at);
         }
-        drop(events);
         drop(held);
         let ended = tally.flush(&f.counters);
         self.release_outstanding_n(ended);
@@ -153,18 +168,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         dispatched
     }
 
-    /// Takes up to [`batch_limit`](Self::batch_limit) ready events of `f` into `batch` under
-    /// one lock, and keeps the function scheduled while more are ready, so another worker can
-    /// run them in parallel. Returns the code version to run them on, or `None` when there was
-    /// nothing to take.
+    /// Takes `f`'s next ready event into `batch` and keeps the function scheduled while more
+    /// are ready, so another worker can run them in parallel. Returns the code version to run
+    /// it on and how many events this step may run back to back
+    /// ([`batch_limit`](Self::batch_limit)), or `None` when there was nothing to take.
+    ///
+    /// In wait mode ([`ConcurrencyLimitExceeded::Wait`](crate::ConcurrencyLimitExceeded)) it
+    /// takes the execution slot first, into `held`, and takes no event without one: the
+    /// function then waits for a slot ([`slot_first`](Self::slot_first)).
     #[inline]
-    fn take_batch(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
+    fn take_batch<'a>(
+        &'a self,
+        f: &'a Arc<FunctionShared<P, R>>,
         batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
-    ) -> Option<Arc<Version<P, R>>> {
-        let (version, more) = {
+        held: &mut Option<Slots<'a>>,
+    ) -> Option<(Arc<Version<P, R>>, u64)> {
+        let (version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
                 st.token.drop_token();
@@ -177,73 +197,55 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 st.token.drop_token();
                 return None;
             }
-            let limit = self.batch_limit(f, st.queue.ready_len());
-            match self.inner.faults.as_ref() {
-                // Fault seam: reordering takes a random ready event (no batching then).
-                Some(faults) if limit == 1 => {
-                    batch.extend(st.queue.pop_due_picked(now, |len| faults.pick(len)));
-                }
-                _ => {
-                    while batch.len() < limit {
-                        match st.queue.pop_due(now) {
-                            Some(event) => batch.push(event),
-                            None => break,
-                        }
-                    }
+            if self.inner.settings.wait_for_slots && st.queue.ready_len() > 0 {
+                if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, held) {
+                    return None;
                 }
             }
-            if batch.is_empty() {
+            let limit = self.batch_limit(f, st.queue.ready_len());
+            let event = match self.inner.faults.as_ref() {
+                // Fault seam: reordering takes a random ready event.
+                Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
+                None => st.queue.pop_due(now),
+            };
+            let Some(event) = event else {
                 st.token.keep(false);
                 return None;
-            }
+            };
+            batch.push(event);
             let more = {
                 let runnable = st.queue.ready_len() > 0;
                 st.token.keep(runnable)
             };
-            f.counters
-                .in_hand
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            (Arc::clone(&st.current), more)
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
+            (Arc::clone(&st.current), limit as u64, more)
         };
         if more {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        Some(version)
+        Some((version, limit))
     }
 
-    /// Puts events a worker took but did not start back at the front of `f`'s ready line (or
-    /// ends them as `FunctionDeleted` if it was deleted meanwhile).
-    pub(crate) fn give_back(
+    /// The next event of a step that runs several back to back: `f`'s next ready event, into
+    /// `batch`, unless an operator call came meanwhile (pause, delete, new code or settings:
+    /// the step ends, and the event waits for the next step). Leaves the run token alone:
+    /// whoever holds it keeps `f` scheduled.
+    #[inline]
+    fn take_next(
         &self,
-        f: &Arc<FunctionShared<P, R>>,
-        version: &Version<P, R>,
-        events: Vec<QueuedEvent<P>>,
+        f: &FunctionShared<P, R>,
+        version: &Arc<Version<P, R>>,
+        batch: &mut Vec<QueuedEvent<P>>,
+        now: Timestamp,
     ) {
-        if events.is_empty() {
-            return;
-        }
-        let n = events.len() as u64;
         let mut st = f.state.lock();
-        if st.deleted {
-            drop(st);
-            let now = self.now();
-            for event in events {
-                self.finish(
-                    f,
-                    version,
-                    event,
-                    Ending::taken(Condition::FunctionDeleted, now),
-                );
-            }
+        if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
-        st.queue.push_front_all(events);
-        f.counters.in_hand.fetch_sub(n, Ordering::Relaxed);
-        let runnable = !st.paused;
-        let send = st.token.claim(runnable);
-        drop(st);
-        if send {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        if let Some(event) = st.queue.pop_due(now) {
+            batch.push(event);
+            // Counted under the lock so that queued + in hand never misses the event.
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -257,6 +259,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
     ) -> Option<Dispatched> {
         let faults = self.inner.faults.as_ref();
+        let mut held = None;
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
@@ -267,6 +270,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if self.poller_waits(f, &mut st, now) {
                 st.token.drop_token();
                 return None;
+            }
+            // Wait mode: the slot first (see `take_batch`).
+            if self.inner.settings.wait_for_slots {
+                st.queue.promote_due(now);
+                if st.queue.ready_len() > 0 {
+                    if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, &mut held) {
+                        return None;
+                    }
+                }
             }
             let event = match faults {
                 None => st.queue.pop_due(now),
@@ -288,7 +300,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if more {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        let mut held = None;
         Some(self.dispatch(f, event, &version, now, &mut held, None).0)
     }
 
@@ -325,6 +336,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         if held.is_none() {
             *held = self.acquire_slots(f, version, now);
+            if held.is_none() && self.inner.settings.wait_for_slots {
+                self.refused(f, version);
+            }
         }
         // Fault seam: a system error before the handler runs, handled like a throttle.
         let faults = self.inner.faults.as_ref();

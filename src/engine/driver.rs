@@ -202,11 +202,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// retry's due time (real clock), when a [`ManualClock`](crate::ManualClock) moves, and when
     /// stopped.
     ///
-    /// For a function whose handler is fast (under 20 µs on average lately), a worker takes up
-    /// to 16 ready events at once and runs them back to back under one execution slot. The
-    /// rest of such a batch goes back to the queue, untouched, as soon as an operator call
-    /// (pause, delete, new code or settings) reaches the function, an event is throttled, or
-    /// the handler turns slow.
+    /// For a function whose handler is fast (under 20 µs on average lately, in real time even
+    /// under a [`ManualClock`](crate::ManualClock)), a worker takes up to 16 ready events at
+    /// once and runs them back to back under one execution slot. The rest of such a batch
+    /// goes back to the front of the queue, untouched, as soon as another worker is idle (so
+    /// it never waits behind an event that turns out slow), an operator call (pause, delete,
+    /// new code or settings) reaches the function, an event is throttled, or the handler
+    /// turns slow.
+    ///
+    /// A worker that finds no free execution slot for a function takes none of its events:
+    /// the function waits for a slot to be given back, and the worker runs other functions or
+    /// parks ([`ConcurrencyLimitExceeded`](crate::ConcurrencyLimitExceeded)).
     ///
     /// In model mode ([`RuntimeBuilder::model`](crate::RuntimeBuilder::model)) a worker never
     /// moves virtual time, so executions waiting for their virtual end wait for whoever moves

@@ -78,6 +78,45 @@ pub enum ZeroConcurrency {
     Throttle,
 }
 
+/// What an event meets when its function, the unreserved pool or the account has no execution
+/// slot free on real threads: Lambda's error is `TooManyRequestsException` with reason
+/// `ReservedFunctionConcurrentInvocationLimitExceeded` or `ConcurrentInvocationLimitExceeded`.
+///
+/// The worker threads are a local resource, not a Lambda setting: with the default,
+/// [`Wait`](Self::Wait), an event whose slots are all taken stays at the front of its queue
+/// and its function waits for a slot to be given back, so that starting more workers than
+/// there are slots never slows a run nor counts a throttle. [`Throttle`](Self::Throttle) is
+/// Lambda's asynchronous poller taken literally: the event goes into throttle backoff (1 s,
+/// doubling up to 5 minutes) and counts in the `Throttles` metric.
+///
+/// Model mode always throttles: there the poller is what is modelled. So does reserved
+/// concurrency 0 under [`ZeroConcurrency::Throttle`], a concurrency limit of 0, a new
+/// environment refused by the [`ScalingRate`](crate::ScalingRate), and an injected system
+/// error: no slot given back would end those.
+///
+/// # Examples
+///
+/// ```
+/// use event_invoke::{ConcurrencyLimitExceeded, Runtime};
+///
+/// // Lambda's throttle backoff on real threads, as in model mode.
+/// let rt: Runtime<()> = Runtime::builder()
+///     .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
+///     .build()
+///     .unwrap();
+/// # drop(rt);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConcurrencyLimitExceeded {
+    /// The event waits at the front of its queue for a slot; a worker meanwhile runs other
+    /// functions or parks until a slot is given back. Not counted as a throttle.
+    #[default]
+    Wait,
+    /// The event is throttled: back to its queue with Lambda's throttle backoff, counted in
+    /// `Throttles`.
+    Throttle,
+}
+
 /// A function's settings (everything but its name and code).
 ///
 /// Change a registered function's settings with

@@ -201,6 +201,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if wake {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
+        // A limit raised makes room that no slot given back would announce.
+        self.inner.wake_slot_waiters();
         if let Some(t) = expiry {
             self.arm_timer(f, t);
         }
@@ -236,6 +238,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         reg.set_account_limit(n);
         self.inner.account.set_limit(n as usize);
         self.inner.unreserved.set_limit(reg.unreserved());
+        drop(reg);
+        // A limit raised makes room that no slot given back would announce.
+        self.inner.wake_slot_waiters();
         Ok(())
     }
 
@@ -387,6 +392,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .unwrap_or(0);
             reg.remove(f, reserved);
             self.inner.unreserved.set_limit(reg.unreserved());
+            drop(reg);
+            // The reservation given back raised the unreserved pool.
+            self.inner.wake_slot_waiters();
         }
         let (removed, version) = {
             let mut st = f.state.lock();

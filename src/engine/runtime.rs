@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::parts::clock::{Clock, Timestamp};
 
-use super::{Inner, RuntimeBuilder, ZeroConcurrency};
+use super::{ConcurrencyLimitExceeded, Inner, RuntimeBuilder, ZeroConcurrency};
 
 /// Lambda's default account concurrency.
 pub const DEFAULT_ACCOUNT_CONCURRENCY: u32 = 1000;
@@ -162,6 +162,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             account_concurrency: DEFAULT_ACCOUNT_CONCURRENCY,
             unreserved_floor: DEFAULT_UNRESERVED_FLOOR,
             zero_concurrency: ZeroConcurrency::Discard,
+            concurrency_limit_exceeded: ConcurrencyLimitExceeded::Wait,
             recursion_guard: RecursionGuard::default(),
             seed: 0,
             keep_dead_letters: true,

@@ -1,24 +1,94 @@
 //! Execution slots: the permits an attempt takes from its function, the unreserved pool and the
 //! account.
 
+use std::sync::Arc;
+
 use crate::parts::clock::Timestamp;
 #[cfg(feature = "model")]
 use crate::parts::limiter::OwnedPermit;
-use crate::parts::limiter::Permit;
+use crate::parts::limiter::{ConcurrencyLimiter, Permit};
 
-use super::{Environments, FunctionShared, Runtime, Version};
+use super::{Environments, FunctionShared, Inner, Runtime, Task, Version};
 
 /// Execution slots held by one attempt: permits borrowed from the runtime's limiters, so that
 /// taking and giving them back costs no reference counting. Released on drop (also if anything
-/// panics), the account's first and the function's last.
-// The permits are held for their drop; only model mode reads them (to own them).
-#[cfg_attr(not(feature = "model"), allow(dead_code))]
+/// panics), the account's first and the function's last; then, when a function waits for a
+/// slot of one of those limiters, it goes back to the run queue.
 pub(crate) struct Slots<'a> {
-    account: Permit<'a>,
+    // Options only so that `drop` and `own_slots` can take them; all are set until then.
+    account: Option<Permit<'a>>,
     pool: Option<Permit<'a>>,
-    function: Permit<'a>,
+    function: Option<Permit<'a>>,
     /// Whether the execution needed a new environment (environments modelled only).
     pub(crate) cold: bool,
+    /// Who hears of the slots given back: the runtime, when events wait for slots.
+    waiters: Option<&'a dyn SlotWaiters>,
+}
+
+impl<'a> Slots<'a> {
+    fn new(account: Permit<'a>, pool: Option<Permit<'a>>, function: Permit<'a>) -> Self {
+        Slots {
+            account: Some(account),
+            pool,
+            function: Some(function),
+            cold: false,
+            waiters: None,
+        }
+    }
+}
+
+impl Drop for Slots<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let account = self.account.take().map(|p| p.limiter());
+        let pool = self.pool.take().map(|p| p.limiter());
+        let function = self.function.take().map(|p| p.limiter());
+        // The permits are given back; now whoever waits for one of their slots hears of it.
+        if let Some(waiters) = self.waiters {
+            let levels = [account, pool, function];
+            waiters.slots_given_back(&levels);
+        }
+    }
+}
+
+/// The runtime's side of a slot given back: wake the functions waiting for one.
+pub(crate) trait SlotWaiters {
+    /// The permits of `levels` were given back.
+    fn slots_given_back(&self, levels: &[Option<&ConcurrencyLimiter>]);
+}
+
+impl<P: Send + 'static, R: Send + 'static> SlotWaiters for Inner<P, R> {
+    #[inline]
+    fn slots_given_back(&self, levels: &[Option<&ConcurrencyLimiter>]) {
+        // Every level is looked at (and its mark cleared): a function waits on any of them.
+        let mut marked = false;
+        for limiter in levels.iter().flatten() {
+            marked |= limiter.take_waiting();
+        }
+        if marked {
+            self.wake_slot_waiters();
+        }
+    }
+}
+
+impl<P: Send + 'static, R: Send + 'static> Inner<P, R> {
+    /// Sends every function waiting for a slot back to the run queue (each still holds its run
+    /// token, so each is sent once). One that finds no slot again waits again.
+    pub(crate) fn wake_slot_waiters(&self) {
+        let woken = std::mem::take(&mut *self.slot_waiters.lock());
+        for f in woken {
+            let _ = self.run_tx.send(Task::Run(f));
+        }
+    }
+}
+
+/// What a worker does with a function whose events have no free slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSlot {
+    /// The function waits for a slot to be given back; its events stay queued, untouched.
+    Waits,
+    /// The events go on to throttle backoff (Lambda's throttle).
+    Throttle,
 }
 
 /// Execution slots that outlive the step that took them (model mode: an execution holds its
@@ -60,25 +130,116 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 // No limit here (unless the function was reserved since this version was
                 // read: then, once, the account's peak may count a refused attempt).
                 let function = f.limiter.try_acquire()?;
-                Some(Slots {
-                    account,
-                    pool: Some(pool),
-                    function,
-                    cold: false,
-                })
+                Some(self.wakes(Slots::new(account, Some(pool), function)))
             }
             Some(_) => {
                 let function = f.limiter.try_acquire_uncounted()?;
                 let account = self.inner.account.try_acquire()?;
                 f.limiter.count_peak();
-                Some(Slots {
-                    account,
-                    pool: None,
-                    function,
-                    cold: false,
-                })
+                Some(self.wakes(Slots::new(account, None, function)))
             }
         }
+    }
+
+    /// `slots`, which wake the functions waiting for a slot when given back (wait mode).
+    #[inline]
+    fn wakes<'a>(&'a self, mut slots: Slots<'a>) -> Slots<'a> {
+        if self.inner.settings.wait_for_slots {
+            slots.waiters = Some(&*self.inner as &dyn SlotWaiters);
+        }
+        slots
+    }
+
+    /// Wait mode: takes `f`'s execution slot before any of its events is taken, into `held`.
+    /// Without one, either the function waits for a slot to be given back (its events stay
+    /// queued, in order; it is out of the run queue but keeps its run token, so nobody sends
+    /// it again meanwhile), or, when no slot given back would help (a limit of 0, a new
+    /// environment refused by the scaling rate), its events go on to throttle backoff.
+    ///
+    /// Called under `f`'s state lock, with ready events. No wake-up is lost: the function is
+    /// listed before it marks the limiters that refused, and a mark that finds a slot free
+    /// sends the listed functions (this one too) back to the run queue.
+    pub(crate) fn slot_first<'a>(
+        &'a self,
+        f: &'a Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        now: Timestamp,
+        held: &mut Option<Slots<'a>>,
+    ) -> Result<(), NoSlot> {
+        if held.is_some() {
+            return Ok(());
+        }
+        if let Some(slots) = self.acquire_slots(f, version, now) {
+            *held = Some(slots);
+            return Ok(());
+        }
+        self.refused(f, version);
+        let levels = self.levels(f, version);
+        let levels = levels.iter().flatten();
+        if levels.clone().any(|l| l.limit() == 0) || version.config.reserved_concurrency == Some(0)
+        {
+            return Err(NoSlot::Throttle);
+        }
+        // The levels found full, once: each is marked below even if it frees meanwhile (the
+        // mark then finds the room).
+        let mut full: [Option<&ConcurrencyLimiter>; 3] = [None; 3];
+        for (slot, limiter) in full.iter_mut().zip(levels) {
+            if limiter.in_flight() >= limiter.limit() {
+                *slot = Some(limiter);
+            }
+        }
+        let any_full = full.iter().any(Option::is_some);
+        if !any_full && self.inner.environments.is_some() {
+            // No level is full: the scaling rate refused a new environment (or a slot was
+            // given back meanwhile, and the throttle only comes a little early).
+            return Err(NoSlot::Throttle);
+        }
+        {
+            let mut waiters = self.inner.slot_waiters.lock();
+            if !waiters.iter().any(|w| Arc::ptr_eq(w, f)) {
+                waiters.push(Arc::clone(f));
+            }
+        }
+        // Mark the full levels; a mark that finds room (or no level full any more) means a
+        // slot was given back before the mark could be seen.
+        let mut free = !any_full;
+        for limiter in full.into_iter().flatten() {
+            free |= limiter.wait_for_slot();
+        }
+        if free {
+            // A slot was given back before the mark: everybody listed tries again, from the
+            // run queue.
+            self.inner.wake_slot_waiters();
+        }
+        Err(NoSlot::Waits)
+    }
+
+    /// After [`acquire_slots`](Self::acquire_slots) refused (wait mode): the refusal may have
+    /// given back a permit taken from a level before the one refusing, and a waiter that
+    /// counted it must hear of it like of any other (only while that level has room: while it
+    /// is full, the permits out wake the waiters when they go).
+    pub(crate) fn refused(&self, f: &FunctionShared<P, R>, version: &Version<P, R>) {
+        let mut freed = false;
+        for limiter in self.levels(f, version).iter().flatten() {
+            freed |= limiter.take_waiting_if_free();
+        }
+        if freed {
+            self.inner.wake_slot_waiters();
+        }
+    }
+
+    /// The limiters an execution of `f` takes a slot of: the account, the unreserved pool
+    /// (unreserved functions only) and the function's own.
+    fn levels<'a>(
+        &'a self,
+        f: &'a FunctionShared<P, R>,
+        version: &Version<P, R>,
+    ) -> [Option<&'a ConcurrencyLimiter>; 3] {
+        let pool = match version.config.reserved_concurrency {
+            None => Some(&*self.inner.unreserved),
+            Some(_) => None,
+        };
+        [Some(&*self.inner.account), pool, Some(&*f.limiter)]
     }
 
     /// [`acquire_slots`](Self::acquire_slots) when environments are modelled: the slots, then
@@ -100,12 +261,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(_) => None,
         };
         let account = self.inner.account.try_acquire_uncounted()?;
-        let mut slots = Slots {
-            account,
-            pool,
-            function,
-            cold: false,
-        };
+        let mut slots = self.wakes(Slots::new(account, pool, function));
         // Dropping `slots` on a refusal gives the slots back.
         slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
         f.limiter.count_peak();
@@ -116,14 +272,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The same slots, held on past this step (none is given back and taken again meanwhile).
     /// `slots` must come from [`acquire_slots`](Self::acquire_slots) for `f`.
     #[cfg(feature = "model")]
-    pub(crate) fn own_slots(&self, f: &FunctionShared<P, R>, slots: Slots<'_>) -> OwnedSlots {
-        let Slots {
-            account,
-            pool,
-            function,
-            cold: _,
-        } = slots;
+    pub(crate) fn own_slots(&self, f: &FunctionShared<P, R>, mut slots: Slots<'_>) -> OwnedSlots {
         const SAME: &str = "slots are taken from the runtime's own limiters";
+        let (account, pool, function) = (
+            slots.account.take().expect(SAME),
+            slots.pool.take(),
+            slots.function.take().expect(SAME),
+        );
         OwnedSlots {
             _account: account.into_owned(&self.inner.account).expect(SAME),
             _pool: pool.map(|p| p.into_owned(&self.inner.unreserved).expect(SAME)),

@@ -97,6 +97,10 @@ pub(crate) struct Inner<P, R> {
     pub(crate) run_rx: Receiver<Task<P, R>>,
     /// Due retries and backoffs, and held events' age deadlines.
     pub(crate) timers: Timers<P, R>,
+    /// Functions waiting for an execution slot to be given back (wait mode): each is out of
+    /// the run queue but keeps its run token, and goes back to the run queue when a slot of a
+    /// limiter it marked ([`ConcurrencyLimiter::wait_for_slot`]) is given back.
+    pub(crate) slot_waiters: Mutex<Vec<Arc<FunctionShared<P, R>>>>,
     /// Workers blocked in the run queue; a wake-up is sent only when one is.
     pub(crate) parked: AtomicUsize,
     /// Events accepted and not yet ended.
@@ -117,6 +121,9 @@ pub(crate) struct Inner<P, R> {
 pub(crate) struct Settings {
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
+    /// Whether an event with no free slot waits for one (`ConcurrencyLimitExceeded::Wait` on
+    /// real threads) rather than being throttled.
+    pub(crate) wait_for_slots: bool,
     pub(crate) recursion_guard: RecursionGuard,
     /// Seeds each function's random numbers (throttle jitter, cost models).
     pub(crate) seed: u64,

@@ -38,9 +38,16 @@ use std::sync::Arc;
 /// ```
 pub struct ConcurrencyLimiter {
     limit: AtomicUsize,
+    /// Permits out, and in its top bit ([`WAITING`]) whether somebody waits for one to be
+    /// given back. One word, so that "no slot, I wait" and "slot given back" are both
+    /// read-modify-writes of it: whichever comes second sees the other (no lost wake-up).
     in_flight: AtomicUsize,
     peak: AtomicUsize,
 }
+
+/// The top bit of [`ConcurrencyLimiter::in_flight`]'s word: a waiter wants to hear of the next
+/// permit given back ([`ConcurrencyLimiter::wait_for_slot`]).
+const WAITING: usize = 1 << (usize::BITS - 1);
 
 impl ConcurrencyLimiter {
     /// A limiter allowing `limit` permits at once.
@@ -85,7 +92,7 @@ impl ConcurrencyLimiter {
     /// with several, the count may include a permit another thread is about to give back.
     #[inline]
     pub(crate) fn count_peak(&self) {
-        let now = self.in_flight.load(Ordering::Relaxed);
+        let now = self.in_flight();
         // Load first: fetch_max writes the cache line even when it changes nothing.
         if now > self.peak.load(Ordering::Relaxed) {
             self.peak.fetch_max(now, Ordering::Relaxed);
@@ -135,7 +142,7 @@ impl ConcurrencyLimiter {
         let limit = self.limit.load(Ordering::Relaxed);
         let mut current = self.in_flight.load(Ordering::Relaxed);
         loop {
-            if current >= limit {
+            if current & !WAITING >= limit {
                 return None;
             }
             // AcqRel: a permit is a hand-off point between threads, like a lock.
@@ -145,7 +152,7 @@ impl ConcurrencyLimiter {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(current + 1),
+                Ok(_) => return Some((current & !WAITING) + 1),
                 Err(actual) => current = actual,
             }
         }
@@ -169,6 +176,39 @@ impl ConcurrencyLimiter {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Asks to hear of the next permit given back: marks the limiter as waited for, and returns
+    /// whether a slot is free now (then the caller tries again instead of waiting). The mark
+    /// stays until [`take_waiting`](Self::take_waiting) clears it.
+    ///
+    /// No wake-up is lost: the mark and every release are read-modify-writes of one word, so
+    /// a release that comes before the mark shows here as a free slot, and one that comes
+    /// after finds the mark (the releaser checks with [`take_waiting`](Self::take_waiting)
+    /// after its permit is dropped).
+    pub(crate) fn wait_for_slot(&self) -> bool {
+        let before = self.in_flight.fetch_or(WAITING, Ordering::AcqRel);
+        before & !WAITING < self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether somebody waits ([`wait_for_slot`](Self::wait_for_slot)) and a slot is free:
+    /// then the mark is cleared and the caller wakes whoever waits. For a caller that took a
+    /// permit and gave it back unused: while the limiter is full again, the permits out will
+    /// wake the waiters when they go.
+    #[inline]
+    pub(crate) fn take_waiting_if_free(&self) -> bool {
+        let word = self.in_flight.load(Ordering::Relaxed);
+        word & WAITING != 0
+            && word & !WAITING < self.limit.load(Ordering::Relaxed)
+            && self.take_waiting()
+    }
+
+    /// Clears the mark of [`wait_for_slot`](Self::wait_for_slot) and returns whether it was
+    /// set: then the caller wakes whoever waits. Costs one load when nobody waits.
+    #[inline]
+    pub(crate) fn take_waiting(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) & WAITING != 0
+            && self.in_flight.fetch_and(!WAITING, Ordering::AcqRel) & WAITING != 0
+    }
+
     /// Changes the limit. Permits already out stay valid.
     pub fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Relaxed);
@@ -181,7 +221,7 @@ impl ConcurrencyLimiter {
 
     /// Permits out now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.load(Ordering::Relaxed) & !WAITING
     }
 
     /// The most permits ever out at once.

@@ -570,9 +570,8 @@ struct Held<P> {
     by_age: BTreeMap<AgeKey, HeldEntry<P>>,
     ready: BTreeMap<i64, AgeKey>,
     delayed: BTreeMap<(Timestamp, u64), AgeKey>,
-    /// The next ticket at the back of the ready line, and the last one taken at its front.
+    /// The next ticket at the back of the ready line.
     back: i64,
-    front: i64,
     /// Tells apart events accepted at the same instant, in the order they were held.
     next_key: u64,
 }
@@ -584,7 +583,6 @@ impl<P> Held<P> {
             ready: BTreeMap::new(),
             delayed: BTreeMap::new(),
             back: 0,
-            front: 0,
             next_key: 0,
         }
     }
@@ -606,12 +604,6 @@ impl<P> Held<P> {
     fn push_back(&mut self, event: QueuedEvent<P>) {
         let ticket = self.back;
         self.back += 1;
-        self.insert(event, Place::Ready(ticket));
-    }
-
-    fn push_front(&mut self, event: QueuedEvent<P>) {
-        self.front -= 1;
-        let ticket = self.front;
         self.insert(event, Place::Ready(ticket));
     }
 
@@ -743,17 +735,6 @@ impl<P> InvocationQueue<P> {
             return None;
         }
         self.ready.remove(pick(len) % len)
-    }
-
-    /// Puts events a worker took but did not start back at the front of the ready line, in
-    /// their order, whatever the capacity.
-    pub(crate) fn push_front_all(&mut self, events: Vec<QueuedEvent<P>>) {
-        for event in events.into_iter().rev() {
-            match &mut self.held {
-                None => self.ready.push_front(event),
-                Some(held) => held.push_front(event),
-            }
-        }
     }
 
     /// Adds an event at the back of the ready line whatever the capacity (a duplicate delivery

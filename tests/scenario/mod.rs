@@ -665,7 +665,11 @@ pub fn run_threaded(s: &Scenario, workers: usize, producers: usize) -> Result<()
             }
             rounds += 1;
             if rounds == 200_000 {
-                return Err(format!("{} events never ended", world.rt.outstanding()));
+                return Err(format!(
+                    "{} events never ended: {:?}",
+                    world.rt.outstanding(),
+                    world.rt.metrics().functions
+                ));
             }
         }
         drop(running);
