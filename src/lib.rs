@@ -382,8 +382,8 @@ pub use crossbeam_channel;
 
 #[cfg(feature = "lambda")]
 pub use aws::{
-    lambda_request_id, run_on_lambda, LambdaHandler, LambdaRunError, DEFAULT_MEMORY_SIZE,
-    DESERIALIZE_ERROR, INVOKE_NOT_DEPLOYED, SERIALIZE_ERROR,
+    lambda_request_id, run_on_lambda, LambdaHandler, LambdaHandlerError, LambdaRunError,
+    DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, INVOKE_NOT_DEPLOYED, SERIALIZE_ERROR,
 };
 #[cfg(feature = "serde")]
 pub use aws::{

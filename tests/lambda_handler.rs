@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_invoke::{
-    Condition, Function, FunctionError, LambdaHandler, LambdaJson, ManualClock, Runtime,
-    DESERIALIZE_ERROR,
+    Condition, Function, FunctionError, LambdaHandler, LambdaHandlerError, LambdaJson, ManualClock,
+    Runtime, DESERIALIZE_ERROR,
 };
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
@@ -386,7 +386,7 @@ fn spawn_and_return(
         }
     }));
     if let Some(handle) = shared {
-        handler = handler.tokio_handle(handle);
+        handler = handler.tokio_handle(handle).unwrap();
     }
     Function::new("background", handler.into_handler())
 }
@@ -435,26 +435,78 @@ fn on_its_own_runtime_a_spawned_task_waits_for_the_threads_next_attempt() {
 
 #[test]
 fn on_a_shared_runtime_a_spawned_task_runs_on_between_attempts() {
-    let shared = tokio::runtime::Builder::new_current_thread()
+    let shared = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let handle = shared.handle().clone();
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    // A thread of ours keeps the shared current-thread runtime in `block_on`.
-    let driver = std::thread::spawn(move || {
-        shared.block_on(async move {
-            while stopped.try_recv().is_err() {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = manual();
+    rt.register(spawn_and_return(
+        Arc::clone(&flag),
+        Some(shared.handle().clone()),
+    ))
+    .unwrap();
+    rt.invoke("background", &Value::Null).unwrap();
+    // The shared runtime's own thread runs the task: no attempt needs to run.
+    assert!(raised_within(&flag, Duration::from_secs(10)));
+}
+
+/// Runs `test` on a thread of its own and fails if it has not returned within 60 s, so that a
+/// hang fails the test instead of stalling the suite.
+fn within_a_minute<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(test()).unwrap());
+    result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the test hung (watchdog: 60 s)")
+}
+
+#[test]
+fn a_current_thread_runtimes_handle_is_refused_instead_of_hanging_the_attempt() {
+    let refused = within_a_minute(|| {
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // What a `#[tokio::test]` does: the test's own runtime given as the shared one.
+        outer.block_on(async {
+            let handler = LambdaHandler::new(service_fn(|event: LambdaEvent<Value>| async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<_, Error>(event.payload)
+            }));
+            match handler.tokio_handle(tokio::runtime::Handle::current()) {
+                Err(e) => e,
+                Ok(handler) => {
+                    // Without the check: this thread waits for an attempt whose timer only
+                    // this thread could fire (the watchdog fails the test).
+                    let rt = manual();
+                    rt.register(Function::new("sleepy", handler.into_handler()))
+                        .unwrap();
+                    let _ = rt.invoke("sleepy", &json!(1));
+                    panic!("the current-thread handle was accepted");
+                }
             }
         })
     });
-    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    assert_eq!(refused, LambdaHandlerError::CurrentThreadRuntime);
+    let message = refused.to_string();
+    assert!(message.contains("multi_thread"), "{message}");
+    assert!(message.contains("current-thread"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn from_a_multi_thread_tokio_test_its_own_handle_drives_the_handlers_timers() {
     let rt = manual();
-    rt.register(spawn_and_return(Arc::clone(&flag), Some(handle)))
+    let handler = LambdaHandler::new(service_fn(|event: LambdaEvent<Value>| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<_, Error>(event.payload)
+    }))
+    .tokio_handle(tokio::runtime::Handle::current())
+    .unwrap();
+    rt.register(Function::new("sleepy", handler.into_handler()))
         .unwrap();
-    rt.invoke("background", &Value::Null).unwrap();
-    assert!(raised_within(&flag, Duration::from_secs(10)));
-    stop.send(()).unwrap();
-    driver.join().unwrap();
+    assert_eq!(rt.invoke("sleepy", &json!(7)).unwrap(), json!(7));
+    rt.invoke_async("sleepy", json!(8)).unwrap();
+    assert_eq!(rt.run_until_idle(), 1);
 }

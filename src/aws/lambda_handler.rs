@@ -25,6 +25,19 @@ pub const DESERIALIZE_ERROR: &str = "Runtime.DeserializeError";
 /// `errorType` of a response that could not be written as JSON.
 pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 
+/// Why a [`LambdaHandler`] setting was refused.
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LambdaHandlerError {
+    /// [`LambdaHandler::tokio_handle`] was given a current-thread runtime's handle, which only
+    /// the thread inside its `block_on` drives.
+    #[error(
+        "the tokio runtime handle given to LambdaHandler::tokio_handle belongs to a current-thread runtime, which only the thread inside its block_on drives (in a #[tokio::test], the thread waiting for the attempt, so the handler could wait forever): give a multi-thread runtime's handle (#[tokio::test(flavor = \"multi_thread\")], Builder::new_multi_thread), or none for a runtime per worker thread"
+    )]
+    CurrentThreadRuntime,
+}
+
 /// A handler written for AWS Lambda's Rust runtime (`lambda_runtime`), made into a handler of
 /// this crate, so that the code you deploy is the code you test here against Lambda's
 /// asynchronous semantics: retries, duplicate deliveries, event age, throttles,
@@ -147,12 +160,45 @@ impl<S> LambdaHandler<S> {
     /// connection opened by one worker only makes progress while that worker runs an
     /// attempt.
     ///
-    /// `handle` must belong to a multi-thread runtime, or to a current-thread runtime that a
-    /// thread of yours keeps in `block_on`: nothing else drives a current-thread runtime's IO
-    /// and timers, and a handler waiting on them would never finish.
-    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Self {
+    /// # Errors
+    ///
+    /// [`LambdaHandlerError::CurrentThreadRuntime`] when `handle` belongs to a current-thread
+    /// runtime: only the thread inside that runtime's `block_on` drives its IO, timers and
+    /// tasks. Given `Handle::current()` in a `#[tokio::test]` (a current-thread runtime by
+    /// default), that thread is the one waiting in [`Runtime::invoke`](crate::Runtime::invoke)
+    /// or [`run_until_idle`](crate::Runtime::run_until_idle) for the attempt, so a handler
+    /// awaiting a timer, IO or a spawned task would wait forever. Give a multi-thread
+    /// runtime's handle (`#[tokio::test(flavor = "multi_thread")]`,
+    /// `tokio::runtime::Builder::new_multi_thread`; one worker thread is enough), or none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, LambdaHandler, LambdaHandlerError, ManualClock, Runtime};
+    /// use lambda_runtime::{service_fn, Error, LambdaEvent};
+    /// use serde_json::Value;
+    ///
+    /// async fn echo(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    ///     Ok(event.payload)
+    /// }
+    ///
+    /// let current = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let err = LambdaHandler::new(service_fn(echo))
+    ///     .tokio_handle(current.handle().clone())
+    ///     .unwrap_err();
+    /// assert!(matches!(err, LambdaHandlerError::CurrentThreadRuntime));
+    /// assert!(err.to_string().contains("multi_thread"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tokio_handle(
+        mut self,
+        handle: tokio::runtime::Handle,
+    ) -> Result<Self, LambdaHandlerError> {
+        if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            return Err(LambdaHandlerError::CurrentThreadRuntime);
+        }
         self.shared = Some(handle);
-        self
+        Ok(self)
     }
 
     /// The handler, as a closure that [`Function::new`] and
