@@ -21,6 +21,9 @@ use event_invoke::{
 };
 use serde_json::{json, Value};
 
+/// The name of the thread whose current-thread tokio runtime runs `run_on_lambda`.
+const REACTOR: &str = "runtime-api-reactor";
+
 /// How long a whole deploy run may take before the test fails instead of hanging.
 const WATCHDOG: Duration = Duration::from_secs(60);
 
@@ -185,14 +188,18 @@ fn lambda_environment(api: &RuntimeApi) {
 /// Runs `run_on_lambda(function)` on a thread of its own until it stops, within the watchdog.
 fn deploy(function: Function<Value, Value>) -> Result<(), LambdaRunError> {
     let (done, stopped) = mpsc::channel();
-    thread::spawn(move || {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap();
-        let _ = done.send(tokio.block_on(run_on_lambda(function)));
-    });
+    // The reactor's thread, by name: the handler must never run on it.
+    let reactor = thread::Builder::new().name(REACTOR.to_string());
+    reactor
+        .spawn(move || {
+            let tokio = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .unwrap();
+            let _ = done.send(tokio.block_on(run_on_lambda(function)));
+        })
+        .unwrap();
     stopped
         .recv_timeout(WATCHDOG)
         .expect("run_on_lambda did not stop within the watchdog")
@@ -224,6 +231,7 @@ fn resize() -> Function<Value, Value> {
             "attempt": ctx.approximate_invoke_count(),
             "chain_depth": ctx.chain_depth(),
             "remaining_ms": ctx.remaining_time().as_millis() as u64,
+            "thread": std::thread::current().name(),
         }))
     })
 }
@@ -233,7 +241,8 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
     let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
     event_invoke::quiet_handler_panics();
     let arn = "arn:aws:lambda:eu-west-1:111122223333:function:resize-image".to_string();
-    let deadline_ms = now_ms() + 10_000;
+    // Far enough out that a context falling back to a default 3 s timeout is caught.
+    let deadline_ms = now_ms() + 20_000;
     let event = |request_id, body| Event {
         request_id,
         deadline_ms,
@@ -291,7 +300,14 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
         (Some(1), Some(1))
     );
     let remaining = cat["remaining_ms"].as_u64().unwrap();
-    assert!(remaining > 0 && remaining <= 10_000, "{remaining}");
+    assert!(
+        remaining > 10_000 && remaining <= 20_000,
+        "the remaining time is read from Lambda-Runtime-Deadline-Ms (20 s out): {remaining}"
+    );
+    // The synchronous handler ran off the reactor's thread (on tokio's blocking pool).
+    for response in &posts[..2] {
+        assert_ne!(response.json()["thread"], REACTOR, "{:?}", response.json());
+    }
     let dog = posts[1].json();
     assert_eq!(
         dog["request_id"], ours,
