@@ -304,7 +304,7 @@
 //! | [`chain_depth`](Context::chain_depth) | the hops from the first invoke | always 1 (Lambda's loop detection keeps its count to itself) |
 //! | [`event_age`](Context::event_age) | the time since the event was accepted | zero (Lambda reports `AsyncEventAge` only as a metric) |
 //! | [`is_duplicate`](Context::is_duplicate), [`is_cold_start`](Context::is_cold_start) | from fault injection, model mode | `false` |
-//! | [`invoke_async`](Context::invoke_async) | invokes through the runtime | fails the invocation with `EventInvoke.InvokeNotDeployed`: use the AWS SDK's `Invoke` |
+//! | [`invoke_async`](Context::invoke_async) | invokes through the runtime | refused at the call with `InvokeError::UnavailableOnLambda` (the payload handed back): use the AWS SDK's `Invoke` |
 //!
 //! So a handler meant for both places deduplicates by its request id or a business key, never
 //! by the attempt number.
@@ -383,7 +383,7 @@ pub use crossbeam_channel;
 #[cfg(feature = "lambda")]
 pub use aws::{
     lambda_request_id, run_on_lambda, LambdaHandler, LambdaHandlerError, LambdaRunError,
-    DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, INVOKE_NOT_DEPLOYED, SERIALIZE_ERROR,
+    DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, SERIALIZE_ERROR,
 };
 #[cfg(feature = "serde")]
 pub use aws::{

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_invoke::{
-    lambda_request_id, run_on_lambda, Function, FunctionError, LambdaRunError, INVOKE_NOT_DEPLOYED,
+    lambda_request_id, run_on_lambda, Function, FunctionError, InvokeError, LambdaRunError,
 };
 use serde_json::{json, Value};
 
@@ -221,6 +221,15 @@ fn resize() -> Function<Value, Value> {
         if let Some(target) = event["invoke"].as_str() {
             ctx.invoke_async(target, event.clone())?;
         }
+        // A handler that goes on after a refused invoke (as one falling back to the AWS SDK).
+        let fallback = event["try_invoke"].as_str().map(|target| {
+            match ctx.invoke_async(target, json!({ "key": "z.png" })) {
+                Err(InvokeError::UnavailableOnLambda { function, payload }) => {
+                    json!({ "refused": function, "payload": payload })
+                }
+                other => json!(format!("{other:?}")),
+            }
+        });
         let key = event["key"]
             .as_str()
             .ok_or_else(|| FunctionError::new("NoKey", "the event has no key"))?;
@@ -232,6 +241,7 @@ fn resize() -> Function<Value, Value> {
             "chain_depth": ctx.chain_depth(),
             "remaining_ms": ctx.remaining_time().as_millis() as u64,
             "thread": std::thread::current().name(),
+            "fallback": fallback,
         }))
     })
 }
@@ -260,6 +270,10 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
             "req-invoke",
             json!({ "key": "y.png", "invoke": "thumbnail" }),
         ),
+        event(
+            "req-fallback",
+            json!({ "key": "w.png", "try_invoke": "thumbnail" }),
+        ),
     ]);
     lambda_environment(&api);
 
@@ -275,7 +289,7 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
         .filter(|s| s.path == "/2018-06-01/runtime/invocation/next")
         .inspect(|s| assert_eq!(s.method, "GET"))
         .count();
-    assert_eq!(nexts, 6, "five events, then the closed sixth");
+    assert_eq!(nexts, 7, "six events, then the closed seventh");
     let posts: Vec<&Seen> = seen.iter().filter(|s| s.method == "POST").collect();
     let paths: Vec<&str> = posts.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
@@ -286,6 +300,7 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
             "/2018-06-01/runtime/invocation/req-no-key/error".to_string(),
             "/2018-06-01/runtime/invocation/req-panic/error".to_string(),
             "/2018-06-01/runtime/invocation/req-invoke/error".to_string(),
+            "/2018-06-01/runtime/invocation/req-fallback/response".to_string(),
         ]
     );
 
@@ -323,13 +338,21 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
         posts[3].json(),
         json!({ "errorType": FunctionError::PANIC, "errorMessage": "corrupt image \"x.png\"" })
     );
+    // `ctx.invoke_async(..)?` on Lambda: refused at the call, so the invocation fails with the
+    // refusal, whose message says what to do instead.
     let invoke = posts[4].json();
-    assert_eq!(invoke["errorType"], INVOKE_NOT_DEPLOYED);
-    assert!(invoke["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("thumbnail"));
-    for error in &posts[2..] {
+    assert_eq!(invoke["errorType"], "InvokeError");
+    let message = invoke["errorMessage"].as_str().unwrap();
+    assert!(message.contains("`thumbnail`"), "{message}");
+    assert!(message.contains("AWS SDK"), "{message}");
+    // A handler that handles the refusal has its own result posted, the payload handed back.
+    let fallback = posts[5].json();
+    assert_eq!(
+        fallback["fallback"],
+        json!({ "refused": "thumbnail", "payload": { "key": "z.png" } })
+    );
+    assert_eq!(fallback["resized"], "w.png");
+    for error in &posts[2..5] {
         assert!(error.header("lambda-runtime-function-error-type").is_some());
     }
 }

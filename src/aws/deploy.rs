@@ -13,11 +13,6 @@ use crate::engine::{ExecutionLine, Function, Handler, TestContext};
 use crate::parts::clock::Timestamp;
 use crate::parts::record::{FunctionError, RequestId};
 
-/// `errorType` of a deployed invocation whose handler invoked functions through
-/// [`Context::invoke_async`](crate::Context::invoke_async), which has no runtime to go to on
-/// Lambda (see [`run_on_lambda`]).
-pub const INVOKE_NOT_DEPLOYED: &str = "EventInvoke.InvokeNotDeployed";
-
 /// Why [`run_on_lambda`] stopped.
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
 #[derive(Debug, thiserror::Error)]
@@ -83,10 +78,17 @@ const REQUIRED_ENVIRONMENT: [(&str, &str); 4] = [
 /// | [`runtime`](crate::Context::runtime) | `None` |
 ///
 /// So a handler that needs to stay idempotent deduplicates by its request id or a business
-/// key, not by the attempt number. Invoking a function through
-/// [`Context::invoke_async`](crate::Context::invoke_async) has no runtime to go to on Lambda:
-/// the invocation then fails with [`INVOKE_NOT_DEPLOYED`] (never a silent drop). Invoke other
-/// functions through the AWS SDK's `Invoke` (`InvocationType=Event`) there.
+/// key, not by the attempt number.
+///
+/// [`Context::invoke_async`](crate::Context::invoke_async) (and `invoke_async_handle`) has no
+/// runtime to go to on Lambda: the call fails at once with
+/// [`InvokeError::UnavailableOnLambda`](crate::InvokeError::UnavailableOnLambda), whose message
+/// says to invoke through the AWS SDK's `Invoke` (`InvocationType=Event`) instead, and which
+/// hands the payload back. With `?` the invocation then fails (errorType `InvokeError`), and
+/// Lambda retries it and, in the end, sends it to its failure destination: never a silent
+/// drop. A handler that matches the error and goes on (say, to invoke through the AWS SDK
+/// with [`InvokeError::into_inner`](crate::InvokeError::into_inner)'s payload) has its own
+/// result posted, as under the engine when a child invoke is refused.
 ///
 /// The [`Function`]'s settings (timeout, retries, event age, destinations, reserved
 /// concurrency) do not travel with it: they are Lambda's function configuration, which
@@ -173,22 +175,12 @@ fn serve<P: 'static, R: 'static>(
     let (payload, lambda) = event.into_parts();
     let deadline = Deadline(lambda.deadline());
     let test = TestContext::new(lambda.env_config.function_name.clone())
+        .on_lambda()
         .request_id(lambda_request_id(&lambda.request_id))
         .timeout(deadline.remaining().max(Duration::from_millis(1)));
     let ctx = test.context_on(&deadline);
-    let result = catch_unwind(AssertUnwindSafe(|| handler.handle(&payload, &ctx)))
-        .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
-    let invoked = test.take_invocations();
-    match invoked.first() {
-        None => result,
-        Some((first, _)) => Err(FunctionError::new(
-            INVOKE_NOT_DEPLOYED,
-            format!(
-                "the handler invoked {} function(s) through Context::invoke_async (first: {first}), which has no runtime on AWS Lambda; call Lambda's Invoke API (InvocationType=Event) through the AWS SDK instead",
-                invoked.len()
-            ),
-        )),
-    }
+    catch_unwind(AssertUnwindSafe(|| handler.handle(&payload, &ctx)))
+        .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)))
 }
 
 /// What `lambda_runtime` posts for a function error.
@@ -213,7 +205,8 @@ impl ExecutionLine for Deadline {
     fn spend(&self, _d: Duration) {}
 
     fn call(&self) -> Option<Timestamp> {
-        // Not reached: a deployed handler's invokes are kept by its context (a TestContext's).
+        // Not reached: a deployed handler's invokes are refused by its context (a
+        // TestContext's, on Lambda) before they reach the time line.
         None
     }
 }

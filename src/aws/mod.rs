@@ -39,7 +39,7 @@ mod record;
 mod settings;
 
 #[cfg(feature = "lambda")]
-pub use deploy::{lambda_request_id, run_on_lambda, LambdaRunError, INVOKE_NOT_DEPLOYED};
+pub use deploy::{lambda_request_id, run_on_lambda, LambdaRunError};
 #[cfg(feature = "lambda")]
 pub use lambda_handler::{
     LambdaHandler, LambdaHandlerError, DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, SERIALIZE_ERROR,
