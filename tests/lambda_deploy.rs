@@ -384,3 +384,52 @@ fn without_lambdas_environment_run_on_lambda_says_which_variable_is_missing() {
         "{error}"
     );
 }
+
+#[test]
+fn a_runtime_api_address_that_is_not_host_and_port_is_refused_with_what_is_wrong() {
+    let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let api = RuntimeApi::serve(Vec::new());
+    lambda_environment(&api);
+    for (value, problem) in [
+        ("", "empty"),
+        ("   ", "not host:port"),
+        ("localhost", "without a port"),
+        ("127.0.0.1:", "port \"\""),
+        (":9001", "without a host"),
+        ("127.0.0.1:99999", "port \"99999\""),
+        ("127.0.0.1:0", "port \"0\""),
+        ("127.0.0.1:api", "port \"api\""),
+        ("http://", "empty"),
+        ("127.0.0.1:9001/2018-06-01", "a path"),
+        ("[::1]", "without a port"),
+    ] {
+        std::env::set_var("AWS_LAMBDA_RUNTIME_API", value);
+        let error = deploy(resize()).unwrap_err();
+        let LambdaRunError::Environment {
+            variable,
+            problem: said,
+            ..
+        } = &error
+        else {
+            panic!("{value:?}: {error}");
+        };
+        assert_eq!(*variable, "AWS_LAMBDA_RUNTIME_API", "{value:?}");
+        assert!(said.contains(problem), "{value:?}: {said}");
+        let message = error.to_string();
+        assert!(message.contains("AWS_LAMBDA_RUNTIME_API"), "{message}");
+        assert!(message.contains("host:port"), "{message}");
+    }
+    // Lambda's own forms pass the check (and reach the test's Runtime API).
+    for value in [api.address.clone(), format!("http://{}", api.address)] {
+        std::env::set_var("AWS_LAMBDA_RUNTIME_API", &value);
+        let stopped = deploy(resize());
+        assert!(
+            matches!(stopped, Err(LambdaRunError::RuntimeApi(_))),
+            "{value}: {stopped:?}"
+        );
+    }
+    assert!(api
+        .seen()
+        .iter()
+        .all(|s| s.path == "/2018-06-01/runtime/invocation/next"));
+}

@@ -99,7 +99,8 @@ const REQUIRED_ENVIRONMENT: [(&str, &str); 4] = [
 ///
 /// [`LambdaRunError::Environment`] before anything starts when a variable Lambda sets is
 /// missing (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`,
-/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_FUNCTION_VERSION`);
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_FUNCTION_VERSION`) or unusable
+/// (`AWS_LAMBDA_RUNTIME_API` not a `host:port`, the memory size not a whole number);
 /// [`LambdaRunError::RuntimeApi`] when the Runtime API client stops.
 ///
 /// # Examples
@@ -152,6 +153,7 @@ fn check_environment() -> Result<(), LambdaRunError> {
                 .parse::<i32>()
                 .err()
                 .map(|_| format!("{value:?}, not a whole number")),
+            Ok(value) if variable == "AWS_LAMBDA_RUNTIME_API" => runtime_api_problem(&value),
             Ok(_) => None,
             Err(std::env::VarError::NotPresent) => Some("not set".to_string()),
             Err(std::env::VarError::NotUnicode(_)) => Some("not valid UTF-8".to_string()),
@@ -165,6 +167,42 @@ fn check_environment() -> Result<(), LambdaRunError> {
         }
     }
     Ok(())
+}
+
+/// What is wrong with `value` as the Runtime API's `host:port` (what Lambda sets; an
+/// `http://` in front is taken too), or `None` when nothing is. `lambda_runtime`'s client
+/// would panic on an empty or unparsable value, or fail on one without a host.
+fn runtime_api_problem(value: &str) -> Option<String> {
+    let authority = value.strip_prefix("http://").unwrap_or(value);
+    if authority.is_empty() {
+        return Some(format!(
+            "{value:?}, empty (expected host:port, like 127.0.0.1:9001)"
+        ));
+    }
+    if authority.contains(|c: char| c == '/' || c.is_whitespace()) {
+        return Some(format!(
+            "{value:?}, not host:port (a path or a space in it; expected like 127.0.0.1:9001)"
+        ));
+    }
+    let Some((host, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    else {
+        return Some(format!(
+            "{value:?}, without a port (expected host:port, like 127.0.0.1:9001)"
+        ));
+    };
+    if host.is_empty() {
+        return Some(format!(
+            "{value:?}, without a host (expected host:port, like 127.0.0.1:9001)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => None,
+        _ => Some(format!(
+            "{value:?}: its port {port:?} is not a number from 1 to 65535 (expected host:port, like 127.0.0.1:9001)"
+        )),
+    }
 }
 
 /// Runs one Lambda invocation through the synchronous handler, on the calling (blocking) thread.
