@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_invoke::{
     lambda_request_id, run_on_lambda, Function, FunctionError, InvokeError, LambdaRunError,
+    Timestamp,
 };
 use serde_json::{json, Value};
 
@@ -233,6 +234,9 @@ fn resize() -> Function<Value, Value> {
         let key = event["key"]
             .as_str()
             .ok_or_else(|| FunctionError::new("NoKey", "the event has no key"))?;
+        let clock_at_zero = [ctx.now(), ctx.enqueued_at(), ctx.started_at()]
+            .iter()
+            .all(|t| *t == Timestamp::ZERO);
         Ok(json!({
             "resized": key,
             "request_id": ctx.request_id().to_string(),
@@ -242,6 +246,7 @@ fn resize() -> Function<Value, Value> {
             "remaining_ms": ctx.remaining_time().as_millis() as u64,
             "thread": std::thread::current().name(),
             "fallback": fallback,
+            "clock": clock_at_zero,
         }))
     })
 }
@@ -323,6 +328,10 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
     for response in &posts[..2] {
         assert_ne!(response.json()["thread"], REACTOR, "{:?}", response.json());
     }
+    assert_eq!(
+        cat["clock"], true,
+        "no runtime clock on Lambda: Timestamp::ZERO"
+    );
     let dog = posts[1].json();
     assert_eq!(
         dog["request_id"], ours,

@@ -74,6 +74,8 @@ const REQUIRED_ENVIRONMENT: [(&str, &str); 4] = [
 /// | [`chain_depth`](crate::Context::chain_depth) | **1 always**: Lambda does not tell a function how deep in a chain it is (its loop detection keeps that in the trace header) |
 /// | [`event_age`](crate::Context::event_age) | zero: Lambda does not tell (it reports `AsyncEventAge` as a metric) |
 /// | [`is_duplicate`](crate::Context::is_duplicate), [`is_cold_start`](crate::Context::is_cold_start) | `false` |
+/// | [`now`](crate::Context::now), [`enqueued_at`](crate::Context::enqueued_at), [`started_at`](crate::Context::started_at) | [`Timestamp::ZERO`](crate::Timestamp::ZERO): there is no runtime clock on Lambda (read the wall clock, or [`remaining_time`](crate::Context::remaining_time)) |
+/// | [`spend`](crate::Context::spend) | does nothing (it charges model mode's virtual time) |
 /// | [`code_version`](crate::Context::code_version) | 1 |
 /// | [`runtime`](crate::Context::runtime) | `None` |
 ///
