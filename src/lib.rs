@@ -385,7 +385,6 @@ pub use crossbeam_channel;
 #[cfg(feature = "lambda")]
 pub use aws::{
     lambda_request_id, run_on_lambda, LambdaHandler, LambdaHandlerError, LambdaRunError,
-    DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, SERIALIZE_ERROR,
 };
 #[cfg(feature = "serde")]
 pub use aws::{

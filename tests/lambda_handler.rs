@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_invoke::{
     Condition, Function, FunctionError, LambdaHandler, LambdaHandlerError, LambdaJson, ManualClock,
-    Runtime, DESERIALIZE_ERROR,
+    Runtime,
 };
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
@@ -45,8 +45,9 @@ fn each_attempt_gets_lambdas_context_with_the_events_request_id_on_every_retry()
         Function::new(
             "orders",
             LambdaHandler::new(handler)
-                .lambda_json(lambda)
+                .arn_from(lambda)
                 .memory_size(512)
+                .unwrap()
                 .into_handler(),
         )
         .timeout(Duration::from_secs(30)),
@@ -204,7 +205,10 @@ fn a_payload_that_is_not_the_handlers_type_fails_the_attempt_without_calling_it(
     let record = rt.drain_dead_letters().pop().unwrap();
     assert_eq!(record.condition, Condition::RetriesExhausted);
     assert_eq!(record.approximate_invoke_count, 2);
-    assert_eq!(record.error().unwrap().error_type(), DESERIALIZE_ERROR);
+    assert_eq!(
+        record.error().unwrap().error_type(),
+        FunctionError::DESERIALIZE_ERROR
+    );
     assert_eq!(
         *calls.lock().unwrap(),
         1,
@@ -515,4 +519,43 @@ async fn from_a_multi_thread_tokio_test_its_own_handle_drives_the_handlers_timer
     assert_eq!(rt.invoke("sleepy", &json!(7)).unwrap(), json!(7));
     rt.invoke_async("sleepy", json!(8)).unwrap();
     assert_eq!(rt.run_until_idle(), 1);
+}
+
+#[test]
+fn a_memory_size_lambda_does_not_offer_is_refused_at_the_builder() {
+    let echo =
+        || service_fn(|event: LambdaEvent<Value>| async move { Ok::<_, Error>(event.payload) });
+    for megabytes in [0, 64, 127, 10_241, u32::MAX] {
+        let err = LambdaHandler::new(echo())
+            .memory_size(megabytes)
+            .unwrap_err();
+        assert_eq!(err, LambdaHandlerError::MemorySize { megabytes });
+        let message = err.to_string();
+        assert!(message.contains(&format!("{megabytes} MB")), "{message}");
+        assert!(message.contains("128..=10240"), "{message}");
+    }
+    for megabytes in [
+        LambdaHandler::MIN_MEMORY_SIZE_MB,
+        LambdaHandler::DEFAULT_MEMORY_SIZE_MB,
+        1_769,
+        LambdaHandler::MAX_MEMORY_SIZE_MB,
+    ] {
+        let seen: Seen = Arc::default();
+        let log = Arc::clone(&seen);
+        let handler = LambdaHandler::new(service_fn(move |event: LambdaEvent<Value>| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().unwrap().push(event.context);
+                Ok::<_, Error>(event.payload)
+            }
+        }))
+        .memory_size(megabytes)
+        .unwrap();
+        let rt = manual();
+        rt.register(Function::new("sized", handler.into_handler()))
+            .unwrap();
+        rt.invoke("sized", &json!(1)).unwrap();
+        let memory = seen.lock().unwrap()[0].env_config.memory;
+        assert_eq!(memory, i32::try_from(megabytes).unwrap());
+    }
 }

@@ -59,7 +59,7 @@ impl Stopped {
         match self {
             Stopped::Panicked(panic) => FunctionError::from_panic(panic),
             Stopped::NoRuntime(e) => FunctionError::new(
-                "Runtime.TokioUnavailable",
+                FunctionError::TOKIO_UNAVAILABLE,
                 format!("could not build a tokio runtime to run the async handler: {e}"),
             )
             .unhandled(),
