@@ -326,7 +326,9 @@
 //! | [`chain_depth`](Context::chain_depth) | the hops from the first invoke | always 1 (Lambda's loop detection keeps its count to itself) |
 //! | [`event_age`](Context::event_age) | the time since the event was accepted | zero (Lambda reports `AsyncEventAge` only as a metric) |
 //! | [`is_duplicate`](Context::is_duplicate), [`is_cold_start`](Context::is_cold_start) | from fault injection, model mode | `false` |
-//! | [`invoke_async`](Context::invoke_async) | invokes through the runtime | fails the invocation with `EventInvoke.InvokeNotDeployed`: use the AWS SDK's `Invoke` |
+//! | [`now`](Context::now), [`enqueued_at`](Context::enqueued_at), [`started_at`](Context::started_at) | the runtime clock's time | [`Timestamp::ZERO`]: no runtime clock there (use the wall clock or [`remaining_time`](Context::remaining_time)) |
+//! | [`spend`](Context::spend) | charges model mode's virtual time | does nothing |
+//! | [`invoke_async`](Context::invoke_async) | invokes through the runtime | refused at the call with `InvokeError::UnavailableOnLambda` (the payload handed back): use the AWS SDK's `Invoke` |
 //!
 //! So a handler meant for both places deduplicates by its request id or a business key, never
 //! by the attempt number.
@@ -404,8 +406,7 @@ pub use crossbeam_channel;
 
 #[cfg(feature = "lambda")]
 pub use aws::{
-    lambda_request_id, run_on_lambda, LambdaHandler, LambdaRunError, DEFAULT_MEMORY_SIZE,
-    DESERIALIZE_ERROR, INVOKE_NOT_DEPLOYED, SERIALIZE_ERROR,
+    lambda_request_id, run_on_lambda, LambdaHandler, LambdaHandlerError, LambdaRunError,
 };
 #[cfg(feature = "serde")]
 pub use aws::{

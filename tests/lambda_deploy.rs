@@ -17,9 +17,13 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_invoke::{
-    lambda_request_id, run_on_lambda, Function, FunctionError, LambdaRunError, INVOKE_NOT_DEPLOYED,
+    lambda_request_id, run_on_lambda, Function, FunctionError, InvokeError, LambdaRunError,
+    Timestamp,
 };
 use serde_json::{json, Value};
+
+/// The name of the thread whose current-thread tokio runtime runs `run_on_lambda`.
+const REACTOR: &str = "runtime-api-reactor";
 
 /// How long a whole deploy run may take before the test fails instead of hanging.
 const WATCHDOG: Duration = Duration::from_secs(60);
@@ -185,14 +189,18 @@ fn lambda_environment(api: &RuntimeApi) {
 /// Runs `run_on_lambda(function)` on a thread of its own until it stops, within the watchdog.
 fn deploy(function: Function<Value, Value>) -> Result<(), LambdaRunError> {
     let (done, stopped) = mpsc::channel();
-    thread::spawn(move || {
-        let tokio = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .unwrap();
-        let _ = done.send(tokio.block_on(run_on_lambda(function)));
-    });
+    // The reactor's thread, by name: the handler must never run on it.
+    let reactor = thread::Builder::new().name(REACTOR.to_string());
+    reactor
+        .spawn(move || {
+            let tokio = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+                .unwrap();
+            let _ = done.send(tokio.block_on(run_on_lambda(function)));
+        })
+        .unwrap();
     stopped
         .recv_timeout(WATCHDOG)
         .expect("run_on_lambda did not stop within the watchdog")
@@ -214,9 +222,21 @@ fn resize() -> Function<Value, Value> {
         if let Some(target) = event["invoke"].as_str() {
             ctx.invoke_async(target, event.clone())?;
         }
+        // A handler that goes on after a refused invoke (as one falling back to the AWS SDK).
+        let fallback = event["try_invoke"].as_str().map(|target| {
+            match ctx.invoke_async(target, json!({ "key": "z.png" })) {
+                Err(InvokeError::UnavailableOnLambda { function, payload }) => {
+                    json!({ "refused": function, "payload": payload })
+                }
+                other => json!(format!("{other:?}")),
+            }
+        });
         let key = event["key"]
             .as_str()
             .ok_or_else(|| FunctionError::new("NoKey", "the event has no key"))?;
+        let clock_at_zero = [ctx.now(), ctx.enqueued_at(), ctx.started_at()]
+            .iter()
+            .all(|t| *t == Timestamp::ZERO);
         Ok(json!({
             "resized": key,
             "request_id": ctx.request_id().to_string(),
@@ -224,6 +244,9 @@ fn resize() -> Function<Value, Value> {
             "attempt": ctx.approximate_invoke_count(),
             "chain_depth": ctx.chain_depth(),
             "remaining_ms": ctx.remaining_time().as_millis() as u64,
+            "thread": std::thread::current().name(),
+            "fallback": fallback,
+            "clock": clock_at_zero,
         }))
     })
 }
@@ -233,7 +256,8 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
     let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
     event_invoke::quiet_handler_panics();
     let arn = "arn:aws:lambda:eu-west-1:111122223333:function:resize-image".to_string();
-    let deadline_ms = now_ms() + 10_000;
+    // Far enough out that a context falling back to a default 3 s timeout is caught.
+    let deadline_ms = now_ms() + 20_000;
     let event = |request_id, body| Event {
         request_id,
         deadline_ms,
@@ -251,6 +275,10 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
             "req-invoke",
             json!({ "key": "y.png", "invoke": "thumbnail" }),
         ),
+        event(
+            "req-fallback",
+            json!({ "key": "w.png", "try_invoke": "thumbnail" }),
+        ),
     ]);
     lambda_environment(&api);
 
@@ -266,7 +294,7 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
         .filter(|s| s.path == "/2018-06-01/runtime/invocation/next")
         .inspect(|s| assert_eq!(s.method, "GET"))
         .count();
-    assert_eq!(nexts, 6, "five events, then the closed sixth");
+    assert_eq!(nexts, 7, "six events, then the closed seventh");
     let posts: Vec<&Seen> = seen.iter().filter(|s| s.method == "POST").collect();
     let paths: Vec<&str> = posts.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
@@ -277,6 +305,7 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
             "/2018-06-01/runtime/invocation/req-no-key/error".to_string(),
             "/2018-06-01/runtime/invocation/req-panic/error".to_string(),
             "/2018-06-01/runtime/invocation/req-invoke/error".to_string(),
+            "/2018-06-01/runtime/invocation/req-fallback/response".to_string(),
         ]
     );
 
@@ -291,7 +320,18 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
         (Some(1), Some(1))
     );
     let remaining = cat["remaining_ms"].as_u64().unwrap();
-    assert!(remaining > 0 && remaining <= 10_000, "{remaining}");
+    assert!(
+        remaining > 10_000 && remaining <= 20_000,
+        "the remaining time is read from Lambda-Runtime-Deadline-Ms (20 s out): {remaining}"
+    );
+    // The synchronous handler ran off the reactor's thread (on tokio's blocking pool).
+    for response in &posts[..2] {
+        assert_ne!(response.json()["thread"], REACTOR, "{:?}", response.json());
+    }
+    assert_eq!(
+        cat["clock"], true,
+        "no runtime clock on Lambda: Timestamp::ZERO"
+    );
     let dog = posts[1].json();
     assert_eq!(
         dog["request_id"], ours,
@@ -307,13 +347,21 @@ fn a_function_served_on_the_runtime_api_posts_its_responses_and_errors() {
         posts[3].json(),
         json!({ "errorType": FunctionError::PANIC, "errorMessage": "corrupt image \"x.png\"" })
     );
+    // `ctx.invoke_async(..)?` on Lambda: refused at the call, so the invocation fails with the
+    // refusal, whose message says what to do instead.
     let invoke = posts[4].json();
-    assert_eq!(invoke["errorType"], INVOKE_NOT_DEPLOYED);
-    assert!(invoke["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("thumbnail"));
-    for error in &posts[2..] {
+    assert_eq!(invoke["errorType"], "InvokeError");
+    let message = invoke["errorMessage"].as_str().unwrap();
+    assert!(message.contains("`thumbnail`"), "{message}");
+    assert!(message.contains("AWS SDK"), "{message}");
+    // A handler that handles the refusal has its own result posted, the payload handed back.
+    let fallback = posts[5].json();
+    assert_eq!(
+        fallback["fallback"],
+        json!({ "refused": "thumbnail", "payload": { "key": "z.png" } })
+    );
+    assert_eq!(fallback["resized"], "w.png");
+    for error in &posts[2..5] {
         assert!(error.header("lambda-runtime-function-error-type").is_some());
     }
 }
@@ -344,4 +392,53 @@ fn without_lambdas_environment_run_on_lambda_says_which_variable_is_missing() {
             .contains("register the Function with a Runtime"),
         "{error}"
     );
+}
+
+#[test]
+fn a_runtime_api_address_that_is_not_host_and_port_is_refused_with_what_is_wrong() {
+    let _turn = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let api = RuntimeApi::serve(Vec::new());
+    lambda_environment(&api);
+    for (value, problem) in [
+        ("", "empty"),
+        ("   ", "not host:port"),
+        ("localhost", "without a port"),
+        ("127.0.0.1:", "port \"\""),
+        (":9001", "without a host"),
+        ("127.0.0.1:99999", "port \"99999\""),
+        ("127.0.0.1:0", "port \"0\""),
+        ("127.0.0.1:api", "port \"api\""),
+        ("http://", "empty"),
+        ("127.0.0.1:9001/2018-06-01", "a path"),
+        ("[::1]", "without a port"),
+    ] {
+        std::env::set_var("AWS_LAMBDA_RUNTIME_API", value);
+        let error = deploy(resize()).unwrap_err();
+        let LambdaRunError::Environment {
+            variable,
+            problem: said,
+            ..
+        } = &error
+        else {
+            panic!("{value:?}: {error}");
+        };
+        assert_eq!(*variable, "AWS_LAMBDA_RUNTIME_API", "{value:?}");
+        assert!(said.contains(problem), "{value:?}: {said}");
+        let message = error.to_string();
+        assert!(message.contains("AWS_LAMBDA_RUNTIME_API"), "{message}");
+        assert!(message.contains("host:port"), "{message}");
+    }
+    // Lambda's own forms pass the check (and reach the test's Runtime API).
+    for value in [api.address.clone(), format!("http://{}", api.address)] {
+        std::env::set_var("AWS_LAMBDA_RUNTIME_API", &value);
+        let stopped = deploy(resize());
+        assert!(
+            matches!(stopped, Err(LambdaRunError::RuntimeApi(_))),
+            "{value}: {stopped:?}"
+        );
+    }
+    assert!(api
+        .seen()
+        .iter()
+        .all(|s| s.path == "/2018-06-01/runtime/invocation/next"));
 }

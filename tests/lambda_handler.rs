@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use event_invoke::{
-    Condition, Function, FunctionError, LambdaHandler, LambdaJson, ManualClock, Runtime,
-    DESERIALIZE_ERROR,
+    Condition, Function, FunctionError, LambdaHandler, LambdaHandlerError, LambdaJson, ManualClock,
+    Runtime,
 };
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
@@ -45,8 +45,9 @@ fn each_attempt_gets_lambdas_context_with_the_events_request_id_on_every_retry()
         Function::new(
             "orders",
             LambdaHandler::new(handler)
-                .lambda_json(lambda)
+                .arn_from(lambda)
                 .memory_size(512)
+                .unwrap()
                 .into_handler(),
         )
         .timeout(Duration::from_secs(30)),
@@ -93,15 +94,21 @@ fn the_default_context_is_lambdas_defaults_region_account_and_memory() {
         }),
     ))
     .unwrap();
+    let before = now_ms();
     assert_eq!(rt.invoke("thumbs", &json!([1, 2])).unwrap(), json!([1, 2]));
+    let after = now_ms();
     let ctx = seen.lock().unwrap().pop().unwrap();
     assert_eq!(
         ctx.invoked_function_arn,
         "arn:aws:lambda:us-east-1:123456789012:function:thumbs"
     );
     assert_eq!(ctx.env_config.memory, 128);
-    let ms_left = ctx.deadline - now_ms();
-    assert!(ms_left <= 3_000, "Lambda's default 3 s timeout: {ms_left}");
+    // The wall clock at the attempt's start plus Lambda's default 3 s timeout.
+    assert!(
+        (before + 3_000 - 1..=after + 3_000).contains(&ctx.deadline),
+        "{} not 3 s after [{before}, {after}]",
+        ctx.deadline
+    );
 }
 
 fn now_ms() -> u64 {
@@ -198,7 +205,10 @@ fn a_payload_that_is_not_the_handlers_type_fails_the_attempt_without_calling_it(
     let record = rt.drain_dead_letters().pop().unwrap();
     assert_eq!(record.condition, Condition::RetriesExhausted);
     assert_eq!(record.approximate_invoke_count, 2);
-    assert_eq!(record.error().unwrap().error_type(), DESERIALIZE_ERROR);
+    assert_eq!(
+        record.error().unwrap().error_type(),
+        FunctionError::DESERIALIZE_ERROR
+    );
     assert_eq!(
         *calls.lock().unwrap(),
         1,
@@ -386,7 +396,7 @@ fn spawn_and_return(
         }
     }));
     if let Some(handle) = shared {
-        handler = handler.tokio_handle(handle);
+        handler = handler.tokio_handle(handle).unwrap();
     }
     Function::new("background", handler.into_handler())
 }
@@ -435,26 +445,117 @@ fn on_its_own_runtime_a_spawned_task_waits_for_the_threads_next_attempt() {
 
 #[test]
 fn on_a_shared_runtime_a_spawned_task_runs_on_between_attempts() {
-    let shared = tokio::runtime::Builder::new_current_thread()
+    let shared = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let handle = shared.handle().clone();
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    // A thread of ours keeps the shared current-thread runtime in `block_on`.
-    let driver = std::thread::spawn(move || {
-        shared.block_on(async move {
-            while stopped.try_recv().is_err() {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rt = manual();
+    rt.register(spawn_and_return(
+        Arc::clone(&flag),
+        Some(shared.handle().clone()),
+    ))
+    .unwrap();
+    rt.invoke("background", &Value::Null).unwrap();
+    // The shared runtime's own thread runs the task: no attempt needs to run.
+    assert!(raised_within(&flag, Duration::from_secs(10)));
+}
+
+/// Runs `test` on a thread of its own and fails if it has not returned within 60 s, so that a
+/// hang fails the test instead of stalling the suite.
+fn within_a_minute<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(test()).unwrap());
+    result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the test hung (watchdog: 60 s)")
+}
+
+#[test]
+fn a_current_thread_runtimes_handle_is_refused_instead_of_hanging_the_attempt() {
+    let refused = within_a_minute(|| {
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // What a `#[tokio::test]` does: the test's own runtime given as the shared one.
+        outer.block_on(async {
+            let handler = LambdaHandler::new(service_fn(|event: LambdaEvent<Value>| async move {
                 tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<_, Error>(event.payload)
+            }));
+            match handler.tokio_handle(tokio::runtime::Handle::current()) {
+                Err(e) => e,
+                Ok(handler) => {
+                    // Without the check: this thread waits for an attempt whose timer only
+                    // this thread could fire (the watchdog fails the test).
+                    let rt = manual();
+                    rt.register(Function::new("sleepy", handler.into_handler()))
+                        .unwrap();
+                    let _ = rt.invoke("sleepy", &json!(1));
+                    panic!("the current-thread handle was accepted");
+                }
             }
         })
     });
-    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    assert_eq!(refused, LambdaHandlerError::CurrentThreadRuntime);
+    let message = refused.to_string();
+    assert!(message.contains("multi_thread"), "{message}");
+    assert!(message.contains("current-thread"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn from_a_multi_thread_tokio_test_its_own_handle_drives_the_handlers_timers() {
     let rt = manual();
-    rt.register(spawn_and_return(Arc::clone(&flag), Some(handle)))
+    let handler = LambdaHandler::new(service_fn(|event: LambdaEvent<Value>| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<_, Error>(event.payload)
+    }))
+    .tokio_handle(tokio::runtime::Handle::current())
+    .unwrap();
+    rt.register(Function::new("sleepy", handler.into_handler()))
         .unwrap();
-    rt.invoke("background", &Value::Null).unwrap();
-    assert!(raised_within(&flag, Duration::from_secs(10)));
-    stop.send(()).unwrap();
-    driver.join().unwrap();
+    assert_eq!(rt.invoke("sleepy", &json!(7)).unwrap(), json!(7));
+    rt.invoke_async("sleepy", json!(8)).unwrap();
+    assert_eq!(rt.run_until_idle(), 1);
+}
+
+#[test]
+fn a_memory_size_lambda_does_not_offer_is_refused_at_the_builder() {
+    let echo =
+        || service_fn(|event: LambdaEvent<Value>| async move { Ok::<_, Error>(event.payload) });
+    for megabytes in [0, 64, 127, 10_241, u32::MAX] {
+        let err = LambdaHandler::new(echo())
+            .memory_size(megabytes)
+            .unwrap_err();
+        assert_eq!(err, LambdaHandlerError::MemorySize { megabytes });
+        let message = err.to_string();
+        assert!(message.contains(&format!("{megabytes} MB")), "{message}");
+        assert!(message.contains("128..=10240"), "{message}");
+    }
+    for megabytes in [
+        LambdaHandler::MIN_MEMORY_SIZE_MB,
+        LambdaHandler::DEFAULT_MEMORY_SIZE_MB,
+        1_769,
+        LambdaHandler::MAX_MEMORY_SIZE_MB,
+    ] {
+        let seen: Seen = Arc::default();
+        let log = Arc::clone(&seen);
+        let handler = LambdaHandler::new(service_fn(move |event: LambdaEvent<Value>| {
+            let log = Arc::clone(&log);
+            async move {
+                log.lock().unwrap().push(event.context);
+                Ok::<_, Error>(event.payload)
+            }
+        }))
+        .memory_size(megabytes)
+        .unwrap();
+        let rt = manual();
+        rt.register(Function::new("sized", handler.into_handler()))
+            .unwrap();
+        rt.invoke("sized", &json!(1)).unwrap();
+        let memory = seen.lock().unwrap()[0].env_config.memory;
+        assert_eq!(memory, i32::try_from(megabytes).unwrap());
+    }
 }

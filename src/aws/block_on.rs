@@ -14,16 +14,17 @@
 //!   best made per thread, or given a shared runtime:
 //! * **a shared runtime's [`Handle`]**, when the handler is given one: the future is still
 //!   polled on the worker thread (`Handle::block_on`), but spawned tasks, IO and timers are
-//!   driven by that runtime's own threads, so one SDK client can serve every worker. It must be
-//!   a multi-thread runtime, or a current-thread one that a thread of yours keeps in
-//!   `block_on` (otherwise nothing drives its IO and timers).
+//!   driven by that runtime's own threads, so one SDK client can serve every worker. It is a
+//!   multi-thread runtime: `LambdaHandler::tokio_handle` refuses a current-thread one, which
+//!   only the thread inside its `block_on` drives; in a `#[tokio::test]` that is the very
+//!   thread waiting for the attempt, and a handler awaiting a timer would wait forever.
 //!
 //! Inside a tokio runtime already (a test that calls `run_until_idle` or a synchronous
 //! `invoke` from a `#[tokio::test]`, or a handler invoking another synchronously), blocking on
 //! a runtime is not allowed (tokio would panic with "Cannot start a runtime from within a
 //! runtime"). The attempt then runs on a short-lived helper thread (with a runtime of its own,
-//! or on the shared handle), and the calling thread waits for it: correct, at the cost of a
-//! thread per attempt.
+//! or on the shared multi-thread runtime, whose own threads drive it while this one waits), and
+//! the calling thread waits for it: correct, at the cost of a thread per attempt.
 //!
 //! A panic while the future is polled is caught around each poll, so the thread's runtime stays
 //! usable, and comes back to the caller as the panic's payload.
@@ -58,7 +59,7 @@ impl Stopped {
         match self {
             Stopped::Panicked(panic) => FunctionError::from_panic(panic),
             Stopped::NoRuntime(e) => FunctionError::new(
-                "Runtime.TokioUnavailable",
+                FunctionError::TOKIO_UNAVAILABLE,
                 format!("could not build a tokio runtime to run the async handler: {e}"),
             )
             .unhandled(),

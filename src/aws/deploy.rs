@@ -13,11 +13,6 @@ use crate::engine::{ExecutionLine, Function, Handler, TestContext};
 use crate::parts::clock::Timestamp;
 use crate::parts::record::{FunctionError, RequestId};
 
-/// `errorType` of a deployed invocation whose handler invoked functions through
-/// [`Context::invoke_async`](crate::Context::invoke_async), which has no runtime to go to on
-/// Lambda (see [`run_on_lambda`]).
-pub const INVOKE_NOT_DEPLOYED: &str = "EventInvoke.InvokeNotDeployed";
-
 /// Why [`run_on_lambda`] stopped.
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
 #[derive(Debug, thiserror::Error)]
@@ -79,14 +74,23 @@ const REQUIRED_ENVIRONMENT: [(&str, &str); 4] = [
 /// | [`chain_depth`](crate::Context::chain_depth) | **1 always**: Lambda does not tell a function how deep in a chain it is (its loop detection keeps that in the trace header) |
 /// | [`event_age`](crate::Context::event_age) | zero: Lambda does not tell (it reports `AsyncEventAge` as a metric) |
 /// | [`is_duplicate`](crate::Context::is_duplicate), [`is_cold_start`](crate::Context::is_cold_start) | `false` |
+/// | [`now`](crate::Context::now), [`enqueued_at`](crate::Context::enqueued_at), [`started_at`](crate::Context::started_at) | [`Timestamp::ZERO`](crate::Timestamp::ZERO): there is no runtime clock on Lambda (read the wall clock, or [`remaining_time`](crate::Context::remaining_time)) |
+/// | [`spend`](crate::Context::spend) | does nothing (it charges model mode's virtual time) |
 /// | [`code_version`](crate::Context::code_version) | 1 |
 /// | [`runtime`](crate::Context::runtime) | `None` |
 ///
 /// So a handler that needs to stay idempotent deduplicates by its request id or a business
-/// key, not by the attempt number. Invoking a function through
-/// [`Context::invoke_async`](crate::Context::invoke_async) has no runtime to go to on Lambda:
-/// the invocation then fails with [`INVOKE_NOT_DEPLOYED`] (never a silent drop). Invoke other
-/// functions through the AWS SDK's `Invoke` (`InvocationType=Event`) there.
+/// key, not by the attempt number.
+///
+/// [`Context::invoke_async`](crate::Context::invoke_async) (and `invoke_async_handle`) has no
+/// runtime to go to on Lambda: the call fails at once with
+/// [`InvokeError::UnavailableOnLambda`](crate::InvokeError::UnavailableOnLambda), whose message
+/// says to invoke through the AWS SDK's `Invoke` (`InvocationType=Event`) instead, and which
+/// hands the payload back. With `?` the invocation then fails (errorType `InvokeError`), and
+/// Lambda retries it and, in the end, sends it to its failure destination: never a silent
+/// drop. A handler that matches the error and goes on (say, to invoke through the AWS SDK
+/// with [`InvokeError::into_inner`](crate::InvokeError::into_inner)'s payload) has its own
+/// result posted, as under the engine when a child invoke is refused.
 ///
 /// The [`Function`]'s settings (timeout, retries, event age, destinations, reserved
 /// concurrency) do not travel with it: they are Lambda's function configuration, which
@@ -97,7 +101,8 @@ const REQUIRED_ENVIRONMENT: [(&str, &str); 4] = [
 ///
 /// [`LambdaRunError::Environment`] before anything starts when a variable Lambda sets is
 /// missing (`AWS_LAMBDA_RUNTIME_API`, `AWS_LAMBDA_FUNCTION_NAME`,
-/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_FUNCTION_VERSION`);
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_FUNCTION_VERSION`) or unusable
+/// (`AWS_LAMBDA_RUNTIME_API` not a `host:port`, the memory size not a whole number);
 /// [`LambdaRunError::RuntimeApi`] when the Runtime API client stops.
 ///
 /// # Examples
@@ -150,6 +155,7 @@ fn check_environment() -> Result<(), LambdaRunError> {
                 .parse::<i32>()
                 .err()
                 .map(|_| format!("{value:?}, not a whole number")),
+            Ok(value) if variable == "AWS_LAMBDA_RUNTIME_API" => runtime_api_problem(&value),
             Ok(_) => None,
             Err(std::env::VarError::NotPresent) => Some("not set".to_string()),
             Err(std::env::VarError::NotUnicode(_)) => Some("not valid UTF-8".to_string()),
@@ -165,6 +171,42 @@ fn check_environment() -> Result<(), LambdaRunError> {
     Ok(())
 }
 
+/// What is wrong with `value` as the Runtime API's `host:port` (what Lambda sets; an
+/// `http://` in front is taken too), or `None` when nothing is. `lambda_runtime`'s client
+/// would panic on an empty or unparsable value, or fail on one without a host.
+fn runtime_api_problem(value: &str) -> Option<String> {
+    let authority = value.strip_prefix("http://").unwrap_or(value);
+    if authority.is_empty() {
+        return Some(format!(
+            "{value:?}, empty (expected host:port, like 127.0.0.1:9001)"
+        ));
+    }
+    if authority.contains(|c: char| c == '/' || c.is_whitespace()) {
+        return Some(format!(
+            "{value:?}, not host:port (a path or a space in it; expected like 127.0.0.1:9001)"
+        ));
+    }
+    let Some((host, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+    else {
+        return Some(format!(
+            "{value:?}, without a port (expected host:port, like 127.0.0.1:9001)"
+        ));
+    };
+    if host.is_empty() {
+        return Some(format!(
+            "{value:?}, without a host (expected host:port, like 127.0.0.1:9001)"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => None,
+        _ => Some(format!(
+            "{value:?}: its port {port:?} is not a number from 1 to 65535 (expected host:port, like 127.0.0.1:9001)"
+        )),
+    }
+}
+
 /// Runs one Lambda invocation through the synchronous handler, on the calling (blocking) thread.
 fn serve<P: 'static, R: 'static>(
     handler: &dyn Handler<P, R>,
@@ -173,22 +215,12 @@ fn serve<P: 'static, R: 'static>(
     let (payload, lambda) = event.into_parts();
     let deadline = Deadline(lambda.deadline());
     let test = TestContext::new(lambda.env_config.function_name.clone())
+        .on_lambda()
         .request_id(lambda_request_id(&lambda.request_id))
         .timeout(deadline.remaining().max(Duration::from_millis(1)));
     let ctx = test.context_on(&deadline);
-    let result = catch_unwind(AssertUnwindSafe(|| handler.handle(&payload, &ctx)))
-        .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
-    let invoked = test.take_invocations();
-    match invoked.first() {
-        None => result,
-        Some((first, _)) => Err(FunctionError::new(
-            INVOKE_NOT_DEPLOYED,
-            format!(
-                "the handler invoked {} function(s) through Context::invoke_async (first: {first}), which has no runtime on AWS Lambda; call Lambda's Invoke API (InvocationType=Event) through the AWS SDK instead",
-                invoked.len()
-            ),
-        )),
-    }
+    catch_unwind(AssertUnwindSafe(|| handler.handle(&payload, &ctx)))
+        .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)))
 }
 
 /// What `lambda_runtime` posts for a function error.
@@ -213,7 +245,8 @@ impl ExecutionLine for Deadline {
     fn spend(&self, _d: Duration) {}
 
     fn call(&self) -> Option<Timestamp> {
-        // Not reached: a deployed handler's invokes are kept by its context (a TestContext's).
+        // Not reached: a deployed handler's invokes are refused by its context (a
+        // TestContext's, on Lambda) before they reach the time line.
         None
     }
 }

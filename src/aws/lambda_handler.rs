@@ -16,14 +16,28 @@ use crate::parts::record::FunctionError;
 use super::block_on::run_to_completion;
 use super::LambdaJson;
 
-/// Lambda's default memory size, in MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
-pub const DEFAULT_MEMORY_SIZE: u32 = 128;
-
-/// `errorType` of an event the handler's payload type could not be read from (the handler is
-/// not called; the attempt fails and is retried like any function error).
-pub const DESERIALIZE_ERROR: &str = "Runtime.DeserializeError";
-/// `errorType` of a response that could not be written as JSON.
-pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
+/// Why a [`LambdaHandler`] setting was refused.
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LambdaHandlerError {
+    /// [`LambdaHandler::tokio_handle`] was given a current-thread runtime's handle, which only
+    /// the thread inside its `block_on` drives.
+    #[error(
+        "the tokio runtime handle given to LambdaHandler::tokio_handle belongs to a current-thread runtime, which only the thread inside its block_on drives (in a #[tokio::test], the thread waiting for the attempt, so the handler could wait forever): give a multi-thread runtime's handle (#[tokio::test(flavor = \"multi_thread\")], Builder::new_multi_thread), or none for a runtime per worker thread"
+    )]
+    CurrentThreadRuntime,
+    /// [`LambdaHandler::memory_size`] was given a size Lambda does not offer.
+    #[error(
+        "memory size {megabytes} MB is outside Lambda's {min}..={max} MB: give a size in that range (LambdaHandler::MIN_MEMORY_SIZE_MB..=LambdaHandler::MAX_MEMORY_SIZE_MB)",
+        min = LambdaHandler::MIN_MEMORY_SIZE_MB,
+        max = LambdaHandler::MAX_MEMORY_SIZE_MB
+    )]
+    MemorySize {
+        /// The size given, in MB.
+        megabytes: u32,
+    },
+}
 
 /// A handler written for AWS Lambda's Rust runtime (`lambda_runtime`), made into a handler of
 /// this crate, so that the code you deploy is the code you test here against Lambda's
@@ -43,7 +57,7 @@ pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 /// |---|---|
 /// | `request_id` | the event's [`RequestId`](crate::RequestId) in its UUID layout: the same on every retry and duplicate |
 /// | `deadline` | wall-clock now plus [`Context::remaining_time`] (the function's timeout at the attempt's start), in ms since the Unix epoch |
-/// | `invoked_function_arn` | `arn:aws:lambda:REGION:ACCOUNT:function:NAME`, by [`LambdaJson::function_arn`] (default `us-east-1`, `123456789012`) |
+/// | `invoked_function_arn` | `arn:aws:lambda:REGION:ACCOUNT:function:NAME`, by [`LambdaJson::function_arn`] (default `us-east-1`, `123456789012`; see [`arn_from`](Self::arn_from)) |
 /// | `env_config` | `function_name` the function's name, `version` `$LATEST`, `memory` [`memory_size`](Self::memory_size) (default 128), `log_group` `/aws/lambda/NAME` |
 /// | `xray_trace_id`, `client_context`, `identity`, `tenant_id` | `None` |
 ///
@@ -60,10 +74,10 @@ pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 ///   [`FunctionError::PANIC`] with the panic's message. The worker, its slot and the event
 ///   go on, as with any handler's panic;
 /// * a payload that is not a `T`: the handler is not called, and the attempt fails with
-///   [`DESERIALIZE_ERROR`] (Lambda's runtime fails such an event too).
-/// * a response that cannot be written as JSON: [`SERIALIZE_ERROR`]; no tokio runtime could be
-///   built for the thread (the OS refused a thread or a file descriptor): an unhandled
-///   `Runtime.TokioUnavailable` error.
+///   [`FunctionError::DESERIALIZE_ERROR`] (Lambda's runtime fails such an event too).
+/// * a response that cannot be written as JSON: [`FunctionError::SERIALIZE_ERROR`]; no tokio
+///   runtime could be built for the thread (the OS refused a thread or a file descriptor): an
+///   unhandled [`FunctionError::TOKIO_UNAVAILABLE`] error.
 ///
 /// The future runs to completion on the worker thread that runs the attempt, on a
 /// current-thread tokio runtime of that thread's own (IO and timers enabled, for the AWS SDK),
@@ -96,8 +110,8 @@ pub const SERIALIZE_ERROR: &str = "Runtime.SerializeError";
 ///
 /// // The same handler with another region, account and memory size.
 /// let handler = LambdaHandler::new(service_fn(greet))
-///     .lambda_json(event_invoke::LambdaJson::default().region("eu-west-1"))
-///     .memory_size(1024);
+///     .arn_from(event_invoke::LambdaJson::default().region("eu-west-1"))
+///     .memory_size(1024)?;
 /// rt.register(Function::new("greet-eu", handler.into_handler()))?;
 /// let err = rt.invoke("greet-eu", &json!({})).unwrap_err();
 /// assert!(err.to_string().contains("no name"), "{err}");
@@ -112,6 +126,17 @@ pub struct LambdaHandler<S> {
     shared: Option<tokio::runtime::Handle>,
 }
 
+/// Lambda's memory sizes, in MB. (On `LambdaHandler<()>` so that
+/// `LambdaHandler::DEFAULT_MEMORY_SIZE_MB` names them without a service type.)
+impl LambdaHandler<()> {
+    /// Lambda's default memory size, in MB (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    pub const DEFAULT_MEMORY_SIZE_MB: u32 = 128;
+    /// Lambda's smallest memory size, in MB.
+    pub const MIN_MEMORY_SIZE_MB: u32 = 128;
+    /// Lambda's largest memory size, in MB.
+    pub const MAX_MEMORY_SIZE_MB: u32 = 10_240;
+}
+
 impl<S> LambdaHandler<S> {
     /// The handler `service` (what you would give `lambda_runtime::run`), with the default
     /// region `us-east-1`, account `123456789012` and memory size 128 MB.
@@ -119,23 +144,34 @@ impl<S> LambdaHandler<S> {
         LambdaHandler {
             service,
             lambda: LambdaJson::default(),
-            memory_size: DEFAULT_MEMORY_SIZE,
+            memory_size: LambdaHandler::DEFAULT_MEMORY_SIZE_MB,
             shared: None,
         }
     }
 
-    /// The region and account of `invoked_function_arn`: the ones your [`LambdaJson`] uses
-    /// for records and settings.
-    pub fn lambda_json(mut self, lambda: LambdaJson) -> Self {
+    /// Takes the region and account of `invoked_function_arn` from `lambda`: the ones your
+    /// [`LambdaJson`] uses for records and settings.
+    pub fn arn_from(mut self, lambda: LambdaJson) -> Self {
         self.lambda = lambda;
         self
     }
 
-    /// The memory size the handler sees in `env_config.memory`, in MB (default 128). This
-    /// crate does not limit memory.
-    pub fn memory_size(mut self, megabytes: u32) -> Self {
+    /// The memory size the handler sees in `env_config.memory`, in MB (default
+    /// [`DEFAULT_MEMORY_SIZE_MB`](LambdaHandler::DEFAULT_MEMORY_SIZE_MB), 128). This crate
+    /// does not limit memory.
+    ///
+    /// # Errors
+    ///
+    /// [`LambdaHandlerError::MemorySize`] for a size outside Lambda's 128..=10240 MB
+    /// ([`MIN_MEMORY_SIZE_MB`](LambdaHandler::MIN_MEMORY_SIZE_MB)..=[`MAX_MEMORY_SIZE_MB`](LambdaHandler::MAX_MEMORY_SIZE_MB)),
+    /// which a handler could never see on Lambda.
+    pub fn memory_size(mut self, megabytes: u32) -> Result<Self, LambdaHandlerError> {
+        let lambda = LambdaHandler::MIN_MEMORY_SIZE_MB..=LambdaHandler::MAX_MEMORY_SIZE_MB;
+        if !lambda.contains(&megabytes) {
+            return Err(LambdaHandlerError::MemorySize { megabytes });
+        }
         self.memory_size = megabytes;
-        self
+        Ok(self)
     }
 
     /// Runs the handler's futures on a runtime you share with the rest of your program
@@ -147,12 +183,45 @@ impl<S> LambdaHandler<S> {
     /// connection opened by one worker only makes progress while that worker runs an
     /// attempt.
     ///
-    /// `handle` must belong to a multi-thread runtime, or to a current-thread runtime that a
-    /// thread of yours keeps in `block_on`: nothing else drives a current-thread runtime's IO
-    /// and timers, and a handler waiting on them would never finish.
-    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Self {
+    /// # Errors
+    ///
+    /// [`LambdaHandlerError::CurrentThreadRuntime`] when `handle` belongs to a current-thread
+    /// runtime: only the thread inside that runtime's `block_on` drives its IO, timers and
+    /// tasks. Given `Handle::current()` in a `#[tokio::test]` (a current-thread runtime by
+    /// default), that thread is the one waiting in [`Runtime::invoke`](crate::Runtime::invoke)
+    /// or [`run_until_idle`](crate::Runtime::run_until_idle) for the attempt, so a handler
+    /// awaiting a timer, IO or a spawned task would wait forever. Give a multi-thread
+    /// runtime's handle (`#[tokio::test(flavor = "multi_thread")]`,
+    /// `tokio::runtime::Builder::new_multi_thread`; one worker thread is enough), or none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use event_invoke::{Function, LambdaHandler, LambdaHandlerError, ManualClock, Runtime};
+    /// use lambda_runtime::{service_fn, Error, LambdaEvent};
+    /// use serde_json::Value;
+    ///
+    /// async fn echo(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    ///     Ok(event.payload)
+    /// }
+    ///
+    /// let current = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let err = LambdaHandler::new(service_fn(echo))
+    ///     .tokio_handle(current.handle().clone())
+    ///     .unwrap_err();
+    /// assert!(matches!(err, LambdaHandlerError::CurrentThreadRuntime));
+    /// assert!(err.to_string().contains("multi_thread"), "{err}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tokio_handle(
+        mut self,
+        handle: tokio::runtime::Handle,
+    ) -> Result<Self, LambdaHandlerError> {
+        if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            return Err(LambdaHandlerError::CurrentThreadRuntime);
+        }
         self.shared = Some(handle);
-        self
+        Ok(self)
     }
 
     /// The handler, as a closure that [`Function::new`] and
@@ -197,7 +266,7 @@ impl<S> LambdaHandler<S> {
                     .map_err(diagnostic_error)?;
                 let response = service.call(event).await.map_err(diagnostic_error)?;
                 serde_json::to_value(response)
-                    .map_err(|e| FunctionError::new(SERIALIZE_ERROR, e.to_string()))
+                    .map_err(|e| FunctionError::new(FunctionError::SERIALIZE_ERROR, e.to_string()))
             }
         });
         outcome.unwrap_or_else(|stopped| Err(stopped.into_function_error()))
@@ -272,7 +341,7 @@ fn diagnostic_error(e: impl Into<Diagnostic>) -> FunctionError {
 /// The function error for a payload that is not the handler's payload type.
 fn deserialize_error(e: serde_json::Error) -> FunctionError {
     FunctionError::new(
-        DESERIALIZE_ERROR,
+        FunctionError::DESERIALIZE_ERROR,
         format!("failed to deserialize the event into the handler's payload type: {e}"),
     )
 }

@@ -39,9 +39,9 @@ mod record;
 mod settings;
 
 #[cfg(feature = "lambda")]
-pub use deploy::{lambda_request_id, run_on_lambda, LambdaRunError, INVOKE_NOT_DEPLOYED};
+pub use deploy::{lambda_request_id, run_on_lambda, LambdaRunError};
 #[cfg(feature = "lambda")]
-pub use lambda_handler::{LambdaHandler, DEFAULT_MEMORY_SIZE, DESERIALIZE_ERROR, SERIALIZE_ERROR};
+pub use lambda_handler::{LambdaHandler, LambdaHandlerError};
 
 pub use lambda_json::LambdaJson;
 pub(crate) use record::iso8601;

@@ -244,14 +244,16 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     /// Invokes function `name` asynchronously, one hop further down this event's chain. The
     /// error converts into a [`FunctionError`](crate::FunctionError) with `?`, so a refused
     /// child invoke fails (and retries) the parent attempt. A [`TestContext`]'s context keeps
-    /// the invoke for the test to read.
+    /// the invoke for the test to read. A handler served on AWS Lambda (`run_on_lambda`,
+    /// cargo feature `lambda`) has no runtime to invoke through: the call is refused with
+    /// [`InvokeError::UnavailableOnLambda`], the payload handed back.
     ///
     /// In model mode the call costs this execution the invoke latency, and the event is
     /// accepted when the call returns (see [`CostModel`](crate::CostModel)).
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
         let (rt, me) = match self.caller {
             Caller::Runtime(rt, me) => (rt, me),
-            Caller::Detached(test) => return Ok(test.record(name, payload)),
+            Caller::Detached(test) => return test.record(name, payload),
         };
         let (at, payload) = self.charge_call(name, payload)?;
         rt.invoke_async_from(name, payload, Some(self.invoker(me)), at)
@@ -274,7 +276,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     ) -> Result<RequestId, InvokeError<P>> {
         let me = match self.caller {
             Caller::Runtime(_, me) => me,
-            Caller::Detached(test) => return Ok(test.record(function.name(), payload)),
+            Caller::Detached(test) => return test.record(function.name(), payload),
         };
         // The handle's own runtime: a handle may belong to another runtime than this one.
         let (at, payload) = self.charge_call(function.name(), payload)?;
@@ -345,6 +347,8 @@ pub struct TestContext<P> {
     cold_start: bool,
     invocations: Mutex<Vec<(String, P)>>,
     next_id: AtomicU64,
+    /// Served on AWS Lambda (`run_on_lambda`): invokes are refused instead of kept.
+    on_lambda: bool,
 }
 
 impl<P> TestContext<P> {
@@ -364,6 +368,7 @@ impl<P> TestContext<P> {
             cold_start: false,
             invocations: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            on_lambda: false,
         }
     }
 
@@ -465,10 +470,26 @@ impl<P> TestContext<P> {
         std::mem::take(&mut *self.invocations.lock())
     }
 
-    fn record(&self, name: &str, payload: P) -> RequestId {
+    /// The context of a handler served on AWS Lambda: its invokes are refused with
+    /// [`InvokeError::UnavailableOnLambda`] (nothing would run them there).
+    #[cfg(feature = "lambda")]
+    pub(crate) fn on_lambda(mut self) -> Self {
+        self.on_lambda = true;
+        self
+    }
+
+    fn record(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
+        if self.on_lambda {
+            return Err(InvokeError::UnavailableOnLambda {
+                function: name.to_string(),
+                payload,
+            });
+        }
         self.invocations.lock().push((name.to_string(), payload));
         // Ids apart from the event's own, so that a handler keying on them sees new ones.
-        RequestId::from_u64(u64::MAX - self.next_id.fetch_add(1, Ordering::Relaxed))
+        Ok(RequestId::from_u64(
+            u64::MAX - self.next_id.fetch_add(1, Ordering::Relaxed),
+        ))
     }
 }
 

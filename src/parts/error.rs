@@ -57,6 +57,19 @@ pub enum InvokeError<P> {
         /// The payload, handed back.
         payload: P,
     },
+    /// Cargo feature `lambda`: a handler served on AWS Lambda by
+    /// [`run_on_lambda`](crate::run_on_lambda) called
+    /// [`Context::invoke_async`](crate::Context::invoke_async), which has no runtime to go to
+    /// there. Invoke the function through the AWS SDK's Lambda `Invoke` with
+    /// `InvocationType=Event` instead; [`into_inner`](Self::into_inner) hands the payload
+    /// back for it.
+    #[error("function `{function}` cannot be invoked through Context::invoke_async on AWS Lambda, where no runtime of this crate runs (the handler is served by run_on_lambda): invoke it with Lambda's Invoke API (InvocationType=Event) through the AWS SDK; InvokeError::into_inner hands the payload back")]
+    UnavailableOnLambda {
+        /// The function the handler invoked.
+        function: String,
+        /// The payload, handed back.
+        payload: P,
+    },
     /// Model mode only (cargo feature `model`): the calling execution would have passed its
     /// timeout before this invoke call returned, so the call never happened.
     #[cfg(feature = "model")]
@@ -134,7 +147,8 @@ impl<P> InvokeError<P> {
         match self {
             InvokeError::UnknownFunction { payload, .. }
             | InvokeError::FunctionDeleted { payload, .. }
-            | InvokeError::QueueFull { payload, .. } => payload,
+            | InvokeError::QueueFull { payload, .. }
+            | InvokeError::UnavailableOnLambda { payload, .. } => payload,
             #[cfg(feature = "model")]
             InvokeError::CallerTimedOut { payload, .. } => payload,
         }
@@ -145,7 +159,8 @@ impl<P> InvokeError<P> {
         match self {
             InvokeError::UnknownFunction { payload, .. }
             | InvokeError::FunctionDeleted { payload, .. }
-            | InvokeError::QueueFull { payload, .. } => payload,
+            | InvokeError::QueueFull { payload, .. }
+            | InvokeError::UnavailableOnLambda { payload, .. } => payload,
             #[cfg(feature = "model")]
             InvokeError::CallerTimedOut { payload, .. } => payload,
         }
@@ -160,6 +175,7 @@ impl<P> fmt::Debug for InvokeError<P> {
             InvokeError::UnknownFunction { .. } => "UnknownFunction",
             InvokeError::FunctionDeleted { .. } => "FunctionDeleted",
             InvokeError::QueueFull { .. } => "QueueFull",
+            InvokeError::UnavailableOnLambda { .. } => "UnavailableOnLambda",
             #[cfg(feature = "model")]
             InvokeError::CallerTimedOut { .. } => "CallerTimedOut",
         };

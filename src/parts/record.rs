@@ -102,6 +102,23 @@ impl FunctionError {
     pub const PANIC: &'static str = "Runtime.Panic";
     /// `errorType` of the error made for a handler that ran past its timeout (Lambda's own).
     pub const TIMEOUT: &'static str = "Sandbox.Timedout";
+    /// Cargo feature `lambda`: `errorType` of an attempt whose event could not be read as the
+    /// `lambda_runtime` handler's payload type (the handler is not called; the attempt fails
+    /// and is retried like any function error). Lambda's runtime gives such an event the same.
+    #[cfg(feature = "lambda")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+    pub const DESERIALIZE_ERROR: &'static str = "Runtime.DeserializeError";
+    /// Cargo feature `lambda`: `errorType` of an attempt whose `lambda_runtime` handler's
+    /// response could not be written as JSON.
+    #[cfg(feature = "lambda")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+    pub const SERIALIZE_ERROR: &'static str = "Runtime.SerializeError";
+    /// Cargo feature `lambda`: `errorType` of an unhandled error for an attempt of a
+    /// `lambda_runtime` handler that no tokio runtime could be built to run (the OS refused a
+    /// thread or a file descriptor).
+    #[cfg(feature = "lambda")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+    pub const TOKIO_UNAVAILABLE: &'static str = "Runtime.TokioUnavailable";
 
     /// A handled error with Lambda's `errorType` and `errorMessage`.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
