@@ -50,11 +50,10 @@ impl<T> Default for SegmentedDeque<T> {
 impl<T> SegmentedDeque<T> {
     /// Entries of a full segment.
     const SEGMENT_LEN: usize = {
-        let size = std::mem::size_of::<T>();
-        let len = if size == 0 {
-            SEGMENT_BYTES
-        } else {
-            SEGMENT_BYTES / size
+        // Zero-sized entries take no memory: any length will do.
+        let len = match SEGMENT_BYTES.checked_div(std::mem::size_of::<T>()) {
+            Some(len) => len,
+            None => SEGMENT_BYTES,
         };
         if len < MIN_SEGMENT_LEN {
             MIN_SEGMENT_LEN
@@ -316,7 +315,10 @@ mod tests {
         assert_eq!(ids(line.iter().rev()), ids(model.iter().rev()));
         assert_eq!(line.iter_mut().count(), model.len());
         assert!(line.middle.iter().all(|s| !s.is_empty()));
-        assert_eq!(line.middle_len, line.middle.iter().map(VecDeque::len).sum());
+        assert_eq!(
+            line.middle_len,
+            line.middle.iter().map(VecDeque::len).sum::<usize>()
+        );
         // A segment that reached full size never grows past it.
         let full = SegmentedDeque::<Wide>::SEGMENT_LEN;
         assert_eq!(full, 16);
