@@ -127,3 +127,191 @@ fn a_deep_queue_keeps_fifo_order_to_the_last_event() {
     }
     assert!(q.is_empty());
 }
+
+/// The queue against a model of plain collections, under random sequences of pushes, pops,
+/// delays, views, edits and removals long enough to cross many segments of the ready line.
+mod against_a_model {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    use event_invoke::{EventState, InvocationQueue, QueuedEvent, RequestId, Timestamp};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Push this many new events.
+        Push(u16),
+        /// Push an event due this many seconds from now.
+        PushDelayed(u8),
+        /// Take this many events due now.
+        Pop(u16),
+        /// Move the time on by this many seconds.
+        Advance(u8),
+        /// Remove the event with the id at this place of the waiting events (modulo).
+        Remove(usize),
+        /// Remove every event whose id is this modulo 7.
+        RemoveWhere(u8),
+        /// Edit the payload of the event with the id at this place (modulo).
+        Edit(usize),
+        /// Take every event.
+        Purge,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (1u16..400).prop_map(Op::Push),
+            2 => (0u8..5).prop_map(Op::PushDelayed),
+            5 => (1u16..400).prop_map(Op::Pop),
+            2 => (0u8..3).prop_map(Op::Advance),
+            2 => any::<usize>().prop_map(Op::Remove),
+            1 => (0u8..7).prop_map(Op::RemoveWhere),
+            1 => any::<usize>().prop_map(Op::Edit),
+            1 => Just(Op::Purge),
+        ]
+    }
+
+    /// The model: ids of ready events in line order, and delayed ones as (due, order, id).
+    #[derive(Default)]
+    struct Model {
+        ready: VecDeque<u64>,
+        delayed: Vec<(Timestamp, u64, u64)>,
+        order: u64,
+    }
+
+    impl Model {
+        fn promote(&mut self, now: Timestamp) {
+            self.delayed.sort();
+            let due = self.delayed.iter().take_while(|d| d.0 <= now).count();
+            self.ready.extend(self.delayed.drain(..due).map(|d| d.2));
+        }
+
+        fn delayed_by_due(&self) -> Vec<(u64, EventState)> {
+            let mut delayed = self.delayed.clone();
+            delayed.sort();
+            delayed
+                .into_iter()
+                .map(|(due, _, id)| (id, EventState::Delayed { due }))
+                .collect()
+        }
+
+        fn ids(&self) -> Vec<u64> {
+            let mut ids: Vec<u64> = self.ready.iter().copied().collect();
+            ids.extend(self.delayed_by_due().into_iter().map(|d| d.0));
+            ids
+        }
+
+        /// Removes the events whose id `pred` picks: (ready ones in line order, delayed ones).
+        fn remove_where(&mut self, pred: impl Fn(u64) -> bool) -> (Vec<u64>, Vec<u64>) {
+            let ready = self.ready.iter().copied().filter(|&id| pred(id)).collect();
+            self.ready.retain(|&id| !pred(id));
+            let delayed = self
+                .delayed
+                .iter()
+                .map(|d| d.2)
+                .filter(|&id| pred(id))
+                .collect();
+            self.delayed.retain(|d| !pred(d.2));
+            (ready, delayed)
+        }
+    }
+
+    /// The payload of event `id` before edits (each adds a million).
+    fn payload(id: u64) -> u64 {
+        id * 10
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_queue_keeps_the_order_plain_collections_keep(ops in prop::collection::vec(op(), 1..40)) {
+            let mut q = InvocationQueue::new(usize::MAX).unwrap();
+            let mut model = Model::default();
+            let mut edits = std::collections::HashMap::<u64, u64>::new();
+            let mut now = Timestamp::ZERO;
+            let mut next = 0u64;
+            let mut new_event = |now| {
+                next += 1;
+                QueuedEvent::new(RequestId::from_u64(next), payload(next), now)
+            };
+            let id = |e: &QueuedEvent<u64>| e.request_id().as_u64();
+            for op in ops {
+                match op {
+                    Op::Push(n) => {
+                        for _ in 0..n {
+                            let e = new_event(now);
+                            model.ready.push_back(id(&e));
+                            q.push(e).unwrap();
+                        }
+                    }
+                    Op::PushDelayed(s) => {
+                        let due = now + Duration::from_secs(u64::from(s));
+                        let e = new_event(now);
+                        model.order += 1;
+                        model.delayed.push((due, model.order, id(&e)));
+                        q.push_delayed(e, due);
+                    }
+                    Op::Pop(n) => {
+                        for _ in 0..n {
+                            model.promote(now);
+                            let got = q.pop_due(now).map(|e| id(&e));
+                            prop_assert_eq!(got, model.ready.pop_front());
+                        }
+                    }
+                    Op::Advance(s) => now = now + Duration::from_secs(u64::from(s)),
+                    Op::Remove(at) => {
+                        let ids = model.ids();
+                        if !ids.is_empty() {
+                            let target = ids[at % ids.len()];
+                            model.remove_where(|id| id == target);
+                            let got = q.remove(RequestId::from_u64(target)).map(|e| id(&e));
+                            prop_assert_eq!(got, Some(target));
+                        }
+                    }
+                    Op::RemoveWhere(r) => {
+                        let (ready, mut delayed) = model.remove_where(|id| id % 7 == u64::from(r));
+                        let got: Vec<u64> =
+                            q.remove_where(|e| id(e) % 7 == u64::from(r)).iter().map(id).collect();
+                        // Ready ones first, in line order; then delayed ones, in no set order.
+                        prop_assert_eq!(got.len(), ready.len() + delayed.len());
+                        prop_assert_eq!(&got[..ready.len()], &ready[..]);
+                        let mut got_delayed = got[ready.len()..].to_vec();
+                        got_delayed.sort_unstable();
+                        delayed.sort_unstable();
+                        prop_assert_eq!(got_delayed, delayed);
+                    }
+                    Op::Edit(at) => {
+                        let ids = model.ids();
+                        if !ids.is_empty() {
+                            let target = ids[at % ids.len()];
+                            prop_assert!(q.edit(RequestId::from_u64(target), |p| *p += 1_000_000));
+                            *edits.entry(target).or_default() += 1;
+                        }
+                    }
+                    Op::Purge => {
+                        let expected = model.ids();
+                        model = Model { order: model.order, ..Model::default() };
+                        let got: Vec<u64> = q.purge().iter().map(id).collect();
+                        prop_assert_eq!(got, expected);
+                    }
+                }
+                // Every view agrees with the model.
+                prop_assert_eq!(q.ready_len(), model.ready.len());
+                prop_assert_eq!(q.delayed_len(), model.delayed.len());
+                prop_assert_eq!(q.len(), model.ready.len() + model.delayed.len());
+                let ready: Vec<u64> = q.iter().take(model.ready.len()).map(id).collect();
+                prop_assert_eq!(&ready, &Vec::from(model.ready.clone()));
+                for e in q.iter() {
+                    let bonus = edits.get(&id(e)).map_or(0, |n| n * 1_000_000);
+                    prop_assert_eq!(*e.payload(), payload(id(e)) + bonus);
+                }
+                let snapshot: Vec<(u64, EventState)> =
+                    q.snapshot().into_iter().map(|i| (i.request_id.as_u64(), i.state)).collect();
+                let mut expected: Vec<(u64, EventState)> =
+                    model.ready.iter().map(|&id| (id, EventState::Ready)).collect();
+                expected.extend(model.delayed_by_due());
+                prop_assert_eq!(snapshot, expected);
+            }
+        }
+    }
+}

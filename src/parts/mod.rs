@@ -22,4 +22,5 @@ pub(crate) mod record;
 pub(crate) mod retry;
 pub(crate) mod rng;
 pub(crate) mod scaling;
+pub(crate) mod segments;
 pub(crate) mod sync;

@@ -1,7 +1,7 @@
 //! [`InvocationQueue`]: one function's waiting events, ready and delayed.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
 use crate::parts::record::{FunctionError, RequestId};
+use crate::parts::segments::SegmentedDeque;
 
 /// One accepted event while it waits in an [`InvocationQueue`], with what a retry loop keeps
 /// about it: its request id, when it was accepted (its age), how many times it ran and was
@@ -511,7 +512,10 @@ impl<P> Ord for Delayed<P> {
 /// The queue is a plain data structure with no locking and no clock: the
 /// [`Runtime`](crate::Runtime) keeps one per function behind that function's own lock and hands
 /// it the time. Taking the next event is O(1) for ready events and O(log n) for delayed ones,
-/// whatever the depth.
+/// whatever the depth. The ready line grows a segment (4 KiB) at a time instead of doubling
+/// one buffer, and gives segments back as it drains: a ready event takes its
+/// [`QueuedEvent`]'s size (32 bytes beside its payload) plus about 1 byte of overhead, at any
+/// depth, and an event once queued is never copied to make room for others.
 ///
 /// Capacity bounds *admission*: [`push`](Self::push) refuses a new event when the queue holds
 /// `capacity` events and hands it back. A retry of an event already accepted
@@ -537,7 +541,8 @@ impl<P> Ord for Delayed<P> {
 /// assert_eq!(*q.pop_due(t0 + Duration::from_secs(60)).unwrap().payload(), "b");
 /// ```
 pub struct InvocationQueue<P> {
-    ready: VecDeque<QueuedEvent<P>>,
+    /// The ready line, in order: it grows and shrinks a segment at a time, never doubling.
+    ready: SegmentedDeque<QueuedEvent<P>>,
     delayed: BinaryHeap<Delayed<P>>,
     capacity: usize,
     seq: u64,
@@ -651,7 +656,7 @@ impl<P> InvocationQueue<P> {
     pub fn new(capacity: usize) -> Result<Self, Error> {
         check_capacity(capacity)?;
         Ok(InvocationQueue {
-            ready: VecDeque::new(),
+            ready: SegmentedDeque::new(),
             delayed: BinaryHeap::new(),
             capacity,
             seq: 0,
@@ -708,13 +713,8 @@ impl<P> InvocationQueue<P> {
         if self.delayed.peek().is_some_and(|d| d.due <= now) {
             self.promote_due(now);
         }
-        let event = self.ready.pop_front();
-        if self.ready.is_empty() && self.ready.capacity() > SHRINK_ABOVE {
-            // A ring buffer keeps its largest size, and a near-empty one walks its head through
-            // all of it, touching cold memory on every push. Give a drained backlog back.
-            self.ready.shrink_to(SHRINK_TO);
-        }
-        event
+        // A drained backlog gives its memory back a segment at a time.
+        self.ready.pop_front()
     }
 
     /// Like [`pop_due`](Self::pop_due), but takes the ready event at position `pick(len)` (taken
@@ -865,7 +865,7 @@ impl<P> InvocationQueue<P> {
                 .collect();
         }
         let mut removed = Vec::new();
-        let mut kept = VecDeque::new();
+        let mut kept = SegmentedDeque::new();
         for e in std::mem::take(&mut self.ready) {
             if pred(&e) {
                 removed.push(e);
@@ -933,7 +933,8 @@ impl<P> InvocationQueue<P> {
         if self.held.is_some() {
             return self.remove_where(|_| true);
         }
-        let mut out: Vec<QueuedEvent<P>> = std::mem::take(&mut self.ready).into();
+        let mut out: Vec<QueuedEvent<P>> = Vec::with_capacity(self.len());
+        out.extend(std::mem::take(&mut self.ready));
         let mut delayed = std::mem::take(&mut self.delayed).into_vec();
         delayed.sort_by_key(|d| (d.due, d.seq));
         out.extend(delayed.into_iter().map(|d| d.event));
@@ -1072,10 +1073,6 @@ impl RunToken {
         self.out = false;
     }
 }
-
-/// Ready-line capacity (in events) above which a drained line gives memory back.
-const SHRINK_ABOVE: usize = 1 << 16;
-const SHRINK_TO: usize = 1 << 10;
 
 fn check_capacity(capacity: usize) -> Result<(), Error> {
     if capacity == 0 {
