@@ -65,6 +65,13 @@ impl Default for AgeSummary {
 /// (its limit, or the unreserved pool), or the scaling rate (no new execution environment).
 /// The three add up to the report's `throttles` (system errors injected by fault injection
 /// are not throttles).
+///
+/// One cause per throttle, the first that applies: the function's reserved concurrency if
+/// it is all in use; else the account if its limit (or, for a function without a
+/// reservation, the unreserved pool) is all in use; else the scaling rate. So an attempt
+/// that a full pool refused counts against that pool even when the scaling rate's
+/// allowance was spent too: more environments would not have given it a slot. A
+/// `scaling_rate` throttle means a pool had room and only a new environment was missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ThrottleCauses {
