@@ -308,6 +308,25 @@ fn arrivals_are_accepted_at_their_offsets() {
 }
 
 #[test]
+fn arrivals_closer_than_the_invoke_latency_are_accepted_late_as_by_one_client() {
+    // Arrivals at 0, 1 and 2 ms, each call taking 10 ms: one client calls at 0 ms (accepted
+    // at 10 ms), at 10 ms (accepted at 20 ms) and at 20 ms (accepted at 30 ms). One-second
+    // jobs, room for all: the last ends at 1.030 s, not 1.012 s.
+    let rt: Runtime<u64> = Runtime::builder()
+        .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    rt.register(one_second_jobs(None)).unwrap();
+    let arrivals = Arrivals::replay([0, 1, 2].map(Duration::from_millis));
+    rt.invoke_arrivals("job", &arrivals, |i| i).unwrap();
+    rt.run_until_idle();
+    let r = rt.model_report().unwrap();
+    assert_eq!(r.makespan, Duration::from_millis(1_030));
+    // Every event ran at once when accepted: no age.
+    assert_eq!(r.first_attempt_age.max, Duration::ZERO);
+}
+
+#[test]
 fn an_arrival_refused_stops_the_feed_with_its_error() {
     let rt: Runtime<u64> = Runtime::builder()
         .model(ModelOptions::new())
