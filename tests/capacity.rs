@@ -528,5 +528,15 @@ proptest! {
         prop_assert!(later.count <= r.retries);
         prop_assert!(r.first_attempts_started <= r.makespan);
         prop_assert!(first.max <= r.makespan);
+        // By definition: the span starts when the first invoke call starts, and every event
+        // here comes from an invoke call, so it is accepted then or later. An attempt started
+        // at t (from the span's start) is at most t old, and t is at most the makespan (the
+        // span ends at the last end); a first attempt's t is at most the last first start.
+        prop_assert!(first.max <= r.first_attempts_started);
+        prop_assert!(all.max <= r.makespan);
+        // With no first attempt there is no last first start: zero.
+        if first.count == 0 {
+            prop_assert_eq!(r.first_attempts_started, Duration::ZERO);
+        }
     }
 }
