@@ -5,8 +5,10 @@
 //! concurrency 100, and reserved 1,000?
 //!
 //! Run with `cargo run --release --example capacity_plan [output-dir]`: it prints a table and
-//! writes one timeline chart per plan (`<output-dir>/capacity-<plan>.svg`, with its points in
-//! `capacity-<plan>.csv`; default `target/capacity-plan`). `--small` prints the small cases of the model's tests instead
+//! writes two timeline charts per plan: the whole run (`<output-dir>/capacity-<plan>.svg`,
+//! with its points in `capacity-<plan>.csv`) and its first 20 s
+//! (`capacity-<plan>-first-20s.svg`), where the arrivals and the first runs are; the default
+//! directory is `target/capacity-plan`. `--small` prints the small cases of the model's tests instead
 //! (10 one-second jobs on reserved 2, 100 on reserved 10), each under both throttle models.
 
 use std::time::Duration;
@@ -141,16 +143,24 @@ fn main() {
             ThrottledEvents::PollerBacksOff,
         );
         row(plan, &report);
-        let file = out.join(format!(
-            "capacity-{}.svg",
-            plan.trim_end_matches(" *")
-                .replace([' ', ','], "-")
-                .replace("--", "-")
-        ));
-        let chart = ChartOptions::new().title(format!("50,000 events over 10 s, {plan}"));
+        let name = plan
+            .trim_end_matches(" *")
+            .replace([' ', ','], "-")
+            .replace("--", "-");
+        let file = out.join(format!("capacity-{name}.svg"));
+        let title = format!("50,000 events over 10 s, {}", plan.trim_end_matches(" *"));
+        let chart = ChartOptions::new().title(title.clone());
         let svg = timeline.to_svg_with(&chart).expect("a valid chart");
         std::fs::write(&file, svg).expect("write the chart");
         std::fs::write(file.with_extension("csv"), timeline.to_csv()).expect("write the CSV");
+        // The whole run squeezes the arrivals and the first runs into the left of the chart
+        // (the retry tail lasts minutes): the first 20 s again, on their own.
+        let first = ChartOptions::new()
+            .title(format!("{title}: the first 20 s"))
+            .window(Duration::ZERO..Duration::from_secs(20));
+        let svg = timeline.to_svg_with(&first).expect("a valid chart");
+        let file = out.join(format!("capacity-{name}-first-20s.svg"));
+        std::fs::write(file, svg).expect("write the chart");
     }
     println!(
         "\n* on an account limit of 1,100: Lambda keeps 100 of the account unreserved, so an \

@@ -168,6 +168,55 @@ fn a_scaling_rate_refusal_counts_as_a_scaling_throttle() {
 }
 
 #[test]
+fn a_full_reserved_pool_is_the_cause_when_the_scaling_allowance_is_spent_too() {
+    // Reserved 1; one environment at first, one more every 10 s. 0 s: e1 runs in the one
+    // environment, which spends the allowance (0 left until 10 s). e2 would make 2 running:
+    // the reserved pool (1 in use of 1) is full and the scaling rate would refuse a second
+    // environment too. More environments would not give e2 a slot: a reserved-pool throttle
+    // (back at 1 s). 1 s: e1 ended, e2 runs in its warm environment to 2 s.
+    let rate = ScalingRate::new(1, 1, secs(10), ScalingScope::Function).unwrap();
+    let rt: Runtime<u64> = Runtime::builder()
+        .model(ModelOptions::new())
+        .scaling_rate(rate)
+        .build()
+        .unwrap();
+    rt.register(one_second_jobs(Some(1))).unwrap();
+    rt.invoke_arrivals("job", &Arrivals::bursts(2, Duration::ZERO, 1), |i| i)
+        .unwrap();
+    rt.run_until_idle();
+    let r = rt.model_report().unwrap();
+    assert_eq!(r.makespan, secs(2));
+    assert_eq!(r.throttle_causes, causes(1, 0, 0));
+    assert_eq!(r.functions[0].throttle_causes, causes(1, 0, 0));
+    assert_eq!(r.cold_starts, 1);
+}
+
+#[test]
+fn a_full_account_is_the_cause_when_the_scaling_allowance_is_spent_too() {
+    // Account 2 (none kept unreserved), no reservation; two environments at first, one more
+    // every 10 s. 0 s: e1, e2 run in the two environments, which spends the allowance. e3
+    // would make 3 running: the account (2 in use of 2) is full and the scaling rate would
+    // refuse a third environment too: an account throttle (back at 1 s). 1 s: e1, e2 ended;
+    // e3 runs warm to 2 s.
+    let rate = ScalingRate::new(2, 1, secs(10), ScalingScope::Function).unwrap();
+    let rt: Runtime<u64> = Runtime::builder()
+        .model(ModelOptions::new())
+        .account_concurrency(2)
+        .unreserved_floor(0)
+        .scaling_rate(rate)
+        .build()
+        .unwrap();
+    rt.register(one_second_jobs(None)).unwrap();
+    rt.invoke_arrivals("job", &Arrivals::bursts(3, Duration::ZERO, 1), |i| i)
+        .unwrap();
+    rt.run_until_idle();
+    let r = rt.model_report().unwrap();
+    assert_eq!(r.makespan, secs(2));
+    assert_eq!(r.throttle_causes, causes(0, 1, 0));
+    assert_eq!(r.cold_starts, 2);
+}
+
+#[test]
 fn retried_attempts_are_aged_apart_and_their_wait_is_not_idle_capacity() {
     // One event that always fails, reserved 1, Lambda's retries (1 min, then 2 min): attempts
     // at 0 s (age 0), 61 s (age 61 s) and 182 s (age 182 s), ending at 183 s.
@@ -256,6 +305,25 @@ fn arrivals_are_accepted_at_their_offsets() {
         *seen.lock().unwrap(),
         [Duration::from_millis(500), secs(1), secs(3)]
     );
+}
+
+#[test]
+fn arrivals_closer_than_the_invoke_latency_are_accepted_late_as_by_one_client() {
+    // Arrivals at 0, 1 and 2 ms, each call taking 10 ms: one client calls at 0 ms (accepted
+    // at 10 ms), at 10 ms (accepted at 20 ms) and at 20 ms (accepted at 30 ms). One-second
+    // jobs, room for all: the last ends at 1.030 s, not 1.012 s.
+    let rt: Runtime<u64> = Runtime::builder()
+        .model(ModelOptions::new().invoke_latency(Duration::from_millis(10)))
+        .build()
+        .unwrap();
+    rt.register(one_second_jobs(None)).unwrap();
+    let arrivals = Arrivals::replay([0, 1, 2].map(Duration::from_millis));
+    rt.invoke_arrivals("job", &arrivals, |i| i).unwrap();
+    rt.run_until_idle();
+    let r = rt.model_report().unwrap();
+    assert_eq!(r.makespan, Duration::from_millis(1_030));
+    // Every event ran at once when accepted: no age.
+    assert_eq!(r.first_attempt_age.max, Duration::ZERO);
 }
 
 #[test]
@@ -460,5 +528,15 @@ proptest! {
         prop_assert!(later.count <= r.retries);
         prop_assert!(r.first_attempts_started <= r.makespan);
         prop_assert!(first.max <= r.makespan);
+        // By definition: the span starts when the first invoke call starts, and every event
+        // here comes from an invoke call, so it is accepted then or later. An attempt started
+        // at t (from the span's start) is at most t old, and t is at most the makespan (the
+        // span ends at the last end); a first attempt's t is at most the last first start.
+        prop_assert!(first.max <= r.first_attempts_started);
+        prop_assert!(all.max <= r.makespan);
+        // With no first attempt there is no last first start: zero.
+        if first.count == 0 {
+            prop_assert_eq!(r.first_attempts_started, Duration::ZERO);
+        }
     }
 }

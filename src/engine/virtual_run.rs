@@ -191,17 +191,22 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Executor::Virtual(v) = &self.inner.executor else {
             return;
         };
-        let scaling = self
+        // A full pool is the cause even when the scaling rate refused too (it is asked first):
+        // more environments would not have given the attempt a slot. The scaling rate is the
+        // cause only when every pool had room.
+        let full = |l: &crate::parts::limiter::ConcurrencyLimiter| l.in_flight() >= l.limit();
+        let reserved = version.config.reserved_concurrency.is_some();
+        let cause = if reserved && full(&f.limiter) {
+            ThrottleCause::Reserved
+        } else if full(&self.inner.account) || (!reserved && full(&self.inner.unreserved)) {
+            ThrottleCause::Account
+        } else if self
             .inner
             .environments
             .as_ref()
-            .is_some_and(|e| e.refuses(f, f.limiter.in_flight() + 1, now));
-        let cause = if scaling {
-            ThrottleCause::Scaling
-        } else if version.config.reserved_concurrency.is_some()
-            && f.limiter.in_flight() >= f.limiter.limit()
+            .is_some_and(|e| e.refuses(f, f.limiter.in_flight() + 1, now))
         {
-            ThrottleCause::Reserved
+            ThrottleCause::Scaling
         } else {
             ThrottleCause::Account
         };

@@ -7,7 +7,7 @@ use super::AgeSummary;
 
 /// Ages kept one by one (8 bytes each, 8 MiB at the limit) before the histogram takes over.
 pub(crate) const EXACT_LIMIT: usize = 1 << 20;
-/// Sub-buckets per power of two: each bucket is at most 1/128 (0.79 %) of its value wide.
+/// Sub-buckets per power of two: each bucket is less than 1/128 (0.79 %) of its value wide.
 const SUB_BITS: u32 = 7;
 const SUB: usize = 1 << SUB_BITS;
 /// Buckets for every `u64`: the first `SUB` values one by one, then `SUB` per power of two.

@@ -237,6 +237,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// (its event is accepted when the call returns); then [`run_until_idle`](Self::run_until_idle)
     /// plays out the rest.
     ///
+    /// The calls are made one after another, as by one client: each starts at its offset or
+    /// when the previous call returned, whichever is later. So when the invoke latency is
+    /// longer than the gap between two arrivals, the calls fall behind their offsets and the
+    /// events are accepted later and later (1,000 arrivals 1 ms apart with a latency of
+    /// 10 ms are accepted over 10 s, not 1 s). To have events accepted at their offsets, keep
+    /// [`ModelOptions::invoke_latency`](crate::ModelOptions::invoke_latency) at zero (its
+    /// default) for runs driven by arrivals; the arrivals already say when events come.
+    ///
     /// Under a [`ManualClock`](crate::ManualClock) (model mode has one) time jumps from one
     /// arrival to the next; under the system clock it waits for each, replaying the
     /// arrivals in real time.

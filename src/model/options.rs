@@ -57,8 +57,15 @@ pub struct ModelOptions {
 /// documented whether the events still in the queue are each throttled in turn (and so all
 /// back off together, as a herd), nor how soon a poller that backed off notices a freed slot.
 /// [`PollerBacksOff`](Self::PollerBacksOff), the default, is this crate's reading of the
-/// documented behaviour; the moment a backed-off poller resumes (at once when a slot frees)
-/// is a guess, the optimistic one.
+/// documented behaviour. What stays a guess:
+///
+/// - the moment a backed-off poller resumes: at once when a slot frees, the optimistic one;
+/// - how many pollers read one function's events: the model gives each function one.
+///   Lambda runs a fleet of pollers over internal queues that functions share
+///   (shuffle-sharded), so several pollers may meet a function's full pool at once, each
+///   throttling the event it read; how many, and how that changes as the queue grows, is
+///   not documented;
+/// - by how much reading slows as the queue grows (the model does not slow it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ThrottledEvents {

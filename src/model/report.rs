@@ -13,7 +13,7 @@ use crate::parts::record::Condition;
 /// Memory is bounded: the model keeps each age (8 bytes) for the first 1,048,576 executions
 /// of a summary, and they are exact (`exact` is `true`). Past that it counts ages in a
 /// log-linear histogram (128 buckets per power of two, 58 KiB): a percentile is then the top
-/// of its bucket, at most 1/128 (0.79 %) above the exact value, never below it; `count` and
+/// of its bucket, less than 1/128 (0.79 %) above the exact value, never below it; `count` and
 /// `max` stay exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -28,7 +28,7 @@ pub struct AgeSummary {
     pub p99: Duration,
     /// The oldest.
     pub max: Duration,
-    /// Whether the percentiles are exact (else within 0.79 % above, see above).
+    /// Whether the percentiles are exact (else less than 1/128 (0.79 %) above, see above).
     pub exact: bool,
 }
 
@@ -65,6 +65,13 @@ impl Default for AgeSummary {
 /// (its limit, or the unreserved pool), or the scaling rate (no new execution environment).
 /// The three add up to the report's `throttles` (system errors injected by fault injection
 /// are not throttles).
+///
+/// One cause per throttle, the first that applies: the function's reserved concurrency if
+/// it is all in use; else the account if its limit (or, for a function without a
+/// reservation, the unreserved pool) is all in use; else the scaling rate. So an attempt
+/// that a full pool refused counts against that pool even when the scaling rate's
+/// allowance was spent too: more environments would not have given it a slot. A
+/// `scaling_rate` throttle means a pool had room and only a new environment was missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ThrottleCauses {
@@ -114,9 +121,18 @@ pub struct FunctionReport {
     /// Reserved slot-time left idle while events of the function waited (ready, or backing
     /// off after a throttle; not those waiting out a function-error retry): for each stretch
     /// of time, the reserved slots not running an execution times its length. Zero for a
-    /// function without reserved concurrency. Sampled whenever one of the function's
-    /// executions starts or ends, one of its attempts is throttled, or one of its events
-    /// arrives after an invoke call's latency; between samples it is taken as unchanged.
+    /// function without reserved concurrency.
+    ///
+    /// A paused function's events are held in its queue, and they count as waiting: its
+    /// reserved slots idle while it is paused with events queued count here (the pause, not
+    /// a lack of capacity, is why they wait).
+    ///
+    /// Sampled only at these points: one of the function's executions starts or ends, one
+    /// of its attempts is throttled, one of its events is accepted (when an invoke call
+    /// returns, after its latency). Between two samples the idle slots and whether events
+    /// waited are taken as they were at the first; nothing else is a sample (a pause or a
+    /// resume, a function-error retry coming due, a throttle backoff running out: each is
+    /// seen at the next sample).
     pub idle_reserved: Duration,
 }
 
@@ -202,7 +218,7 @@ impl fmt::Display for ModelReport {
                 secs(a.max)
             )?;
             if !a.exact {
-                write!(f, "  (histogram: within 0.79 % above)")?;
+                write!(f, "  (histogram: less than 1/128 (0.79 %) above)")?;
             }
             writeln!(f)
         };
