@@ -127,8 +127,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut dispatched = 0u64;
         let mut busy_ns = 0u64;
         // Under a virtual clock a handler takes the time it moves the clock by, which says
-        // nothing of how long it holds the worker: speed is judged on real time too.
-        let mut real = self.inner.is_virtual.then(Instant::now);
+        // nothing of how long it holds a worker thread: there, speed is judged on real time
+        // too. A run the caller drives (`run_until_idle`, `try_dispatch`) has no other thread
+        // that could take the rest of a batch, so it keeps to the runtime clock and stays
+        // replayable.
+        let mut real =
+            (self.inner.is_virtual && crate::engine::driver::on_worker_thread()).then(Instant::now);
         while let Some(event) = batch.pop() {
             let (step, ended) = self.dispatch(f, event, &version, at, &mut held, Some(&mut tally));
             dispatched += 1;

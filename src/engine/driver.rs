@@ -203,12 +203,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// stopped.
     ///
     /// For a function whose handler is fast (under 20 µs on average lately, in real time even
-    /// under a [`ManualClock`](crate::ManualClock)), a worker takes up to 16 ready events at
-    /// once and runs them back to back under one execution slot. The rest of such a batch
-    /// goes back to the front of the queue, untouched, as soon as another worker is idle (so
-    /// it never waits behind an event that turns out slow), an operator call (pause, delete,
-    /// new code or settings) reaches the function, an event is throttled, or the handler
-    /// turns slow.
+    /// under a [`ManualClock`](crate::ManualClock)), a worker runs up to 16 ready events back
+    /// to back under one execution slot. It takes each next one only when the previous one
+    /// ended, so the unstarted rest stays in the queue, where an idle worker takes it (none
+    /// waits behind an event that turns out slow). The run stops early when an operator call
+    /// (pause, delete, new code or settings) reaches the function, an event is throttled, or
+    /// the handler turns slow.
     ///
     /// A worker that finds no free execution slot for a function takes none of its events:
     /// the function waits for a slot to be given back, and the worker runs other functions or
@@ -219,6 +219,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// the clock, and the run is no longer deterministic: drive a model with
     /// [`run_until_idle`](Self::run_until_idle) on one thread instead.
     pub fn run_worker(&self, stop: &StopSignal) -> u64 {
+        let _worker = WorkerThread::enter();
         let inner = &self.inner;
         let mut dispatched = 0;
         let mut batch = Vec::with_capacity(BATCH);
@@ -484,6 +485,34 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         drop(guard);
         inner.idle.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`Runtime::run_worker`]: batching judges speed on real
+    /// time there (see `step_batch`), and only there.
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread runs a worker loop ([`Runtime::run_worker`]).
+#[inline]
+pub(crate) fn on_worker_thread() -> bool {
+    ON_WORKER.with(|w| w.get())
+}
+
+/// Marks the thread as a worker's while alive; restores the mark it found (a worker loop
+/// driven from inside a handler's `run_worker` call stays a worker's).
+struct WorkerThread(bool);
+
+impl WorkerThread {
+    fn enter() -> Self {
+        WorkerThread(ON_WORKER.with(|w| w.replace(true)))
+    }
+}
+
+impl Drop for WorkerThread {
+    fn drop(&mut self) {
+        ON_WORKER.with(|w| w.set(self.0));
     }
 }
 
