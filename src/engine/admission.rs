@@ -346,6 +346,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
 /// The place of a child of `from` in the function named `to`, one hop below it, with its
 /// lineage: the place this thread made last, when it was made from the same.
+#[inline]
 fn child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
     LAST_CHILD
         .try_with(|last| {
@@ -359,15 +360,24 @@ fn child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
                     return chain.clone();
                 }
             }
-            let chain = new_child_chain(from, to);
-            // The place replaced is dropped after the borrow ends.
-            let old = kept.replace((ChildOf::new(from, to), chain.clone()));
-            drop(kept);
-            drop(old);
-            chain
+            keep_child_chain(&mut kept, from, to)
         })
         // The thread is ending: nowhere to keep it.
         .unwrap_or_else(|_| new_child_chain(from, to))
+}
+
+/// A new place for a child of `from` in the function named `to`, kept in `kept` (the
+/// thread's last place) for the children that follow.
+#[cold]
+#[inline(never)]
+fn keep_child_chain(
+    kept: &mut Option<(ChildOf, Chain)>,
+    from: Invoker<'_>,
+    to: &Arc<str>,
+) -> Chain {
+    let chain = new_child_chain(from, to);
+    *kept = Some((ChildOf::new(from, to), chain.clone()));
+    chain
 }
 
 /// A new place for a child of `from` in the function named `to`.
