@@ -147,7 +147,10 @@ fn each_event_of_a_batch_starts_when_the_previous_one_ended() {
 
 #[test]
 fn a_delete_during_a_batch_ends_the_events_the_batch_took_as_function_deleted() {
-    let rt: Runtime<u32> = Runtime::builder().clock(ManualClock::new()).build().unwrap();
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
     let runs = Arc::new(AtomicU32::new(0));
     let (seen, me) = (Arc::clone(&runs), rt.clone());
     rt.register(Function::new("f", move |_: &u32, _ctx| {
@@ -165,7 +168,9 @@ fn a_delete_during_a_batch_ends_the_events_the_batch_took_as_function_deleted() 
     // Those the running batch had taken as well as those still queued: none is stranded.
     let dead = rt.drain_dead_letters();
     assert_eq!(dead.len(), 35);
-    assert!(dead.iter().all(|r| r.condition == Condition::FunctionDeleted));
+    assert!(dead
+        .iter()
+        .all(|r| r.condition == Condition::FunctionDeleted));
     let mut payloads: Vec<u32> = dead.iter().map(|r| r.request_payload).collect();
     payloads.sort_unstable();
     assert_eq!(payloads, (5..40).collect::<Vec<_>>());
