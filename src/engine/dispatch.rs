@@ -180,7 +180,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         drop(held);
         // What the step took but did not start goes back to the front of the queue.
-        self.give_back(f, &version, batch);
+        if !batch.is_empty() {
+            self.give_back(f, &version, batch);
+        }
         let ended = tally.flush(&f.counters);
         self.release_outstanding_n(ended);
         note_speed(f, busy_ns / dispatched.max(1));
@@ -284,6 +286,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// ready line, in their order, and schedules `f` (or ends them as `FunctionDeleted` when
     /// it was deleted meanwhile). A paused function holds them, and they age out like the
     /// others.
+    #[inline(never)]
     fn give_back(
         &self,
         f: &Arc<FunctionShared<P, R>>,
