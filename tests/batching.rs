@@ -214,3 +214,31 @@ fn events_a_batch_gives_back_to_a_paused_function_age_out_like_those_it_held() {
     assert_eq!((m.queue_ready, m.in_flight_events), (0, 0));
     assert_eq!(rt.outstanding(), 0);
 }
+
+#[test]
+fn what_a_batch_gives_back_runs_next_in_the_order_it_was_accepted() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (seen, me) = (Arc::clone(&order), rt.clone());
+    let record = move |n: &u32, _ctx: &event_invoke::Context<'_, u32, ()>| {
+        seen.lock().unwrap().push(*n);
+        Ok(())
+    };
+    let (first, then) = (record.clone(), record);
+    rt.register(Function::new("f", move |n: &u32, ctx| {
+        if *n == 20 {
+            // New code ends the batch: what it took goes back to the front of the queue.
+            me.update_code("f", then.clone()).unwrap();
+        }
+        first(n, ctx)
+    }))
+    .unwrap();
+    for i in 0..40 {
+        rt.invoke_async("f", i).unwrap();
+    }
+    assert_eq!(rt.run_until_idle(), 40);
+    assert_eq!(*order.lock().unwrap(), (0..40).collect::<Vec<_>>());
+}
