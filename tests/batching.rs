@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use event_invoke::{Condition, Function, ManualClock, Runtime, Timestamp};
+use event_invoke::{Function, ManualClock, Runtime, Timestamp};
 
 /// A function whose handler pauses the function itself on its `pause_at`-th run and takes
 /// `took` of virtual time per run. Returns the runtime and the run count.
@@ -143,102 +143,4 @@ fn each_event_of_a_batch_starts_when_the_previous_one_ended() {
     assert_eq!(m.invocations, 40);
     assert_eq!(m.duration_total, Duration::from_micros(200));
     assert_eq!(m.event_age_max, Duration::from_micros(195));
-}
-
-#[test]
-fn a_delete_during_a_batch_ends_the_events_the_batch_took_as_function_deleted() {
-    let rt: Runtime<u32> = Runtime::builder()
-        .clock(ManualClock::new())
-        .build()
-        .unwrap();
-    let runs = Arc::new(AtomicU32::new(0));
-    let (seen, me) = (Arc::clone(&runs), rt.clone());
-    rt.register(Function::new("f", move |_: &u32, _ctx| {
-        if seen.fetch_add(1, Ordering::SeqCst) + 1 == 5 {
-            me.delete("f").unwrap();
-        }
-        Ok(())
-    }))
-    .unwrap();
-    for i in 0..40 {
-        rt.invoke_async("f", i).unwrap();
-    }
-    rt.run_until_idle();
-    assert_eq!(runs.load(Ordering::SeqCst), 5);
-    // Those the running batch had taken as well as those still queued: none is stranded.
-    let dead = rt.drain_dead_letters();
-    assert_eq!(dead.len(), 35);
-    assert!(dead
-        .iter()
-        .all(|r| r.condition == Condition::FunctionDeleted));
-    let mut payloads: Vec<u32> = dead.iter().map(|r| r.request_payload).collect();
-    payloads.sort_unstable();
-    assert_eq!(payloads, (5..40).collect::<Vec<_>>());
-    assert_eq!(rt.outstanding(), 0);
-}
-
-#[test]
-fn events_a_batch_gives_back_to_a_paused_function_age_out_like_those_it_held() {
-    let clock = ManualClock::new();
-    let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
-    let runs = Arc::new(AtomicU32::new(0));
-    let (seen, me) = (Arc::clone(&runs), rt.clone());
-    rt.register(
-        Function::new("f", move |_: &u32, _ctx| {
-            if seen.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
-                me.pause("f").unwrap();
-            }
-            Ok(())
-        })
-        .maximum_event_age(Duration::from_secs(60)),
-    )
-    .unwrap();
-    // Few enough that the second step takes every one left: the queue is empty when the
-    // pause comes, and only what the batch gives back is held.
-    for i in 0..10 {
-        rt.invoke_async("f", i).unwrap();
-    }
-    rt.run_until_idle();
-    assert_eq!(runs.load(Ordering::SeqCst), 3);
-    let m = rt.function_metrics("f").unwrap();
-    assert_eq!((m.queue_ready, m.in_flight_events), (7, 0));
-    assert!(m.is_balanced(), "{m:?}");
-    // Held in their order.
-    let held: Vec<u32> = rt
-        .inspect_queue("f", |q| q.iter().map(|e| *e.payload()).collect())
-        .unwrap();
-    assert_eq!(held, (3..10).collect::<Vec<_>>());
-    rt.run_for(Duration::from_secs(61));
-    let m = rt.function_metrics("f").unwrap();
-    assert_eq!(m.outcome(Condition::EventAgeExceeded), 7);
-    assert_eq!((m.queue_ready, m.in_flight_events), (0, 0));
-    assert_eq!(rt.outstanding(), 0);
-}
-
-#[test]
-fn what_a_batch_gives_back_runs_next_in_the_order_it_was_accepted() {
-    let rt: Runtime<u32> = Runtime::builder()
-        .clock(ManualClock::new())
-        .build()
-        .unwrap();
-    let order = Arc::new(Mutex::new(Vec::new()));
-    let (seen, me) = (Arc::clone(&order), rt.clone());
-    let record = move |n: &u32, _ctx: &event_invoke::Context<'_, u32, ()>| {
-        seen.lock().unwrap().push(*n);
-        Ok(())
-    };
-    let (first, then) = (record.clone(), record);
-    rt.register(Function::new("f", move |n: &u32, ctx| {
-        if *n == 20 {
-            // New code ends the batch: what it took goes back to the front of the queue.
-            me.update_code("f", then.clone()).unwrap();
-        }
-        first(n, ctx)
-    }))
-    .unwrap();
-    for i in 0..40 {
-        rt.invoke_async("f", i).unwrap();
-    }
-    assert_eq!(rt.run_until_idle(), 40);
-    assert_eq!(*order.lock().unwrap(), (0..40).collect::<Vec<_>>());
 }

@@ -106,12 +106,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// A worker step that may run several ready events of `f` back to back (fast handlers
     /// only, see [`batch_limit`](Self::batch_limit)) under one execution slot and one
-    /// run-queue hand-off, with one clock read per event instead of two. While a worker is
-    /// idle (parked), the events not yet started stay in the queue, where it may take them:
-    /// the step takes each next one only when the previous one ended. While none is, the step
-    /// takes the rest of its share under one lock, and gives back what it did not start as
-    /// soon as a worker goes idle, an operator call comes, or the handler turns slow. The
-    /// events taken count as in flight until each ends or goes back to the queue.
+    /// run-queue hand-off, with one clock read per event instead of two. The events not yet
+    /// started stay in the queue, where an idle worker may take them: the worker takes each
+    /// next one only when the previous one ended, so none waits behind an event that turns
+    /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
     pub(crate) fn step_batch(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -165,24 +163,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 self.inner.clock.now()
             };
-            let idle = self.inner.parked.load(Ordering::Relaxed) > 0;
-            if batch.is_empty() {
-                // With no worker idle, the rest of the step's share under one lock; else one
-                // at a time, the others left where an idle worker takes them.
-                let most = if idle { 1 } else { limit - dispatched };
-                self.take_next(f, &version, batch, at, most);
-            } else if idle && batch.len() > 1 {
-                // A worker went idle since: it may take the unstarted rest.
-                let next = batch.pop();
-                self.give_back(f, &version, batch);
-                batch.extend(next);
-            }
+            self.take_next(f, &version, batch, at);
         }
         drop(held);
-        // What the step took but did not start goes back to the front of the queue.
-        if !batch.is_empty() {
-            self.give_back(f, &version, batch);
-        }
         let ended = tally.flush(&f.counters);
         self.release_outstanding_n(ended);
         note_speed(f, busy_ns / dispatched.max(1));
@@ -247,11 +230,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         Some((version, limit))
     }
 
-    /// The next events of a step that runs several back to back: up to `most` of `f`'s ready
-    /// events, into `batch` (a stack: the next to run last), under one lock, unless an
-    /// operator call came meanwhile (pause, delete, new code or settings: the step ends, and
-    /// the events wait for the next step). Leaves the run token alone: whoever holds it keeps
-    /// `f` scheduled.
+    /// The next event of a step that runs several back to back: `f`'s next ready event, into
+    /// `batch`, unless an operator call came meanwhile (pause, delete, new code or settings:
+    /// the step ends, and the event waits for the next step). Leaves the run token alone:
+    /// whoever holds it keeps `f` scheduled.
     #[inline]
     fn take_next(
         &self,
@@ -259,73 +241,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         version: &Arc<Version<P, R>>,
         batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
-        most: u64,
     ) {
-        let start = batch.len();
-        {
-            let mut st = f.state.lock();
-            if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
-                return;
-            }
-            for _ in 0..most {
-                match st.queue.pop_due(now) {
-                    Some(event) => batch.push(event),
-                    None => break,
-                }
-            }
-            // Counted under the lock so that queued + in hand never misses an event.
-            let taken = (batch.len() - start) as u64;
-            if taken > 0 {
-                f.counters.in_hand.fetch_add(taken, Ordering::Relaxed);
-            }
-        }
-        batch[start..].reverse();
-    }
-
-    /// Puts the events of `batch` a step took but did not start back at the front of `f`'s
-    /// ready line, in their order, and schedules `f` (or ends them as `FunctionDeleted` when
-    /// it was deleted meanwhile). A paused function holds them, and they age out like the
-    /// others.
-    #[inline(never)]
-    fn give_back(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        version: &Version<P, R>,
-        batch: &mut Vec<QueuedEvent<P>>,
-    ) {
-        if batch.is_empty() {
-            return;
-        }
-        let n = batch.len() as u64;
         let mut st = f.state.lock();
-        if st.deleted {
-            drop(st);
-            let now = self.now();
-            while let Some(event) = batch.pop() {
-                let ending = Ending::taken(Condition::FunctionDeleted, now);
-                self.finish(f, version, event, ending);
-            }
+        if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
-        st.queue.push_front_all(batch.drain(..));
-        f.counters.in_hand.fetch_sub(n, Ordering::Relaxed);
-        let send = {
-            let runnable = !st.paused;
-            st.token.claim(runnable)
-        };
-        // Held events age out from the oldest: these may be older than any held before.
-        let expiry = if st.paused {
-            let age = st.current.config.retry.maximum_event_age();
-            st.queue.oldest_enqueued_at().map(|t| t + age)
-        } else {
-            None
-        };
-        drop(st);
-        if send {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
-        }
-        if let Some(t) = expiry {
-            self.arm_timer(f, t);
+        if let Some(event) = st.queue.pop_due(now) {
+            batch.push(event);
+            // Counted under the lock so that queued + in hand never misses the event.
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
         }
     }
 

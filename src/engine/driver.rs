@@ -204,14 +204,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ///
     /// For a function whose handler is fast (under 20 µs on average lately, in real time even
     /// under a [`ManualClock`](crate::ManualClock)), a worker runs up to 16 ready events back
-    /// to back under one execution slot. While another worker is idle (parked), it takes each
-    /// next one only when the previous one ended, so the unstarted rest stays in the queue,
-    /// where the idle worker takes it; while none is, it takes the rest under one lock, and
-    /// gives back what it has not started (to the front of the queue) as soon as a worker goes
-    /// idle. So an event waits behind one that turns out slow only when every worker was busy
-    /// as it was taken, and for that one run at most: the run stops early, and gives back what
-    /// it took, when the handler turns slow, an operator call (pause, delete, new code or
-    /// settings) reaches the function, or an event is throttled.
+    /// to back under one execution slot. It takes each next one only when the previous one
+    /// ended, so the unstarted rest stays in the queue, where an idle worker takes it (none
+    /// waits behind an event that turns out slow). The run stops early when an operator call
+    /// (pause, delete, new code or settings) reaches the function, an event is throttled, or
+    /// the handler turns slow.
     ///
     /// A worker that finds no free execution slot for a function takes none of its events:
     /// the function waits for a slot to be given back, and the worker runs other functions or

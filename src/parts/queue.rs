@@ -612,12 +612,6 @@ impl<P> Held<P> {
         self.insert(event, Place::Ready(ticket));
     }
 
-    /// Adds `event` at the front of the ready line: a ticket before the first one.
-    fn push_front(&mut self, event: QueuedEvent<P>) {
-        let first = self.ready.keys().next().copied().unwrap_or(self.back);
-        self.insert(event, Place::Ready(first - 1));
-    }
-
     fn promote_due(&mut self, now: Timestamp) -> usize {
         let mut moved = 0;
         while let Some(entry) = self.delayed.first_entry() {
@@ -741,24 +735,6 @@ impl<P> InvocationQueue<P> {
             return None;
         }
         self.ready.remove(pick(len) % len)
-    }
-
-    /// Puts events a worker took but did not start back at the front of the ready line, in
-    /// the order the worker would have run them (`events` holds them last first, as a stack
-    /// the worker pops), whatever the capacity: they were accepted already.
-    pub(crate) fn push_front_all(&mut self, events: impl Iterator<Item = QueuedEvent<P>>) {
-        match &mut self.held {
-            None => {
-                for event in events {
-                    self.ready.push_front(event);
-                }
-            }
-            Some(held) => {
-                for event in events {
-                    held.push_front(event);
-                }
-            }
-        }
     }
 
     /// Adds an event at the back of the ready line whatever the capacity (a duplicate delivery

@@ -20,14 +20,13 @@ const MIDDLE_SHRINK_ABOVE: usize = 64;
 /// and copies them all to get there; a segment, once written, never moves.
 ///
 /// The line is `front`, then every `middle` segment, then `back`, in order. New entries go into
-/// `back` (or `front`, for [`push_front`](Self::push_front)), each a [`VecDeque`] whose capacity
-/// is never exceeded once it reaches a full segment: while the whole line fits in one segment,
-/// that segment doubles like a `VecDeque` up to the segment size, so a short line stays small.
-/// A full `back` moves to `middle` and a fresh segment takes its place (or, when `middle` is
-/// empty and so is `front`, the two trade places); an emptied `front` is refilled from
-/// `middle`. One emptied segment is kept as a
-/// spare, so a line going to and fro across a segment boundary does not allocate and free at
-/// every crossing.
+/// `back`, a [`VecDeque`] whose capacity is never exceeded once it reaches a full segment: while
+/// the whole line fits in one segment, that segment doubles like a `VecDeque` up to the segment
+/// size, so a short line stays small. A full `back` moves to `middle` and a fresh segment takes
+/// its place (or, when `middle` is empty and so is `front`, the two trade places); an emptied
+/// `front` is refilled from `middle`. One emptied segment is kept as a spare, so a steady
+/// backlog (a segment started at the back as one drains at the front) neither allocates nor
+/// frees.
 ///
 /// Invariants: every `middle` segment has entries (so popping from an empty `front` means
 /// taking the first `middle` segment, or popping from `back` when there is none), and
@@ -86,14 +85,6 @@ impl<T> SegmentedDeque<T> {
             self.make_room_at_back();
         }
         self.back.push_back(value);
-    }
-
-    /// Adds `value` at the front of the line.
-    pub(crate) fn push_front(&mut self, value: T) {
-        if self.front.len() == self.front.capacity() {
-            self.make_room_at_front();
-        }
-        self.front.push_front(value);
     }
 
     /// Removes the entry at the front of the line.
@@ -199,21 +190,6 @@ impl<T> SegmentedDeque<T> {
         self.middle.push_back(full);
     }
 
-    /// `front` is full: doubles it while it is short, else moves it into `middle` and starts a
-    /// fresh one.
-    #[cold]
-    #[inline(never)]
-    fn make_room_at_front(&mut self) {
-        if self.front.capacity() < Self::SEGMENT_LEN {
-            Self::grow(&mut self.front);
-            return;
-        }
-        let fresh = self.take_segment();
-        let full = std::mem::replace(&mut self.front, fresh);
-        self.middle_len += full.len();
-        self.middle.push_front(full);
-    }
-
     /// `front` is empty and `middle` is not: the first middle segment becomes `front`.
     #[cold]
     #[inline(never)]
@@ -290,7 +266,6 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         PushBack(u16),
-        PushFront(u16),
         PopFront(u16),
         Remove(usize),
         Edit(usize),
@@ -300,7 +275,6 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => (1u16..80).prop_map(Op::PushBack),
-            1 => (1u16..40).prop_map(Op::PushFront),
             4 => (1u16..80).prop_map(Op::PopFront),
             2 => any::<usize>().prop_map(Op::Remove),
             1 => any::<usize>().prop_map(Op::Edit),
@@ -342,13 +316,6 @@ mod tests {
                         for _ in 0..n {
                             line.push_back(wide(next));
                             model.push_back(wide(next));
-                            next += 1;
-                        }
-                    }
-                    Op::PushFront(n) => {
-                        for _ in 0..n {
-                            line.push_front(wide(next));
-                            model.push_front(wide(next));
                             next += 1;
                         }
                     }
@@ -452,10 +419,9 @@ mod tests {
         for _ in 0..10_000 {
             line.push_back(());
         }
-        line.push_front(());
-        assert_eq!(line.len(), 10_001);
+        assert_eq!(line.len(), 10_000);
         assert_eq!(line.remove(5_000), Some(()));
-        assert_eq!(line.iter().count(), 10_000);
-        assert_eq!(line.into_iter().count(), 10_000);
+        assert_eq!(line.iter().count(), 9_999);
+        assert_eq!(line.into_iter().count(), 9_999);
     }
 }
