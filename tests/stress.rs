@@ -255,3 +255,74 @@ impl Drop for ReleaseOnDrop {
         }
     }
 }
+
+/// Operator calls racing batches on worker threads: pauses, resumes, new code and purges
+/// while two producers invoke, then a delete. Every accepted event ends exactly once (run,
+/// purged or deleted): none is stranded by a batch in progress, none runs twice.
+#[test]
+fn operator_calls_racing_batches_on_workers_strand_no_event_and_end_none_twice() {
+    for round in 0..20 {
+        let ended: Arc<Mutex<HashMap<RequestId, u32>>> = Arc::default();
+        let seen = Arc::clone(&ended);
+        let rt: Runtime<u64> = Runtime::builder()
+            .keep_dead_letters(false)
+            .on_record(move |r| *seen.lock().entry(r.request_id).or_default() += 1)
+            .build()
+            .unwrap();
+        let runs: Arc<Mutex<HashMap<RequestId, u32>>> = Arc::default();
+        let ran = Arc::clone(&runs);
+        let fast = move |_: &u64, ctx: &event_invoke::Context<'_, u64, ()>| {
+            *ran.lock().entry(ctx.request_id()).or_default() += 1;
+            Ok(())
+        };
+        rt.register(
+            Function::new("f", fast.clone()).on_success(event_invoke::Destination::closure(|_| ())),
+        )
+        .unwrap();
+        let workers = rt.spawn_workers(2).unwrap();
+        let producers: Vec<_> = (0..2)
+            .map(|_| {
+                let h = rt.function("f").unwrap();
+                std::thread::spawn(move || {
+                    let mut accepted = Vec::new();
+                    for i in 0..3_000u64 {
+                        match h.invoke_async(i) {
+                            Ok(id) => accepted.push(id),
+                            Err(event_invoke::InvokeError::FunctionDeleted { .. }) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        for i in 0..30u32 {
+            match (i + round) % 4 {
+                0 => rt.pause("f").unwrap(),
+                1 => rt.resume("f").unwrap(),
+                2 => {
+                    rt.update_code("f", fast.clone()).unwrap();
+                }
+                _ => {
+                    rt.purge("f").unwrap();
+                }
+            }
+            for _ in 0..200 {
+                std::thread::yield_now();
+            }
+        }
+        rt.resume("f").unwrap();
+        rt.delete("f").unwrap();
+        let accepted: Vec<RequestId> = producers
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect();
+        assert!(rt.wait_idle_timeout(Duration::from_secs(30)), "stranded");
+        drop(workers);
+        assert_eq!(rt.outstanding(), 0);
+        let ended = ended.lock();
+        assert_eq!(ended.len(), accepted.len());
+        assert!(accepted.iter().all(|id| ended.get(id) == Some(&1)));
+        assert!(runs.lock().values().all(|n| *n == 1));
+    }
+}

@@ -1,7 +1,7 @@
 //! Admission: `invoke_async` puts an event on its function's queue (Lambda's 202), and the
 //! synchronous `invoke` runs one at once.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -68,8 +68,9 @@ impl ChildOf {
 thread_local! {
     /// The place of the last child this thread made a place for (loop guard only): the
     /// children one execution invokes in one function share it, and so do those of its
-    /// siblings, so a fan-out allocates one place, not one per child.
-    static LAST_CHILD: Cell<Option<(ChildOf, Chain)>> = const { Cell::new(None) };
+    /// siblings, so a fan-out allocates one place, not one per child. Read in place (a
+    /// `RefCell` borrow): a fan-out's children compare three addresses and clone one `Arc`.
+    static LAST_CHILD: RefCell<Option<(ChildOf, Chain)>> = const { RefCell::new(None) };
 }
 
 /// Where a new event starts in its invocation chain: first ([`First`]), or at a [`Chain`]'s
@@ -265,14 +266,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let runnable = !st.paused;
             st.token.claim(runnable)
         };
-        let arm_expiry = st.paused && st.queue.len() == 1;
-        let max_age = st.current.config.retry.maximum_event_age();
+        // Read only when needed: the settings sit behind another pointer.
+        let expiry = (st.paused && st.queue.len() == 1)
+            .then(|| now + st.current.config.retry.maximum_event_age());
         drop(st);
         if schedule {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        if arm_expiry {
-            self.arm_timer(f, now + max_age);
+        if let Some(due) = expiry {
+            self.arm_timer(f, due);
         }
         self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
     }
@@ -344,25 +346,38 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
 /// The place of a child of `from` in the function named `to`, one hop below it, with its
 /// lineage: the place this thread made last, when it was made from the same.
+#[inline]
 fn child_chain(from: Invoker<'_>, to: &Arc<str>) -> Chain {
     LAST_CHILD
         .try_with(|last| {
-            // Taken out and put back: a `Cell` needs no borrow flag.
-            let kept = last.take();
-            if let Some((of, chain)) = &kept {
+            // Nothing here calls back into this function, so the borrows never overlap; a
+            // `try_` borrow keeps that from ever being a panic.
+            let Ok(mut kept) = last.try_borrow_mut() else {
+                return new_child_chain(from, to);
+            };
+            if let Some((of, chain)) = &*kept {
                 if of.is(from, to) {
-                    let chain = chain.clone();
-                    last.set(kept);
-                    return chain;
+                    return chain.clone();
                 }
             }
-            drop(kept);
-            let chain = new_child_chain(from, to);
-            last.set(Some((ChildOf::new(from, to), chain.clone())));
-            chain
+            keep_child_chain(&mut kept, from, to)
         })
         // The thread is ending: nowhere to keep it.
         .unwrap_or_else(|_| new_child_chain(from, to))
+}
+
+/// A new place for a child of `from` in the function named `to`, kept in `kept` (the
+/// thread's last place) for the children that follow.
+#[cold]
+#[inline(never)]
+fn keep_child_chain(
+    kept: &mut Option<(ChildOf, Chain)>,
+    from: Invoker<'_>,
+    to: &Arc<str>,
+) -> Chain {
+    let chain = new_child_chain(from, to);
+    *kept = Some((ChildOf::new(from, to), chain.clone()));
+    chain
 }
 
 /// A new place for a child of `from` in the function named `to`.
