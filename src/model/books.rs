@@ -123,8 +123,8 @@ impl<P, R> Model<P, R> {
     }
 
     fn refresh_next(&self, core: &Core<P, R>) {
-        let a = core.arrivals.peek_key().map_or(u64::MAX, |k| k.0);
-        let c = core.completions.peek_key().map_or(u64::MAX, |k| k.0);
+        let a = core.arrivals.peek_at().unwrap_or(u64::MAX);
+        let c = core.completions.peek_at().unwrap_or(u64::MAX);
         self.next_at.store(a.min(c), Ordering::SeqCst);
     }
 
@@ -167,9 +167,9 @@ impl<P, R> Model<P, R> {
         }
         let mut core = self.core.lock();
         let now = now.as_nanos();
-        let a = core.arrivals.peek_key();
-        let c = core.completions.peek_key();
-        let completion_first = match (a, c) {
+        let completion_first = match (core.arrivals.peek_at(), core.completions.peek_at()) {
+            // Due at once: the one scheduled first.
+            (Some(a), Some(c)) if a == c => core.completions.peek_key() < core.arrivals.peek_key(),
             (Some(a), Some(c)) => c < a,
             (None, c) => c.is_some(),
             (Some(_), None) => false,
