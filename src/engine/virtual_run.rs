@@ -333,9 +333,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return;
         }
         st.queue.push_unbounded(event);
-        let version = Arc::clone(&st.current);
+        // Only a function with reserved concurrency is sampled: no version held otherwise.
+        let reserved = st
+            .current
+            .config
+            .reserved_concurrency
+            .is_some()
+            .then(|| Arc::clone(&st.current));
         self.joined_queue(&f, st, id, now, depth);
-        if let Executor::Virtual(v) = &self.inner.executor {
+        if let (Executor::Virtual(v), Some(version)) = (&self.inner.executor, reserved) {
             self.sample_reserved(&**v, &f, &version, now);
         }
         self.observe_time(now);
