@@ -257,32 +257,33 @@ impl<T> DueQueue<T> {
             return None;
         }
         let g = &mut self.groups[slot as usize];
-        let item = match g.first.take() {
-            Some((_, item)) => Some(item),
-            None if g.head == END => None,
-            None => {
-                let c = g.head;
-                let chunk = &mut self.chunks[c as usize];
-                let item = chunk.items[g.read as usize].take();
-                g.read += 1;
-                let drained = if c == g.tail {
-                    g.read == g.write
-                } else {
-                    g.read as usize == CHUNK
-                };
-                if drained {
-                    // The chunk is free for the next group that needs one.
-                    g.head = chunk.next;
-                    g.read = 0;
-                    if c == g.tail {
-                        g.tail = END;
-                        g.write = 0;
-                    }
-                    chunk.next = self.free_chunk;
-                    self.free_chunk = c;
+        // (`first` is looked at before it is taken: taking copies it out even when empty.)
+        let item = if g.first.is_some() {
+            g.first.take().map(|(_, item)| item)
+        } else if g.head == END {
+            None
+        } else {
+            let c = g.head;
+            let chunk = &mut self.chunks[c as usize];
+            let item = chunk.items[g.read as usize].take();
+            g.read += 1;
+            let drained = if c == g.tail {
+                g.read == g.write
+            } else {
+                g.read as usize == CHUNK
+            };
+            if drained {
+                // The chunk is free for the next group that needs one.
+                g.head = chunk.next;
+                g.read = 0;
+                if c == g.tail {
+                    g.tail = END;
+                    g.write = 0;
                 }
-                item
+                chunk.next = self.free_chunk;
+                self.free_chunk = c;
             }
+            item
         };
         self.len -= usize::from(item.is_some());
         if g.head == END {
@@ -429,7 +430,10 @@ mod tests {
         assert_eq!(q.len(), 0);
         // At most 200 due times are scheduled at once, each with at most 200 items: chunks
         // are reused, not piled up (200,000 items would need 6,250).
-        assert!(peak_chunks <= 200 * (200 / CHUNK + 2), "{peak_chunks} chunks");
+        assert!(
+            peak_chunks <= 200 * (200 / CHUNK + 2),
+            "{peak_chunks} chunks"
+        );
         assert!(q.groups.len() <= 201, "{} groups", q.groups.len());
     }
 }
