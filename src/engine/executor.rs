@@ -207,7 +207,9 @@ mod virtual_time {
         pub(crate) function: Arc<FunctionShared<P, R>>,
         pub(crate) version: Arc<Version<P, R>>,
         pub(crate) event: QueuedEvent<P>,
-        pub(crate) result: Result<R, FunctionError>,
+        /// Its result; an error boxed, so that a completion (moved in and out of the model's
+        /// queue a million times in a big model) stays small.
+        pub(crate) result: Result<R, Box<FunctionError>>,
         pub(crate) attempt: u32,
         pub(crate) started: Timestamp,
         /// Its execution slots, given back when it ends (or when the completion is dropped).

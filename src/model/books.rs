@@ -367,10 +367,15 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         let mut result = handler(&cursor);
         let mut end = cursor.at();
         if let Some(cost) = cost {
-            let mut rng = draws.lock();
-            end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
-            if cost.draw_failure(&mut rng) && result.is_ok() {
-                result = Err(CostModel::failure());
+            if let Some(ns) = cost.undrawn() {
+                // Nothing to draw: no lock of the function's random sequence.
+                end = end + std::time::Duration::from_nanos(ns);
+            } else {
+                let mut rng = draws.lock();
+                end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
+                if cost.draw_failure(&mut rng) && result.is_ok() {
+                    result = Err(CostModel::failure());
+                }
             }
         }
         if end > deadline || cursor.timed_out() {
