@@ -164,6 +164,18 @@ mod virtual_time {
         fn push_completion(&self, completion: Completion<P, R>);
         /// The earliest arrival or execution end due by `now`.
         fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>>;
+        /// [`observe`](Self::observe) at `at`, then [`pop_due`](Self::pop_due) at `now`: the
+        /// driver does both after each arrival or execution end it runs.
+        fn observe_then_pop_due(
+            &self,
+            at: Timestamp,
+            running: u64,
+            outstanding: u64,
+            now: Timestamp,
+        ) -> Option<Due<P, R>> {
+            self.observe(at, running, outstanding);
+            self.pop_due(now)
+        }
         /// When something next comes due.
         fn next_at(&self) -> Option<Timestamp>;
         /// An execution started at `now`.

@@ -170,6 +170,27 @@ impl<P, R> Model<P, R> {
             return None;
         }
         let mut core = self.core.lock();
+        self.pop_due_locked(&mut core, now)
+    }
+
+    /// [`observe`](Self::observe) at `at`, then [`pop_due`](Self::pop_due) at `now`, under
+    /// one lock.
+    pub(crate) fn observe_then_pop_due(
+        &self,
+        at: Timestamp,
+        running: u64,
+        outstanding: u64,
+        now: Timestamp,
+    ) -> Option<Due<P, R>> {
+        let mut core = self.core.lock();
+        Self::observe_locked(&mut core, at, running, outstanding);
+        if self.next_at.load(Ordering::SeqCst) > now.as_nanos() {
+            return None;
+        }
+        self.pop_due_locked(&mut core, now)
+    }
+
+    fn pop_due_locked(&self, core: &mut Core<P, R>, now: Timestamp) -> Option<Due<P, R>> {
         let now = now.as_nanos();
         let completion_first = match (core.arrivals.peek_at(), core.completions.peek_at()) {
             // Due at once: the one scheduled first.
@@ -289,9 +310,12 @@ impl<P, R> Model<P, R> {
 
     /// Concurrency or the queues changed at `now` (an execution ended, an event throttled).
     pub(crate) fn observe(&self, now: Timestamp, running: u64, outstanding: u64) {
-        let mut core = self.core.lock();
+        Self::observe_locked(&mut self.core.lock(), now, running, outstanding);
+    }
+
+    fn observe_locked(core: &mut Core<P, R>, now: Timestamp, running: u64, outstanding: u64) {
         let queued = outstanding.saturating_sub(running + core.arrivals.len() as u64);
-        let queue = Self::queue_at(&mut core, now.as_nanos(), queued);
+        let queue = Self::queue_at(core, now.as_nanos(), queued);
         core.timeline.record(now.as_nanos(), running, queue);
     }
 
@@ -395,6 +419,16 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
 
     fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>> {
         Model::pop_due(self, now)
+    }
+
+    fn observe_then_pop_due(
+        &self,
+        at: Timestamp,
+        running: u64,
+        outstanding: u64,
+        now: Timestamp,
+    ) -> Option<Due<P, R>> {
+        Model::observe_then_pop_due(self, at, running, outstanding, now)
     }
 
     fn next_at(&self) -> Option<Timestamp> {
