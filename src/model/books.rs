@@ -206,7 +206,7 @@ impl<P, R> Model<P, R> {
         } else {
             core.arrivals.pop_due(now).map(|(_, a)| Due::Arrival(a))
         };
-        self.refresh_next(&core);
+        self.refresh_next(core);
         due
     }
 
