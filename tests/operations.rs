@@ -422,6 +422,53 @@ fn invoking_an_unknown_name_returns_unknown_function_with_the_payload_back() {
 }
 
 #[test]
+fn a_handler_that_invokes_a_name_deleted_and_registered_again_meanwhile_reaches_the_new_function() {
+    // The context resolves the name it invokes once per execution: a deletion and a new
+    // registration under that name, made while the handler runs, must still be seen.
+    let (_clock, rt) = runtime::<u32>();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let old_ran = ran.clone();
+    rt.register(Function::new("b", move |n: &u32, _ctx| {
+        old_ran.lock().unwrap().push(("old", *n));
+        Ok(())
+    }))
+    .unwrap();
+    let new_ran = ran.clone();
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let seen = refused.clone();
+    rt.register(Function::new("fan", move |_: &u32, ctx| {
+        let rt = ctx.runtime().expect("a runtime's context");
+        ctx.invoke_async("b", 1)?;
+        rt.delete("b").unwrap();
+        if let Err(e) = ctx.invoke_async("b", 2) {
+            let deleted = matches!(e, InvokeError::FunctionDeleted { payload: 2, .. });
+            seen.lock().unwrap().push(deleted);
+        }
+        let new_ran = new_ran.clone();
+        rt.register(Function::new("b", move |n: &u32, _ctx| {
+            new_ran.lock().unwrap().push(("new", *n));
+            Ok(())
+        }))
+        .unwrap();
+        ctx.invoke_async("b", 3)?;
+        Ok(())
+    }))
+    .unwrap();
+    rt.invoke_async("fan", 0).unwrap();
+    rt.run_until_idle();
+    assert_eq!(*refused.lock().unwrap(), [true], "refused while deleted");
+    assert_eq!(
+        *ran.lock().unwrap(),
+        [("new", 3)],
+        "event 1 ended with the old function"
+    );
+    let dead = rt.drain_dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].condition, Condition::FunctionDeleted);
+    assert_eq!(rt.outstanding(), 0);
+}
+
+#[test]
 fn deleted_name_can_be_registered_again() {
     let (_clock, rt) = runtime::<u32>();
     let old_runs = Arc::new(AtomicU32::new(0));

@@ -164,6 +164,18 @@ mod virtual_time {
         fn push_completion(&self, completion: Completion<P, R>);
         /// The earliest arrival or execution end due by `now`.
         fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>>;
+        /// [`observe`](Self::observe) at `at`, then [`pop_due`](Self::pop_due) at `now`: the
+        /// driver does both after each arrival or execution end it runs.
+        fn observe_then_pop_due(
+            &self,
+            at: Timestamp,
+            running: u64,
+            outstanding: u64,
+            now: Timestamp,
+        ) -> Option<Due<P, R>> {
+            self.observe(at, running, outstanding);
+            self.pop_due(now)
+        }
         /// When something next comes due.
         fn next_at(&self) -> Option<Timestamp>;
         /// An execution started at `now`.
@@ -207,7 +219,9 @@ mod virtual_time {
         pub(crate) function: Arc<FunctionShared<P, R>>,
         pub(crate) version: Arc<Version<P, R>>,
         pub(crate) event: QueuedEvent<P>,
-        pub(crate) result: Result<R, FunctionError>,
+        /// Its result; an error boxed, so that a completion (moved in and out of the model's
+        /// queue a million times in a big model) stays small.
+        pub(crate) result: Result<R, Box<FunctionError>>,
         pub(crate) attempt: u32,
         pub(crate) started: Timestamp,
         /// Its execution slots, given back when it ends (or when the completion is dropped).

@@ -69,7 +69,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             function: Arc::clone(attempt.f),
             version: Arc::clone(attempt.version),
             event,
-            result,
+            result: result.map_err(Box::new),
             attempt: attempt.number,
             started: now,
             slots,
@@ -81,8 +81,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// An execution reached its virtual end. Its slots go back, then its outcome counts as if
-    /// it had just returned.
-    fn complete(&self, c: Completion<P, R>) {
+    /// it had just returned. Returns when to sample the runtime (its end), which the caller
+    /// does.
+    fn complete(&self, c: Completion<P, R>) -> Timestamp {
         let Completion {
             at,
             function: f,
@@ -102,11 +103,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let d = self.conclude(&attempt, event, result, at, None);
+        let d = self.conclude(&attempt, event, result.map_err(|e| *e), at, None);
         if let Executor::Virtual(v) = &self.inner.executor {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }
-        self.observe_time(at);
+        at
     }
 
     /// An execution ended at `now` with its slots given back: its retry (if any) counts for
@@ -259,11 +260,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Executor::Virtual(v) = &self.inner.executor else {
             return;
         };
-        while let Some(due) = v.pop_due(now) {
-            match due {
+        let mut next = v.pop_due(now);
+        while let Some(due) = next {
+            // Each is sampled when it has run; the sample and the next take share a lock.
+            let sampled = match due {
                 Due::Arrival(a) => self.accept_arrival(a),
-                Due::Completion(c) => self.complete(c),
-            }
+                Due::Completion(c) => Some(self.complete(c)),
+            };
+            next = match sampled {
+                Some(at) => v.observe_then_pop_due(at, self.running(), self.outstanding(), now),
+                None => v.pop_due(now),
+            };
         }
     }
 
@@ -312,8 +319,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         Ok(id)
     }
 
-    /// An event's invoke call returned; it joins its function's queue now.
-    fn accept_arrival(&self, arrival: Arrival<P, R>) {
+    /// An event's invoke call returned; it joins its function's queue now. Returns when to
+    /// sample the runtime, which the caller does (nothing to sample when the function was
+    /// deleted meanwhile).
+    fn accept_arrival(&self, arrival: Arrival<P, R>) -> Option<Timestamp> {
         let Arrival {
             function: f, event, ..
         } = arrival;
@@ -330,15 +339,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
             let deleted = Condition::FunctionDeleted;
             self.finish(&f, &version, event, Ending::arrived(deleted, now));
-            return;
+            return None;
         }
         st.queue.push_unbounded(event);
-        let version = Arc::clone(&st.current);
+        // Only a function with reserved concurrency is sampled: no version held otherwise.
+        let reserved = st
+            .current
+            .config
+            .reserved_concurrency
+            .is_some()
+            .then(|| Arc::clone(&st.current));
         self.joined_queue(&f, st, id, now, depth);
-        if let Executor::Virtual(v) = &self.inner.executor {
+        if let (Executor::Virtual(v), Some(version)) = (&self.inner.executor, reserved) {
             self.sample_reserved(&**v, &f, &version, now);
         }
-        self.observe_time(now);
+        Some(now)
     }
 
     /// What model mode asks of the engine beside the seam, for its report: every function ever

@@ -123,9 +123,13 @@ impl<P, R> Model<P, R> {
     }
 
     fn refresh_next(&self, core: &Core<P, R>) {
-        let a = core.arrivals.peek_key().map_or(u64::MAX, |k| k.0);
-        let c = core.completions.peek_key().map_or(u64::MAX, |k| k.0);
-        self.next_at.store(a.min(c), Ordering::SeqCst);
+        let a = core.arrivals.peek_at().unwrap_or(u64::MAX);
+        let c = core.completions.peek_at().unwrap_or(u64::MAX);
+        // Written under the lock only, so read back as it is: most takes leave it unchanged
+        // (a thousand items due at one instant), and the store would be a full barrier.
+        if self.next_at.load(Ordering::Relaxed) != a.min(c) {
+            self.next_at.store(a.min(c), Ordering::SeqCst);
+        }
     }
 
     pub(crate) fn push_arrival(&self, arrival: Arrival<P, R>) {
@@ -166,10 +170,31 @@ impl<P, R> Model<P, R> {
             return None;
         }
         let mut core = self.core.lock();
+        self.pop_due_locked(&mut core, now)
+    }
+
+    /// [`observe`](Self::observe) at `at`, then [`pop_due`](Self::pop_due) at `now`, under
+    /// one lock.
+    pub(crate) fn observe_then_pop_due(
+        &self,
+        at: Timestamp,
+        running: u64,
+        outstanding: u64,
+        now: Timestamp,
+    ) -> Option<Due<P, R>> {
+        let mut core = self.core.lock();
+        Self::observe_locked(&mut core, at, running, outstanding);
+        if self.next_at.load(Ordering::SeqCst) > now.as_nanos() {
+            return None;
+        }
+        self.pop_due_locked(&mut core, now)
+    }
+
+    fn pop_due_locked(&self, core: &mut Core<P, R>, now: Timestamp) -> Option<Due<P, R>> {
         let now = now.as_nanos();
-        let a = core.arrivals.peek_key();
-        let c = core.completions.peek_key();
-        let completion_first = match (a, c) {
+        let completion_first = match (core.arrivals.peek_at(), core.completions.peek_at()) {
+            // Due at once: the one scheduled first.
+            (Some(a), Some(c)) if a == c => core.completions.peek_key() < core.arrivals.peek_key(),
             (Some(a), Some(c)) => c < a,
             (None, c) => c.is_some(),
             (Some(_), None) => false,
@@ -181,7 +206,7 @@ impl<P, R> Model<P, R> {
         } else {
             core.arrivals.pop_due(now).map(|(_, a)| Due::Arrival(a))
         };
-        self.refresh_next(&core);
+        self.refresh_next(core);
         due
     }
 
@@ -285,9 +310,12 @@ impl<P, R> Model<P, R> {
 
     /// Concurrency or the queues changed at `now` (an execution ended, an event throttled).
     pub(crate) fn observe(&self, now: Timestamp, running: u64, outstanding: u64) {
-        let mut core = self.core.lock();
+        Self::observe_locked(&mut self.core.lock(), now, running, outstanding);
+    }
+
+    fn observe_locked(core: &mut Core<P, R>, now: Timestamp, running: u64, outstanding: u64) {
         let queued = outstanding.saturating_sub(running + core.arrivals.len() as u64);
-        let queue = Self::queue_at(&mut core, now.as_nanos(), queued);
+        let queue = Self::queue_at(core, now.as_nanos(), queued);
         core.timeline.record(now.as_nanos(), running, queue);
     }
 
@@ -363,10 +391,15 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         let mut result = handler(&cursor);
         let mut end = cursor.at();
         if let Some(cost) = cost {
-            let mut rng = draws.lock();
-            end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
-            if cost.draw_failure(&mut rng) && result.is_ok() {
-                result = Err(CostModel::failure());
+            if let Some(ns) = cost.undrawn() {
+                // Nothing to draw: no lock of the function's random sequence.
+                end = end + std::time::Duration::from_nanos(ns);
+            } else {
+                let mut rng = draws.lock();
+                end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
+                if cost.draw_failure(&mut rng) && result.is_ok() {
+                    result = Err(CostModel::failure());
+                }
             }
         }
         if end > deadline || cursor.timed_out() {
@@ -386,6 +419,16 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
 
     fn pop_due(&self, now: Timestamp) -> Option<Due<P, R>> {
         Model::pop_due(self, now)
+    }
+
+    fn observe_then_pop_due(
+        &self,
+        at: Timestamp,
+        running: u64,
+        outstanding: u64,
+        now: Timestamp,
+    ) -> Option<Due<P, R>> {
+        Model::observe_then_pop_due(self, at, running, outstanding, now)
     }
 
     fn next_at(&self) -> Option<Timestamp> {

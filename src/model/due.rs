@@ -1,27 +1,43 @@
 //! [`DueQueue`]: what comes due in virtual time, taken earliest first.
 //!
-//! Virtual time never goes backwards, and what is scheduled mostly comes in runs already in
-//! time order: one execution's invokes return 10 ms apart, executions of one fixed duration
-//! end in the order they started. The queue keeps each such run as a list, and a small heap
-//! of the runs' first items, so that taking the next item costs a heap step over the runs (a
-//! few hundred) instead of over every item (a million), and the items never move once
-//! stored. They live in one slab whose slots are reused as soon as they are taken: memory
-//! follows the most items scheduled at once, with no copying as runs grow. Scheduling out of
-//! order only starts another run; the order taken is the one a heap of every item would
-//! give: by due time, then by the order scheduled.
+//! Virtual time never goes backwards, and what is scheduled comes in two shapes: runs
+//! already in time order (a client's calls return one after the other, executions of one
+//! fixed duration end in the order they started), and many items due at one instant (a
+//! thousand executions' invokes each return every 10 ms, a thousand executions that started
+//! together end together).
+//!
+//! The queue keeps one *group* per due time: its items in the order scheduled. A group keeps
+//! its first item in place, and the rest side by side in fixed-size chunks, so that taking a
+//! group's items reads memory in order (the processor fetches it ahead), and a chunk emptied
+//! is reused at once by the next group that needs one (it is still in cache). A hash index
+//! finds the group of a due time; an item due when the last one scheduled was needs no
+//! look-up. The groups are linked in runs of increasing due time, with a small heap of the
+//! runs' first groups, so that a group due after every other costs no heap step.
+//!
+//! Groups and chunks live in two slabs whose slots are reused as soon as they are emptied:
+//! memory follows the most items and due times scheduled at once (at most two part-filled
+//! chunks a time), with no copying as groups grow. The order taken is the one a heap of every
+//! item would give: by due time, then by the order scheduled.
+//!
+//! Why groups: a big model schedules far more than the processor's caches hold (a million
+//! invokes waiting for their calls to return). Kept in the order they were scheduled, the
+//! items due at one instant lie scattered, and taking each is a trip to main memory.
 
 use std::cmp::Ordering;
 use std::collections::binary_heap::PeekMut;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
-/// No next item.
+/// No next group or chunk.
 const END: u32 = u32::MAX;
 
-/// One run's first item: its key, and its slot.
+/// Items in one chunk.
+const CHUNK: usize = 32;
+
+/// One run's first group: its due time, and its slot.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Head {
     at: u64,
-    seq: u64,
     slot: u32,
 }
 
@@ -32,42 +48,95 @@ impl PartialOrd for Head {
 }
 
 impl Ord for Head {
-    // Reversed: the earliest (then the first scheduled) on top of the max-heap. `seq` is
-    // unique, so `slot` never decides.
+    // Reversed: the earliest on top of the max-heap. A due time has one group, so `slot`
+    // never decides.
     fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
+        o.at.cmp(&self.at)
     }
 }
 
-/// A slot of the slab: an item and the next one of its run, or a free slot.
-struct Node<T> {
+/// A slot of the group slab: the items due at one time, or a free slot.
+struct Group<T> {
     at: u64,
-    seq: u64,
-    /// The next item of the run, or the next free slot ([`END`]: none).
+    /// The next group of its run, or the next free slot ([`END`]: none).
     next: u32,
-    item: Option<T>,
+    /// The first item not yet taken, with its `seq`, while it is the group's first.
+    first: Option<(u64, T)>,
+    /// The chunks of the rest, first to last ([`END`]: none), the next item to take at
+    /// `read` of `head`, the next to store at `write` of `tail`.
+    head: u32,
+    tail: u32,
+    read: u32,
+    write: u32,
+}
+
+/// A slot of the chunk slab: items of one group, with their `seq`; or a free chunk.
+struct Chunk<T> {
+    seqs: [u64; CHUNK],
+    items: [Option<T>; CHUNK],
+    /// The group's next chunk, or the next free chunk ([`END`]: none).
+    next: u32,
+}
+
+/// Hashes a due time: one multiplication, its high half folded into the low bits that pick
+/// the table's bucket (due times are often round numbers of nanoseconds, whose low bits are
+/// all zero).
+#[derive(Default)]
+struct TimeHasher(u64);
+
+impl Hasher for TimeHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
 }
 
 /// Items due at virtual times, taken by (due time, order scheduled).
 pub(crate) struct DueQueue<T> {
-    nodes: Vec<Node<T>>,
-    /// The first free slot ([`END`]: none), its `next` the following one.
-    free: u32,
-    /// The first item of every run.
+    groups: Vec<Group<T>>,
+    /// The first free group slot ([`END`]: none), its `next` the following one.
+    free_group: u32,
+    chunks: Vec<Chunk<T>>,
+    /// The first free chunk ([`END`]: none), its `next` the following one.
+    free_chunk: u32,
+    /// The group of every due time with items scheduled.
+    index: HashMap<u64, u32, BuildHasherDefault<TimeHasher>>,
+    /// The first group of every run.
     heads: BinaryHeap<Head>,
-    /// The last item of the run the last item joined, while it is scheduled: the next item
-    /// joins that run when it is due no earlier.
+    /// The last group of the run the last new group joined, while it has items: the next new
+    /// group joins that run when it is due later.
     open: u32,
+    /// The due time of `open`.
+    open_at: u64,
+    /// The group the last item joined, while it has items: an item due at the same time
+    /// joins it without a look-up.
+    last: u32,
     len: usize,
 }
 
 impl<T> DueQueue<T> {
     pub(crate) fn new() -> Self {
         DueQueue {
-            nodes: Vec::new(),
-            free: END,
+            groups: Vec::new(),
+            free_group: END,
+            chunks: Vec::new(),
+            free_chunk: END,
+            index: HashMap::default(),
             heads: BinaryHeap::new(),
             open: END,
+            open_at: 0,
+            last: END,
             len: 0,
         }
     }
@@ -78,68 +147,167 @@ impl<T> DueQueue<T> {
         self.len
     }
 
+    /// The earliest due time, if any item is scheduled.
+    #[inline]
+    pub(crate) fn peek_at(&self) -> Option<u64> {
+        self.heads.peek().map(|h| h.at)
+    }
+
     /// The key (due time, order scheduled) of the earliest item, if any is scheduled.
     #[inline]
     pub(crate) fn peek_key(&self) -> Option<(u64, u64)> {
-        self.heads.peek().map(|h| (h.at, h.seq))
+        let h = self.heads.peek()?;
+        let g = &self.groups[h.slot as usize];
+        let seq = match &g.first {
+            Some((seq, _)) => *seq,
+            None => self.chunks[g.head as usize].seqs[g.read as usize],
+        };
+        Some((h.at, seq))
     }
 
     /// Schedules `item` at `at`; `seq` must be larger than every `seq` scheduled before.
     pub(crate) fn push(&mut self, at: u64, seq: u64, item: T) {
-        let node = Node {
-            at,
-            seq,
-            next: END,
-            item: Some(item),
+        self.len += 1;
+        let last = self.last;
+        let slot = if last != END && self.groups[last as usize].at == at {
+            last
+        } else if let Some(&slot) = self.index.get(&at) {
+            self.last = slot;
+            slot
+        } else {
+            self.push_group(at, seq, item);
+            return;
         };
-        let slot = match self.free {
+        // After the group's other items: at the end of its last chunk, or in a new one.
+        let g = &mut self.groups[slot as usize];
+        if g.tail == END || g.write as usize == CHUNK {
+            let c = match self.free_chunk {
+                END => {
+                    self.chunks.push(Chunk {
+                        seqs: [0; CHUNK],
+                        items: std::array::from_fn(|_| None),
+                        next: END,
+                    });
+                    (self.chunks.len() - 1) as u32
+                }
+                c => {
+                    self.free_chunk = self.chunks[c as usize].next;
+                    self.chunks[c as usize].next = END;
+                    c
+                }
+            };
+            if g.tail == END {
+                g.head = c;
+                g.read = 0;
+            } else {
+                self.chunks[g.tail as usize].next = c;
+            }
+            g.tail = c;
+            g.write = 0;
+        }
+        let chunk = &mut self.chunks[g.tail as usize];
+        chunk.seqs[g.write as usize] = seq;
+        chunk.items[g.write as usize] = Some(item);
+        g.write += 1;
+    }
+
+    /// A new group due at `at` with `item` its first: in a free slot (or a new one), indexed,
+    /// and at the end of the open run (or the first of a new one).
+    fn push_group(&mut self, at: u64, seq: u64, item: T) {
+        let group = Group {
+            at,
+            next: END,
+            first: Some((seq, item)),
+            head: END,
+            tail: END,
+            read: 0,
+            write: 0,
+        };
+        let slot = match self.free_group {
             END => {
                 // Past u32::MAX - 1 slots (hundreds of gigabytes) the index would wrap.
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
+                self.groups.push(group);
+                (self.groups.len() - 1) as u32
             }
             slot => {
-                let n = &mut self.nodes[slot as usize];
-                self.free = n.next;
-                *n = node;
+                let g = &mut self.groups[slot as usize];
+                self.free_group = g.next;
+                *g = group;
                 slot
             }
         };
-        self.len += 1;
-        let open = self.open;
+        self.index.insert(at, slot);
+        self.last = slot;
+        let (open, open_at) = (self.open, self.open_at);
         self.open = slot;
-        if open != END && self.nodes[open as usize].at <= at {
-            self.nodes[open as usize].next = slot;
+        self.open_at = at;
+        // A due time has one group: the open one is never due at `at`.
+        if open != END && open_at < at {
+            self.groups[open as usize].next = slot;
         } else {
-            self.heads.push(Head { at, seq, slot });
+            self.heads.push(Head { at, slot });
         }
     }
 
     /// Takes the earliest item if it is due by `now`.
     pub(crate) fn pop_due(&mut self, now: u64) -> Option<(u64, T)> {
-        let mut top = self.heads.peek_mut()?;
-        if top.at > now {
+        let top = self.heads.peek_mut()?;
+        let (at, slot) = (top.at, top.slot);
+        if at > now {
             return None;
         }
-        let slot = top.slot;
-        let node = &mut self.nodes[slot as usize];
-        let (at, next, item) = (node.at, node.next, node.item.take());
-        node.next = self.free;
-        self.free = slot;
-        self.len -= 1;
-        if next == END {
-            PeekMut::pop(top);
-            if self.open == slot {
-                self.open = END;
-            }
+        let g = &mut self.groups[slot as usize];
+        // (`first` is looked at before it is taken: taking copies it out even when empty.)
+        let item = if g.first.is_some() {
+            g.first.take().map(|(_, item)| item)
+        } else if g.head == END {
+            None
         } else {
-            // The run's next item is its new head: one sift down the small heap.
-            let n = &self.nodes[next as usize];
-            *top = Head {
-                at: n.at,
-                seq: n.seq,
-                slot: next,
+            let c = g.head;
+            let chunk = &mut self.chunks[c as usize];
+            let item = chunk.items[g.read as usize].take();
+            g.read += 1;
+            let drained = if c == g.tail {
+                g.read == g.write
+            } else {
+                g.read as usize == CHUNK
             };
+            if drained {
+                // The chunk is free for the next group that needs one.
+                g.head = chunk.next;
+                g.read = 0;
+                if c == g.tail {
+                    g.tail = END;
+                    g.write = 0;
+                }
+                chunk.next = self.free_chunk;
+                self.free_chunk = c;
+            }
+            item
+        };
+        self.len -= usize::from(item.is_some());
+        if g.head == END {
+            // The group is empty: its run goes on with its next group, and its slot is free.
+            let next = g.next;
+            g.next = self.free_group;
+            self.free_group = slot;
+            self.index.remove(&at);
+            if self.last == slot {
+                self.last = END;
+            }
+            if next == END {
+                PeekMut::pop(top);
+                if self.open == slot {
+                    self.open = END;
+                }
+            } else {
+                // The run's next group is its new head: one sift down the small heap.
+                let mut top = top;
+                *top = Head {
+                    at: self.groups[next as usize].at,
+                    slot: next,
+                };
+            }
         }
         item.map(|item| (at, item))
     }
@@ -200,7 +368,7 @@ mod tests {
         // Taken slots are reused.
         push(&mut q, 1);
         assert_eq!(q.pop_due(1), Some((1, 1)));
-        assert_eq!(q.nodes.len(), 4, "the most items scheduled at once");
+        assert_eq!(q.groups.len(), 4, "the most due times scheduled at once");
     }
 
     #[test]
@@ -230,5 +398,42 @@ mod tests {
         // Popping only what is due at a time that never goes back is the same as sorting
         // all of it, as long as nothing is scheduled before `now`.
         assert_eq!(out, heap_order(&items));
+    }
+
+    #[test]
+    fn a_fan_out_of_interleaved_runs_comes_out_in_heap_order_and_reuses_its_chunks() {
+        // The shape of a fan-out: every 10 ticks an execution schedules a run of 200 items
+        // 10 ticks apart, so that each due time gathers an item of up to 200 runs (several
+        // chunks), while the items due are taken.
+        let mut q = DueQueue::new();
+        let mut items = Vec::new();
+        let mut out = Vec::new();
+        let mut seq = 0;
+        for run in 0..1_000u64 {
+            let now = run * 10;
+            while let Some((at, s)) = q.pop_due(now) {
+                assert!(at <= now);
+                out.push(s);
+            }
+            for j in 1..=200u64 {
+                seq += 1;
+                let at = now + j * 10;
+                q.push(at, seq, seq);
+                items.push((at, seq));
+            }
+        }
+        let peak_chunks = q.chunks.len();
+        while let Some((_, s)) = q.pop_due(u64::MAX) {
+            out.push(s);
+        }
+        assert_eq!(out, heap_order(&items));
+        assert_eq!(q.len(), 0);
+        // At most 200 due times are scheduled at once, each with at most 200 items: chunks
+        // are reused, not piled up (200,000 items would need 6,250).
+        assert!(
+            peak_chunks <= 200 * (200 / CHUNK + 2),
+            "{peak_chunks} chunks"
+        );
+        assert!(q.groups.len() <= 201, "{} groups", q.groups.len());
     }
 }

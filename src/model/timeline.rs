@@ -16,6 +16,9 @@ pub(crate) struct TimelineBuf {
     /// were queued within it.
     buckets: Vec<Bucket>,
     current: Bucket,
+    /// The virtual times of the last bucket sampled, and its index: samples come mostly in
+    /// time order, and one in the same bucket needs no division.
+    last: (Range<u64>, usize),
 }
 
 /// One bucket of the buffer: the peak concurrency, and the queue at its peak depth.
@@ -51,6 +54,7 @@ impl TimelineBuf {
             max,
             buckets: Vec::new(),
             current: Bucket::default(),
+            last: (0..0, 0),
         }
     }
 
@@ -60,13 +64,19 @@ impl TimelineBuf {
 
     /// A sample at `t`: `running` executions, and the queue (`queue.delayed <= queue.queued`).
     pub(crate) fn record(&mut self, t: u64, running: u64, queue: Queue) {
-        let origin = *self.origin.get_or_insert(t);
-        let mut index = t.saturating_sub(origin) / self.width;
-        while index >= self.max as u64 {
-            self.coarsen();
-            index = t.saturating_sub(origin) / self.width;
-        }
-        let index = index as usize;
+        let index = if self.last.0.contains(&t) {
+            self.last.1
+        } else {
+            let origin = *self.origin.get_or_insert(t);
+            let mut index = t.saturating_sub(origin) / self.width;
+            while index >= self.max as u64 {
+                self.coarsen();
+                index = t.saturating_sub(origin) / self.width;
+            }
+            let start = origin.saturating_add(index * self.width);
+            self.last = (start..start.saturating_add(self.width), index as usize);
+            index as usize
+        };
         while self.buckets.len() <= index {
             // A bucket nothing happened in holds what held at its start.
             self.buckets.push(self.current);
@@ -77,6 +87,7 @@ impl TimelineBuf {
 
     pub(crate) fn coarsen(&mut self) {
         self.width = self.width.saturating_mul(2);
+        self.last = (0..0, 0);
         let merged = self
             .buckets
             .chunks(2)

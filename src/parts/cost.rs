@@ -254,6 +254,20 @@ impl CostModel {
         ns.min(SAMPLE_CAP_NS)
     }
 
+    /// An execution's duration when it draws nothing at random (a fixed or declared
+    /// duration, no failure rate): what [`sample`](Self::sample) would give, without the
+    /// function's random sequence.
+    pub(crate) fn undrawn(&self) -> Option<u64> {
+        if self.failure_rate > 0.0 {
+            return None;
+        }
+        match self.duration {
+            Dist::Declared => Some(0),
+            Dist::Fixed(d) => Some(d.min(SAMPLE_CAP_NS)),
+            _ => None,
+        }
+    }
+
     /// Whether this execution fails by the failure rate (draws only when the rate is set, so
     /// a model without failures draws nothing for them).
     pub(crate) fn draw_failure(&self, rng: &mut SeededRng) -> bool {
@@ -265,5 +279,23 @@ impl CostModel {
             "Model.Failure",
             "the cost model's failure rate failed this execution",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undrawn_duration_is_the_one_a_draw_would_give_and_only_when_nothing_is_drawn() {
+        let mut rng = SeededRng::new(7);
+        let ms = Duration::from_millis(100);
+        for cost in [CostModel::fixed(ms), CostModel::declared()] {
+            assert_eq!(cost.undrawn(), Some(cost.sample(&mut rng)));
+        }
+        let huge = CostModel::fixed(Duration::from_secs(u64::MAX / 4));
+        assert_eq!(huge.undrawn(), Some(huge.sample(&mut rng)), "capped alike");
+        assert_eq!(CostModel::uniform(ms, ms * 2).undrawn(), None);
+        assert_eq!(CostModel::fixed(ms).failure_rate(0.5).undrawn(), None);
     }
 }
