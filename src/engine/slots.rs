@@ -44,30 +44,27 @@ impl Drop for Slots<'_> {
         let pool = self.pool.take().map(|p| p.limiter());
         let function = self.function.take().map(|p| p.limiter());
         // The permits are given back; now whoever waits for one of their slots hears of it.
+        // Every level is looked at (and its mark cleared): a function waits on any of them.
         if let Some(waiters) = self.waiters {
-            let levels = [account, pool, function];
-            waiters.slots_given_back(&levels);
+            let marked = account.is_some_and(ConcurrencyLimiter::take_waiting)
+                | pool.is_some_and(ConcurrencyLimiter::take_waiting)
+                | function.is_some_and(ConcurrencyLimiter::take_waiting);
+            if marked {
+                waiters.slots_given_back();
+            }
         }
     }
 }
 
 /// The runtime's side of a slot given back: wake the functions waiting for one.
 pub(crate) trait SlotWaiters {
-    /// The permits of `levels` were given back.
-    fn slots_given_back(&self, levels: &[Option<&ConcurrencyLimiter>]);
+    /// A permit of a level somebody waits for was given back (its mark is cleared).
+    fn slots_given_back(&self);
 }
 
 impl<P: Send + 'static, R: Send + 'static> SlotWaiters for Inner<P, R> {
-    #[inline]
-    fn slots_given_back(&self, levels: &[Option<&ConcurrencyLimiter>]) {
-        // Every level is looked at (and its mark cleared): a function waits on any of them.
-        let mut marked = false;
-        for limiter in levels.iter().flatten() {
-            marked |= limiter.take_waiting();
-        }
-        if marked {
-            self.wake_slot_waiters();
-        }
+    fn slots_given_back(&self) {
+        self.wake_slot_waiters();
     }
 }
 
