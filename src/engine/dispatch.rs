@@ -501,7 +501,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
     /// virtual time `line` is the execution's time line, which its context reads and moves.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn run_handler(
         &self,
         attempt: &Attempt<'_, P, R>,

@@ -86,6 +86,7 @@ impl<R> Ending<R> {
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
     /// its record, retry or (for an injected duplicate) nothing.
+    #[inline]
     pub(crate) fn conclude(
         &self,
         attempt: &Attempt<'_, P, R>,

@@ -108,7 +108,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// one: the pool (whose peak nobody reads), then the account, then an unreserved
     /// function's own count (which has no limit); a reserved function's count is counted once
     /// the account took the execution too.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire_slots<'a>(
         &'a self,
         f: &'a FunctionShared<P, R>,
@@ -156,6 +156,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Called under `f`'s state lock, with ready events. No wake-up is lost: the function is
     /// listed before it marks the limiters that refused, and a mark that finds a slot free
     /// sends the listed functions (this one too) back to the run queue.
+    #[inline]
     pub(crate) fn slot_first<'a>(
         &'a self,
         f: &'a Arc<FunctionShared<P, R>>,
@@ -170,6 +171,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             *held = Some(slots);
             return Ok(());
         }
+        self.no_slot(f, version)
+    }
+
+    /// [`slot_first`](Self::slot_first) found no slot: whether the function waits, or its
+    /// events throttle. Out of line: the common path inlines the rest.
+    #[cold]
+    #[inline(never)]
+    fn no_slot(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+    ) -> Result<(), NoSlot> {
         self.refused(f, version);
         let levels = self.levels(f, version);
         let levels = levels.iter().flatten();
@@ -241,7 +254,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// [`acquire_slots`](Self::acquire_slots) when environments are modelled: the slots, then
     /// a warm environment or a new one (which the scaling rate may refuse). The peaks count
-    /// the permits only once all are kept.
+    /// the permits only once all are kept. Out of line: the common path inlines the rest.
+    #[inline(never)]
     fn acquire_slots_with<'a>(
         &'a self,
         envs: &Environments,
