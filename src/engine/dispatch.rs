@@ -339,7 +339,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             );
         }
         if held.is_none() {
-            *held = self.acquire_slots(f, version, now);
+            self.acquire_slots_into(f, version, now, held);
             if held.is_none() && self.inner.settings.wait_for_slots {
                 self.refused(f, version);
             }

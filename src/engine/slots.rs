@@ -25,18 +25,6 @@ pub(crate) struct Slots<'a> {
     waiters: Option<&'a dyn SlotWaiters>,
 }
 
-impl<'a> Slots<'a> {
-    fn new(account: Permit<'a>, pool: Option<Permit<'a>>, function: Permit<'a>) -> Self {
-        Slots {
-            account: Some(account),
-            pool,
-            function: Some(function),
-            cold: false,
-            waiters: None,
-        }
-    }
-}
-
 impl Drop for Slots<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -115,36 +103,75 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         version: &Version<P, R>,
         now: Timestamp,
     ) -> Option<Slots<'a>> {
+        let mut held = None;
+        self.acquire_slots_into(f, version, now, &mut held);
+        held
+    }
+
+    /// [`acquire_slots`](Self::acquire_slots) into `held` (`None` before): the slots are built
+    /// where they are kept, not copied there.
+    #[inline(always)]
+    pub(crate) fn acquire_slots_into<'a>(
+        &'a self,
+        f: &'a FunctionShared<P, R>,
+        version: &Version<P, R>,
+        now: Timestamp,
+        held: &mut Option<Slots<'a>>,
+    ) {
         if let Some(envs) = &self.inner.environments {
-            return self.acquire_slots_with(envs, f, version, now);
+            *held = self.acquire_slots_with(envs, f, version, now);
+            return;
         }
         // The account check is a safety net: reservations are carved so that the pools alone
         // keep within it, but a lowered limit takes effect while old executions finish.
         match version.config.reserved_concurrency {
             None => {
-                let pool = self.inner.unreserved.try_acquire_uncounted()?;
-                let account = self.inner.account.try_acquire()?;
+                let Some(pool) = self.inner.unreserved.try_acquire_uncounted() else {
+                    return;
+                };
+                let Some(account) = self.inner.account.try_acquire() else {
+                    return;
+                };
                 // No limit here (unless the function was reserved since this version was
                 // read: then, once, the account's peak may count a refused attempt).
-                let function = f.limiter.try_acquire()?;
-                Some(self.wakes(Slots::new(account, Some(pool), function)))
+                let Some(function) = f.limiter.try_acquire() else {
+                    return;
+                };
+                *held = Some(self.slots(account, Some(pool), function));
             }
             Some(_) => {
-                let function = f.limiter.try_acquire_uncounted()?;
-                let account = self.inner.account.try_acquire()?;
+                let Some(function) = f.limiter.try_acquire_uncounted() else {
+                    return;
+                };
+                let Some(account) = self.inner.account.try_acquire() else {
+                    return;
+                };
                 f.limiter.count_peak();
-                Some(self.wakes(Slots::new(account, None, function)))
+                *held = Some(self.slots(account, None, function));
             }
         }
     }
 
-    /// `slots`, which wake the functions waiting for a slot when given back (wait mode).
-    #[inline]
-    fn wakes<'a>(&'a self, mut slots: Slots<'a>) -> Slots<'a> {
-        if self.inner.settings.wait_for_slots {
-            slots.waiters = Some(&*self.inner as &dyn SlotWaiters);
+    /// The slots of these permits, which wake the functions waiting for a slot when given back
+    /// (wait mode). Built in one piece, so that it goes straight where the caller keeps it.
+    #[inline(always)]
+    fn slots<'a>(
+        &'a self,
+        account: Permit<'a>,
+        pool: Option<Permit<'a>>,
+        function: Permit<'a>,
+    ) -> Slots<'a> {
+        Slots {
+            account: Some(account),
+            pool,
+            function: Some(function),
+            cold: false,
+            waiters: if self.inner.settings.wait_for_slots {
+                Some(&*self.inner as &dyn SlotWaiters)
+            } else {
+                None
+            },
         }
-        slots
     }
 
     /// Wait mode: takes `f`'s execution slot before any of its events is taken, into `held`.
@@ -167,8 +194,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if held.is_some() {
             return Ok(());
         }
-        if let Some(slots) = self.acquire_slots(f, version, now) {
-            *held = Some(slots);
+        self.acquire_slots_into(f, version, now, held);
+        if held.is_some() {
             return Ok(());
         }
         self.no_slot(f, version)
@@ -272,7 +299,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(_) => None,
         };
         let account = self.inner.account.try_acquire_uncounted()?;
-        let mut slots = self.wakes(Slots::new(account, pool, function));
+        let mut slots = self.slots(account, pool, function);
         // Dropping `slots` on a refusal gives the slots back.
         slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
         f.limiter.count_peak();
