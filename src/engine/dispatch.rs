@@ -276,12 +276,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
             // Wait mode: the slot first (see `take_batch`).
-            if self.inner.settings.wait_for_slots {
-                st.queue.promote_due(now);
-                if st.queue.ready_len() > 0 {
-                    if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, &mut held) {
-                        return None;
-                    }
+            // Due retries are promoted here only when no event is ready without them: the pop
+            // below promotes them anyway.
+            if self.inner.settings.wait_for_slots
+                && (st.queue.ready_len() > 0 || st.queue.promote_due(now) > 0)
+            {
+                if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, &mut held) {
+                    return None;
                 }
             }
             let event = match faults {
