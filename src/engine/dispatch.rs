@@ -276,12 +276,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
             // Wait mode: the slot first (see `take_batch`).
-            if self.inner.settings.wait_for_slots {
-                st.queue.promote_due(now);
-                if st.queue.ready_len() > 0 {
-                    if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, &mut held) {
-                        return None;
-                    }
+            // Due retries are promoted here only when no event is ready without them: the pop
+            // below promotes them anyway.
+            if self.inner.settings.wait_for_slots
+                && (st.queue.ready_len() > 0 || st.queue.promote_due(now) > 0)
+            {
+                if let Err(NoSlot::Waits) = self.slot_first(f, &st.current, now, &mut held) {
+                    return None;
                 }
             }
             let event = match faults {
@@ -339,7 +340,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             );
         }
         if held.is_none() {
-            *held = self.acquire_slots(f, version, now);
+            self.acquire_slots_into(f, version, now, held);
             if held.is_none() && self.inner.settings.wait_for_slots {
                 self.refused(f, version);
             }
@@ -501,7 +502,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
     /// virtual time `line` is the execution's time line, which its context reads and moves.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn run_handler(
         &self,
         attempt: &Attempt<'_, P, R>,

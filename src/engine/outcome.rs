@@ -86,6 +86,7 @@ impl<R> Ending<R> {
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
     /// its record, retry or (for an injected duplicate) nothing.
+    #[inline]
     pub(crate) fn conclude(
         &self,
         attempt: &Attempt<'_, P, R>,
@@ -173,6 +174,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
+            None if self.inner.hooks.observer.is_none()
+                && version.config.on_success.is_none()
+                && !event.is_duplicate() =>
+            {
+                self.finish_quiet_success(f, event, response, ended_at);
+            }
             None => {
                 let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
                 self.finish(f, version, event, success);
@@ -314,6 +321,31 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.release_outstanding();
     }
 
+    /// Ends a success that makes no record (nobody listens for it: no observer, no on-success
+    /// destination; not a duplicate delivery): [`finish`](Self::finish)'s steps for it, in the
+    /// same order, without carrying the response there.
+    #[inline]
+    fn finish_quiet_success(
+        &self,
+        f: &FunctionShared<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        at: Timestamp,
+    ) {
+        self.inner.executor.note_end(at);
+        f.counters.outcome(Condition::Success);
+        f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
+        let kind = TraceKind::Ended {
+            condition: Condition::Success,
+            approximate_invoke_count: event.attempts(),
+        };
+        self.trace(f, event.request_id(), at, kind);
+        self.release_outstanding();
+        // Dropped last, in the order `finish` drops them.
+        drop(response);
+        drop(event);
+    }
+
     /// Ends a success inside a worker batch: as [`finish`](Self::finish), but its counts go to
     /// the batch's tally (the caller flushes it, and releases `outstanding`, after the batch).
     pub(crate) fn finish_success_tallied(
@@ -395,6 +427,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         at: Timestamp,
         kind: TraceKind<'_>,
     ) {
+        // Nobody listens (the common case): the event is not even built.
+        if self.inner.hooks.tracer.is_none() && !cfg!(any(feature = "tracing", feature = "metrics"))
+        {
+            return;
+        }
         let event = TraceEvent {
             request_id,
             function: &f.name,

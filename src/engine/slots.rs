@@ -25,18 +25,6 @@ pub(crate) struct Slots<'a> {
     waiters: Option<&'a dyn SlotWaiters>,
 }
 
-impl<'a> Slots<'a> {
-    fn new(account: Permit<'a>, pool: Option<Permit<'a>>, function: Permit<'a>) -> Self {
-        Slots {
-            account: Some(account),
-            pool,
-            function: Some(function),
-            cold: false,
-            waiters: None,
-        }
-    }
-}
-
 impl Drop for Slots<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -44,30 +32,27 @@ impl Drop for Slots<'_> {
         let pool = self.pool.take().map(|p| p.limiter());
         let function = self.function.take().map(|p| p.limiter());
         // The permits are given back; now whoever waits for one of their slots hears of it.
+        // Every level is looked at (and its mark cleared): a function waits on any of them.
         if let Some(waiters) = self.waiters {
-            let levels = [account, pool, function];
-            waiters.slots_given_back(&levels);
+            let marked = account.is_some_and(ConcurrencyLimiter::take_waiting)
+                | pool.is_some_and(ConcurrencyLimiter::take_waiting)
+                | function.is_some_and(ConcurrencyLimiter::take_waiting);
+            if marked {
+                waiters.slots_given_back();
+            }
         }
     }
 }
 
 /// The runtime's side of a slot given back: wake the functions waiting for one.
 pub(crate) trait SlotWaiters {
-    /// The permits of `levels` were given back.
-    fn slots_given_back(&self, levels: &[Option<&ConcurrencyLimiter>]);
+    /// A permit of a level somebody waits for was given back (its mark is cleared).
+    fn slots_given_back(&self);
 }
 
 impl<P: Send + 'static, R: Send + 'static> SlotWaiters for Inner<P, R> {
-    #[inline]
-    fn slots_given_back(&self, levels: &[Option<&ConcurrencyLimiter>]) {
-        // Every level is looked at (and its mark cleared): a function waits on any of them.
-        let mut marked = false;
-        for limiter in levels.iter().flatten() {
-            marked |= limiter.take_waiting();
-        }
-        if marked {
-            self.wake_slot_waiters();
-        }
+    fn slots_given_back(&self) {
+        self.wake_slot_waiters();
     }
 }
 
@@ -111,43 +96,82 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// one: the pool (whose peak nobody reads), then the account, then an unreserved
     /// function's own count (which has no limit); a reserved function's count is counted once
     /// the account took the execution too.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire_slots<'a>(
         &'a self,
         f: &'a FunctionShared<P, R>,
         version: &Version<P, R>,
         now: Timestamp,
     ) -> Option<Slots<'a>> {
+        let mut held = None;
+        self.acquire_slots_into(f, version, now, &mut held);
+        held
+    }
+
+    /// [`acquire_slots`](Self::acquire_slots) into `held` (`None` before): the slots are built
+    /// where they are kept, not copied there.
+    #[inline(always)]
+    pub(crate) fn acquire_slots_into<'a>(
+        &'a self,
+        f: &'a FunctionShared<P, R>,
+        version: &Version<P, R>,
+        now: Timestamp,
+        held: &mut Option<Slots<'a>>,
+    ) {
         if let Some(envs) = &self.inner.environments {
-            return self.acquire_slots_with(envs, f, version, now);
+            *held = self.acquire_slots_with(envs, f, version, now);
+            return;
         }
         // The account check is a safety net: reservations are carved so that the pools alone
         // keep within it, but a lowered limit takes effect while old executions finish.
         match version.config.reserved_concurrency {
             None => {
-                let pool = self.inner.unreserved.try_acquire_uncounted()?;
-                let account = self.inner.account.try_acquire()?;
+                let Some(pool) = self.inner.unreserved.try_acquire_uncounted() else {
+                    return;
+                };
+                let Some(account) = self.inner.account.try_acquire() else {
+                    return;
+                };
                 // No limit here (unless the function was reserved since this version was
                 // read: then, once, the account's peak may count a refused attempt).
-                let function = f.limiter.try_acquire()?;
-                Some(self.wakes(Slots::new(account, Some(pool), function)))
+                let Some(function) = f.limiter.try_acquire() else {
+                    return;
+                };
+                *held = Some(self.slots(account, Some(pool), function));
             }
             Some(_) => {
-                let function = f.limiter.try_acquire_uncounted()?;
-                let account = self.inner.account.try_acquire()?;
+                let Some(function) = f.limiter.try_acquire_uncounted() else {
+                    return;
+                };
+                let Some(account) = self.inner.account.try_acquire() else {
+                    return;
+                };
                 f.limiter.count_peak();
-                Some(self.wakes(Slots::new(account, None, function)))
+                *held = Some(self.slots(account, None, function));
             }
         }
     }
 
-    /// `slots`, which wake the functions waiting for a slot when given back (wait mode).
-    #[inline]
-    fn wakes<'a>(&'a self, mut slots: Slots<'a>) -> Slots<'a> {
-        if self.inner.settings.wait_for_slots {
-            slots.waiters = Some(&*self.inner as &dyn SlotWaiters);
+    /// The slots of these permits, which wake the functions waiting for a slot when given back
+    /// (wait mode). Built in one piece, so that it goes straight where the caller keeps it.
+    #[inline(always)]
+    fn slots<'a>(
+        &'a self,
+        account: Permit<'a>,
+        pool: Option<Permit<'a>>,
+        function: Permit<'a>,
+    ) -> Slots<'a> {
+        Slots {
+            account: Some(account),
+            pool,
+            function: Some(function),
+            cold: false,
+            waiters: if self.inner.settings.wait_for_slots {
+                Some(&*self.inner as &dyn SlotWaiters)
+            } else {
+                None
+            },
         }
-        slots
     }
 
     /// Wait mode: takes `f`'s execution slot before any of its events is taken, into `held`.
@@ -159,6 +183,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Called under `f`'s state lock, with ready events. No wake-up is lost: the function is
     /// listed before it marks the limiters that refused, and a mark that finds a slot free
     /// sends the listed functions (this one too) back to the run queue.
+    #[inline]
     pub(crate) fn slot_first<'a>(
         &'a self,
         f: &'a Arc<FunctionShared<P, R>>,
@@ -169,10 +194,22 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if held.is_some() {
             return Ok(());
         }
-        if let Some(slots) = self.acquire_slots(f, version, now) {
-            *held = Some(slots);
+        self.acquire_slots_into(f, version, now, held);
+        if held.is_some() {
             return Ok(());
         }
+        self.no_slot(f, version)
+    }
+
+    /// [`slot_first`](Self::slot_first) found no slot: whether the function waits, or its
+    /// events throttle. Out of line: the common path inlines the rest.
+    #[cold]
+    #[inline(never)]
+    fn no_slot(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+    ) -> Result<(), NoSlot> {
         self.refused(f, version);
         let levels = self.levels(f, version);
         let levels = levels.iter().flatten();
@@ -244,7 +281,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// [`acquire_slots`](Self::acquire_slots) when environments are modelled: the slots, then
     /// a warm environment or a new one (which the scaling rate may refuse). The peaks count
-    /// the permits only once all are kept.
+    /// the permits only once all are kept. Out of line: the common path inlines the rest.
+    #[inline(never)]
     fn acquire_slots_with<'a>(
         &'a self,
         envs: &Environments,
@@ -261,7 +299,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(_) => None,
         };
         let account = self.inner.account.try_acquire_uncounted()?;
-        let mut slots = self.wakes(Slots::new(account, pool, function));
+        let mut slots = self.slots(account, pool, function);
         // Dropping `slots` on a refusal gives the slots back.
         slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
         f.limiter.count_peak();

@@ -91,7 +91,12 @@ pub enum ErrorKind {
 /// assert_eq!(parse("x").unwrap_err().error_type(), "ParseIntError");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct FunctionError {
+pub struct FunctionError(Box<ErrorParts>);
+
+/// What a [`FunctionError`] holds, boxed: a handler's `Result<R, FunctionError>` stays one word
+/// beside `R` (a success moves no error-sized value through the engine), and errors are rare.
+#[derive(Clone, PartialEq, Eq)]
+struct ErrorParts {
     error_type: String,
     message: String,
     kind: ErrorKind,
@@ -122,32 +127,32 @@ impl FunctionError {
 
     /// A handled error with Lambda's `errorType` and `errorMessage`.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
-        FunctionError {
+        FunctionError(Box::new(ErrorParts {
             error_type: error_type.into(),
             message: message.into(),
             kind: ErrorKind::Handled,
-        }
+        }))
     }
 
     /// The same error marked as unhandled.
     pub fn unhandled(mut self) -> Self {
-        self.kind = ErrorKind::Unhandled;
+        self.0.kind = ErrorKind::Unhandled;
         self
     }
 
     /// Lambda's `errorType`.
     pub fn error_type(&self) -> &str {
-        &self.error_type
+        &self.0.error_type
     }
 
     /// Lambda's `errorMessage`.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// Handled or unhandled.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub(crate) fn from_panic(panic: Box<dyn std::any::Any + Send>) -> Self {
@@ -186,16 +191,16 @@ impl<E: std::error::Error> From<E> for FunctionError {
 
 impl fmt::Display for FunctionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.error_type, self.message)
+        write!(f, "{}: {}", self.0.error_type, self.0.message)
     }
 }
 
 impl fmt::Debug for FunctionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FunctionError")
-            .field("error_type", &self.error_type)
-            .field("message", &self.message)
-            .field("kind", &self.kind)
+            .field("error_type", &self.0.error_type)
+            .field("message", &self.0.message)
+            .field("kind", &self.0.kind)
             .finish()
     }
 }
