@@ -219,9 +219,9 @@ mod virtual_time {
         pub(crate) function: Arc<FunctionShared<P, R>>,
         pub(crate) version: Arc<Version<P, R>>,
         pub(crate) event: QueuedEvent<P>,
-        /// Its result; an error boxed, so that a completion (moved in and out of the model's
-        /// queue a million times in a big model) stays small.
-        pub(crate) result: Result<R, Box<FunctionError>>,
+        /// Its result. [`FunctionError`] is one boxed word, so a completion (moved in and out
+        /// of the model's queue a million times in a big model) stays small.
+        pub(crate) result: Result<R, FunctionError>,
         pub(crate) attempt: u32,
         pub(crate) started: Timestamp,
         /// Its execution slots, given back when it ends (or when the completion is dropped).

@@ -69,7 +69,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             function: Arc::clone(attempt.f),
             version: Arc::clone(attempt.version),
             event,
-            result: result.map_err(Box::new),
+            result,
             attempt: attempt.number,
             started: now,
             slots,
@@ -103,7 +103,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let d = self.conclude(&attempt, event, result.map_err(|e| *e), at, None);
+        let d = self.conclude(&attempt, event, result, at, None);
         if let Executor::Virtual(v) = &self.inner.executor {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }
