@@ -277,7 +277,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
             // Wait mode: the slot first (see `take_batch`).
             // Due retries are promoted here only when no event is ready without them: the pop
-            // below promotes them anyway.
+            // below promotes them anyway, and a due retry's timer (`on_timer`) has usually
+            // promoted it already, which keeps its place in line when this step waits.
             if self.inner.settings.wait_for_slots
                 && (st.queue.ready_len() > 0 || st.queue.promote_due(now) > 0)
             {

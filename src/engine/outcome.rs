@@ -271,7 +271,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         );
         Some(Condition::FunctionDeleted)
     }
+
     /// Ends an event: one record, one count, one delivery (see [`Ending`]).
+    ///
+    /// `finish_quiet_success` repeats the steps of this function that a success without a
+    /// record takes, in the same order: a step added here may be needed there too.
     pub(crate) fn finish(
         &self,
         f: &FunctionShared<P, R>,
