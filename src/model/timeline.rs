@@ -795,3 +795,56 @@ mod tests {
         assert_eq!(AgeSummary::of(&[]).count, 0);
     }
 }
+
+#[cfg(test)]
+mod bucket_cache_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The bucket index as the code before the merge computed it, every time.
+    fn reference(t: &mut TimelineBuf, at: u64, running: u64, queue: Queue) {
+        let origin = *t.origin.get_or_insert(at);
+        let mut index = at.saturating_sub(origin) / t.width;
+        while index >= t.max as u64 {
+            t.coarsen();
+            index = at.saturating_sub(origin) / t.width;
+        }
+        let index = index as usize;
+        while t.buckets.len() <= index {
+            t.buckets.push(t.current);
+        }
+        t.buckets[index].fold(running, queue);
+        t.current = Bucket { running, queue };
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        #[test]
+        fn the_cached_bucket_is_the_one_computed_from_the_origin(
+            width in 1u64..50,
+            max in 2usize..20,
+            start in prop::option::of(0u64..100),
+            steps in prop::collection::vec((0u8..6, 0u64..400, 0u64..9), 0..200),
+        ) {
+            let mut a = TimelineBuf::new(width, max);
+            let mut b = TimelineBuf::new(width, max);
+            if let Some(s) = start { a.start(s); b.start(s); }
+            let mut t = 50u64;
+            for (kind, x, r) in steps {
+                t = match kind {
+                    0 => t.saturating_add(x % 7),                       // forward, same bucket often
+                    1 => t.saturating_sub(x % 60),        // back in time
+                    2 => { let w = a.width; let o = a.origin.unwrap_or(t); o.saturating_add((t.saturating_sub(o) / w + 1).saturating_mul(w)) } // on the next edge
+                    3 => { let w = a.width; let o = a.origin.unwrap_or(t); o.saturating_add((t.saturating_sub(o) / w).saturating_mul(w)) } // on this edge
+                    4 => u64::MAX - x,                    // huge
+                    _ => t.saturating_add(x),                           // jump forward
+                };
+                let q = Queue { queued: r, delayed: r / 2 };
+                a.record(t, r, q);
+                reference(&mut b, t, r, q);
+                prop_assert_eq!(&a.buckets, &b.buckets, "t {}", t);
+                prop_assert_eq!(a.width, b.width);
+            }
+        }
+    }
+}
