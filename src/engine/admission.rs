@@ -11,6 +11,7 @@ use crate::parts::error::{InvokeError, InvokeSyncError};
 use crate::parts::queue::{function_key, Chain, Lineage, QueuedEvent};
 use crate::parts::record::RequestId;
 
+use super::by_name;
 use super::dispatch::{Attempt, Call};
 use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
 
@@ -147,8 +148,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         from: Option<Invoker<'_>>,
         at: Option<Timestamp>,
     ) -> Result<RequestId, InvokeError<P>> {
+        // This thread's recent names first: no registry lock, no hash look-up.
+        let payload = match by_name::recall(&self.inner, name) {
+            Some(f) => match self.enqueue_at(&f, payload, from, at) {
+                // Deleted since: the name may belong to a function registered anew.
+                Err(InvokeError::FunctionDeleted { payload, .. }) => payload,
+                done => return done,
+            },
+            None => payload,
+        };
         match self.lookup(name) {
-            Some(f) => self.enqueue_at(&f, payload, from, at),
+            Some(f) => {
+                by_name::remember(&self.inner, name, &f);
+                self.enqueue_at(&f, payload, from, at)
+            }
             None if self.was_deleted(name) => Err(InvokeError::FunctionDeleted {
                 name: name.to_string(),
                 payload,

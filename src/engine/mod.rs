@@ -10,6 +10,7 @@
 
 mod admission;
 mod builder;
+mod by_name;
 mod context;
 mod dispatch;
 mod driver;
