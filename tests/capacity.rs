@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use event_invoke::{
     Arrivals, ArrivalsError, Condition, CostModel, Function, ModelOptions, ModelReport,
-    RetryPolicy, Runtime, ScalingRate, ScalingScope, ThrottleCauses, ThrottledEvents, TraceKind,
+    RetryPolicy, Runtime, RuntimeBuilder, ScalingRate, ScalingScope, ThrottleCauses,
+    ThrottledEvents, TraceKind,
 };
 use proptest::prelude::*;
 
@@ -28,6 +29,17 @@ fn one_second_jobs(reserved: Option<u32>) -> Function<u64, ()> {
         f = f.reserved_concurrency(r);
     }
     f
+}
+
+/// The report of `jobs` one-second jobs (reserved `reserved`) all invoked at 0 s on the
+/// runtime `builder` makes.
+fn report_of(builder: RuntimeBuilder<u64, ()>, reserved: Option<u32>, jobs: u64) -> ModelReport {
+    let rt: Runtime<u64> = builder.build().unwrap();
+    rt.register(one_second_jobs(reserved)).unwrap();
+    rt.invoke_arrivals("job", &Arrivals::bursts(jobs, Duration::ZERO, 1), |i| i)
+        .unwrap();
+    rt.run_until_idle();
+    rt.model_report().unwrap()
 }
 
 fn causes(reserved_pool: u64, account: u64, scaling_rate: u64) -> ThrottleCauses {
@@ -101,15 +113,9 @@ fn each_event_backing_off_leaves_reserved_slots_idle_that_a_backed_off_poller_us
     // 1 s: e3, e4 run; e5..e10 throttle again (back at 1 + 2 = 3 s). 2 s: both slots idle.
     // 3 s: e5, e6 run; e7..e10 back at 3 + 4 = 7 s. 4..7 s: idle. 7 s: e7, e8 run; e9, e10
     // back at 7 + 8 = 15 s. 15 s: e9, e10 run to 16 s.
-    let rt: Runtime<u64> = Runtime::builder()
-        .model(ModelOptions::new().throttled_events(ThrottledEvents::EachEventBacksOff))
-        .build()
-        .unwrap();
-    rt.register(one_second_jobs(Some(2))).unwrap();
-    rt.invoke_arrivals("job", &Arrivals::bursts(10, Duration::ZERO, 1), |i| i)
-        .unwrap();
-    rt.run_until_idle();
-    let r = rt.model_report().unwrap();
+    let builder = Runtime::builder()
+        .model(ModelOptions::new().throttled_events(ThrottledEvents::EachEventBacksOff));
+    let r = report_of(builder, Some(2), 10);
     assert_eq!(r.makespan, secs(16));
     // Throttles: 8 at 0 s, 6 at 1 s, 4 at 3 s, 2 at 7 s.
     assert_eq!(r.throttle_causes, causes(20, 0, 0));
@@ -126,17 +132,11 @@ fn each_event_backing_off_leaves_reserved_slots_idle_that_a_backed_off_poller_us
 fn a_full_account_throttles_once_and_hands_the_slot_over_when_it_frees() {
     // Account 2 (none kept unreserved), 3 one-second jobs at 0 s: e1, e2 run; e3 throttled by
     // the account (back at 1 s). 1 s: e3 runs to 2 s.
-    let rt: Runtime<u64> = Runtime::builder()
+    let builder = Runtime::builder()
         .model(ModelOptions::new())
         .account_concurrency(2)
-        .unreserved_floor(0)
-        .build()
-        .unwrap();
-    rt.register(one_second_jobs(None)).unwrap();
-    rt.invoke_arrivals("job", &Arrivals::bursts(3, Duration::ZERO, 1), |i| i)
-        .unwrap();
-    rt.run_until_idle();
-    let r = rt.model_report().unwrap();
+        .unreserved_floor(0);
+    let r = report_of(builder, None, 3);
     assert_eq!(r.makespan, secs(2));
     assert_eq!(r.throttle_causes, causes(0, 1, 0));
     // Ages 0, 0, 1 s: p50 the 2nd (0), p90 and p99 the 3rd (1 s).
@@ -152,16 +152,10 @@ fn a_scaling_rate_refusal_counts_as_a_scaling_throttle() {
     // e2 would need a second: throttled by the scaling rate (back at 1 s). 1 s: e1 ended,
     // its environment is warm, and e2 runs there to 2 s.
     let rate = ScalingRate::new(1, 1, secs(10), ScalingScope::Function).unwrap();
-    let rt: Runtime<u64> = Runtime::builder()
+    let builder = Runtime::builder()
         .model(ModelOptions::new())
-        .scaling_rate(rate)
-        .build()
-        .unwrap();
-    rt.register(one_second_jobs(None)).unwrap();
-    rt.invoke_arrivals("job", &Arrivals::bursts(2, Duration::ZERO, 1), |i| i)
-        .unwrap();
-    rt.run_until_idle();
-    let r = rt.model_report().unwrap();
+        .scaling_rate(rate);
+    let r = report_of(builder, None, 2);
     assert_eq!(r.makespan, secs(2));
     assert_eq!(r.throttle_causes, causes(0, 0, 1));
     assert_eq!(r.cold_starts, 1);
@@ -175,16 +169,10 @@ fn a_full_reserved_pool_is_the_cause_when_the_scaling_allowance_is_spent_too() {
     // environment too. More environments would not give e2 a slot: a reserved-pool throttle
     // (back at 1 s). 1 s: e1 ended, e2 runs in its warm environment to 2 s.
     let rate = ScalingRate::new(1, 1, secs(10), ScalingScope::Function).unwrap();
-    let rt: Runtime<u64> = Runtime::builder()
+    let builder = Runtime::builder()
         .model(ModelOptions::new())
-        .scaling_rate(rate)
-        .build()
-        .unwrap();
-    rt.register(one_second_jobs(Some(1))).unwrap();
-    rt.invoke_arrivals("job", &Arrivals::bursts(2, Duration::ZERO, 1), |i| i)
-        .unwrap();
-    rt.run_until_idle();
-    let r = rt.model_report().unwrap();
+        .scaling_rate(rate);
+    let r = report_of(builder, Some(1), 2);
     assert_eq!(r.makespan, secs(2));
     assert_eq!(r.throttle_causes, causes(1, 0, 0));
     assert_eq!(r.functions[0].throttle_causes, causes(1, 0, 0));
@@ -199,18 +187,12 @@ fn a_full_account_is_the_cause_when_the_scaling_allowance_is_spent_too() {
     // refuse a third environment too: an account throttle (back at 1 s). 1 s: e1, e2 ended;
     // e3 runs warm to 2 s.
     let rate = ScalingRate::new(2, 1, secs(10), ScalingScope::Function).unwrap();
-    let rt: Runtime<u64> = Runtime::builder()
+    let builder = Runtime::builder()
         .model(ModelOptions::new())
         .account_concurrency(2)
         .unreserved_floor(0)
-        .scaling_rate(rate)
-        .build()
-        .unwrap();
-    rt.register(one_second_jobs(None)).unwrap();
-    rt.invoke_arrivals("job", &Arrivals::bursts(3, Duration::ZERO, 1), |i| i)
-        .unwrap();
-    rt.run_until_idle();
-    let r = rt.model_report().unwrap();
+        .scaling_rate(rate);
+    let r = report_of(builder, None, 3);
     assert_eq!(r.makespan, secs(2));
     assert_eq!(r.throttle_causes, causes(0, 1, 0));
     assert_eq!(r.cold_starts, 2);

@@ -11,6 +11,9 @@ use event_invoke::{
     ConcurrencyLimitExceeded, Condition, Function, ManualClock, Runtime, StepOutcome,
 };
 
+mod common;
+use common::one_slot_function_that_steps_inside;
+
 /// Releases blocked handlers when dropped, so that a failed assertion cannot hang the suite.
 struct ReleaseOnDrop(crossbeam_channel::Sender<()>);
 
@@ -22,39 +25,11 @@ impl Drop for ReleaseOnDrop {
     }
 }
 
-/// Registers "f" with reserved concurrency 1 on `rt`. Event 1, while it holds the only slot,
-/// tries the next event with `try_dispatch` and sends what that step did; every execution
-/// sends its payload and start time.
-fn one_slot_function_that_steps_inside(
-    rt: &Runtime<u32>,
-) -> (
-    crossbeam_channel::Receiver<Option<event_invoke::Dispatched>>,
-    crossbeam_channel::Receiver<(u32, event_invoke::Timestamp)>,
-) {
-    let (inner_tx, inner_steps) = crossbeam_channel::unbounded();
-    let (tx, starts) = crossbeam_channel::unbounded();
-    rt.register(
-        Function::new("f", move |n: &u32, ctx| {
-            tx.send((*n, ctx.started_at())).unwrap();
-            if *n == 1 {
-                // While this execution holds the only slot, try the next event.
-                inner_tx
-                    .send(ctx.runtime().unwrap().try_dispatch())
-                    .unwrap();
-            }
-            Ok(())
-        })
-        .reserved_concurrency(1),
-    )
-    .unwrap();
-    (inner_steps, starts)
-}
-
 #[test]
 fn an_event_with_no_free_slot_stays_queued_and_runs_when_the_slot_is_given_back_unthrottled() {
     let clock = ManualClock::new();
     let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
-    let (inner_steps, starts) = one_slot_function_that_steps_inside(&rt);
+    let (inner_steps, starts) = one_slot_function_that_steps_inside(&rt, |f| f);
     rt.invoke_async("f", 1).unwrap();
     rt.invoke_async("f", 2).unwrap();
 
@@ -80,7 +55,7 @@ fn the_throttle_opt_in_backs_the_same_event_off_as_lambda_does() {
         .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
         .build()
         .unwrap();
-    let (inner_steps, _starts) = one_slot_function_that_steps_inside(&rt);
+    let (inner_steps, _starts) = one_slot_function_that_steps_inside(&rt, |f| f);
     rt.invoke_async("f", 1).unwrap();
     rt.invoke_async("f", 2).unwrap();
     rt.run_until_idle();

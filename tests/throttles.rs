@@ -14,6 +14,9 @@ use event_invoke::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod common;
+use common::one_slot_function_that_steps_inside;
+
 type Rt = Runtime<u32>;
 type Record = InvocationRecord<u32, ()>;
 
@@ -424,23 +427,8 @@ fn event_that_finds_every_slot_taken_is_throttled_and_runs_after_its_backoff() {
         .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
         .build()
         .unwrap();
-    let (inner_tx, inner_steps) = crossbeam_channel::unbounded();
-    let (tx, starts) = crossbeam_channel::unbounded();
-    rt.register(
-        Function::new("f", move |n: &u32, ctx| {
-            tx.send((*n, ctx.started_at())).unwrap();
-            if *n == 1 {
-                // While this execution holds the only slot, dispatch the next event.
-                inner_tx
-                    .send(ctx.runtime().unwrap().try_dispatch())
-                    .unwrap();
-            }
-            Ok(())
-        })
-        .reserved_concurrency(1)
-        .retry_policy(exact_backoff()),
-    )
-    .unwrap();
+    let (inner_steps, starts) =
+        one_slot_function_that_steps_inside(&rt, |f| f.retry_policy(exact_backoff()));
     rt.invoke_async("f", 1).unwrap();
     let second = rt.invoke_async("f", 2).unwrap();
 

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use crossbeam_channel::Receiver;
-use event_invoke::{Destination, InvocationRecord, ManualClock, Runtime};
+use event_invoke::{
+    Destination, Dispatched, Function, InvocationRecord, ManualClock, Runtime, Timestamp,
+};
 
 /// A runtime on a fresh manual clock, and the clock.
 pub fn manual_runtime<P: Send + 'static, R: Send + 'static>() -> (ManualClock, Runtime<P, R>) {
@@ -31,4 +33,28 @@ pub fn one_record_each(
         assert_eq!(mine.len(), 1, "{id}: {mine:?}");
     }
     records.iter().filter(|(_, c)| *c == condition).count()
+}
+
+/// Registers "f" on `rt` with reserved concurrency 1 (and what `configure` adds). Event 1,
+/// while it holds the only slot, tries the next event with `try_dispatch` and sends what that
+/// step did; every execution sends its payload and start time.
+pub fn one_slot_function_that_steps_inside(
+    rt: &Runtime<u32>,
+    configure: impl FnOnce(Function<u32, ()>) -> Function<u32, ()>,
+) -> (Receiver<Option<Dispatched>>, Receiver<(u32, Timestamp)>) {
+    let (inner_tx, inner_steps) = crossbeam_channel::unbounded();
+    let (tx, starts) = crossbeam_channel::unbounded();
+    let f = Function::new("f", move |n: &u32, ctx| {
+        tx.send((*n, ctx.started_at())).unwrap();
+        if *n == 1 {
+            // While this execution holds the only slot, try the next event.
+            inner_tx
+                .send(ctx.runtime().unwrap().try_dispatch())
+                .unwrap();
+        }
+        Ok(())
+    })
+    .reserved_concurrency(1);
+    rt.register(configure(f)).unwrap();
+    (inner_steps, starts)
 }
