@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::admission::Invoker;
 use super::dispatch::{Attempt, Call};
 use super::executor::ExecutionLine;
-use crate::engine::{FunctionHandle, Runtime};
+use crate::engine::{FunctionHandle, FunctionShared, Runtime};
 use crate::parts::clock::Timestamp;
 use crate::parts::error::InvokeError;
 use crate::parts::queue::Lineage;
@@ -69,6 +69,9 @@ pub struct Context<'a, P, R> {
     cold_start: bool,
     /// Virtual time (model mode): where this execution is on its time line.
     line: Option<&'a dyn ExecutionLine>,
+    /// The function this execution invoked by name first, resolved once: a handler that
+    /// invokes one function many times looks its name up once.
+    invoked: OnceLock<Arc<FunctionShared<P, R>>>,
 }
 
 /// Where a handler's invokes go: the runtime running it (with the function's shared name, for
@@ -100,6 +103,7 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
             duplicate: call.duplicate,
             cold_start: attempt.cold,
             line,
+            invoked: OnceLock::new(),
         }
     }
 
@@ -256,7 +260,25 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
             Caller::Detached(test) => return test.record(name, payload),
         };
         let (at, payload) = self.charge_call(name, payload)?;
-        rt.invoke_async_from(name, payload, Some(self.invoker(me)), at)
+        let from = Some(self.invoker(me));
+        match self.invoked.get() {
+            Some(f) if *f.name == *name => match rt.enqueue_at(f, payload, from, at) {
+                // Deleted since: the name may belong to a new function now.
+                Err(InvokeError::FunctionDeleted { payload, .. }) => {
+                    rt.invoke_async_from(name, payload, from, at)
+                }
+                done => done,
+            },
+            Some(_) => rt.invoke_async_from(name, payload, from, at),
+            None => match rt.lookup(name) {
+                Some(f) => {
+                    let done = rt.enqueue_at(&f, payload, from, at);
+                    let _ = self.invoked.set(f);
+                    done
+                }
+                None => rt.invoke_async_from(name, payload, from, at),
+            },
+        }
     }
 
     /// This event, in function `me`, as the invoker of the events its handler invokes.
@@ -451,6 +473,7 @@ impl<P> TestContext<P> {
             duplicate: self.duplicate,
             cold_start: self.cold_start,
             line: None,
+            invoked: OnceLock::new(),
         }
     }
 
