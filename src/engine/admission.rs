@@ -13,7 +13,7 @@ use crate::parts::record::RequestId;
 
 use super::by_name;
 use super::dispatch::{Attempt, Call};
-use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
+use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime};
 
 /// The event whose execution (or whose record, for a function destination) invokes: the new
 /// event is one hop further down its chain.
@@ -284,7 +284,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             .then(|| now + st.current.config.retry.maximum_event_age());
         drop(st);
         if schedule {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            self.inner.schedule(f);
         }
         if let Some(due) = expiry {
             self.arm_timer(f, due);

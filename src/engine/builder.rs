@@ -1,7 +1,7 @@
 //! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -17,13 +17,14 @@ use crate::parts::clock::{Clock, SystemClock};
 use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::record::InvocationRecord;
+use crate::parts::run_queue::RunQueue;
 use crate::parts::scaling::ScalingRate;
 use std::marker::PhantomData;
 
 use super::ConcurrencyLimitExceeded;
 use super::{
     Environments, Hooks, IdleWait, Inner, Observer, RecursionGuard, Registry, Runtime, Settings,
-    Task, Timers, Tracer, ZeroConcurrency,
+    Timers, Tracer, ZeroConcurrency,
 };
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].
@@ -217,7 +218,6 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         #[cfg(feature = "model")]
         self.settle_virtual_clock()?;
         self.validate()?;
-        let (run_tx, run_rx) = crossbeam_channel::unbounded();
         #[cfg(feature = "model")]
         let executor = self
             .virtual_time
@@ -241,11 +241,9 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
                 seed: self.seed,
                 keep_dead_letters: self.keep_dead_letters,
             },
-            run_tx,
-            run_rx,
+            run_queue: RunQueue::new(),
             timers: Timers::new(),
             slot_waiters: Mutex::new(Vec::new()),
-            parked: AtomicUsize::new(0),
             outstanding: AtomicU64::new(0),
             idle: IdleWait::default(),
             dead_letters: Mutex::new(Vec::new()),
@@ -265,9 +263,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             let Some(inner) = weak.upgrade() else {
                 return false;
             };
-            if inner.parked.load(Ordering::SeqCst) > 0 {
-                let _ = inner.run_tx.send(Task::Tick);
-            }
+            inner.run_queue.wake_one();
             true
         }));
         Ok(Runtime { inner })

@@ -14,8 +14,7 @@ use super::executor::{ExecutionLine, Executor};
 use super::outcome::Ending;
 use super::slots::NoSlot;
 use super::{
-    bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Task, Version,
-    ZeroConcurrency,
+    bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Version, ZeroConcurrency,
 };
 use crate::parts::clock::duration_nanos;
 
@@ -225,7 +224,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             (Arc::clone(&st.current), limit as u64, more)
         };
         if more {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            self.inner.schedule(f);
         }
         Some((version, limit))
     }
@@ -304,7 +303,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             (event, Arc::clone(&st.current), more)
         };
         if more {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            self.inner.schedule(f);
         }
         Some(self.dispatch(f, event, &version, now, &mut held, None).0)
     }

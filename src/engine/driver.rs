@@ -5,18 +5,16 @@ use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, Thread, ThreadId};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use parking_lot::Mutex;
 
 use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
-use crate::parts::queue::QueuedEvent;
 
 use super::dispatch::BATCH;
-use super::{Dispatched, Runtime, Task};
+use super::{Dispatched, FunctionShared, Inner, Runtime};
 
 /// Tells worker loops to return. Clones share one signal; stopping is permanent.
 ///
@@ -44,20 +42,18 @@ pub struct StopSignal {
 
 struct StopInner {
     stopped: AtomicBool,
-    // Dropping the sender disconnects the channel, which wakes every parked worker at once.
-    tx: Mutex<Option<Sender<()>>>,
-    rx: Receiver<()>,
+    /// The threads running a worker loop on this signal: `stop` unparks each. A worker joins
+    /// before it first reads `stopped`, so either it reads `true` or `stop` finds it here.
+    workers: Mutex<Vec<Thread>>,
 }
 
 impl StopSignal {
     /// A signal not yet given.
     pub fn new() -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(0);
         StopSignal {
             inner: Arc::new(StopInner {
                 stopped: AtomicBool::new(false),
-                tx: Mutex::new(Some(tx)),
-                rx,
+                workers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -66,12 +62,39 @@ impl StopSignal {
     /// batch of a fast function's events).
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
-        self.inner.tx.lock().take();
+        for worker in self.inner.workers.lock().iter() {
+            worker.unpark();
+        }
+    }
+
+    /// Counts `me` among the threads `stop` unparks, until the guard drops.
+    fn listen(&self, me: &Thread) -> Listening<'_> {
+        self.inner.workers.lock().push(me.clone());
+        Listening {
+            stop: &self.inner,
+            id: me.id(),
+        }
     }
 
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::SeqCst)
+    }
+}
+
+/// A worker loop's place among the threads a [`StopSignal`] unparks; left when dropped (also
+/// when the loop unwinds).
+struct Listening<'a> {
+    stop: &'a StopInner,
+    id: ThreadId,
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        let mut workers = self.stop.workers.lock();
+        if let Some(at) = workers.iter().position(|t| t.id() == self.id) {
+            workers.swap_remove(at);
+        }
     }
 }
 
@@ -220,6 +243,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// [`run_until_idle`](Self::run_until_idle) on one thread instead.
     pub fn run_worker(&self, stop: &StopSignal) -> u64 {
         let _worker = WorkerThread::enter();
+        let me = thread::current();
+        let _listening = stop.listen(&me);
         let inner = &self.inner;
         let mut dispatched = 0;
         let mut batch = Vec::with_capacity(BATCH);
@@ -230,44 +255,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let now = inner.clock.now();
             self.due_in_virtual_time(now);
             self.fire_timers(now);
-            match inner.run_rx.try_recv() {
-                Ok(task) => {
-                    dispatched += self.run_batch(task, &mut batch);
-                    continue;
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => return dispatched,
-            }
-            // Park. Count ourselves first, then re-check the timers: whoever arms an earlier
-            // timer or moves the virtual clock after this point sees `parked > 0` and sends a
-            // Tick, so no wake-up is lost.
-            inner.parked.fetch_add(1, Ordering::SeqCst);
-            let next = inner.timers.next_nanos();
-            let now = inner.clock.now();
-            if next <= now.as_nanos() {
-                inner.parked.fetch_sub(1, Ordering::SeqCst);
+            if let Some(f) = inner.run_queue.pop_or_park(&me) {
+                dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
-            let timeout = if inner.is_virtual || next == u64::MAX {
-                crossbeam_channel::never()
-            } else {
-                crossbeam_channel::after(Timestamp::from_nanos(next) - now)
-            };
-            crossbeam_channel::select! {
-                recv(inner.run_rx) -> task => {
-                    inner.parked.fetch_sub(1, Ordering::SeqCst);
-                    if let Ok(task) = task {
-                        dispatched += self.run_batch(task, &mut batch);
-                    }
-                }
-                recv(stop.inner.rx) -> _ => {
-                    inner.parked.fetch_sub(1, Ordering::SeqCst);
-                    return dispatched;
-                }
-                recv(timeout) -> _ => {
-                    inner.parked.fetch_sub(1, Ordering::SeqCst);
+            // Counted as parked, in the same lock that saw the run queue empty: a function
+            // scheduled from now on unparks us. Re-check the timers: whoever arms an earlier
+            // timer or moves the virtual clock after the count was published unparks a parked
+            // thread, and `stop` unparks every listening one, so no wake-up is lost.
+            let next = inner.timers.next_nanos();
+            let now = inner.clock.now();
+            if next > now.as_nanos() && !stop.is_stopped() {
+                if inner.is_virtual || next == u64::MAX {
+                    thread::park();
+                } else {
+                    thread::park_timeout(Timestamp::from_nanos(next) - now);
                 }
             }
+            inner.run_queue.unparked(&me);
         }
     }
 
@@ -339,18 +344,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let now = self.inner.clock.now();
         self.due_in_virtual_time(now);
         self.fire_timers(now);
-        loop {
-            match self.inner.run_rx.try_recv() {
-                Ok(Task::Run(f)) => {
-                    // The time read above: one clock read per step, not two.
-                    if let Some(d) = self.step_at(&f, now) {
-                        return Some(d);
-                    }
-                }
-                Ok(Task::Tick) => {}
-                Err(_) => return None,
+        while let Some(f) = self.inner.run_queue.pop() {
+            // The time read above: one clock read per step, not two.
+            if let Some(d) = self.step_at(&f, now) {
+                return Some(d);
             }
         }
+        None
     }
 
     /// Runs every event on the calling thread until nothing is left to run, and returns how
@@ -384,12 +384,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let inner = &self.inner;
         let mut dispatched = 0;
         let mut batch = Vec::with_capacity(BATCH);
+        // The calling thread's handle, read the first time it parks.
+        let mut me: Option<Thread> = None;
         loop {
             let now = inner.clock.now();
             self.due_in_virtual_time(now);
             self.fire_timers(now);
-            if let Ok(task) = inner.run_rx.try_recv() {
-                dispatched += self.run_batch(task, &mut batch);
+            if let Some(f) = inner.run_queue.pop() {
+                dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
             // Nothing is runnable now.
@@ -418,28 +420,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if inner.clock.advance_to(target) {
                 continue;
             }
-            // A real clock: wait for the target, or for an event from another thread. Counted
-            // as parked so that a thread arming an earlier timer nudges us.
-            inner.parked.fetch_add(1, Ordering::SeqCst);
-            let task = if inner.timers.next_nanos() != timers_seen {
-                None // a timer was armed meanwhile: look again
-            } else {
-                inner.run_rx.recv_timeout(target - now).ok()
-            };
-            inner.parked.fetch_sub(1, Ordering::SeqCst);
-            if let Some(task) = task {
-                dispatched += self.run_batch(task, &mut batch);
+            // A real clock: wait for the target, or for a function another thread schedules.
+            // Counted as parked so that a thread arming an earlier timer unparks us too.
+            let me = me.get_or_insert_with(thread::current);
+            if let Some(f) = inner.run_queue.pop_or_park(me) {
+                dispatched += self.step_batch(&f, &mut batch);
+                continue;
             }
-        }
-    }
-
-    /// Runs one task from the run queue: a batch of a function's ready events (see
-    /// [`step_batch`](Self::step_batch)), or nothing for a Tick. Returns the events dispatched.
-    #[inline]
-    pub(crate) fn run_batch(&self, task: Task<P, R>, batch: &mut Vec<QueuedEvent<P>>) -> u64 {
-        match task {
-            Task::Run(f) => self.step_batch(&f, batch),
-            Task::Tick => 0,
+            // Unless a timer was armed meanwhile: then look again at once.
+            if inner.timers.next_nanos() == timers_seen {
+                thread::park_timeout(target - now);
+            }
+            inner.run_queue.unparked(me);
         }
     }
 
@@ -485,6 +477,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         drop(guard);
         inner.idle.waiters.fetch_sub(1, Ordering::SeqCst);
         idle
+    }
+}
+
+impl<P, R> Inner<P, R> {
+    /// Puts `f` in the run queue, unparking a parked worker if there is one. Called by whoever
+    /// claimed `f`'s run token ([`RunToken`](crate::parts::queue::RunToken)), so `f` is in the
+    /// queue at most once.
+    #[inline]
+    pub(crate) fn schedule(&self, f: &Arc<FunctionShared<P, R>>) {
+        self.run_queue.push(Arc::clone(f));
     }
 }
 

@@ -13,7 +13,7 @@ use crate::parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::outcome::Ending;
-use super::{Context, FunctionConfig, FunctionShared, Handler, Runtime, Task, Version};
+use super::{Context, FunctionConfig, FunctionShared, Handler, Runtime, Version};
 
 pub(crate) fn deleted_handler<P: Send + 'static, R: Send + 'static>(
     _: &P,
@@ -69,7 +69,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let runnable = st.queue.ready_len() > 0;
         if st.token.claim(runnable) {
             drop(st);
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            self.inner.schedule(f);
         }
     }
 
@@ -199,7 +199,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         drop(st);
         drop(reg);
         if wake {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            self.inner.schedule(f);
         }
         // A limit raised makes room that no slot given back would announce.
         self.inner.wake_slot_waiters();

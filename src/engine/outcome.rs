@@ -12,7 +12,7 @@ use crate::parts::record::{Condition, Destination, FunctionError, InvocationReco
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
-use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Task, Version};
+use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
 use crate::parts::clock::duration_nanos;
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
@@ -408,7 +408,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         drop(st);
         if schedule {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            self.inner.schedule(f);
         }
     }
 

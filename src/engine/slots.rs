@@ -8,7 +8,7 @@ use crate::parts::clock::Timestamp;
 use crate::parts::limiter::OwnedPermit;
 use crate::parts::limiter::{ConcurrencyLimiter, Permit};
 
-use super::{Environments, FunctionShared, Inner, Runtime, Task, Version};
+use super::{Environments, FunctionShared, Inner, Runtime, Version};
 
 /// Execution slots held by one attempt: permits borrowed from the runtime's limiters, so that
 /// taking and giving them back costs no reference counting. Released on drop (also if anything
@@ -61,9 +61,7 @@ impl<P: Send + 'static, R: Send + 'static> Inner<P, R> {
     /// token, so each is sent once). One that finds no slot again waits again.
     pub(crate) fn wake_slot_waiters(&self) {
         let woken = std::mem::take(&mut *self.slot_waiters.lock());
-        for f in woken {
-            let _ = self.run_tx.send(Task::Run(f));
-        }
+        self.run_queue.push_all(woken);
     }
 }
 

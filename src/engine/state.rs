@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::executor::Executor;
@@ -17,6 +16,7 @@ use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
+use crate::parts::run_queue::RunQueue;
 
 use super::{
     Counters, Environments, FunctionConfig, Handler, RecursionGuard, Registry, Timers,
@@ -37,7 +37,7 @@ pub(crate) struct FnState<P, R> {
     pub(crate) queue: InvocationQueue<P>,
     pub(crate) seq: u64,
     pub(crate) received: u64,
-    /// Whether this function's `Task::Run` is in the run queue (or about to be).
+    /// Whether this function is in the run queue (or about to be).
     pub(crate) token: RunToken,
     pub(crate) paused: bool,
     pub(crate) deleted: bool,
@@ -75,12 +75,6 @@ pub(crate) struct FunctionShared<P, R> {
     pub(crate) cost_rng: Mutex<SeededRng>,
 }
 
-/// What the run queue carries: a function with ready events, or a nudge to look at the timers.
-pub(crate) enum Task<P, R> {
-    Run(Arc<FunctionShared<P, R>>),
-    Tick,
-}
-
 pub(crate) type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;
 pub(crate) type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
 
@@ -93,16 +87,15 @@ pub(crate) struct Inner<P, R> {
     pub(crate) unreserved: Arc<ConcurrencyLimiter>,
     /// The runtime's settings that never change after `build`.
     pub(crate) settings: Settings,
-    pub(crate) run_tx: Sender<Task<P, R>>,
-    pub(crate) run_rx: Receiver<Task<P, R>>,
+    /// Functions with ready events (each at most once: its run token), and the workers parked
+    /// until one comes.
+    pub(crate) run_queue: RunQueue<Arc<FunctionShared<P, R>>>,
     /// Due retries and backoffs, and held events' age deadlines.
     pub(crate) timers: Timers<P, R>,
     /// Functions waiting for an execution slot to be given back (wait mode): each is out of
     /// the run queue but keeps its run token, and goes back to the run queue when a slot of a
     /// limiter it marked ([`ConcurrencyLimiter::wait_for_slot`]) is given back.
     pub(crate) slot_waiters: Mutex<Vec<Arc<FunctionShared<P, R>>>>,
-    /// Workers blocked in the run queue; a wake-up is sent only when one is.
-    pub(crate) parked: AtomicUsize,
     /// Events accepted and not yet ended.
     pub(crate) outstanding: AtomicU64,
     /// Where `wait_idle` waits for `outstanding` to reach 0.

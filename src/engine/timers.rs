@@ -10,7 +10,7 @@ use crate::parts::clock::Timestamp;
 use crate::parts::record::Condition;
 
 use super::outcome::Ending;
-use super::{FunctionShared, Runtime, Task};
+use super::{FunctionShared, Runtime};
 
 pub(crate) struct TimerEntry<P, R> {
     pub(crate) due: Timestamp,
@@ -152,8 +152,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn arm_timer(&self, f: &Arc<FunctionShared<P, R>>, due: Timestamp) {
         let earlier = self.inner.timers.arm(f, due);
         // A parked worker waits for the old earliest timer; nudge it to re-read.
-        if earlier && self.inner.parked.load(Ordering::SeqCst) > 0 {
-            let _ = self.inner.run_tx.send(Task::Tick);
+        if earlier {
+            self.inner.run_queue.wake_one();
         }
     }
 
@@ -211,7 +211,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let runnable = st.queue.ready_len() > 0;
             if st.token.claim(runnable) {
                 drop(st);
-                let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+                self.inner.schedule(f);
             }
         }
     }

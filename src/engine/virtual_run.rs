@@ -11,8 +11,7 @@ use super::dispatch::{Attempt, Call};
 use super::executor::{Arrival, Completion, Due, Executor, Started, ThrottleCause, VirtualTime};
 use super::outcome::Ending;
 use super::{
-    Dispatched, FnState, FunctionMetrics, FunctionShared, Runtime, Slots, StepOutcome, Task,
-    Version,
+    Dispatched, FnState, FunctionMetrics, FunctionShared, Runtime, Slots, StepOutcome, Version,
 };
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
@@ -246,7 +245,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 && self.slot_free(f, &st.current, now)
                 && st.token.claim(true)
             {
-                let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+                self.inner.schedule(f);
             }
             true
         });

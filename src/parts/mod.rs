@@ -21,6 +21,7 @@ pub(crate) mod queue;
 pub(crate) mod record;
 pub(crate) mod retry;
 pub(crate) mod rng;
+pub(crate) mod run_queue;
 pub(crate) mod scaling;
 pub(crate) mod segments;
 pub(crate) mod sync;

@@ -1,0 +1,242 @@
+//! The run queue: what has work ready (the engine's functions with ready events), in the order
+//! it became ready, and the threads parked until something is.
+//!
+//! One lock guards both, so that a thread that finds the queue empty counts itself as parked
+//! in the same step: whoever pushes after that finds it and unparks it, and whoever pushed
+//! before left an item it found. No wake-up is lost and none is sent when nobody is parked,
+//! which keeps the common hand-off (one thread pushes, another or the same pops) to a lock, a
+//! `VecDeque` push and a pop. Callers decide what goes in: the engine's run token keeps a
+//! function in it at most once.
+
+use std::collections::VecDeque;
+
+use crate::parts::sync::{AtomicUsize, Mutex, Ordering, Thread};
+
+/// Items ready to run, first in first out, and the threads parked waiting for one.
+pub struct RunQueue<T> {
+    shared: Mutex<Shared<T>>,
+    /// `sleepers.len()`, readable without the lock: a timer armed or a clock moved wakes a
+    /// parked thread only when there is one (see [`wake_one`](Self::wake_one)).
+    parked: AtomicUsize,
+}
+
+struct Shared<T> {
+    ready: VecDeque<T>,
+    /// Threads parked (or about to park) until an item comes; each is unparked at most once
+    /// per registration, by whoever takes it out of this list.
+    sleepers: Vec<Thread>,
+}
+
+impl<T> Default for RunQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> RunQueue<T> {
+    /// An empty queue with no thread parked.
+    pub fn new() -> Self {
+        RunQueue {
+            shared: Mutex::new(Shared {
+                ready: VecDeque::new(),
+                sleepers: Vec::new(),
+            }),
+            parked: AtomicUsize::new(0),
+        }
+    }
+
+    /// Appends `item`, and unparks one parked thread if there is one.
+    #[inline]
+    pub fn push(&self, item: T) {
+        let sleeper = {
+            let mut shared = self.shared.lock();
+            shared.ready.push_back(item);
+            if shared.sleepers.is_empty() {
+                return;
+            }
+            self.take_sleeper(&mut shared)
+        };
+        if let Some(thread) = sleeper {
+            thread.unpark();
+        }
+    }
+
+    /// Appends every item under one lock, and unparks as many parked threads as items came
+    /// (or all there are).
+    pub fn push_all(&self, items: impl IntoIterator<Item = T>) {
+        let woken = {
+            let mut shared = self.shared.lock();
+            let before = shared.ready.len();
+            shared.ready.extend(items);
+            let added = shared.ready.len() - before;
+            let keep = shared.sleepers.len().saturating_sub(added);
+            let woken: Vec<Thread> = shared.sleepers.drain(keep..).collect();
+            self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
+            woken
+        };
+        for thread in woken {
+            thread.unpark();
+        }
+    }
+
+    /// The oldest item, if any.
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        self.shared.lock().ready.pop_front()
+    }
+
+    /// The oldest item; or, when there is none, counts `me` (the calling thread) as parked, in
+    /// the same step. After `None` the caller parks (`std::thread::park`, with a timeout if it
+    /// likes), and once awake, for whatever reason, calls [`unparked`](Self::unparked) before
+    /// looking again. A push after this call unparks a parked thread, so the caller's park
+    /// returns (at once if the push came first).
+    #[inline]
+    pub fn pop_or_park(&self, me: &Thread) -> Option<T> {
+        let mut shared = self.shared.lock();
+        if let Some(item) = shared.ready.pop_front() {
+            return Some(item);
+        }
+        shared.sleepers.push(me.clone());
+        self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
+        None
+    }
+
+    /// `me` is awake again (unparked, timed out, or woken for no reason): it no longer counts
+    /// as parked. Call it after every park that followed a [`pop_or_park`](Self::pop_or_park)
+    /// returning `None`, and before that call again.
+    #[inline]
+    pub fn unparked(&self, me: &Thread) {
+        // Cheap when a push took us out already: nobody is parked at all. (We counted
+        // ourselves in; only a later removal of every sleeper can make this read 0.)
+        if self.parked.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut shared = self.shared.lock();
+        let me = me.id();
+        if let Some(at) = shared.sleepers.iter().position(|t| t.id() == me) {
+            shared.sleepers.swap_remove(at);
+            self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
+        }
+    }
+
+    /// Unparks one parked thread, if there is one, to look again at what else it waits for (a
+    /// timer armed earlier, a clock moved). Whoever changes that state first and then calls
+    /// this reaches every thread that counted itself parked before looking at it: the count is
+    /// published (`SeqCst`) before the parked thread looks, and read here after the change.
+    /// Returns whether a thread was unparked.
+    pub fn wake_one(&self) -> bool {
+        if self.parked.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        let sleeper = self.take_sleeper(&mut self.shared.lock());
+        match sleeper {
+            Some(thread) => {
+                thread.unpark();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// How many threads are parked.
+    #[cfg(any(test, loom))]
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::SeqCst)
+    }
+
+    /// How many items wait.
+    #[cfg(any(test, loom))]
+    pub fn len(&self) -> usize {
+        self.shared.lock().ready.len()
+    }
+
+    /// Whether no item waits.
+    #[cfg(any(test, loom))]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the thread parked last (the warmest), keeping the count in step.
+    #[inline]
+    fn take_sleeper(&self, shared: &mut Shared<T>) -> Option<Thread> {
+        let thread = shared.sleepers.pop()?;
+        self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
+        Some(thread)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::Duration;
+
+    use super::RunQueue;
+
+    #[test]
+    fn items_come_out_in_the_order_they_went_in() {
+        let q = RunQueue::new();
+        q.push(1);
+        q.push_all([2, 3]);
+        q.push(4);
+        assert_eq!(q.len(), 4);
+        let out: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(out, [1, 2, 3, 4]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_thread_that_found_nothing_counts_as_parked_until_it_says_it_is_awake() {
+        let q: RunQueue<u32> = RunQueue::new();
+        let me = thread::current();
+        assert_eq!(q.pop_or_park(&me), None);
+        assert_eq!(q.parked(), 1);
+        q.unparked(&me);
+        assert_eq!(q.parked(), 0);
+        // Awake twice is harmless.
+        q.unparked(&me);
+        assert_eq!(q.parked(), 0);
+        assert!(!q.wake_one(), "nobody is parked");
+    }
+
+    #[test]
+    fn a_push_takes_one_parked_thread_out_and_unparks_it() {
+        let q = Arc::new(RunQueue::new());
+        let worker = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                let me = thread::current();
+                loop {
+                    if let Some(item) = q.pop_or_park(&me) {
+                        return item;
+                    }
+                    thread::park();
+                    q.unparked(&me);
+                }
+            })
+        };
+        while q.parked() == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        q.push(7);
+        assert_eq!(worker.join().unwrap(), 7);
+        assert_eq!(q.parked(), 0);
+    }
+
+    #[test]
+    fn pushing_many_wakes_as_many_parked_threads_as_items() {
+        let q: RunQueue<u32> = RunQueue::new();
+        let me = thread::current();
+        assert_eq!(q.pop_or_park(&me), None);
+        let other = thread::spawn(|| thread::current()).join().unwrap();
+        assert_eq!(q.pop_or_park(&other), None);
+        assert_eq!(q.parked(), 2);
+        q.push_all([1]);
+        assert_eq!(q.parked(), 1);
+        q.push_all([2, 3]);
+        assert_eq!(q.parked(), 0);
+        // The unpark reached this thread, or the other one (whose handle outlives it).
+        q.unparked(&me);
+        assert_eq!(q.len(), 3);
+    }
+}
