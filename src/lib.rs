@@ -448,6 +448,7 @@ pub use testing::{
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::parts::queue::RunToken;
+    pub use crate::parts::run_queue::RunQueue;
     use crate::ConcurrencyLimiter;
 
     /// [`ConcurrencyLimiter::wait_for_slot`]: mark the limiter waited for; whether a slot is

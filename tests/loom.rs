@@ -211,3 +211,139 @@ fn marks_and_permits_share_one_word_without_breaking_the_limit() {
         assert!(!take_waiting(&limiter));
     });
 }
+
+/// What the engine's run queue carries in these models: a function with ready events, or (for
+/// the last model) the word to return.
+#[derive(Debug, PartialEq)]
+enum Item {
+    Run,
+    Stop,
+}
+
+/// The run token and the engine's run queue together, with a worker that parks when the queue
+/// is empty: every event pushed runs (none stranded, and the worker is never left parked while
+/// one waits: loom reports a thread parked for good as a deadlock), and the function is never
+/// in the queue twice.
+#[test]
+fn the_run_queue_strands_no_ready_function_and_holds_none_twice() {
+    use event_invoke::__loom::RunQueue;
+    model(|| {
+        struct State {
+            queue: InvocationQueue<u32>,
+            token: RunToken,
+        }
+        let state = Arc::new(Mutex::new(State {
+            queue: InvocationQueue::new(8).unwrap(),
+            token: RunToken::new(),
+        }));
+        let run_queue = Arc::new(RunQueue::new());
+        // Times the function is in the run queue (or on its way in): never above 1.
+        let scheduled = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (state, run_queue, scheduled) =
+                (state.clone(), run_queue.clone(), scheduled.clone());
+            thread::spawn(move || {
+                let me = thread::current();
+                let mut done = 0;
+                while done < 2 {
+                    let Some(item) = run_queue.pop_or_park(&me) else {
+                        thread::park();
+                        run_queue.unparked(&me);
+                        continue;
+                    };
+                    assert_eq!(item, Item::Run);
+                    scheduled.fetch_sub(1, Ordering::SeqCst);
+                    let (event, more) = {
+                        let mut st = state.lock().unwrap();
+                        let event = st.queue.pop_due(Timestamp::ZERO);
+                        let runnable = st.queue.ready_len() > 0;
+                        let more = st.token.keep(runnable);
+                        if more {
+                            assert_eq!(scheduled.fetch_add(1, Ordering::SeqCst), 0);
+                        }
+                        (event, more)
+                    };
+                    if more {
+                        run_queue.push(Item::Run);
+                    }
+                    done += usize::from(event.is_some());
+                }
+            })
+        };
+        for i in 0..2u64 {
+            let send = {
+                let mut st = state.lock().unwrap();
+                let ev = QueuedEvent::new(RequestId::from_u64(i), i as u32, Timestamp::ZERO);
+                st.queue.push(ev).unwrap();
+                let send = st.token.claim(true);
+                if send {
+                    assert_eq!(scheduled.fetch_add(1, Ordering::SeqCst), 0, "queued twice");
+                }
+                send
+            };
+            if send {
+                run_queue.push(Item::Run);
+            }
+        }
+        worker.join().unwrap();
+        assert!(state.lock().unwrap().queue.is_empty());
+        assert_eq!(scheduled.load(Ordering::SeqCst), 0);
+        assert_eq!(run_queue.len(), 0);
+    });
+}
+
+/// Two workers park on the run queue; work pushed, a timer armed (a flag set, then
+/// `wake_one`, as `arm_timer` does) and the word to return each reach a parked worker. A
+/// wake-up lost would leave a worker parked for good, which loom reports as a deadlock; the
+/// timer would go unseen, which the count catches.
+#[test]
+fn a_parked_worker_is_never_left_asleep_by_work_a_timer_or_a_stop() {
+    use event_invoke::__loom::RunQueue;
+    use loom::sync::atomic::AtomicBool;
+    model(|| {
+        let run_queue = Arc::new(RunQueue::new());
+        let timer_due = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (run_queue, timer_due, seen) =
+                    (run_queue.clone(), timer_due.clone(), seen.clone());
+                thread::spawn(move || {
+                    let me = thread::current();
+                    loop {
+                        // A worker looks at its timers before it parks (`fire_timers`)...
+                        if timer_due.swap(false, Ordering::SeqCst) {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
+                        match run_queue.pop_or_park(&me) {
+                            Some(Item::Run) => {
+                                seen.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Some(Item::Stop) => return,
+                            None => {
+                                // ... and again once it counts as parked.
+                                if !timer_due.load(Ordering::SeqCst) {
+                                    thread::park();
+                                }
+                                run_queue.unparked(&me);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        run_queue.push(Item::Run);
+        timer_due.store(true, Ordering::SeqCst);
+        run_queue.wake_one();
+        // Both the work and the timer are seen before the workers are told to return.
+        while seen.load(Ordering::SeqCst) < 2 {
+            thread::yield_now();
+        }
+        run_queue.push_all([Item::Stop, Item::Stop]);
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(run_queue.parked(), 0);
+    });
+}

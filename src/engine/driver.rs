@@ -5,13 +5,14 @@ use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle, Thread, ThreadId};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
+use crate::parts::sync::{self as wait, Thread, ThreadId};
 
 use super::dispatch::BATCH;
 use super::{Dispatched, FunctionShared, Inner, Runtime};
@@ -243,7 +244,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// [`run_until_idle`](Self::run_until_idle) on one thread instead.
     pub fn run_worker(&self, stop: &StopSignal) -> u64 {
         let _worker = WorkerThread::enter();
-        let me = thread::current();
+        let me = wait::current();
         let _listening = stop.listen(&me);
         let inner = &self.inner;
         let mut dispatched = 0;
@@ -267,9 +268,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let now = inner.clock.now();
             if next > now.as_nanos() && !stop.is_stopped() {
                 if inner.is_virtual || next == u64::MAX {
-                    thread::park();
+                    wait::park();
                 } else {
-                    thread::park_timeout(Timestamp::from_nanos(next) - now);
+                    wait::park_timeout(Timestamp::from_nanos(next) - now);
                 }
             }
             inner.run_queue.unparked(&me);
@@ -422,16 +423,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
             // A real clock: wait for the target, or for a function another thread schedules.
             // Counted as parked so that a thread arming an earlier timer unparks us too.
-            let me = me.get_or_insert_with(thread::current);
+            let me = me.get_or_insert_with(wait::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
                 dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
             // Unless a timer was armed meanwhile: then look again at once.
             if inner.timers.next_nanos() == timers_seen {
-                thread::park_timeout(target - now);
+                wait::park_timeout(target - now);
             }
-            inner.run_queue.unparked(me);
+            inner.run_queue.unparked(&*me);
         }
     }
 

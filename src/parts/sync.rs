@@ -4,13 +4,19 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::thread::Thread;
+pub(crate) use loom::thread::{current, park, Thread, ThreadId};
 #[cfg(not(loom))]
 pub(crate) use parking_lot::Mutex;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::thread::Thread;
+pub(crate) use std::thread::{current, park, park_timeout, Thread, ThreadId};
+
+/// loom has no timed park; a timed-out park is a wake-up for no reason, which callers handle.
+#[cfg(loom)]
+pub(crate) fn park_timeout(_: std::time::Duration) {
+    loom::thread::park();
+}
 
 /// loom's mutex behind parking_lot's signature (`lock` returns the guard).
 #[cfg(loom)]
