@@ -292,39 +292,70 @@ fn the_run_queue_strands_no_ready_function_and_holds_none_twice() {
     });
 }
 
-/// Two workers park on the run queue; work pushed, a timer armed (a flag set, then
-/// `wake_one`, as `arm_timer` does) and the word to return each reach a parked worker. A
-/// wake-up lost would leave a worker parked for good, which loom reports as a deadlock; the
-/// timer would go unseen, which the count catches.
+/// A worker parks on the run queue; work pushed and a timer armed (a flag set, then
+/// `wake_one`, as `arm_timer` does) both reach it. A wake-up lost would leave it parked for
+/// good, which loom reports as a deadlock (it returns only once it saw both).
 #[test]
-fn a_parked_worker_is_never_left_asleep_by_work_a_timer_or_a_stop() {
+fn a_parked_worker_always_hears_of_work_and_of_an_earlier_timer() {
     use event_invoke::__loom::RunQueue;
     use loom::sync::atomic::AtomicBool;
     model(|| {
         let run_queue = Arc::new(RunQueue::new());
         let timer_due = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (run_queue, timer_due) = (run_queue.clone(), timer_due.clone());
+            thread::spawn(move || {
+                let me = thread::current();
+                let (mut ran, mut fired) = (false, false);
+                while !(ran && fired) {
+                    // A worker looks at its timers before it looks at the queue...
+                    fired |= timer_due.load(Ordering::SeqCst);
+                    match run_queue.pop_or_park(&me) {
+                        Some(item) => {
+                            assert_eq!(item, Item::Run);
+                            ran = true;
+                        }
+                        None => {
+                            // ... and again once it counts as parked.
+                            if !timer_due.load(Ordering::SeqCst) {
+                                thread::park();
+                            }
+                            run_queue.unparked(&me);
+                        }
+                    }
+                }
+            })
+        };
+        run_queue.push(Item::Run);
+        timer_due.store(true, Ordering::SeqCst);
+        run_queue.wake_one();
+        worker.join().unwrap();
+        assert_eq!(run_queue.parked(), 0);
+    });
+}
+
+/// Two workers park on the run queue; one item of work and then one word to return for each
+/// (pushed together, as `wake_slot_waiters` pushes the functions it wakes) reach them all: the
+/// work is done once, and no worker is left parked (loom reports that as a deadlock).
+#[test]
+fn items_pushed_together_wake_as_many_parked_workers() {
+    use event_invoke::__loom::RunQueue;
+    model(|| {
+        let run_queue = Arc::new(RunQueue::new());
+        let ran = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                let (run_queue, timer_due, seen) =
-                    (run_queue.clone(), timer_due.clone(), seen.clone());
+                let (run_queue, ran) = (run_queue.clone(), ran.clone());
                 thread::spawn(move || {
                     let me = thread::current();
                     loop {
-                        // A worker looks at its timers before it parks (`fire_timers`)...
-                        if timer_due.swap(false, Ordering::SeqCst) {
-                            seen.fetch_add(1, Ordering::SeqCst);
-                        }
                         match run_queue.pop_or_park(&me) {
                             Some(Item::Run) => {
-                                seen.fetch_add(1, Ordering::SeqCst);
+                                ran.fetch_add(1, Ordering::SeqCst);
                             }
                             Some(Item::Stop) => return,
                             None => {
-                                // ... and again once it counts as parked.
-                                if !timer_due.load(Ordering::SeqCst) {
-                                    thread::park();
-                                }
+                                thread::park();
                                 run_queue.unparked(&me);
                             }
                         }
@@ -333,17 +364,12 @@ fn a_parked_worker_is_never_left_asleep_by_work_a_timer_or_a_stop() {
             })
             .collect();
         run_queue.push(Item::Run);
-        timer_due.store(true, Ordering::SeqCst);
-        run_queue.wake_one();
-        // Both the work and the timer are seen before the workers are told to return.
-        while seen.load(Ordering::SeqCst) < 2 {
-            thread::yield_now();
-        }
         run_queue.push_all([Item::Stop, Item::Stop]);
         for w in workers {
             w.join().unwrap();
         }
-        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
         assert_eq!(run_queue.parked(), 0);
+        assert_eq!(run_queue.len(), 0);
     });
 }

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use crate::parts::sync::{AtomicUsize, Mutex, Ordering, Thread};
+use crate::parts::sync::{fence, AtomicUsize, Mutex, Ordering, Thread};
 
 /// Items ready to run, first in first out, and the threads parked waiting for one.
 pub struct RunQueue<T> {
@@ -25,6 +25,14 @@ struct Shared<T> {
     /// Threads parked (or about to park) until an item comes; each is unparked at most once
     /// per registration, by whoever takes it out of this list.
     sleepers: Vec<Thread>,
+}
+
+impl<T> std::fmt::Debug for RunQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunQueue")
+            .field("parked", &self.parked.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T> Default for RunQueue<T> {
@@ -98,6 +106,10 @@ impl<T> RunQueue<T> {
         }
         shared.sleepers.push(me.clone());
         self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
+        drop(shared);
+        // The count is published before the caller looks at what else it waits for (timers,
+        // the clock); `wake_one` has the matching fence (see there).
+        fence(Ordering::SeqCst);
         None
     }
 
@@ -120,11 +132,12 @@ impl<T> RunQueue<T> {
     }
 
     /// Unparks one parked thread, if there is one, to look again at what else it waits for (a
-    /// timer armed earlier, a clock moved). Whoever changes that state first and then calls
-    /// this reaches every thread that counted itself parked before looking at it: the count is
-    /// published (`SeqCst`) before the parked thread looks, and read here after the change.
+    /// timer armed earlier, a clock moved). Call it after that change: a fence here and one in
+    /// [`pop_or_park`](Self::pop_or_park) (between counting the thread parked and its look)
+    /// order the two, so either the parked thread sees the change or this sees it parked.
     /// Returns whether a thread was unparked.
     pub fn wake_one(&self) -> bool {
+        fence(Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) == 0 {
             return false;
         }
