@@ -241,7 +241,7 @@ mod tests {
         let q: RunQueue<u32> = RunQueue::new();
         let me = thread::current();
         assert_eq!(q.pop_or_park(&me), None);
-        let other = thread::spawn(|| thread::current()).join().unwrap();
+        let other = thread::spawn(thread::current).join().unwrap();
         assert_eq!(q.pop_or_park(&other), None);
         assert_eq!(q.parked(), 2);
         q.push_all([1]);
