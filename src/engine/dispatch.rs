@@ -331,7 +331,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 StepOutcome::Ended(condition)
             };
-            self.finish(f, version, event, Ending::taken(condition, now));
+            self.finish_in(f, version, event, Ending::taken(condition, now), tally);
             return (
                 Dispatched {
                     request_id,
@@ -367,6 +367,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Executor::Threads(_) => {
                 let call = Call::of(&event);
                 let (result, ended) = self.run_handler(&attempt, call, event.payload(), None);
+                // The execution is over: a single step gives its slots back before the event
+                // ends, so that whoever `wait_idle` wakes finds them free. A batch keeps them
+                // for its next event, and its `tally` holds the events' ends until it gave
+                // them back.
+                if tally.is_none() {
+                    *held = None;
+                }
                 (self.conclude(&attempt, event, result, ended, tally), ended)
             }
             #[cfg(feature = "model")]
