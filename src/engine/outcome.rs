@@ -329,9 +329,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
             }
             bump(&f.counters.duplicates_finished);
-            drop(event);
-            drop(response);
-            self.ended(tally);
+            self.drop_then_end((event, response), tally);
             return;
         }
         f.counters.outcome(condition);
@@ -352,26 +350,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             || self.inner.hooks.observer.is_some()
             || version.config.on_success.is_some()
         {
+            // A record not kept is dropped on the way, payload and all: the end counts after.
+            let _end = EndGuard { rt: self, tally };
             let lineage = event.lineage().cloned();
             let record = record_of(f, event, condition, response, at);
             self.deliver(f, version, record, lineage.as_ref());
         } else {
-            // Dropped before the end is counted: a waiter woken by it finds no payload or
-            // response of the event still being dropped.
-            drop(event);
-            drop(response);
+            self.drop_then_end((event, response), tally);
         }
-        self.ended(tally);
     }
 
-    /// One event ended: released now, or counted in the step's `tally`, which releases it
-    /// after the step gave its execution slots back.
+    /// Drops what is left of an ended event, then counts its end: a waiter woken by it finds
+    /// no payload or response still being dropped. A `Drop` that panics (the user's code)
+    /// still counts the end before the panic goes on.
     #[inline]
-    fn ended(&self, tally: Option<&mut Tally>) {
-        match tally {
-            Some(t) => t.ended += 1,
-            None => self.release_outstanding(),
-        }
+    fn drop_then_end<T>(&self, rest: T, tally: Option<&mut Tally>) {
+        let _end = EndGuard { rt: self, tally };
+        drop(rest);
     }
 
     /// Ends a success that makes no record (nobody listens for it: no observer, no on-success
@@ -394,9 +389,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         self.trace(f, event.request_id(), at, kind);
         // Dropped before the end is counted, as `finish` does.
-        drop(event);
-        drop(response);
-        self.release_outstanding();
+        self.drop_then_end((event, response), None);
     }
 
     /// Ends a success inside a worker batch: as [`finish`](Self::finish), but its counts go to
@@ -584,5 +577,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Nothing fails silently.
     pub fn drain_dead_letters(&self) -> Vec<InvocationRecord<P, R>> {
         std::mem::take(&mut *self.inner.dead_letters.lock())
+    }
+}
+
+/// Counts one event's end when dropped: released at once, or in the step's `tally`, which
+/// releases it after the step gave its execution slots back. Made before what is left of the
+/// event is dropped, so that a `Drop` that panics (the user's code) still counts the end.
+struct EndGuard<'a, 't, P: Send + 'static, R: Send + 'static> {
+    rt: &'a Runtime<P, R>,
+    tally: Option<&'t mut Tally>,
+}
+
+impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
+    #[inline]
+    fn drop(&mut self) {
+        match self.tally.as_deref_mut() {
+            Some(t) => t.ended += 1,
+            None => self.rt.release_outstanding(),
+        }
     }
 }
