@@ -13,7 +13,7 @@ use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 #[cfg(feature = "model")]
 use crate::parts::clock::Timestamp;
-use crate::parts::limiter::ConcurrencyLimiter;
+use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
@@ -88,9 +88,9 @@ pub(crate) struct Inner<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) is_virtual: bool,
     pub(crate) registry: RwLock<Registry<P, R>>,
-    /// The account's and the unreserved pool's slots, in `Arc`s like functions' limiters.
-    pub(crate) account: Arc<ConcurrencyLimiter>,
-    pub(crate) unreserved: Arc<ConcurrencyLimiter>,
+    /// The account's and the unreserved pool's slots (one word), in an `Arc` like functions'
+    /// limiters.
+    pub(crate) account: Arc<AccountLimiter>,
     /// The runtime's settings that never change after `build`.
     pub(crate) settings: Settings,
     pub(crate) run_tx: Sender<Task<P, R>>,

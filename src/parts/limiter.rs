@@ -1,6 +1,7 @@
-//! [`ConcurrencyLimiter`]: counting execution slots whose limit can change at any moment.
+//! [`ConcurrencyLimiter`]: counting execution slots whose limit can change at any moment; and
+//! [`AccountLimiter`], the account's slots and its unreserved pool in one word.
 
-use crate::parts::sync::{AtomicUsize, Ordering};
+use crate::parts::sync::{AtomicU64, AtomicUsize, Ordering};
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
@@ -71,31 +72,6 @@ impl ConcurrencyLimiter {
             Some(Permit { limiter: self })
         } else {
             None
-        }
-    }
-
-    /// A permit not yet counted in the [`peak`](Self::peak): for a caller that takes permits
-    /// from several limiters and gives them all back when a later one refuses. Such a permit
-    /// never ran anything, so it must not raise a peak: the caller counts the permits it keeps
-    /// with [`count_peak`](Self::count_peak).
-    #[inline]
-    pub(crate) fn try_acquire_uncounted(&self) -> Option<Permit<'_>> {
-        if self.take_slot().is_some() {
-            Some(Permit { limiter: self })
-        } else {
-            None
-        }
-    }
-
-    /// Counts the permits out now in the peak: called once a permit from
-    /// [`try_acquire_uncounted`](Self::try_acquire_uncounted) is kept. Exact from one thread;
-    /// with several, the count may include a permit another thread is about to give back.
-    #[inline]
-    pub(crate) fn count_peak(&self) {
-        let now = self.in_flight();
-        // Load first: fetch_max writes the cache line even when it changes nothing.
-        if now > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(now, Ordering::Relaxed);
         }
     }
 
@@ -174,6 +150,55 @@ impl ConcurrencyLimiter {
     #[inline]
     fn release_slot(&self) {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Takes a slot if one is free, counted in the peak, with no permit to give it back: the
+    /// caller gives it back with [`give_back`](Self::give_back) (or turns it into an
+    /// [`OwnedPermit`] with [`own_taken`](Self::own_taken)).
+    #[inline]
+    pub(crate) fn take(&self) -> bool {
+        self.acquire_slot()
+    }
+
+    /// [`take`](Self::take) without counting the slot in the peak, for a caller that takes
+    /// slots of several limiters and gives them all back when a later one refuses: such a slot
+    /// never ran anything, so it must not raise a peak. Returns the count it made, which the
+    /// caller counts with [`count_peak_at`](Self::count_peak_at) once the slot is kept.
+    #[inline]
+    pub(crate) fn take_uncounted(&self) -> Option<usize> {
+        self.take_slot()
+    }
+
+    /// Counts `reached` (the count a slot kept made, from
+    /// [`take_uncounted`](Self::take_uncounted)) in the peak.
+    #[inline]
+    pub(crate) fn count_peak_at(&self, reached: usize) {
+        // Load first: fetch_max writes the cache line even when it changes nothing.
+        if reached > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(reached, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back a slot taken with [`take`](Self::take) or
+    /// [`take_uncounted`](Self::take_uncounted), and returns whether somebody waited for one
+    /// ([`wait_for_slot`](Self::wait_for_slot)): then the mark is cleared, and the caller
+    /// wakes whoever waits. The mark is read from the release itself (one read-modify-write
+    /// of the word), so a mark made before the release is seen here, and a mark made after
+    /// it sees the slot free.
+    #[inline]
+    pub(crate) fn give_back(&self) -> bool {
+        let before = self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        before & WAITING != 0 && self.take_waiting()
+    }
+
+    /// A slot the caller took with [`take`](Self::take) or
+    /// [`take_uncounted`](Self::take_uncounted), as an [`OwnedPermit`] that gives it back
+    /// when dropped (the caller must not give it back itself).
+    #[cfg(feature = "model")]
+    pub(crate) fn own_taken(self: &Arc<Self>) -> OwnedPermit {
+        OwnedPermit {
+            limiter: Arc::clone(self),
+        }
     }
 
     /// Asks to hear of the next permit given back: marks the limiter as waited for, and returns
@@ -394,5 +419,264 @@ impl fmt::Debug for OwnedPermit {
         f.debug_struct("OwnedPermit")
             .field("limiter", &*self.limiter)
             .finish()
+    }
+}
+
+/// The account's execution slots and its unreserved pool (the part of the account no function
+/// reserved) in one atomic word, so that an execution of a function without reserved
+/// concurrency takes a slot of both with one compare-and-swap, and gives both back with one
+/// read-modify-write. An execution of a function with reserved concurrency takes only an
+/// account slot (its reservation is carved out of the account beside the pool).
+///
+/// The word: the account's slots in use in bits 0-30 and a waiter's mark in bit 31; the
+/// pool's in bits 32-62 and its mark in bit 63. A count never passes its limit, and a limit
+/// is at most [`MAX_LIMIT`](Self::MAX_LIMIT) (2^31 - 1: the engine accepts at most 1,000,000),
+/// so a count always fits its half. The two limits share a second word, read with one load.
+///
+/// Limits may change at any moment, as with [`ConcurrencyLimiter`]: slots already taken stay
+/// valid, and new ones are refused until the count is below the new limit. Only the account's
+/// peak is kept (nobody reads the pool's).
+#[doc(hidden)]
+pub struct AccountLimiter {
+    /// Account count and mark (low half), pool count and mark (high half).
+    word: AtomicU64,
+    /// Account limit (low half), pool limit (high half).
+    limits: AtomicU64,
+    peak: AtomicUsize,
+}
+
+/// One account slot in [`AccountLimiter`]'s word.
+const ACCOUNT_ONE: u64 = 1;
+/// One pool slot in [`AccountLimiter`]'s word.
+const POOL_ONE: u64 = 1 << 32;
+/// A half's count.
+const COUNT: u64 = (1 << 31) - 1;
+/// Somebody waits for an account slot.
+const ACCOUNT_MARK: u64 = 1 << 31;
+/// Somebody waits for a pool slot.
+const POOL_MARK: u64 = 1 << 63;
+/// A half of the limits word.
+const HALF: u64 = u32::MAX as u64;
+
+impl AccountLimiter {
+    /// The highest limit either half takes; a higher one counts as this one.
+    pub const MAX_LIMIT: usize = COUNT as usize;
+
+    /// The account's slots, `account` of them, all unreserved.
+    pub fn new(account: usize) -> Self {
+        let limit = Self::fit(account);
+        AccountLimiter {
+            word: AtomicU64::new(0),
+            limits: AtomicU64::new(limit | limit << 32),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// `limit` in a half. The engine never passes more than 1,000,000.
+    fn fit(limit: usize) -> u64 {
+        debug_assert!(limit <= Self::MAX_LIMIT, "limit {limit} does not fit");
+        limit.min(Self::MAX_LIMIT) as u64
+    }
+
+    /// Takes an account slot, and a pool slot too when `unreserved`, if every one is free;
+    /// returns the account's count it made, not yet counted in the peak
+    /// ([`count_peak`](Self::count_peak)). Give the slots back with
+    /// [`give_back`](Self::give_back).
+    #[inline]
+    pub fn take(&self, unreserved: bool) -> Option<usize> {
+        let limits = self.limits.load(Ordering::Relaxed);
+        let account_limit = limits & HALF;
+        // A reserved function's execution never meets the pool's limit.
+        let pool_limit = if unreserved { limits >> 32 } else { u64::MAX };
+        let one = ACCOUNT_ONE + u64::from(unreserved) * POOL_ONE;
+        let mut current = self.word.load(Ordering::Relaxed);
+        loop {
+            let account = current & COUNT;
+            if account >= account_limit || (current >> 32) & COUNT >= pool_limit {
+                return None;
+            }
+            // AcqRel: a slot is a hand-off point between threads, like a lock.
+            match self.word.compare_exchange_weak(
+                current,
+                current + one,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(account as usize + 1),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Counts `reached` (from [`take`](Self::take), once its slots are kept) in the account's
+    /// peak.
+    #[inline]
+    pub fn count_peak(&self, reached: usize) {
+        // Load first: fetch_max writes the cache line even when it changes nothing.
+        if reached > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(reached, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back what [`take`](Self::take) took with the same `unreserved`, and returns
+    /// whether somebody waited for a slot of a level given back: then its mark is cleared and
+    /// the caller wakes whoever waits. The marks are read from the release itself, so a mark
+    /// made before it is seen here, and one made after it sees the slot free.
+    #[inline]
+    pub fn give_back(&self, unreserved: bool) -> bool {
+        let one = ACCOUNT_ONE + u64::from(unreserved) * POOL_ONE;
+        let before = self.word.fetch_sub(one, Ordering::AcqRel);
+        let marks = ACCOUNT_MARK | u64::from(unreserved) * POOL_MARK;
+        before & marks != 0 && self.take_marks(marks)
+    }
+
+    /// Clears `marks`; whether any was set.
+    #[cold]
+    #[inline(never)]
+    fn take_marks(&self, marks: u64) -> bool {
+        self.word.fetch_and(!marks, Ordering::AcqRel) & marks != 0
+    }
+
+    /// Whether the account (and, when `unreserved`, the pool) has no free slot now:
+    /// `(account full, pool full)`.
+    pub fn full(&self, unreserved: bool) -> (bool, bool) {
+        let (word, limits) = self.read();
+        (
+            word & COUNT >= limits & HALF,
+            unreserved && (word >> 32) & COUNT >= limits >> 32,
+        )
+    }
+
+    /// Asks to hear of the next account slot given back (`account`) and of the next pool slot
+    /// (`pool`): marks those levels as waited for, and returns whether one of them has a free
+    /// slot now (then the caller tries again instead of waiting). A mark stays until a slot of
+    /// its level is given back ([`give_back`](Self::give_back)) or
+    /// [`take_waiting_if_free`](Self::take_waiting_if_free) clears it.
+    ///
+    /// No wake-up is lost: the marks and every release are read-modify-writes of one word,
+    /// so a release that comes before the mark shows here as a free slot, and one that comes
+    /// after finds the mark.
+    pub fn wait_for_slot(&self, account: bool, pool: bool) -> bool {
+        let marks = u64::from(account) * ACCOUNT_MARK | u64::from(pool) * POOL_MARK;
+        if marks == 0 {
+            return false;
+        }
+        let before = self.word.fetch_or(marks, Ordering::AcqRel);
+        let limits = self.limits.load(Ordering::Relaxed);
+        (account && before & COUNT < limits & HALF)
+            || (pool && (before >> 32) & COUNT < limits >> 32)
+    }
+
+    /// Whether somebody waits for a slot of the account (or, when `unreserved`, of the pool)
+    /// and that level has a free slot: then its mark is cleared and the caller wakes whoever
+    /// waits. For a caller that took slots and gave them back unused: while a level is full
+    /// again, the slots out will wake the waiters when they go.
+    #[inline]
+    pub fn take_waiting_if_free(&self, unreserved: bool) -> bool {
+        let (word, limits) = self.read();
+        let mut marks = 0;
+        if word & ACCOUNT_MARK != 0 && word & COUNT < limits & HALF {
+            marks |= ACCOUNT_MARK;
+        }
+        if unreserved && word & POOL_MARK != 0 && (word >> 32) & COUNT < limits >> 32 {
+            marks |= POOL_MARK;
+        }
+        marks != 0 && self.take_marks(marks)
+    }
+
+    fn read(&self) -> (u64, u64) {
+        (
+            self.word.load(Ordering::Relaxed),
+            self.limits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Sets one half of the limits word.
+    fn set_half(&self, shift: u32, limit: usize) {
+        let limit = Self::fit(limit) << shift;
+        let mut current = self.limits.load(Ordering::Relaxed);
+        while let Err(actual) = self.limits.compare_exchange_weak(
+            current,
+            current & !(HALF << shift) | limit,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            current = actual;
+        }
+    }
+
+    /// Changes the account's limit. Slots already taken stay valid.
+    pub fn set_limit(&self, limit: usize) {
+        self.set_half(0, limit);
+    }
+
+    /// Changes the unreserved pool's limit. Slots already taken stay valid.
+    pub fn set_unreserved_limit(&self, limit: usize) {
+        self.set_half(32, limit);
+    }
+
+    /// The account's limit.
+    pub fn limit(&self) -> usize {
+        (self.limits.load(Ordering::Relaxed) & HALF) as usize
+    }
+
+    /// The unreserved pool's limit.
+    pub fn unreserved_limit(&self) -> usize {
+        (self.limits.load(Ordering::Relaxed) >> 32) as usize
+    }
+
+    /// Account slots in use now (executions of every function).
+    pub fn in_flight(&self) -> usize {
+        (self.word.load(Ordering::Relaxed) & COUNT) as usize
+    }
+
+    /// Pool slots in use now (executions of functions without reserved concurrency).
+    pub fn unreserved_in_flight(&self) -> usize {
+        ((self.word.load(Ordering::Relaxed) >> 32) & COUNT) as usize
+    }
+
+    /// The most account slots ever in use at once (each counted once its execution kept it).
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for AccountLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountLimiter")
+            .field("limit", &self.limit())
+            .field("in_flight", &self.in_flight())
+            .field("unreserved_limit", &self.unreserved_limit())
+            .field("unreserved_in_flight", &self.unreserved_in_flight())
+            .field("peak", &self.peak())
+            .finish()
+    }
+}
+
+/// Slots taken from an [`AccountLimiter`] in an [`Arc`], given back when dropped (model mode:
+/// an execution holds them until its virtual end).
+#[cfg(feature = "model")]
+pub(crate) struct OwnedAccountSlots {
+    limiter: Arc<AccountLimiter>,
+    unreserved: bool,
+}
+
+#[cfg(feature = "model")]
+impl OwnedAccountSlots {
+    /// The slots the caller took from `limiter` with [`AccountLimiter::take`] (and
+    /// `unreserved`), given back when this is dropped (the caller must not give them back).
+    pub(crate) fn taken(limiter: &Arc<AccountLimiter>, unreserved: bool) -> Self {
+        OwnedAccountSlots {
+            limiter: Arc::clone(limiter),
+            unreserved,
+        }
+    }
+}
+
+#[cfg(feature = "model")]
+impl Drop for OwnedAccountSlots {
+    fn drop(&mut self) {
+        // Nobody waits for a slot in model mode; a mark would be cleared like any other.
+        let _ = self.limiter.give_back(self.unreserved);
     }
 }
