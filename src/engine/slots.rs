@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::parts::clock::Timestamp;
-use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
+use crate::parts::limiter::{AccountLevels, AccountLimiter, ConcurrencyLimiter};
 #[cfg(feature = "model")]
 use crate::parts::limiter::{OwnedAccountSlots, OwnedPermit};
 
@@ -22,8 +22,8 @@ pub(crate) struct Slots<'a> {
     /// Who hears of the slots given back while somebody waits for one (wait mode: only then
     /// is a level ever marked).
     waiters: &'a dyn SlotWaiters,
-    /// Whether the account slot came with a pool slot.
-    unreserved: bool,
+    /// The account's levels held: with a pool slot or without.
+    levels: AccountLevels,
     /// Whether the execution needed a new environment (environments modelled only).
     pub(crate) cold: bool,
 }
@@ -34,7 +34,7 @@ impl Drop for Slots<'_> {
         // Each release reads its level's mark: whoever waits for one of these slots hears of
         // it once the slots are given back. Every level is looked at (and its mark cleared): a
         // function waits on any of them.
-        let marked = self.account.give_back(self.unreserved) | self.function.give_back();
+        let marked = self.account.give_back(self.levels) | self.function.give_back();
         if marked {
             self.waiters.slots_given_back();
         }
@@ -123,29 +123,29 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let account = &*self.inner.account;
         match version.config.reserved_concurrency {
             None => {
-                let Some(reached) = account.take(true) else {
+                let Some(reached) = account.take(AccountLevels::ACCOUNT_AND_POOL) else {
                     return;
                 };
                 // No limit here (unless the function was reserved since this version was
                 // read: then its limit may refuse, and the account's slots go back).
                 if !f.limiter.take() {
-                    self.gave_back(account.give_back(true));
+                    self.gave_back(account.give_back(AccountLevels::ACCOUNT_AND_POOL));
                     return;
                 }
                 account.count_peak(reached);
-                *held = Some(self.slots(f, true));
+                *held = Some(self.slots(f, AccountLevels::ACCOUNT_AND_POOL));
             }
             Some(_) => {
                 let Some(function) = f.limiter.take_uncounted() else {
                     return;
                 };
-                let Some(reached) = account.take(false) else {
+                let Some(reached) = account.take(AccountLevels::ACCOUNT) else {
                     self.gave_back(f.limiter.give_back());
                     return;
                 };
                 f.limiter.count_peak_at(function);
                 account.count_peak(reached);
-                *held = Some(self.slots(f, false));
+                *held = Some(self.slots(f, AccountLevels::ACCOUNT));
             }
         }
     }
@@ -159,16 +159,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// The slots just taken for `f` (with a pool slot when `unreserved`), which wake the
+    /// The slots just taken for `f` (the account's `levels`), which wake the
     /// functions waiting for a slot when given back (wait mode). Built in one piece, so that
     /// it goes straight where the caller keeps it.
     #[inline(always)]
-    fn slots<'a>(&'a self, f: &'a FunctionShared<P, R>, unreserved: bool) -> Slots<'a> {
+    fn slots<'a>(&'a self, f: &'a FunctionShared<P, R>, levels: AccountLevels) -> Slots<'a> {
         Slots {
             account: &self.inner.account,
             function: &f.limiter,
             waiters: &*self.inner as &dyn SlotWaiters,
-            unreserved,
+            levels,
             cold: false,
         }
     }
@@ -211,9 +211,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> Result<(), NoSlot> {
         self.refused(f, version);
         let account = &*self.inner.account;
-        let unreserved = version.config.reserved_concurrency.is_none();
+        let levels = AccountLevels::of(version.config.reserved_concurrency.is_none());
         if account.limit() == 0
-            || (unreserved && account.unreserved_limit() == 0)
+            || (levels.unreserved() && account.unreserved_limit() == 0)
             || f.limiter.limit() == 0
             || version.config.reserved_concurrency == Some(0)
         {
@@ -221,7 +221,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         // The levels found full, once: each is marked below even if it frees meanwhile (the
         // mark then finds the room).
-        let (account_full, pool_full) = account.full(unreserved);
+        let (account_full, pool_full) = account.full(levels);
         let function_full = f.limiter.in_flight() >= f.limiter.limit();
         let any_full = account_full || pool_full || function_full;
         if !any_full && self.inner.environments.is_some() {
@@ -255,9 +255,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// counted it must hear of it like of any other (only while that level has room: while it
     /// is full, the slots out wake the waiters when they go).
     pub(crate) fn refused(&self, f: &FunctionShared<P, R>, version: &Version<P, R>) {
-        let unreserved = version.config.reserved_concurrency.is_none();
-        let freed = self.inner.account.take_waiting_if_free(unreserved)
-            | f.limiter.take_waiting_if_free();
+        let levels = AccountLevels::of(version.config.reserved_concurrency.is_none());
+        let freed =
+            self.inner.account.take_waiting_if_free(levels) | f.limiter.take_waiting_if_free();
         if freed {
             self.inner.wake_slot_waiters();
         }
@@ -277,13 +277,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if envs.refuses(f, f.limiter.in_flight() + 1, now) {
             return None;
         }
-        let unreserved = version.config.reserved_concurrency.is_none();
+        let levels = AccountLevels::of(version.config.reserved_concurrency.is_none());
         let function = f.limiter.take_uncounted()?;
-        let Some(reached) = self.inner.account.take(unreserved) else {
+        let Some(reached) = self.inner.account.take(levels) else {
             self.gave_back(f.limiter.give_back());
             return None;
         };
-        let mut slots = self.slots(f, unreserved);
+        let mut slots = self.slots(f, levels);
         // Dropping `slots` on a refusal gives the slots back.
         slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
         f.limiter.count_peak_at(function);
@@ -297,7 +297,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn own_slots(&self, f: &FunctionShared<P, R>, slots: Slots<'_>) -> OwnedSlots {
         debug_assert!(std::ptr::eq(slots.function, &*f.limiter));
         let owned = OwnedSlots {
-            _account: OwnedAccountSlots::taken(&self.inner.account, slots.unreserved),
+            _account: OwnedAccountSlots::taken(&self.inner.account, slots.levels),
             _function: f.limiter.own_taken(),
         };
         // The owned slots give them back now; `slots` holds only references.

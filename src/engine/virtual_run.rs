@@ -17,6 +17,7 @@ use super::{
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
+use crate::parts::limiter::AccountLevels;
 use crate::parts::queue::QueuedEvent;
 use crate::parts::record::{Condition, RequestId};
 
@@ -153,10 +154,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return false;
             }
         }
-        let (account_full, pool_full) = self
-            .inner
-            .account
-            .full(version.config.reserved_concurrency.is_none());
+        let (account_full, pool_full) = self.inner.account.full(AccountLevels::of(
+            version.config.reserved_concurrency.is_none(),
+        ));
         !account_full && !pool_full && free(&f.limiter)
     }
 
@@ -202,7 +202,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let reserved = version.config.reserved_concurrency.is_some();
         let cause = if reserved && full(&f.limiter) {
             ThrottleCause::Reserved
-        } else if self.inner.account.full(!reserved) != (false, false) {
+        } else if self.inner.account.full(AccountLevels::of(!reserved)) != (false, false) {
             ThrottleCause::Account
         } else if self
             .inner

@@ -440,7 +440,9 @@ impl fmt::Debug for OwnedPermit {
 pub struct AccountLimiter {
     /// Account count and mark (low half), pool count and mark (high half).
     word: AtomicU64,
-    /// Account limit (low half), pool limit (high half).
+    /// Account limit (low half), pool limit (high half), each with its top bit set (where the
+    /// word has its mark): subtracting a count from its half then clears that bit exactly
+    /// when the count passes the limit, with no borrow from the other half.
     limits: AtomicU64,
     peak: AtomicUsize,
 }
@@ -455,8 +457,46 @@ const COUNT: u64 = (1 << 31) - 1;
 const ACCOUNT_MARK: u64 = 1 << 31;
 /// Somebody waits for a pool slot.
 const POOL_MARK: u64 = 1 << 63;
-/// A half of the limits word.
-const HALF: u64 = u32::MAX as u64;
+/// Both marks (in the limits word: both guard bits).
+const MARKS: u64 = ACCOUNT_MARK | POOL_MARK;
+
+/// The levels of an [`AccountLimiter`] an execution takes a slot of: the account alone (a
+/// function with reserved concurrency), or the account and the unreserved pool.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLevels(
+    /// What one execution adds to the word.
+    u64,
+);
+
+impl AccountLevels {
+    /// An account slot only: a function with reserved concurrency.
+    pub const ACCOUNT: Self = AccountLevels(ACCOUNT_ONE);
+    /// An account slot and an unreserved pool slot: a function without reserved concurrency.
+    pub const ACCOUNT_AND_POOL: Self = AccountLevels(ACCOUNT_ONE | POOL_ONE);
+
+    /// The levels of a function with (`false`) or without (`true`) reserved concurrency.
+    #[inline]
+    pub fn of(unreserved: bool) -> Self {
+        if unreserved {
+            Self::ACCOUNT_AND_POOL
+        } else {
+            Self::ACCOUNT
+        }
+    }
+
+    /// Whether the pool is one of them.
+    #[inline]
+    pub fn unreserved(self) -> bool {
+        self.0 & POOL_ONE != 0
+    }
+
+    /// The marks (and limits' guard bits) of these levels: each one's bit 31 places up.
+    #[inline]
+    fn marks(self) -> u64 {
+        self.0 << 31
+    }
+}
 
 impl AccountLimiter {
     /// The highest limit either half takes; a higher one counts as this one.
@@ -467,7 +507,7 @@ impl AccountLimiter {
         let limit = Self::fit(account);
         AccountLimiter {
             word: AtomicU64::new(0),
-            limits: AtomicU64::new(limit | limit << 32),
+            limits: AtomicU64::new(limit | limit << 32 | MARKS),
             peak: AtomicUsize::new(0),
         }
     }
@@ -478,31 +518,30 @@ impl AccountLimiter {
         limit.min(Self::MAX_LIMIT) as u64
     }
 
-    /// Takes an account slot, and a pool slot too when `unreserved`, if every one is free;
-    /// returns the account's count it made, not yet counted in the peak
-    /// ([`count_peak`](Self::count_peak)). Give the slots back with
-    /// [`give_back`](Self::give_back).
+    /// Takes a slot of each of `levels` if every one is free; returns the account's count it
+    /// made, not yet counted in the peak ([`count_peak`](Self::count_peak)). Give the slots
+    /// back with [`give_back`](Self::give_back).
     #[inline]
-    pub fn take(&self, unreserved: bool) -> Option<usize> {
+    pub fn take(&self, levels: AccountLevels) -> Option<usize> {
         let limits = self.limits.load(Ordering::Relaxed);
-        let account_limit = limits & HALF;
-        // A reserved function's execution never meets the pool's limit.
-        let pool_limit = if unreserved { limits >> 32 } else { u64::MAX };
-        let one = ACCOUNT_ONE + u64::from(unreserved) * POOL_ONE;
+        let guards = levels.marks();
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
-            let account = current & COUNT;
-            if account >= account_limit || (current >> 32) & COUNT >= pool_limit {
+            let after = (current & !MARKS) + levels.0;
+            // Each half of `limits - after` keeps its guard bit while its count after the
+            // take is at most its limit (the halves never borrow from each other: a count is
+            // at most 2^31 - 1, and a guard bit is 2^31).
+            if limits.wrapping_sub(after) & guards != guards {
                 return None;
             }
             // AcqRel: a slot is a hand-off point between threads, like a lock.
             match self.word.compare_exchange_weak(
                 current,
-                current + one,
+                current + levels.0,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(account as usize + 1),
+                Ok(_) => return Some((after & COUNT) as usize),
                 Err(actual) => current = actual,
             }
         }
@@ -518,16 +557,14 @@ impl AccountLimiter {
         }
     }
 
-    /// Gives back what [`take`](Self::take) took with the same `unreserved`, and returns
-    /// whether somebody waited for a slot of a level given back: then its mark is cleared and
-    /// the caller wakes whoever waits. The marks are read from the release itself, so a mark
-    /// made before it is seen here, and one made after it sees the slot free.
+    /// Gives back what [`take`](Self::take) took for the same `levels`, and returns whether
+    /// somebody waited for a slot of one of them: then its mark is cleared and the caller
+    /// wakes whoever waits. The marks are read from the release itself, so a mark made before
+    /// it is seen here, and one made after it sees the slot free.
     #[inline]
-    pub fn give_back(&self, unreserved: bool) -> bool {
-        let one = ACCOUNT_ONE + u64::from(unreserved) * POOL_ONE;
-        let before = self.word.fetch_sub(one, Ordering::AcqRel);
-        let marks = ACCOUNT_MARK | u64::from(unreserved) * POOL_MARK;
-        before & marks != 0 && self.take_marks(marks)
+    pub fn give_back(&self, levels: AccountLevels) -> bool {
+        let before = self.word.fetch_sub(levels.0, Ordering::AcqRel);
+        before & levels.marks() != 0 && self.take_marks(levels.marks())
     }
 
     /// Clears `marks`; whether any was set.
@@ -537,13 +574,13 @@ impl AccountLimiter {
         self.word.fetch_and(!marks, Ordering::AcqRel) & marks != 0
     }
 
-    /// Whether the account (and, when `unreserved`, the pool) has no free slot now:
+    /// Whether the account (and the pool, when one of `levels`) has no free slot now:
     /// `(account full, pool full)`.
-    pub fn full(&self, unreserved: bool) -> (bool, bool) {
+    pub fn full(&self, levels: AccountLevels) -> (bool, bool) {
         let (word, limits) = self.read();
         (
-            word & COUNT >= limits & HALF,
-            unreserved && (word >> 32) & COUNT >= limits >> 32,
+            word & COUNT >= limits & COUNT,
+            levels.unreserved() && (word >> 32) & COUNT >= (limits >> 32) & COUNT,
         )
     }
 
@@ -563,22 +600,24 @@ impl AccountLimiter {
         }
         let before = self.word.fetch_or(marks, Ordering::AcqRel);
         let limits = self.limits.load(Ordering::Relaxed);
-        (account && before & COUNT < limits & HALF)
-            || (pool && (before >> 32) & COUNT < limits >> 32)
+        (account && before & COUNT < limits & COUNT)
+            || (pool && (before >> 32) & COUNT < (limits >> 32) & COUNT)
     }
 
-    /// Whether somebody waits for a slot of the account (or, when `unreserved`, of the pool)
-    /// and that level has a free slot: then its mark is cleared and the caller wakes whoever
+    /// Whether somebody waits for a slot of one of `levels` and that level has a free slot: then its mark is cleared and the caller wakes whoever
     /// waits. For a caller that took slots and gave them back unused: while a level is full
     /// again, the slots out will wake the waiters when they go.
     #[inline]
-    pub fn take_waiting_if_free(&self, unreserved: bool) -> bool {
+    pub fn take_waiting_if_free(&self, levels: AccountLevels) -> bool {
         let (word, limits) = self.read();
         let mut marks = 0;
-        if word & ACCOUNT_MARK != 0 && word & COUNT < limits & HALF {
+        if word & ACCOUNT_MARK != 0 && word & COUNT < limits & COUNT {
             marks |= ACCOUNT_MARK;
         }
-        if unreserved && word & POOL_MARK != 0 && (word >> 32) & COUNT < limits >> 32 {
+        if levels.unreserved()
+            && word & POOL_MARK != 0
+            && (word >> 32) & COUNT < (limits >> 32) & COUNT
+        {
             marks |= POOL_MARK;
         }
         marks != 0 && self.take_marks(marks)
@@ -597,7 +636,7 @@ impl AccountLimiter {
         let mut current = self.limits.load(Ordering::Relaxed);
         while let Err(actual) = self.limits.compare_exchange_weak(
             current,
-            current & !(HALF << shift) | limit,
+            current & !(COUNT << shift) | limit,
             Ordering::Relaxed,
             Ordering::Relaxed,
         ) {
@@ -617,12 +656,12 @@ impl AccountLimiter {
 
     /// The account's limit.
     pub fn limit(&self) -> usize {
-        (self.limits.load(Ordering::Relaxed) & HALF) as usize
+        (self.limits.load(Ordering::Relaxed) & COUNT) as usize
     }
 
     /// The unreserved pool's limit.
     pub fn unreserved_limit(&self) -> usize {
-        (self.limits.load(Ordering::Relaxed) >> 32) as usize
+        ((self.limits.load(Ordering::Relaxed) >> 32) & COUNT) as usize
     }
 
     /// Account slots in use now (executions of every function).
@@ -658,17 +697,17 @@ impl fmt::Debug for AccountLimiter {
 #[cfg(feature = "model")]
 pub(crate) struct OwnedAccountSlots {
     limiter: Arc<AccountLimiter>,
-    unreserved: bool,
+    levels: AccountLevels,
 }
 
 #[cfg(feature = "model")]
 impl OwnedAccountSlots {
-    /// The slots the caller took from `limiter` with [`AccountLimiter::take`] (and
-    /// `unreserved`), given back when this is dropped (the caller must not give them back).
-    pub(crate) fn taken(limiter: &Arc<AccountLimiter>, unreserved: bool) -> Self {
+    /// The slots of `levels` the caller took from `limiter` with [`AccountLimiter::take`],
+    /// given back when this is dropped (the caller must not give them back).
+    pub(crate) fn taken(limiter: &Arc<AccountLimiter>, levels: AccountLevels) -> Self {
         OwnedAccountSlots {
             limiter: Arc::clone(limiter),
-            unreserved,
+            levels,
         }
     }
 }
@@ -677,6 +716,6 @@ impl OwnedAccountSlots {
 impl Drop for OwnedAccountSlots {
     fn drop(&mut self) {
         // Nobody waits for a slot in model mode; a mark would be cleared like any other.
-        let _ = self.limiter.give_back(self.unreserved);
+        let _ = self.limiter.give_back(self.levels);
     }
 }
