@@ -447,6 +447,7 @@ pub use testing::{
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::parts::limiter::{AccountLevels, AccountLimiter};
     pub use crate::parts::queue::RunToken;
     use crate::ConcurrencyLimiter;
 

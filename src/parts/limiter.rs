@@ -719,3 +719,167 @@ impl Drop for OwnedAccountSlots {
         let _ = self.limiter.give_back(self.levels);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A limiter whose word already holds these counts (as after that many takes, some
+    /// perhaps under a higher limit since lowered).
+    fn holding(account: u64, pool: u64, limits: (usize, usize)) -> AccountLimiter {
+        let l = AccountLimiter::new(limits.0);
+        l.set_unreserved_limit(limits.1);
+        l.word.store(account | pool << 32, Ordering::Relaxed);
+        l
+    }
+
+    #[test]
+    fn an_unreserved_execution_takes_an_account_and_a_pool_slot_in_one_step() {
+        let l = AccountLimiter::new(3);
+        l.set_unreserved_limit(2);
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), Some(1));
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), Some(2));
+        assert_eq!((l.in_flight(), l.unreserved_in_flight()), (2, 2));
+        // The pool is full; the account still has room for a reserved function's execution.
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), None);
+        assert_eq!(l.take(AccountLevels::ACCOUNT), Some(3));
+        assert_eq!((l.in_flight(), l.unreserved_in_flight()), (3, 2));
+        assert_eq!(l.take(AccountLevels::ACCOUNT), None);
+        assert!(!l.give_back(AccountLevels::ACCOUNT_AND_POOL));
+        assert_eq!((l.in_flight(), l.unreserved_in_flight()), (2, 1));
+        // Room in both again: 2 of 3 in the account, 1 of 2 in the pool.
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), Some(3));
+        assert_eq!(l.peak(), 0, "the peak counts only what the caller keeps");
+        l.count_peak(3);
+        assert_eq!(l.peak(), 3);
+    }
+
+    #[test]
+    fn a_lowered_limit_refuses_until_the_count_is_below_it() {
+        let l = AccountLimiter::new(4);
+        for _ in 0..4 {
+            assert!(l.take(AccountLevels::ACCOUNT_AND_POOL).is_some());
+        }
+        l.set_limit(2);
+        l.set_unreserved_limit(1);
+        assert_eq!((l.limit(), l.unreserved_limit()), (2, 1));
+        for left in [3, 2] {
+            let _ = l.give_back(AccountLevels::ACCOUNT_AND_POOL);
+            assert_eq!(l.in_flight(), left);
+            assert_eq!(l.take(AccountLevels::ACCOUNT), None, "{left} out, limit 2");
+        }
+        let _ = l.give_back(AccountLevels::ACCOUNT_AND_POOL);
+        assert_eq!(
+            l.take(AccountLevels::ACCOUNT_AND_POOL),
+            None,
+            "pool: 1 out, limit 1"
+        );
+        assert_eq!(l.take(AccountLevels::ACCOUNT), Some(2));
+    }
+
+    #[test]
+    fn limits_of_zero_refuse_every_take() {
+        let l = AccountLimiter::new(0);
+        assert_eq!(l.take(AccountLevels::ACCOUNT), None);
+        let l = AccountLimiter::new(5);
+        l.set_unreserved_limit(0);
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), None);
+        assert_eq!(l.take(AccountLevels::ACCOUNT), Some(1));
+    }
+
+    #[test]
+    fn the_largest_limit_fills_each_half_to_its_last_count_without_touching_its_mark() {
+        let max = AccountLimiter::MAX_LIMIT;
+        let l = holding(COUNT - 1, COUNT - 1, (max, max));
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), Some(max));
+        assert_eq!((l.in_flight(), l.unreserved_in_flight()), (max, max));
+        assert_eq!(l.word.load(Ordering::Relaxed) & MARKS, 0);
+        assert_eq!(l.take(AccountLevels::ACCOUNT_AND_POOL), None);
+        assert_eq!(l.take(AccountLevels::ACCOUNT), None);
+        assert!(!l.wait_for_slot(true, true), "both full");
+        assert!(
+            l.give_back(AccountLevels::ACCOUNT_AND_POOL),
+            "both were marked"
+        );
+        assert_eq!(
+            l.word.load(Ordering::Relaxed),
+            (COUNT - 1) | (COUNT - 1) << 32
+        );
+        assert_eq!((l.limit(), l.unreserved_limit()), (max, max));
+    }
+
+    #[test]
+    fn a_release_clears_only_the_marks_of_its_levels() {
+        let l = AccountLimiter::new(2);
+        l.set_unreserved_limit(1);
+        assert!(l.take(AccountLevels::ACCOUNT_AND_POOL).is_some());
+        assert!(l.take(AccountLevels::ACCOUNT).is_some());
+        // Both levels full: a waiter marks both and finds no room.
+        assert_eq!(l.full(AccountLevels::ACCOUNT_AND_POOL), (true, true));
+        assert!(!l.wait_for_slot(true, true));
+        // A reserved function's release frees an account slot only: the pool's mark stays.
+        assert!(l.give_back(AccountLevels::ACCOUNT));
+        assert_eq!(l.word.load(Ordering::Relaxed) & MARKS, POOL_MARK);
+        assert!(
+            !l.take_waiting_if_free(AccountLevels::ACCOUNT_AND_POOL),
+            "pool still full"
+        );
+        assert!(l.give_back(AccountLevels::ACCOUNT_AND_POOL));
+        assert_eq!(l.word.load(Ordering::Relaxed), 0);
+        // A mark made while a level has room says so at once.
+        assert!(l.wait_for_slot(false, true));
+        assert!(l.take_waiting_if_free(AccountLevels::ACCOUNT_AND_POOL));
+        assert!(!l.take_waiting_if_free(AccountLevels::ACCOUNT_AND_POOL));
+    }
+
+    proptest! {
+        /// Against the plain rule: a take succeeds exactly when each of its levels is below its
+        /// limit, adds one to each, and leaves the other half and the marks alone; a give-back
+        /// undoes it. Counts may sit above a (lowered) limit; limits reach the largest.
+        #[test]
+        fn a_take_follows_the_limits_of_its_levels_at_any_count(
+            limit_a in prop_oneof![0..8usize, Just(AccountLimiter::MAX_LIMIT), 0..=AccountLimiter::MAX_LIMIT],
+            limit_p in prop_oneof![0..8usize, Just(AccountLimiter::MAX_LIMIT), 0..=AccountLimiter::MAX_LIMIT],
+            count_a in prop_oneof![0..10u64, COUNT - 2..=COUNT - 1, 0..COUNT],
+            count_p in prop_oneof![0..10u64, COUNT - 2..=COUNT - 1, 0..COUNT],
+            marks in prop_oneof![Just(0), Just(ACCOUNT_MARK), Just(POOL_MARK), Just(MARKS)],
+            unreserved in any::<bool>(),
+        ) {
+            let l = holding(count_a, count_p, (limit_a, limit_p));
+            l.word.fetch_or(marks, Ordering::Relaxed);
+            let levels = AccountLevels::of(unreserved);
+            let room = count_a < limit_a as u64 && (!unreserved || count_p < limit_p as u64);
+            let taken = l.take(levels);
+            prop_assert_eq!(taken.is_some(), room);
+            let up = u64::from(room);
+            let pool_up = up * u64::from(unreserved);
+            prop_assert_eq!(l.in_flight() as u64, count_a + up);
+            prop_assert_eq!(l.unreserved_in_flight() as u64, count_p + pool_up);
+            prop_assert_eq!(l.word.load(Ordering::Relaxed) & MARKS, marks);
+            prop_assert_eq!((l.limit(), l.unreserved_limit()), (limit_a, limit_p));
+            if let Some(reached) = taken {
+                prop_assert_eq!(reached as u64, count_a + 1);
+                let marked = marks & levels.marks() != 0;
+                prop_assert_eq!(l.give_back(levels), marked);
+                prop_assert_eq!(l.in_flight() as u64, count_a);
+                prop_assert_eq!(l.unreserved_in_flight() as u64, count_p);
+                prop_assert_eq!(l.word.load(Ordering::Relaxed) & MARKS, marks & !levels.marks());
+            }
+        }
+
+        /// Setting one limit never changes the other, at any value.
+        #[test]
+        fn the_two_limits_are_set_apart(
+            a in 0..=AccountLimiter::MAX_LIMIT,
+            p in 0..=AccountLimiter::MAX_LIMIT,
+            a2 in 0..=AccountLimiter::MAX_LIMIT,
+        ) {
+            let l = AccountLimiter::new(a);
+            l.set_unreserved_limit(p);
+            prop_assert_eq!((l.limit(), l.unreserved_limit()), (a, p));
+            l.set_limit(a2);
+            prop_assert_eq!((l.limit(), l.unreserved_limit()), (a2, p));
+        }
+    }
+}
