@@ -261,7 +261,10 @@ fn a_reserved_execution_takes_an_account_slot_but_leaves_the_unreserved_pool_alo
         )
     };
     rt.invoke_async("free", 1).unwrap();
-    assert!(throttled(rt.try_dispatch()), "the account and the pool are full");
+    assert!(
+        throttled(rt.try_dispatch()),
+        "the account and the pool are full"
+    );
     held_release.0.send(()).unwrap();
     running.remove(0).join().unwrap();
     assert_eq!(rt.metrics().total.concurrent_executions, 2);

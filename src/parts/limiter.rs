@@ -594,7 +594,7 @@ impl AccountLimiter {
     /// so a release that comes before the mark shows here as a free slot, and one that comes
     /// after finds the mark.
     pub fn wait_for_slot(&self, account: bool, pool: bool) -> bool {
-        let marks = u64::from(account) * ACCOUNT_MARK | u64::from(pool) * POOL_MARK;
+        let marks = (u64::from(account) * ACCOUNT_MARK) | (u64::from(pool) * POOL_MARK);
         if marks == 0 {
             return false;
         }
