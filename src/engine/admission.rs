@@ -13,7 +13,8 @@ use crate::parts::record::RequestId;
 
 use super::by_name;
 use super::dispatch::{Attempt, Call};
-use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
+use super::state::FnGuard;
+use super::{bump, FunctionShared, RecursionGuard, Runtime, Task};
 
 /// The event whose execution (or whose record, for a function destination) invokes: the new
 /// event is one hop further down its chain.
@@ -218,9 +219,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// The hot path of every invoke: one lock of the function's own state, no allocation but
-    /// the queue slot, and a run-queue send only when the function was not already scheduled.
-    /// `place` is where the event starts in its chain (see [`Place`]).
+    /// The hot path of every invoke. On real threads without fault injection, while the
+    /// function is neither paused nor deleted, the event is appended to the function's inbox
+    /// ([`Inbox`](crate::parts::inbox::Inbox)) without the function's lock, and the function
+    /// is sent to the run queue only when its run token was not out. Otherwise it joins the
+    /// queue under the lock. `place` is where the event starts in its chain (see [`Place`]).
     #[inline]
     pub(crate) fn enqueue(
         &self,
@@ -229,35 +232,135 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
-        let mut st = f.state.lock();
+        if self.appends_unlocked() && f.inbox.is_open() {
+            self.append(f, payload, place, now)
+        } else {
+            self.enqueue_locked(f, payload, place, now)
+        }
+    }
+
+    /// Whether producers may append to inboxes without the function's lock: on real threads
+    /// without fault injection (whose draws need one order, as model mode's arrivals do).
+    #[inline]
+    fn appends_unlocked(&self) -> bool {
+        self.inner.faults.is_none() && !self.inner.executor.is_virtual()
+    }
+
+    /// Appends a new event to `f`'s inbox (the fast path of [`enqueue`](Self::enqueue)).
+    #[inline]
+    fn append(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        place: impl Place<P>,
+        now: Timestamp,
+    ) -> Result<RequestId, InvokeError<P>> {
+        let Some(admission) = f.inbox.admit() else {
+            return Err(InvokeError::QueueFull {
+                function: f.name.to_string(),
+                capacity: f.inbox.capacity(),
+                payload,
+            });
+        };
+        let id = RequestId::new(f.index, admission.seq());
+        let depth = place.depth();
+        // Counted before the event becomes visible, so no worker can end it first.
+        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        admission.push(place.event(id, payload, now));
+        if !f.inbox.is_open() {
+            // Paused or deleted since: the drain that came with it may have missed the event.
+            return self.settle(f, id, now, depth);
+        }
+        if f.inbox.claim() {
+            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+        }
+        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
+        self.observe_time(now);
+        Ok(id)
+    }
+
+    /// An event appended to `f`'s inbox found it closed afterwards (paused or deleted
+    /// meanwhile): under the lock it is held (its age deadline armed), or, deleted, taken back
+    /// and refused. If delete's drain took it first, it ended with its record there and stays
+    /// accepted.
+    #[cold]
+    #[inline(never)]
+    fn settle(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        id: RequestId,
+        now: Timestamp,
+        depth: u32,
+    ) -> Result<RequestId, InvokeError<P>> {
+        let mut st = f.lock();
+        if st.deleted {
+            if let Some(event) = st.queue.remove_where(|e| e.request_id() == id).pop() {
+                st.received -= 1;
+                drop(st);
+                self.release_outstanding();
+                return Err(InvokeError::FunctionDeleted {
+                    name: f.name.to_string(),
+                    payload: event.into_payload(),
+                });
+            }
+            drop(st);
+        } else if st.paused {
+            // Its own deadline: an earlier one re-arms the next when it fires, a later one
+            // finds nothing aged.
+            let due = now + st.current.config.retry.maximum_event_age();
+            drop(st);
+            self.arm_timer(f, due);
+        } else {
+            // Resumed meanwhile: the resume saw it, or this does.
+            let schedule = f.inbox.claim_if(st.queue.ready_len() > 0);
+            drop(st);
+            if schedule {
+                let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
+            }
+        }
+        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
+        self.observe_time(now);
+        Ok(id)
+    }
+
+    /// [`enqueue`](Self::enqueue) under `f`'s lock: paused, deleted, model mode or faults.
+    fn enqueue_locked(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        place: impl Place<P>,
+        now: Timestamp,
+    ) -> Result<RequestId, InvokeError<P>> {
+        let mut st = f.lock();
         if st.deleted {
             return Err(InvokeError::FunctionDeleted {
                 name: f.name.to_string(),
                 payload,
             });
         }
-        if st.arriving > 0 && st.queue.len() + st.arriving >= st.queue.capacity() {
+        let capacity = f.inbox.capacity();
+        if st.arriving > 0 && st.queue.len() + st.arriving >= capacity {
             // Model mode: the events still on their way hold their places.
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
-                capacity: st.queue.capacity(),
+                capacity,
                 payload,
             });
         }
-        let id = RequestId::new(f.index, st.seq + 1);
-        let depth = place.depth();
-        let event = place.event(id, payload, now);
-        if let Err(event) = st.queue.push(event) {
+        // Through the inbox, behind whatever producers appended since the lock was taken.
+        let Some(admission) = f.inbox.admit() else {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
-                capacity: st.queue.capacity(),
-                payload: event.into_payload(),
+                capacity,
+                payload,
             });
-        }
-        st.seq += 1;
-        st.received += 1;
+        };
+        let id = RequestId::new(f.index, admission.seq());
+        let depth = place.depth();
         // Counted before the lock is released, so no worker can end the event first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        admission.push(place.event(id, payload, now));
+        st.drain();
         self.joined_queue(f, st, id, now, depth);
         self.observe_time(now);
         Ok(id)
@@ -270,15 +373,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn joined_queue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
-        mut st: parking_lot::MutexGuard<'_, FnState<P, R>>,
+        st: FnGuard<'_, P, R>,
         id: RequestId,
         now: Timestamp,
         depth: u32,
     ) {
-        let schedule = {
-            let runnable = !st.paused;
-            st.token.claim(runnable)
-        };
+        let schedule = f.inbox.claim_if(!st.paused);
         // Read only when needed: the settings sit behind another pointer.
         let expiry = (st.paused && st.queue.len() == 1)
             .then(|| now + st.current.config.retry.maximum_event_age());
@@ -316,15 +416,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return Err(InvokeSyncError::ModelMode(f.name.to_string()));
         }
         let (version, id) = {
-            let mut st = f.state.lock();
+            let st = f.lock();
             if st.deleted {
                 return Err(InvokeSyncError::FunctionDeleted(f.name.to_string()));
             }
             if st.paused {
                 return Err(InvokeSyncError::Paused(f.name.to_string()));
             }
-            st.seq += 1;
-            (Arc::clone(&st.current), RequestId::new(f.index, st.seq))
+            (
+                Arc::clone(&st.current),
+                RequestId::new(f.index, f.inbox.next_seq()),
+            )
         };
         let now = self.inner.clock.now();
         let Some(slots) = self.acquire_slots(f, &version, now) else {

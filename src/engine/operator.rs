@@ -41,8 +41,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn pause_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let expiry = {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             st.paused = true;
+            // Producers take the lock from now on; what they appended before joins the queue.
+            f.inbox.close();
+            st.drain();
             // Kept by age too while held, so that they age out at O(log n) each.
             st.queue.hold();
             f.epoch.fetch_add(1, Ordering::SeqCst);
@@ -62,12 +65,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn resume_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let now = self.now();
-        let mut st = f.state.lock();
+        let mut st = f.lock();
         st.paused = false;
+        if !st.deleted {
+            f.inbox.reopen();
+        }
         st.queue.release();
         st.queue.promote_due(now);
         let runnable = st.queue.ready_len() > 0;
-        if st.token.claim(runnable) {
+        if f.inbox.claim_if(runnable) {
             drop(st);
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
@@ -79,7 +85,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn is_paused_shared(&self, f: &Arc<FunctionShared<P, R>>) -> bool {
-        f.state.lock().paused
+        f.lock().paused
     }
 
     /// Replaces function `name`'s code. Queued events, and retries of events that failed on
@@ -102,7 +108,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         handler: Arc<dyn Handler<P, R>>,
     ) -> u64 {
-        let mut st = f.state.lock();
+        let mut st = f.lock();
         f.epoch.fetch_add(1, Ordering::SeqCst);
         f.recent_ns.store(u64::MAX, Ordering::Relaxed);
         let number = st.current.number + 1;
@@ -120,7 +126,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn config_shared(&self, f: &Arc<FunctionShared<P, R>>) -> FunctionConfig<P, R> {
-        f.state.lock().current.config.clone()
+        f.lock().current.config.clone()
     }
 
     /// Changes function `name`'s settings: `edit` gets a copy, which is checked like a
@@ -158,7 +164,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // `edit` is the caller's code: run it on a copy with no lock held, so it may call the
         // runtime, and so it stalls nobody.
         let name = &*f.name;
-        let mut config = f.state.lock().current.config.clone();
+        let mut config = f.lock().current.config.clone();
         edit(&mut config);
         config.validate(name)?;
         self.check_cost(&config)?;
@@ -166,12 +172,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !reg.is_live(f) {
             return Err(Error::FunctionDeleted(name.to_string()));
         }
-        let mut st = f.state.lock();
+        let mut st = f.lock();
         self.check_destinations(&reg, name, &config)?;
         let old = st.current.config.reserved_concurrency.unwrap_or(0);
         let new = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
+        f.inbox.set_capacity(config.queue_capacity);
         reg.reserve(old, new);
         self.inner.unreserved.set_limit(reg.unreserved());
         f.limiter.set_limit(
@@ -194,7 +201,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let wake = {
             let runnable = !st.paused && st.queue.ready_len() > 0;
-            st.token.claim(runnable)
+            f.inbox.claim_if(runnable)
         };
         drop(st);
         drop(reg);
@@ -292,7 +299,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> (usize, usize) {
         let (removed, version) = {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             let removed = st.queue.remove_where(pred);
             // In hand until each is recorded, so the books balance meanwhile.
             f.counters
@@ -327,7 +334,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         request_id: RequestId,
         edit: impl FnOnce(&mut P),
     ) -> bool {
-        f.state.lock().queue.edit(request_id, edit)
+        f.lock().queue.edit(request_id, edit)
     }
 
     /// A view of function `name`'s waiting events: ready ones in order, then delayed ones by
@@ -337,7 +344,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn queue_snapshot_shared(&self, f: &Arc<FunctionShared<P, R>>) -> Vec<EventInfo> {
-        let st = f.state.lock();
+        let st = f.lock();
         let mut events = st.queue.snapshot();
         if st.paused {
             for e in &mut events {
@@ -362,7 +369,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         read: impl FnOnce(&InvocationQueue<P>) -> T,
     ) -> T {
-        read(&f.state.lock().queue)
+        read(&f.lock().queue)
     }
 
     /// Deletes function `name`. Its waiting events end as `FunctionDeleted` (records to its
@@ -384,7 +391,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return Err(Error::FunctionDeleted(f.name.to_string()));
             }
             let reserved = f
-                .state
                 .lock()
                 .current
                 .config
@@ -397,8 +403,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.inner.wake_slot_waiters();
         }
         let (removed, version) = {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             st.deleted = true;
+            // Producers take the lock from now on (and are refused); what they appended before
+            // joins the queue and is discarded with it.
+            f.inbox.close();
+            st.drain();
             f.epoch.fetch_add(1, Ordering::SeqCst);
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a

@@ -253,7 +253,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
     ) -> Option<Condition> {
         {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             if !st.deleted {
                 st.queue.push_delayed(event, due);
                 f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
@@ -395,7 +395,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
         self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
-        let mut st = f.state.lock();
+        let mut st = f.lock();
         if st.deleted {
             return;
         }
@@ -404,7 +404,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
         let schedule = {
             let runnable = !st.paused;
-            st.token.claim(runnable)
+            f.inbox.claim_if(runnable)
         };
         drop(st);
         if schedule {

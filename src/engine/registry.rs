@@ -10,7 +10,8 @@ use parking_lot::Mutex;
 
 use crate::parts::error::Error;
 use crate::parts::limiter::ConcurrencyLimiter;
-use crate::parts::queue::{InvocationQueue, RunToken};
+use crate::parts::inbox::Inbox;
+use crate::parts::queue::InvocationQueue;
 use crate::parts::rng::SeededRng;
 
 use super::{
@@ -194,6 +195,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 accepted: "at most 16,777,216 functions registered over a runtime's life",
             })?;
         let queue = InvocationQueue::new(config.queue_capacity)?;
+        let capacity = config.queue_capacity;
         let limit = config
             .reserved_concurrency
             .map_or(usize::MAX, |n| n as usize);
@@ -203,9 +205,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             name: Arc::clone(&name),
             state: Mutex::new(FnState {
                 queue,
-                seq: 0,
                 received: 0,
-                token: RunToken::new(),
+                spare: Vec::new(),
                 paused: false,
                 deleted: false,
                 arriving: 0,
@@ -217,6 +218,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     config,
                 }),
             }),
+            inbox: Inbox::new(capacity),
             limiter: Arc::new(ConcurrencyLimiter::new(limit)),
             counters: Counters::default(),
             epoch: AtomicU64::new(0),
