@@ -13,6 +13,8 @@ use crate::parts::record::RequestId;
 
 use super::by_name;
 use super::dispatch::{Attempt, Call};
+use crate::parts::inbox::DRAIN_AT;
+
 use super::state::FnGuard;
 use super::{bump, FunctionShared, RecursionGuard, Runtime, Task};
 
@@ -266,7 +268,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let depth = place.depth();
         // Counted before the event becomes visible, so no worker can end it first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        admission.push(place.event(id, payload, now));
+        if admission.push(place.event(id, payload, now)) >= DRAIN_AT {
+            // Nobody took the lock for a while (no worker, or a busy one): the backlog moves
+            // into the queue, which grows in segments.
+            drop(f.lock());
+        }
         if !f.inbox.is_open() {
             // Paused or deleted since: the drain that came with it may have missed the event.
             return self.settle(f, id, now, depth);

@@ -390,12 +390,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if !reg.is_live(f) {
                 return Err(Error::FunctionDeleted(f.name.to_string()));
             }
-            let reserved = f
-                .lock()
-                .current
-                .config
-                .reserved_concurrency
-                .unwrap_or(0);
+            let reserved = f.lock().current.config.reserved_concurrency.unwrap_or(0);
             reg.remove(f, reserved);
             self.inner.unreserved.set_limit(reg.unreserved());
             drop(reg);

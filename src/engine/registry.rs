@@ -9,8 +9,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::parts::error::Error;
-use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::inbox::Inbox;
+use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::InvocationQueue;
 use crate::parts::rng::SeededRng;
 

@@ -14,8 +14,8 @@ use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 #[cfg(feature = "model")]
 use crate::parts::clock::Timestamp;
-use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::inbox::Inbox;
+use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, QueuedEvent};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;

@@ -242,10 +242,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return true;
             }
             st.queue.promote_due(now);
-            if st.queue.ready_len() > 0
-                && self.slot_free(f, &st.current, now)
-                && f.inbox.claim()
-            {
+            if st.queue.ready_len() > 0 && self.slot_free(f, &st.current, now) && f.inbox.claim() {
                 let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
             }
             true

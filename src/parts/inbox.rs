@@ -49,6 +49,11 @@ fn lock<T>(lock: &Lock<T>) -> Guard<'_, T> {
     }
 }
 
+/// How many events an inbox holds before the producer that appends the next moves them into
+/// the queue itself (under the function's lock): the inbox stays a small buffer, so a deep
+/// backlog lives in the queue, which grows a segment at a time, not in a doubling `Vec`.
+pub const DRAIN_AT: usize = 64;
+
 /// A function's inbox: events appended by producers and not yet moved into the function's
 /// queue, the queue's capacity (which counts the inbox and the queue together), the request-id
 /// sequence, the run token, and whether producers may append without the function's lock.
@@ -88,12 +93,13 @@ impl<T> Admission<'_, T> {
         self.items.seq + 1
     }
 
-    /// Appends `event` (made with [`seq`](Self::seq)); returns its number.
+    /// Appends `event` (made with [`seq`](Self::seq)); returns how many events the inbox
+    /// holds now.
     #[inline]
-    pub fn push(mut self, event: T) -> u64 {
+    pub fn push(mut self, event: T) -> usize {
         self.items.seq += 1;
         self.items.events.push(event);
-        self.items.seq
+        self.items.events.len()
     }
 }
 
