@@ -223,3 +223,22 @@ impl<T> Inbox<T> {
         self.token.store(false, Ordering::Release);
     }
 }
+
+impl<T> std::fmt::Debug for Inbox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .field("capacity", &self.capacity.load(Ordering::Relaxed))
+            .field("token", &self.token.load(Ordering::Relaxed))
+            .field("open", &self.open.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Admission<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("seq", &self.seq())
+            .finish_non_exhaustive()
+    }
+}
