@@ -258,11 +258,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
     ) -> Result<RequestId, InvokeError<P>> {
         let Some(admission) = f.inbox.admit() else {
-            return Err(InvokeError::QueueFull {
-                function: f.name.to_string(),
-                capacity: f.inbox.capacity(),
-                payload,
-            });
+            // The inbox's count of queued events may be high (events taken since the last
+            // drain): the exact answer is under the lock.
+            return self.enqueue_locked(f, payload, place, now);
         };
         let id = RequestId::new(f.index, admission.seq());
         let depth = place.depth();
@@ -353,7 +351,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 payload,
             });
         }
-        // Through the inbox, behind whatever producers appended since the lock was taken.
+        // Through the inbox, behind whatever producers appended since the lock was taken,
+        // counted against the queue's exact length.
+        st.note_queued();
         let Some(admission) = f.inbox.admit() else {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),

@@ -195,7 +195,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         held: &mut Option<Slots<'a>>,
     ) -> Option<(Arc<Version<P, R>>, u64)> {
         let (taken, more) = {
-            let mut st = f.lock();
+            let mut st = f.lock_to_take();
             if st.paused || st.deleted {
                 f.inbox.drop_token();
                 return None;
@@ -245,7 +245,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
     ) {
-        let mut st = f.lock();
+        let mut st = f.lock_to_take();
         if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
@@ -268,7 +268,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let faults = self.inner.faults.as_ref();
         let mut held = None;
         let (taken, more) = {
-            let mut st = f.lock();
+            let mut st = f.lock_to_take();
             if st.paused || st.deleted {
                 f.inbox.drop_token();
                 return None;

@@ -90,7 +90,27 @@ impl<P, R> FunctionShared<P, R> {
     pub(crate) fn lock(&self) -> FnGuard<'_, P, R> {
         let mut st = self.state.lock();
         drain_inbox(&self.inbox, &mut st);
+        self.guard(st)
+    }
+
+    /// The lock for a worker's take (`take_batch`, `take_next`, `step_at`): the inbox is moved
+    /// into the queue only when no event is ready there. Every event in the inbox is newer than
+    /// the queue's ready line, so the next ready event is the same either way, and a worker
+    /// that keeps up with its producers leaves the inbox (and its cache line) to them; whoever
+    /// else takes the lock, or this worker once the ready line runs dry, moves them.
+    #[inline]
+    pub(crate) fn lock_to_take(&self) -> FnGuard<'_, P, R> {
+        let mut st = self.state.lock();
+        if st.queue.ready_len() == 0 {
+            drain_inbox(&self.inbox, &mut st);
+        }
+        self.guard(st)
+    }
+
+    #[inline]
+    fn guard<'a>(&'a self, st: MutexGuard<'a, FnState<P, R>>) -> FnGuard<'a, P, R> {
         FnGuard {
+            at_lock: st.queue.len(),
             st,
             inbox: &self.inbox,
         }
@@ -117,11 +137,17 @@ pub(crate) fn drain_inbox<P, R>(inbox: &Inbox<QueuedEvent<P>>, st: &mut FnState<
     }
 }
 
-/// A function's state under its lock ([`FunctionShared::lock`]). When released it tells the
-/// inbox the queue's length, which the inbox's admission counts against the capacity.
+/// A function's state under its lock ([`FunctionShared::lock`]). When released with more
+/// events in the queue than when taken, it tells the inbox the queue's length, which the
+/// inbox's admission counts against the capacity. Events that left are not told (that would
+/// write the producers' cache line on every take): the inbox's count is then too high, never
+/// too low, until the next drain sets it exactly; a producer it refuses asks again under the
+/// lock ([`enqueue`](crate::Runtime::invoke_async)).
 pub(crate) struct FnGuard<'a, P, R> {
     st: MutexGuard<'a, FnState<P, R>>,
     inbox: &'a Inbox<QueuedEvent<P>>,
+    /// The queue's length when the lock was taken (after the drain).
+    at_lock: usize,
 }
 
 impl<P, R> FnGuard<'_, P, R> {
@@ -129,6 +155,12 @@ impl<P, R> FnGuard<'_, P, R> {
     #[inline]
     pub(crate) fn drain(&mut self) {
         drain_inbox(self.inbox, &mut self.st);
+    }
+
+    /// Tells the inbox the queue's exact length now (see [`FnGuard`]).
+    #[inline]
+    pub(crate) fn note_queued(&self) {
+        self.inbox.note_queued(self.st.queue.len());
     }
 }
 
@@ -152,7 +184,10 @@ impl<P, R> Drop for FnGuard<'_, P, R> {
     #[inline]
     fn drop(&mut self) {
         // Still under the lock (the guard's field is dropped after this).
-        self.inbox.note_queued(self.st.queue.len());
+        let len = self.st.queue.len();
+        if len > self.at_lock {
+            self.inbox.note_queued(len);
+        }
     }
 }
 

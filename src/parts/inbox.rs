@@ -8,7 +8,9 @@
 //!   small lock (held for one `Vec` push, never while anything else runs) the events in the
 //!   inbox plus the events in the function's queue ([`note_queued`](Inbox::note_queued)) must
 //!   be below the capacity, and the event gets the next request-id number. The inbox lock is
-//!   the one order of admission: request ids rise in the order events are appended.
+//!   the one order of admission: request ids rise in the order events are appended. The
+//!   queue's count is never too low, but may be too high (events taken since the last drain):
+//!   a producer refused here asks again under the function's lock, where it is exact.
 //! * **Drain.** Whoever takes the function's lock first moves the whole inbox into the queue
 //!   ([`take_all`](Inbox::take_all): one swap of two `Vec`s), so nothing in the inbox is ever
 //!   invisible to a lock holder.
@@ -62,8 +64,9 @@ pub const DRAIN_AT: usize = 64;
 #[doc(hidden)]
 pub struct Inbox<T> {
     items: Lock<Items<T>>,
-    /// The length of the function's queue, as its lock holder last left it (stored under the
-    /// function's lock; read under the inbox lock).
+    /// The length of the function's queue as its lock holders told it (stored under the
+    /// function's lock; read under the inbox lock): exact after a drain, and never too low
+    /// (events that left the queue may be told only at the next drain).
     queued: AtomicUsize,
     /// The queue's capacity: the most events inbox and queue may hold together.
     capacity: AtomicUsize,
