@@ -447,7 +447,7 @@ pub use testing::{
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::parts::inbox::{Admission, Inbox};
+    pub use crate::parts::queue::RunToken;
     use crate::ConcurrencyLimiter;
 
     /// [`ConcurrencyLimiter::wait_for_slot`]: mark the limiter waited for; whether a slot is

@@ -13,10 +13,7 @@ use crate::parts::record::RequestId;
 
 use super::by_name;
 use super::dispatch::{Attempt, Call};
-use crate::parts::inbox::DRAIN_AT;
-
-use super::state::FnGuard;
-use super::{bump, FunctionShared, RecursionGuard, Runtime, Task};
+use super::{bump, FnState, FunctionShared, RecursionGuard, Runtime, Task};
 
 /// The event whose execution (or whose record, for a function destination) invokes: the new
 /// event is one hop further down its chain.
@@ -221,11 +218,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// The hot path of every invoke. On real threads without fault injection, while the
-    /// function is neither paused nor deleted, the event is appended to the function's inbox
-    /// ([`Inbox`](crate::parts::inbox::Inbox)) without the function's lock, and the function
-    /// is sent to the run queue only when its run token was not out. Otherwise it joins the
-    /// queue under the lock. `place` is where the event starts in its chain (see [`Place`]).
+    /// The hot path of every invoke: one lock of the function's own state, no allocation but
+    /// the queue slot, and a run-queue send only when the function was not already scheduled.
+    /// `place` is where the event starts in its chain (see [`Place`]).
     #[inline]
     pub(crate) fn enqueue(
         &self,
@@ -234,139 +229,35 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
-        if self.appends_unlocked() && f.inbox.is_open() {
-            self.append(f, payload, place, now)
-        } else {
-            self.enqueue_locked(f, payload, place, now)
-        }
-    }
-
-    /// Whether producers may append to inboxes without the function's lock: on real threads
-    /// without fault injection (whose draws need one order, as model mode's arrivals do).
-    #[inline]
-    fn appends_unlocked(&self) -> bool {
-        self.inner.faults.is_none() && !self.inner.executor.is_virtual()
-    }
-
-    /// Appends a new event to `f`'s inbox (the fast path of [`enqueue`](Self::enqueue)).
-    #[inline]
-    fn append(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        payload: P,
-        place: impl Place<P>,
-        now: Timestamp,
-    ) -> Result<RequestId, InvokeError<P>> {
-        let Some(admission) = f.inbox.admit() else {
-            // The inbox's count of queued events may be high (events taken since the last
-            // drain): the exact answer is under the lock.
-            return self.enqueue_locked(f, payload, place, now);
-        };
-        let id = RequestId::new(f.index, admission.seq());
-        let depth = place.depth();
-        // Counted before the event becomes visible, so no worker can end it first.
-        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        if admission.push(place.event(id, payload, now)) >= DRAIN_AT {
-            // Nobody took the lock for a while (no worker, or a busy one): the backlog moves
-            // into the queue, which grows in segments.
-            drop(f.lock());
-        }
-        if !f.inbox.is_open() {
-            // Paused or deleted since: the drain that came with it may have missed the event.
-            return self.settle(f, id, now, depth);
-        }
-        if f.inbox.claim() {
-            let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
-        }
-        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
-        self.observe_time(now);
-        Ok(id)
-    }
-
-    /// An event appended to `f`'s inbox found it closed afterwards (paused or deleted
-    /// meanwhile): under the lock it is held (its age deadline armed), or, deleted, taken back
-    /// and refused. If delete's drain took it first, it ended with its record there and stays
-    /// accepted.
-    #[cold]
-    #[inline(never)]
-    fn settle(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        id: RequestId,
-        now: Timestamp,
-        depth: u32,
-    ) -> Result<RequestId, InvokeError<P>> {
-        let mut st = f.lock();
-        if st.deleted {
-            if let Some(event) = st.queue.remove_where(|e| e.request_id() == id).pop() {
-                st.received -= 1;
-                drop(st);
-                self.release_outstanding();
-                return Err(InvokeError::FunctionDeleted {
-                    name: f.name.to_string(),
-                    payload: event.into_payload(),
-                });
-            }
-            drop(st);
-        } else if st.paused {
-            // Its own deadline: an earlier one re-arms the next when it fires, a later one
-            // finds nothing aged.
-            let due = now + st.current.config.retry.maximum_event_age();
-            drop(st);
-            self.arm_timer(f, due);
-        } else {
-            // Resumed meanwhile: the resume saw it, or this does.
-            let schedule = f.inbox.claim_if(st.queue.ready_len() > 0);
-            drop(st);
-            if schedule {
-                let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
-            }
-        }
-        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
-        self.observe_time(now);
-        Ok(id)
-    }
-
-    /// [`enqueue`](Self::enqueue) under `f`'s lock: paused, deleted, model mode or faults.
-    fn enqueue_locked(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        payload: P,
-        place: impl Place<P>,
-        now: Timestamp,
-    ) -> Result<RequestId, InvokeError<P>> {
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         if st.deleted {
             return Err(InvokeError::FunctionDeleted {
                 name: f.name.to_string(),
                 payload,
             });
         }
-        let capacity = f.inbox.capacity();
-        if st.arriving > 0 && st.queue.len() + st.arriving >= capacity {
+        if st.arriving > 0 && st.queue.len() + st.arriving >= st.queue.capacity() {
             // Model mode: the events still on their way hold their places.
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
-                capacity,
+                capacity: st.queue.capacity(),
                 payload,
             });
         }
-        // Through the inbox, behind whatever producers appended since the lock was taken,
-        // counted against the queue's exact length.
-        st.note_queued();
-        let Some(admission) = f.inbox.admit() else {
+        let id = RequestId::new(f.index, st.seq + 1);
+        let depth = place.depth();
+        let event = place.event(id, payload, now);
+        if let Err(event) = st.queue.push(event) {
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
-                capacity,
-                payload,
+                capacity: st.queue.capacity(),
+                payload: event.into_payload(),
             });
-        };
-        let id = RequestId::new(f.index, admission.seq());
-        let depth = place.depth();
+        }
+        st.seq += 1;
+        st.received += 1;
         // Counted before the lock is released, so no worker can end the event first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        admission.push(place.event(id, payload, now));
-        st.drain();
         self.joined_queue(f, st, id, now, depth);
         self.observe_time(now);
         Ok(id)
@@ -379,12 +270,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn joined_queue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
-        st: FnGuard<'_, P, R>,
+        mut st: parking_lot::MutexGuard<'_, FnState<P, R>>,
         id: RequestId,
         now: Timestamp,
         depth: u32,
     ) {
-        let schedule = f.inbox.claim_if(!st.paused);
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
         // Read only when needed: the settings sit behind another pointer.
         let expiry = (st.paused && st.queue.len() == 1)
             .then(|| now + st.current.config.retry.maximum_event_age());
@@ -422,17 +316,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return Err(InvokeSyncError::ModelMode(f.name.to_string()));
         }
         let (version, id) = {
-            let st = f.lock();
+            let mut st = f.state.lock();
             if st.deleted {
                 return Err(InvokeSyncError::FunctionDeleted(f.name.to_string()));
             }
             if st.paused {
                 return Err(InvokeSyncError::Paused(f.name.to_string()));
             }
-            (
-                Arc::clone(&st.current),
-                RequestId::new(f.index, f.inbox.next_seq()),
-            )
+            st.seq += 1;
+            (Arc::clone(&st.current), RequestId::new(f.index, st.seq))
         };
         let now = self.inner.clock.now();
         let Some(slots) = self.acquire_slots(f, &version, now) else {

@@ -194,17 +194,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
     ) -> Option<(Arc<Version<P, R>>, u64)> {
-        let (taken, more) = {
-            let mut st = f.lock_to_take();
+        let (version, limit, more) = {
+            let mut st = f.state.lock();
             if st.paused || st.deleted {
-                f.inbox.drop_token();
+                st.token.drop_token();
                 return None;
             }
             st.queue.promote_due(now);
             // Model mode: a poller that backed off after a throttle waits for a free slot.
             #[cfg(feature = "model")]
             if self.poller_waits(f, &mut st, now) {
-                f.inbox.drop_token();
+                st.token.drop_token();
                 return None;
             }
             if self.inner.settings.wait_for_slots && st.queue.ready_len() > 0 {
@@ -218,19 +218,22 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
                 None => st.queue.pop_due(now),
             };
-            let taken = event.map(|event| {
-                batch.push(event);
-                f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
-                (Arc::clone(&st.current), limit as u64)
-            });
-            // Given back when nothing is ready (unless producers appended meanwhile).
-            let more = f.inbox.keep(taken.is_some() && st.queue.ready_len() > 0);
-            (taken, more)
+            let Some(event) = event else {
+                st.token.keep(false);
+                return None;
+            };
+            batch.push(event);
+            let more = {
+                let runnable = st.queue.ready_len() > 0;
+                st.token.keep(runnable)
+            };
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
+            (Arc::clone(&st.current), limit as u64, more)
         };
         if more {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        taken
+        Some((version, limit))
     }
 
     /// The next event of a step that runs several back to back: `f`'s next ready event, into
@@ -245,7 +248,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
     ) {
-        let mut st = f.lock_to_take();
+        let mut st = f.state.lock();
         if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
@@ -267,15 +270,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> Option<Dispatched> {
         let faults = self.inner.faults.as_ref();
         let mut held = None;
-        let (taken, more) = {
-            let mut st = f.lock_to_take();
+        let (event, version, more) = {
+            let mut st = f.state.lock();
             if st.paused || st.deleted {
-                f.inbox.drop_token();
+                st.token.drop_token();
                 return None;
             }
             #[cfg(feature = "model")]
             if self.poller_waits(f, &mut st, now) {
-                f.inbox.drop_token();
+                st.token.drop_token();
                 return None;
             }
             // Wait mode: the slot first (see `take_batch`).
@@ -294,19 +297,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 // Fault seam: reordering takes a random ready event.
                 Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
             };
-            let taken = event.map(|event| {
-                // Counted under the lock so that queued + in hand never misses the event.
-                f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
-                (event, Arc::clone(&st.current))
-            });
-            // Given back when nothing is ready (unless producers appended meanwhile).
-            let more = f.inbox.keep(taken.is_some() && st.queue.ready_len() > 0);
-            (taken, more)
+            let Some(event) = event else {
+                st.token.keep(false);
+                return None;
+            };
+            let more = {
+                let runnable = st.queue.ready_len() > 0;
+                st.token.keep(runnable)
+            };
+            // Counted under the lock so that queued + in hand never misses the event.
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
+            (event, Arc::clone(&st.current), more)
         };
         if more {
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
-        let (event, version) = taken?;
         Some(self.dispatch(f, event, &version, now, &mut held, None).0)
     }
 

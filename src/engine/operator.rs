@@ -41,11 +41,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn pause_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let expiry = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             st.paused = true;
-            // Producers take the lock from now on; what they appended before joins the queue.
-            f.inbox.close();
-            st.drain();
             // Kept by age too while held, so that they age out at O(log n) each.
             st.queue.hold();
             f.epoch.fetch_add(1, Ordering::SeqCst);
@@ -65,15 +62,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn resume_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let now = self.now();
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         st.paused = false;
-        if !st.deleted {
-            f.inbox.reopen();
-        }
         st.queue.release();
         st.queue.promote_due(now);
         let runnable = st.queue.ready_len() > 0;
-        if f.inbox.claim_if(runnable) {
+        if st.token.claim(runnable) {
             drop(st);
             let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
         }
@@ -85,7 +79,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn is_paused_shared(&self, f: &Arc<FunctionShared<P, R>>) -> bool {
-        f.lock().paused
+        f.state.lock().paused
     }
 
     /// Replaces function `name`'s code. Queued events, and retries of events that failed on
@@ -108,7 +102,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         handler: Arc<dyn Handler<P, R>>,
     ) -> u64 {
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         f.epoch.fetch_add(1, Ordering::SeqCst);
         f.recent_ns.store(u64::MAX, Ordering::Relaxed);
         let number = st.current.number + 1;
@@ -126,7 +120,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn config_shared(&self, f: &Arc<FunctionShared<P, R>>) -> FunctionConfig<P, R> {
-        f.lock().current.config.clone()
+        f.state.lock().current.config.clone()
     }
 
     /// Changes function `name`'s settings: `edit` gets a copy, which is checked like a
@@ -164,7 +158,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // `edit` is the caller's code: run it on a copy with no lock held, so it may call the
         // runtime, and so it stalls nobody.
         let name = &*f.name;
-        let mut config = f.lock().current.config.clone();
+        let mut config = f.state.lock().current.config.clone();
         edit(&mut config);
         config.validate(name)?;
         self.check_cost(&config)?;
@@ -172,13 +166,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !reg.is_live(f) {
             return Err(Error::FunctionDeleted(name.to_string()));
         }
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         self.check_destinations(&reg, name, &config)?;
         let old = st.current.config.reserved_concurrency.unwrap_or(0);
         let new = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
-        f.inbox.set_capacity(config.queue_capacity);
         reg.reserve(old, new);
         self.inner.unreserved.set_limit(reg.unreserved());
         f.limiter.set_limit(
@@ -201,7 +194,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let wake = {
             let runnable = !st.paused && st.queue.ready_len() > 0;
-            f.inbox.claim_if(runnable)
+            st.token.claim(runnable)
         };
         drop(st);
         drop(reg);
@@ -299,7 +292,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> (usize, usize) {
         let (removed, version) = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             let removed = st.queue.remove_where(pred);
             // In hand until each is recorded, so the books balance meanwhile.
             f.counters
@@ -334,7 +327,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         request_id: RequestId,
         edit: impl FnOnce(&mut P),
     ) -> bool {
-        f.lock().queue.edit(request_id, edit)
+        f.state.lock().queue.edit(request_id, edit)
     }
 
     /// A view of function `name`'s waiting events: ready ones in order, then delayed ones by
@@ -344,7 +337,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn queue_snapshot_shared(&self, f: &Arc<FunctionShared<P, R>>) -> Vec<EventInfo> {
-        let st = f.lock();
+        let st = f.state.lock();
         let mut events = st.queue.snapshot();
         if st.paused {
             for e in &mut events {
@@ -369,7 +362,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         read: impl FnOnce(&InvocationQueue<P>) -> T,
     ) -> T {
-        read(&f.lock().queue)
+        read(&f.state.lock().queue)
     }
 
     /// Deletes function `name`. Its waiting events end as `FunctionDeleted` (records to its
@@ -390,7 +383,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             if !reg.is_live(f) {
                 return Err(Error::FunctionDeleted(f.name.to_string()));
             }
-            let reserved = f.lock().current.config.reserved_concurrency.unwrap_or(0);
+            let reserved = f
+                .state
+                .lock()
+                .current
+                .config
+                .reserved_concurrency
+                .unwrap_or(0);
             reg.remove(f, reserved);
             self.inner.unreserved.set_limit(reg.unreserved());
             drop(reg);
@@ -398,12 +397,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.inner.wake_slot_waiters();
         }
         let (removed, version) = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             st.deleted = true;
-            // Producers take the lock from now on (and are refused); what they appended before
-            // joins the queue and is discarded with it.
-            f.inbox.close();
-            st.drain();
             f.epoch.fetch_add(1, Ordering::SeqCst);
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a

@@ -270,7 +270,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         tally: Option<&mut Tally>,
     ) -> Option<Condition> {
         {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             if !st.deleted {
                 st.queue.push_delayed(event, due);
                 f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
@@ -437,7 +437,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
         self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         if st.deleted {
             return;
         }
@@ -446,7 +446,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
         let schedule = {
             let runnable = !st.paused;
-            f.inbox.claim_if(runnable)
+            st.token.claim(runnable)
         };
         drop(st);
         if schedule {

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::parts::error::Error;
-use crate::parts::inbox::Inbox;
 use crate::parts::limiter::ConcurrencyLimiter;
-use crate::parts::queue::InvocationQueue;
+use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::rng::SeededRng;
 
 use super::{
@@ -195,7 +194,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 accepted: "at most 16,777,216 functions registered over a runtime's life",
             })?;
         let queue = InvocationQueue::new(config.queue_capacity)?;
-        let capacity = config.queue_capacity;
         let limit = config
             .reserved_concurrency
             .map_or(usize::MAX, |n| n as usize);
@@ -205,8 +203,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             name: Arc::clone(&name),
             state: Mutex::new(FnState {
                 queue,
+                seq: 0,
                 received: 0,
-                spare: Vec::new(),
+                token: RunToken::new(),
                 paused: false,
                 deleted: false,
                 arriving: 0,
@@ -218,7 +217,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     config,
                 }),
             }),
-            inbox: Inbox::new(capacity),
             limiter: Arc::new(ConcurrencyLimiter::new(limit)),
             counters: Counters::default(),
             epoch: AtomicU64::new(0),

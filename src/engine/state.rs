@@ -1,12 +1,11 @@
 //! What the engine keeps per function and for the whole runtime: the state every engine module
 //! reads.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::executor::Executor;
 use super::FaultSeam;
@@ -14,9 +13,8 @@ use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 #[cfg(feature = "model")]
 use crate::parts::clock::Timestamp;
-use crate::parts::inbox::Inbox;
 use crate::parts::limiter::ConcurrencyLimiter;
-use crate::parts::queue::{InvocationQueue, QueuedEvent};
+use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
 
@@ -34,13 +32,13 @@ pub(crate) struct Version<P, R> {
 }
 
 /// A function's mutable state, behind its own lock (no lock is shared by all functions on the
-/// hot path). Taken with [`FunctionShared::lock`], which first moves the inbox into the queue.
+/// hot path).
 pub(crate) struct FnState<P, R> {
     pub(crate) queue: InvocationQueue<P>,
-    /// Events that joined the queue (through the inbox or not).
+    pub(crate) seq: u64,
     pub(crate) received: u64,
-    /// An empty buffer the inbox's events are swapped into, kept for its allocation.
-    pub(crate) spare: Vec<QueuedEvent<P>>,
+    /// Whether this function's `Task::Run` is in the run queue (or about to be).
+    pub(crate) token: RunToken,
     pub(crate) paused: bool,
     pub(crate) deleted: bool,
     pub(crate) current: Arc<Version<P, R>>,
@@ -57,12 +55,7 @@ pub(crate) struct FnState<P, R> {
 pub(crate) struct FunctionShared<P, R> {
     pub(crate) index: u32,
     pub(crate) name: Arc<str>,
-    /// Take it with [`lock`](Self::lock), never directly: that moves the inbox into the queue
-    /// first and keeps the inbox's view of the queue's length.
     pub(crate) state: Mutex<FnState<P, R>>,
-    /// New events appended without `state`'s lock, the request-id sequence, the queue's
-    /// capacity and the run token ([`Inbox`]).
-    pub(crate) inbox: Inbox<QueuedEvent<P>>,
     /// Reserved concurrency, or unlimited (then it only counts this function's executions).
     /// In an `Arc` so that model mode can keep an execution's permit until its virtual end.
     pub(crate) limiter: Arc<ConcurrencyLimiter>,
@@ -80,115 +73,6 @@ pub(crate) struct FunctionShared<P, R> {
     /// change the throttle jitter.
     #[cfg(feature = "model")]
     pub(crate) cost_rng: Mutex<SeededRng>,
-}
-
-impl<P, R> FunctionShared<P, R> {
-    /// The function's state under its lock, with every event appended to the inbox moved into
-    /// the queue first (in order, after those already there), so that nothing accepted is
-    /// invisible to the lock's holder.
-    #[inline]
-    pub(crate) fn lock(&self) -> FnGuard<'_, P, R> {
-        let mut st = self.state.lock();
-        drain_inbox(&self.inbox, &mut st);
-        self.guard(st)
-    }
-
-    /// The lock for a worker's take (`take_batch`, `take_next`, `step_at`): the inbox is moved
-    /// into the queue only when no event is ready there. Every event in the inbox is newer than
-    /// the queue's ready line, so the next ready event is the same either way, and a worker
-    /// that keeps up with its producers leaves the inbox (and its cache line) to them; whoever
-    /// else takes the lock, or this worker once the ready line runs dry, moves them.
-    #[inline]
-    pub(crate) fn lock_to_take(&self) -> FnGuard<'_, P, R> {
-        let mut st = self.state.lock();
-        if st.queue.ready_len() == 0 {
-            drain_inbox(&self.inbox, &mut st);
-        }
-        self.guard(st)
-    }
-
-    #[inline]
-    fn guard<'a>(&'a self, st: MutexGuard<'a, FnState<P, R>>) -> FnGuard<'a, P, R> {
-        FnGuard {
-            at_lock: st.queue.len(),
-            st,
-            inbox: &self.inbox,
-        }
-    }
-}
-
-/// Moves `inbox` into `st`'s queue (`st` is the function's state, under its lock).
-#[inline]
-pub(crate) fn drain_inbox<P, R>(inbox: &Inbox<QueuedEvent<P>>, st: &mut FnState<P, R>) {
-    let len = st.queue.len();
-    if inbox.take_all(&mut st.spare, len) == 0 {
-        return;
-    }
-    let FnState {
-        queue,
-        spare,
-        received,
-        ..
-    } = st;
-    *received += spare.len() as u64;
-    // Admitted against the capacity when appended: they join whatever it is now.
-    for event in spare.drain(..) {
-        queue.push_unbounded(event);
-    }
-}
-
-/// A function's state under its lock ([`FunctionShared::lock`]). When released with more
-/// events in the queue than when taken, it tells the inbox the queue's length, which the
-/// inbox's admission counts against the capacity. Events that left are not told (that would
-/// write the producers' cache line on every take): the inbox's count is then too high, never
-/// too low, until the next drain sets it exactly; a producer it refuses asks again under the
-/// lock ([`enqueue`](crate::Runtime::invoke_async)).
-pub(crate) struct FnGuard<'a, P, R> {
-    st: MutexGuard<'a, FnState<P, R>>,
-    inbox: &'a Inbox<QueuedEvent<P>>,
-    /// The queue's length when the lock was taken (after the drain).
-    at_lock: usize,
-}
-
-impl<P, R> FnGuard<'_, P, R> {
-    /// Moves what producers appended since the lock was taken into the queue.
-    #[inline]
-    pub(crate) fn drain(&mut self) {
-        drain_inbox(self.inbox, &mut self.st);
-    }
-
-    /// Tells the inbox the queue's exact length now (see [`FnGuard`]).
-    #[inline]
-    pub(crate) fn note_queued(&self) {
-        self.inbox.note_queued(self.st.queue.len());
-    }
-}
-
-impl<P, R> Deref for FnGuard<'_, P, R> {
-    type Target = FnState<P, R>;
-
-    #[inline]
-    fn deref(&self) -> &FnState<P, R> {
-        &self.st
-    }
-}
-
-impl<P, R> DerefMut for FnGuard<'_, P, R> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut FnState<P, R> {
-        &mut self.st
-    }
-}
-
-impl<P, R> Drop for FnGuard<'_, P, R> {
-    #[inline]
-    fn drop(&mut self) {
-        // Still under the lock (the guard's field is dropped after this).
-        let len = self.st.queue.len();
-        if len > self.at_lock {
-            self.inbox.note_queued(len);
-        }
-    }
 }
 
 /// What the run queue carries: a function with ready events, or a nudge to look at the timers.

@@ -172,7 +172,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// A timer of `f` came due: promote its due retries; if it is paused, end the held events
     /// that aged out and arm the next expiry.
     pub(crate) fn on_timer(&self, f: &Arc<FunctionShared<P, R>>, now: Timestamp) {
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         if st.deleted {
             return;
         }
@@ -209,7 +209,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
         } else {
             let runnable = st.queue.ready_len() > 0;
-            if f.inbox.claim_if(runnable) {
+            if st.token.claim(runnable) {
                 drop(st);
                 let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
             }
@@ -221,7 +221,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// earliest that does not. `any <= unheld` whenever both exist.
     pub(crate) fn next_wake(&self) -> (Option<Timestamp>, Option<Timestamp>) {
         self.inner.timers.earliest_live(|timer| {
-            let st = timer.function.lock();
+            let st = timer.function.state.lock();
             // A timer is live if a delayed event is due by then; a paused function's timer if
             // it holds any event (finding its exact oldest would cost a scan per timer: a stale
             // one only stops time once for nothing).

@@ -139,7 +139,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Some(reserved) = version.config.reserved_concurrency else {
             return;
         };
-        let queued = f.lock().queue.len() as u64;
+        let queued = f.state.lock().queue.len() as u64;
         let running = f.limiter.in_flight() as u64;
         v.observe_reserved(now, f.index, u64::from(reserved), running, queued);
     }
@@ -212,7 +212,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             ThrottleCause::Account
         };
         if v.throttled(f.index, cause) && requeued {
-            f.lock().poller_until = Some(due);
+            f.state.lock().poller_until = Some(due);
             let backed_off = v.backed_off();
             let mut list = backed_off.list.lock();
             if !list.iter().any(|g| Arc::ptr_eq(g, f)) {
@@ -234,7 +234,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         let mut list = backed_off.list.lock();
         list.retain(|f| {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             if st.poller_until.is_none() || st.deleted {
                 return false;
             }
@@ -242,7 +242,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return true;
             }
             st.queue.promote_due(now);
-            if st.queue.ready_len() > 0 && self.slot_free(f, &st.current, now) && f.inbox.claim() {
+            if st.queue.ready_len() > 0
+                && self.slot_free(f, &st.current, now)
+                && st.token.claim(true)
+            {
                 let _ = self.inner.run_tx.send(Task::Run(Arc::clone(f)));
             }
             true
@@ -288,7 +291,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return self.enqueue(f, payload, place);
         }
         let id = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             if st.deleted {
                 let name = f.name.to_string();
                 return Err(InvokeError::FunctionDeleted { name, payload });
@@ -300,8 +303,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     payload,
                 });
             }
+            st.seq += 1;
             st.arriving += 1;
-            RequestId::new(f.index, f.inbox.next_seq())
+            RequestId::new(f.index, st.seq)
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -325,7 +329,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let now = event.enqueued_at();
         let id = event.request_id();
         let depth = event.chain_depth();
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         st.received += 1;
         st.arriving -= 1;
         if st.deleted {

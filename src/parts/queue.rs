@@ -1033,6 +1033,47 @@ impl<P> InvocationQueue<P> {
     }
 }
 
+/// Whether a function's token is out: the function sits in the runtime's run queue (or a
+/// worker is about to put it back) exactly while this is set, so it is queued at most once and
+/// never forgotten while it has ready events. Kept under the function's lock with its queue.
+///
+/// Public only for the loom model check (`--cfg loom`); not part of the API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct RunToken {
+    out: bool,
+}
+
+impl RunToken {
+    /// A fresh token, not out.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Events became runnable: `true` when the caller must send the function to the run queue
+    /// (it was not there yet).
+    #[inline]
+    pub fn claim(&mut self, runnable: bool) -> bool {
+        let send = runnable && !self.out;
+        self.out |= send;
+        send
+    }
+
+    /// A worker that took the function from the run queue has popped an event (or found none):
+    /// `true` when ready events remain and the caller must send the function again.
+    #[inline]
+    pub fn keep(&mut self, more_ready: bool) -> bool {
+        self.out = more_ready;
+        more_ready
+    }
+
+    /// A worker found the function paused or deleted: the token is dropped until a resume.
+    #[inline]
+    pub fn drop_token(&mut self) {
+        self.out = false;
+    }
+}
+
 fn check_capacity(capacity: usize) -> Result<(), Error> {
     if capacity == 0 {
         return Err(Error::InvalidConfig {
