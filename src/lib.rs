@@ -67,8 +67,9 @@
 //! event that finds no free slot is *throttled*: it goes back to the queue with exponential
 //! backoff (1 s doubling to 5 minutes) and does not use up a retry attempt. Reserved
 //! concurrency 0 sends events straight to on-failure, as Lambda does today, or holds them
-//! throttled, as it did in 2018 ([`ZeroConcurrency`]). The slots are [`ConcurrencyLimiter`]s;
-//! a [`Permit`] is released on drop, even when a handler panics.
+//! throttled, as it did in 2018 ([`ZeroConcurrency`]). A function's slots are a
+//! [`ConcurrencyLimiter`] (the account's and the unreserved pool's share one atomic word, so an
+//! execution takes both at once); a [`Permit`] is released on drop, even when a handler panics.
 //!
 //! **Worker threads are a local resource, not a Lambda setting.** On real threads a worker
 //! that finds its function's slots all taken does not throttle the event: it leaves it at the
@@ -447,6 +448,7 @@ pub use testing::{
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::parts::limiter::{AccountLevels, AccountLimiter};
     pub use crate::parts::queue::RunToken;
     pub use crate::parts::run_queue::RunQueue;
     use crate::ConcurrencyLimiter;

@@ -212,6 +212,76 @@ fn a_throttled_attempt_counts_in_no_peak_in_real_time() {
 }
 
 #[test]
+fn a_reserved_execution_takes_an_account_slot_but_leaves_the_unreserved_pool_alone() {
+    // Account 3, floor 0: "held" reserves 1, "free" shares the other 2. One "held" and two
+    // "free" handlers run at once: the account is full, and so is the pool. A third "free"
+    // event is throttled; once "held" is done the account has room again, but the pool has
+    // not, so "free" is still throttled.
+    let clock = ManualClock::new();
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(clock.clone())
+        .account_concurrency(3)
+        .unreserved_floor(0)
+        .concurrency_limit_exceeded(ConcurrencyLimitExceeded::Throttle)
+        .build()
+        .unwrap();
+    let (entered_tx, entered) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded::<()>();
+    let (held_release, held_release_rx) = crossbeam_channel::unbounded::<()>();
+    let tx = entered_tx.clone();
+    rt.register(Function::new("free", move |_: &u32, _ctx| {
+        tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    rt.register(
+        Function::new("held", move |_: &u32, _ctx| {
+            entered_tx.send(()).unwrap();
+            held_release_rx.recv().unwrap();
+            Ok(())
+        })
+        .reserved_concurrency(1),
+    )
+    .unwrap();
+    let release = ReleaseOnDrop(release);
+    let held_release = ReleaseOnDrop(held_release);
+    let mut running = Vec::new();
+    for name in ["held", "free", "free"] {
+        rt.invoke_async(name, 0).unwrap();
+        let rt = rt.clone();
+        running.push(std::thread::spawn(move || rt.try_dispatch()));
+        entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    assert_eq!(rt.metrics().total.concurrent_executions, 3);
+    let throttled = |step: Option<event_invoke::Dispatched>| {
+        matches!(
+            step.map(|d| d.outcome),
+            Some(event_invoke::StepOutcome::Throttled { .. })
+        )
+    };
+    rt.invoke_async("free", 1).unwrap();
+    assert!(
+        throttled(rt.try_dispatch()),
+        "the account and the pool are full"
+    );
+    held_release.0.send(()).unwrap();
+    running.remove(0).join().unwrap();
+    assert_eq!(rt.metrics().total.concurrent_executions, 2);
+    // Due again after its throttle backoff.
+    clock.advance(Duration::from_secs(600));
+    assert!(throttled(rt.try_dispatch()), "the pool is still full");
+    let m = rt.metrics();
+    let peak = |name: &str| m.function(name).unwrap().peak_concurrent_executions;
+    assert_eq!((peak("free"), peak("held")), (2, 1));
+    assert_eq!(m.total.peak_concurrent_executions, 3);
+    drop((release, held_release));
+    for thread in running {
+        thread.join().unwrap();
+    }
+}
+
+#[test]
 fn an_account_limit_above_a_million_is_an_invalid_setting() {
     let rt: Runtime<()> = Runtime::new();
     let err = rt.set_account_concurrency(2_000_000).unwrap_err();

@@ -212,6 +212,129 @@ fn marks_and_permits_share_one_word_without_breaking_the_limit() {
     });
 }
 
+/// The account's word: two executions of unreserved functions and one of a reserved function
+/// race for an account of 2 whose unreserved pool is 1. Never more than either limit is in,
+/// whatever the interleaving, and everything given back leaves the word empty.
+#[test]
+fn the_account_word_never_lets_more_than_either_limit_in() {
+    use event_invoke::__loom::{AccountLevels, AccountLimiter};
+    model(|| {
+        let limiter = Arc::new(AccountLimiter::new(2));
+        limiter.set_unreserved_limit(1);
+        let account = Arc::new(AtomicUsize::new(0));
+        let pool = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = [true, true, false]
+            .into_iter()
+            .map(|unreserved| {
+                let (limiter, account, pool) = (limiter.clone(), account.clone(), pool.clone());
+                thread::spawn(move || {
+                    let levels = AccountLevels::of(unreserved);
+                    if limiter.take(levels).is_some() {
+                        assert!(account.fetch_add(1, Ordering::SeqCst) < 2);
+                        if unreserved {
+                            assert_eq!(pool.fetch_add(1, Ordering::SeqCst), 0);
+                            pool.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        account.fetch_sub(1, Ordering::SeqCst);
+                        assert!(!limiter.give_back(levels), "nobody waits");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            (limiter.in_flight(), limiter.unreserved_in_flight()),
+            (0, 0)
+        );
+    });
+}
+
+/// The account's word with a lowered limit: an account of 2 with one slot taken is lowered to
+/// 1 while another execution tries to take a slot. Either it came first, or it is refused;
+/// once the limit is 1, nothing more is let in until both are back.
+#[test]
+fn a_lowered_account_limit_admits_none_until_below() {
+    use event_invoke::__loom::{AccountLevels, AccountLimiter};
+    model(|| {
+        let limiter = Arc::new(AccountLimiter::new(2));
+        let levels = AccountLevels::ACCOUNT_AND_POOL;
+        assert!(limiter.take(levels).is_some());
+        let l = limiter.clone();
+        let lower = thread::spawn(move || {
+            l.set_limit(1);
+            l.set_unreserved_limit(1);
+        });
+        let l = limiter.clone();
+        let other = thread::spawn(move || l.take(levels).is_some());
+        lower.join().unwrap();
+        let second = other.join().unwrap();
+        assert_eq!(limiter.in_flight(), 1 + usize::from(second));
+        assert!(limiter.take(levels).is_none());
+        assert!(limiter.take(AccountLevels::ACCOUNT).is_none());
+        let _ = limiter.give_back(levels);
+        if second {
+            assert!(limiter.take(levels).is_none(), "one out, limit 1");
+            let _ = limiter.give_back(levels);
+        }
+        assert!(limiter.take(levels).is_some());
+    });
+}
+
+/// The slot wait on the account's word: the holder of the only pool slot gives it back while
+/// a worker, refused, marks the full levels. Either the worker's mark sees the slot free, or
+/// the holder's release sees the mark: never both miss. Run for a holder of the pool (the
+/// waiter waits on the pool) and of the account alone (the waiter waits on the account).
+#[test]
+fn a_slot_of_the_account_word_given_back_while_a_worker_marks_it_is_never_missed() {
+    use event_invoke::__loom::{AccountLevels, AccountLimiter};
+    for (holder_levels, account_limit) in [
+        (AccountLevels::ACCOUNT_AND_POOL, 2),
+        (AccountLevels::ACCOUNT, 1),
+    ] {
+        model(move || {
+            let limiter = Arc::new(AccountLimiter::new(account_limit));
+            limiter.set_unreserved_limit(1);
+            assert!(limiter.take(holder_levels).is_some());
+            let woken = Arc::new(AtomicUsize::new(0));
+            let holder = {
+                let (limiter, woken) = (limiter.clone(), woken.clone());
+                thread::spawn(move || {
+                    if limiter.give_back(holder_levels) {
+                        woken.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            };
+            let waiter = {
+                let limiter = limiter.clone();
+                thread::spawn(move || {
+                    let levels = AccountLevels::ACCOUNT_AND_POOL;
+                    match limiter.take(levels) {
+                        Some(_) => {
+                            let _ = limiter.give_back(levels);
+                            true // the slot was already back: no wait at all
+                        }
+                        None => {
+                            let (account, pool) = limiter.full(levels);
+                            // Found full a moment ago and free now: as good as a mark that
+                            // sees the slot free.
+                            !(account || pool) || limiter.wait_for_slot(account, pool)
+                        }
+                    }
+                })
+            };
+            let got_or_saw_free = waiter.join().unwrap();
+            holder.join().unwrap();
+            assert!(
+                got_or_saw_free || woken.load(Ordering::SeqCst) == 1,
+                "the slot came back and nobody heard of it"
+            );
+            assert_eq!(limiter.in_flight(), 0);
+        });
+    }
+}
+
 /// What the engine's run queue carries in these models: a function with ready events, or (for
 /// the last model) the word to return.
 #[derive(Debug, PartialEq)]

@@ -434,3 +434,44 @@ fn dropping_workers_re_raises_a_dead_worker_s_panic_but_never_while_unwinding() 
         "the caller's own panic"
     );
 }
+
+#[test]
+fn a_payload_whose_drop_kills_a_worker_still_ends_its_event() {
+    let (rt, workers) = dying_worker(1);
+    // The worker died, but not with the event outstanding: `wait_idle` returns.
+    assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+    assert_eq!(rt.outstanding(), 0);
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
+    assert!(stopped.is_err());
+}
+
+#[test]
+fn a_payload_whose_drop_panics_in_a_single_step_still_ends_its_event() {
+    for fails in [false, true] {
+        // No dead letters kept: a failure's record, and its payload, drop when delivered.
+        let rt: Runtime<Bomb> = Runtime::builder()
+            .clock(ManualClock::new())
+            .keep_dead_letters(false)
+            .build()
+            .unwrap();
+        rt.register(
+            Function::new("f", move |_: &Bomb, _ctx| {
+                if fails {
+                    Err(FunctionError::new("E", "fails"))
+                } else {
+                    Ok(())
+                }
+            })
+            .maximum_retry_attempts(0),
+        )
+        .unwrap();
+        assert!(rt.invoke_async("f", Bomb).is_ok());
+        // The panic reaches the caller of the step, whose thread runs the payload's drop.
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+        assert_eq!(
+            panic_message(&*step.expect_err("the drop's panic")),
+            "the payload's drop panicked"
+        );
+        assert_eq!(rt.outstanding(), 0, "fails: {fails}");
+    }
+}

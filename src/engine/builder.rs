@@ -15,7 +15,7 @@ use crate::observe::TraceEvent;
 use crate::parts::clock::ManualClock;
 use crate::parts::clock::{Clock, SystemClock};
 use crate::parts::error::Error;
-use crate::parts::limiter::ConcurrencyLimiter;
+use crate::parts::limiter::AccountLimiter;
 use crate::parts::record::InvocationRecord;
 use crate::parts::run_queue::RunQueue;
 use crate::parts::scaling::ScalingRate;
@@ -230,8 +230,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             clock,
             is_virtual,
             registry: RwLock::new(Registry::new(self.account_concurrency)),
-            account: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
-            unreserved: Arc::new(ConcurrencyLimiter::new(self.account_concurrency as usize)),
+            account: Arc::new(AccountLimiter::new(self.account_concurrency as usize)),
             settings: Settings {
                 unreserved_floor: self.unreserved_floor,
                 zero_concurrency: self.zero_concurrency,

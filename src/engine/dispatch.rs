@@ -115,11 +115,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         batch: &mut Vec<QueuedEvent<P>>,
     ) -> u64 {
         let now = self.inner.clock.now();
+        // Declared before the slots, so that even a panic unwinding the step gives them back
+        // before the batch's ended events are released.
+        let mut ends = Ends {
+            rt: self,
+            f,
+            tally: Tally::default(),
+        };
         let mut held = None;
         let Some((version, limit)) = self.take_batch(f, batch, now, &mut held) else {
             return 0;
         };
-        let mut tally = Tally::default();
         let epoch = f.epoch.load(Ordering::SeqCst);
         let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
@@ -133,7 +139,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut real =
             (self.inner.is_virtual && crate::engine::driver::on_worker_thread()).then(Instant::now);
         while let Some(event) = batch.pop() {
-            let (step, ended) = self.dispatch(f, event, &version, at, &mut held, Some(&mut tally));
+            let tally = Some(&mut ends.tally);
+            let (step, ended) = self.dispatch(f, event, &version, at, &mut held, tally);
             dispatched += 1;
             let mut took = crate::parts::clock::duration_nanos(ended - at);
             if let Some(started) = real.as_mut() {
@@ -165,8 +172,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.take_next(f, &version, batch, at);
         }
         drop(held);
-        let ended = tally.flush(&f.counters);
-        self.release_outstanding_n(ended);
+        drop(ends);
         note_speed(f, busy_ns / dispatched.max(1));
         dispatched
     }
@@ -330,7 +336,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 StepOutcome::Ended(condition)
             };
-            self.finish(f, version, event, Ending::taken(condition, now));
+            if tally.is_none() {
+                *held = None;
+            }
+            self.finish_in(f, version, event, Ending::taken(condition, now), tally);
             return (
                 Dispatched {
                     request_id,
@@ -349,6 +358,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let faults = self.inner.faults.as_ref();
         let injected = held.is_some() && faults.is_some_and(|x| x.system_error());
         if held.is_none() || injected {
+            // An injected error's slot goes back before the event may end (batches of one
+            // event only: fault injection turns batching off).
+            *held = None;
             return (self.throttle(f, version, event, now, injected), now);
         }
         let number = self.start_attempt(f, version, &mut event, now, tally.as_deref_mut());
@@ -366,6 +378,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Executor::Threads(_) => {
                 let call = Call::of(&event);
                 let (result, ended) = self.run_handler(&attempt, call, event.payload(), None);
+                // The execution is over: a single step gives its slots back before the event
+                // ends, so that whoever `wait_idle` wakes finds them free. A batch keeps them
+                // for its next event, and its `tally` holds the events' ends until it gave
+                // them back.
+                if tally.is_none() {
+                    *held = None;
+                }
                 (self.conclude(&attempt, event, result, ended, tally), ended)
             }
             #[cfg(feature = "model")]
@@ -540,6 +559,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         #[cfg(any(feature = "tracing", feature = "metrics"))]
         execution.finish(duration, &result);
         (result, ended_at)
+    }
+}
+
+/// A batch's tally: flushed, and the events it ended released, when dropped, after the batch
+/// gave its slots back, or while a panic (a payload's `Drop`, the user's code) unwinds the
+/// step, so that no ended event stays outstanding.
+struct Ends<'a, P: Send + 'static, R: Send + 'static> {
+    rt: &'a Runtime<P, R>,
+    f: &'a FunctionShared<P, R>,
+    tally: Tally,
+}
+
+impl<P: Send + 'static, R: Send + 'static> Drop for Ends<'_, P, R> {
+    #[inline]
+    fn drop(&mut self) {
+        let ended = self.tally.flush(&self.f.counters);
+        self.rt.release_outstanding_n(ended);
     }
 }
 

@@ -43,6 +43,9 @@ pub(crate) struct Tally {
     pub(crate) duration_total_ns: u64,
     pub(crate) duration_max_ns: u64,
     pub(crate) successes: u64,
+    /// Events that ended otherwise (counted where they ended), whose `outstanding` the batch
+    /// releases with its successes'.
+    pub(crate) ended: u64,
 }
 
 impl Tally {
@@ -59,7 +62,7 @@ impl Tally {
         self.duration_max_ns = self.duration_max_ns.max(duration_ns);
     }
 
-    /// Adds the batch to the shared counters; returns the successes it ended.
+    /// Adds the batch to the shared counters; returns the events it ended.
     pub(crate) fn flush(&mut self, c: &Counters) -> u64 {
         if self.invocations > 0 {
             c.invocations.fetch_add(self.invocations, Ordering::Relaxed);
@@ -75,8 +78,9 @@ impl Tally {
             c.outcomes[Condition::Success.index()].fetch_add(successes, Ordering::Relaxed);
             c.in_hand.fetch_sub(successes, Ordering::Relaxed);
         }
+        let ended = successes + self.ended;
         *self = Tally::default();
-        successes
+        ended
     }
 }
 

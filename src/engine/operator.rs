@@ -173,7 +173,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
         reg.reserve(old, new);
-        self.inner.unreserved.set_limit(reg.unreserved());
+        self.inner.account.set_unreserved_limit(reg.unreserved());
         f.limiter.set_limit(
             config
                 .reserved_concurrency
@@ -237,7 +237,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         reg.set_account_limit(n);
         self.inner.account.set_limit(n as usize);
-        self.inner.unreserved.set_limit(reg.unreserved());
+        self.inner.account.set_unreserved_limit(reg.unreserved());
         drop(reg);
         // A limit raised makes room that no slot given back would announce.
         self.inner.wake_slot_waiters();
@@ -391,7 +391,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .reserved_concurrency
                 .unwrap_or(0);
             reg.remove(f, reserved);
-            self.inner.unreserved.set_limit(reg.unreserved());
+            self.inner.account.set_unreserved_limit(reg.unreserved());
             drop(reg);
             // The reservation given back raised the unreserved pool.
             self.inner.wake_slot_waiters();

@@ -135,17 +135,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.trace(f, request_id, ended_at, kind);
         let outcome = if duplicate {
             // A duplicate delivery is never retried and makes no record (`finish` knows).
-            self.finish(
+            self.finish_in(
                 f,
                 version,
                 event,
                 Ending::taken(Condition::Success, ended_at),
+                tally,
             );
             StepOutcome::Duplicate
         } else {
             match result {
                 Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
-                Err(error) => self.fail(attempt, event, error, ended_at),
+                Err(error) => self.fail(attempt, event, error, ended_at, tally),
             }
         };
         Dispatched {
@@ -196,6 +197,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         mut event: QueuedEvent<P>,
         error: FunctionError,
         ended_at: Timestamp,
+        mut tally: Option<&mut Tally>,
     ) -> StepOutcome {
         let Attempt { f, version, .. } = *attempt;
         let retry = &version.config.retry;
@@ -205,11 +207,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }));
         let Some(mut wait) = wait.ok().flatten() else {
             let condition = Condition::RetriesExhausted;
-            self.finish(
+            self.finish_in(
                 f,
                 version,
                 event,
                 Ending::taken(condition, ended_at).response(Err(error)),
+                tally.as_deref_mut(),
             );
             return StepOutcome::Ended(condition);
         };
@@ -220,11 +223,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if retry.is_expired(event.enqueued_at(), due) {
             // Lambda does not schedule a retry that would start past the age limit.
             let condition = Condition::EventAgeExceeded;
-            self.finish(
+            self.finish_in(
                 f,
                 version,
                 event,
                 Ending::taken(condition, ended_at).response(Err(error)),
+                tally.as_deref_mut(),
             );
             return StepOutcome::Ended(condition);
         }
@@ -233,7 +237,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.trace(f, event.request_id(), ended_at, kind);
         // Every other way out of here ends the event in `finish`, which notes it.
         self.inner.executor.note_end(ended_at);
-        match self.requeue(f, version, event, due, ended_at) {
+        match self.requeue_in(f, version, event, due, ended_at, tally) {
             None => {
                 bump(&f.counters.retries);
                 StepOutcome::RetryScheduled { due }
@@ -252,6 +256,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         due: Timestamp,
         now: Timestamp,
     ) -> Option<Condition> {
+        self.requeue_in(f, version, event, due, now, None)
+    }
+
+    /// [`requeue`](Self::requeue) inside a dispatch step (see [`finish_in`](Self::finish_in)).
+    pub(crate) fn requeue_in(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        due: Timestamp,
+        now: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> Option<Condition> {
         {
             let mut st = f.state.lock();
             if !st.deleted {
@@ -263,11 +280,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return None;
             }
         }
-        self.finish(
+        self.finish_in(
             f,
             version,
             event,
             Ending::taken(Condition::FunctionDeleted, now),
+            tally,
         );
         Some(Condition::FunctionDeleted)
     }
@@ -283,6 +301,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         event: QueuedEvent<P>,
         ending: Ending<R>,
     ) {
+        self.finish_in(f, version, event, ending, None);
+    }
+
+    /// [`finish`](Self::finish) inside a dispatch step that holds execution slots: with a
+    /// `tally`, the event's end counts there and the step releases `outstanding` once it gave
+    /// its slots back, so that whoever `wait_idle` wakes finds the execution ended too.
+    pub(crate) fn finish_in(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        ending: Ending<R>,
+        tally: Option<&mut Tally>,
+    ) {
         let Ending {
             condition,
             response,
@@ -297,7 +329,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
             }
             bump(&f.counters.duplicates_finished);
-            self.release_outstanding();
+            self.drop_then_end((event, response), tally);
             return;
         }
         f.counters.outcome(condition);
@@ -318,11 +350,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             || self.inner.hooks.observer.is_some()
             || version.config.on_success.is_some()
         {
+            // A record not kept is dropped on the way, payload and all: the end counts after.
+            let _end = EndGuard { rt: self, tally };
             let lineage = event.lineage().cloned();
             let record = record_of(f, event, condition, response, at);
             self.deliver(f, version, record, lineage.as_ref());
+        } else {
+            self.drop_then_end((event, response), tally);
         }
-        self.release_outstanding();
+    }
+
+    /// Drops what is left of an ended event, then counts its end: a waiter woken by it finds
+    /// no payload or response still being dropped. A `Drop` that panics (the user's code)
+    /// still counts the end before the panic goes on.
+    #[inline]
+    fn drop_then_end<T>(&self, rest: T, tally: Option<&mut Tally>) {
+        let _end = EndGuard { rt: self, tally };
+        drop(rest);
     }
 
     /// Ends a success that makes no record (nobody listens for it: no observer, no on-success
@@ -344,10 +388,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             approximate_invoke_count: event.attempts(),
         };
         self.trace(f, event.request_id(), at, kind);
-        self.release_outstanding();
-        // Dropped last, in the order `finish` drops them.
-        drop(response);
-        drop(event);
+        // Dropped before the end is counted, as `finish` does.
+        self.drop_then_end((event, response), None);
     }
 
     /// Ends a success inside a worker batch: as [`finish`](Self::finish), but its counts go to
@@ -535,5 +577,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Nothing fails silently.
     pub fn drain_dead_letters(&self) -> Vec<InvocationRecord<P, R>> {
         std::mem::take(&mut *self.inner.dead_letters.lock())
+    }
+}
+
+/// Counts one event's end when dropped: released at once, or in the step's `tally`, which
+/// releases it after the step gave its execution slots back. Made before what is left of the
+/// event is dropped, so that a `Drop` that panics (the user's code) still counts the end.
+struct EndGuard<'a, 't, P: Send + 'static, R: Send + 'static> {
+    rt: &'a Runtime<P, R>,
+    tally: Option<&'t mut Tally>,
+}
+
+impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
+    #[inline]
+    fn drop(&mut self) {
+        match self.tally.as_deref_mut() {
+            Some(t) => t.ended += 1,
+            None => self.rt.release_outstanding(),
+        }
     }
 }

@@ -235,7 +235,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             )),
         });
         reg.insert(&shared, reserved);
-        self.inner.unreserved.set_limit(reg.unreserved());
+        self.inner.account.set_unreserved_limit(reg.unreserved());
         Ok(FunctionHandle {
             runtime: self.clone(),
             shared,

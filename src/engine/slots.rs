@@ -4,42 +4,39 @@
 use std::sync::Arc;
 
 use crate::parts::clock::Timestamp;
+use crate::parts::limiter::{AccountLevels, AccountLimiter, ConcurrencyLimiter};
 #[cfg(feature = "model")]
-use crate::parts::limiter::OwnedPermit;
-use crate::parts::limiter::{ConcurrencyLimiter, Permit};
+use crate::parts::limiter::{OwnedAccountSlots, OwnedPermit};
 
 use super::{Environments, FunctionShared, Inner, Runtime, Version};
 
-/// Execution slots held by one attempt: permits borrowed from the runtime's limiters, so that
-/// taking and giving them back costs no reference counting. Released on drop (also if anything
-/// panics), the account's first and the function's last; then, when a function waits for a
-/// slot of one of those limiters, it goes back to the run queue.
+/// Execution slots held by one attempt, borrowed from the runtime's limiters so that taking and
+/// giving them back costs no reference counting: an account slot (with a slot of the unreserved
+/// pool for a function without reserved concurrency: both one word of the account's limiter)
+/// and a slot of the function's own limiter. Released on drop (also if anything panics), the
+/// account's first and the function's last; then, when a function waits for a slot of one of
+/// those levels, it goes back to the run queue.
 pub(crate) struct Slots<'a> {
-    // Options only so that `drop` and `own_slots` can take them; all are set until then.
-    account: Option<Permit<'a>>,
-    pool: Option<Permit<'a>>,
-    function: Option<Permit<'a>>,
+    account: &'a AccountLimiter,
+    function: &'a ConcurrencyLimiter,
+    /// Who hears of the slots given back while somebody waits for one (wait mode: only then
+    /// is a level ever marked).
+    waiters: &'a dyn SlotWaiters,
+    /// The account's levels held: with a pool slot or without.
+    levels: AccountLevels,
     /// Whether the execution needed a new environment (environments modelled only).
     pub(crate) cold: bool,
-    /// Who hears of the slots given back: the runtime, when events wait for slots.
-    waiters: Option<&'a dyn SlotWaiters>,
 }
 
 impl Drop for Slots<'_> {
     #[inline]
     fn drop(&mut self) {
-        let account = self.account.take().map(|p| p.limiter());
-        let pool = self.pool.take().map(|p| p.limiter());
-        let function = self.function.take().map(|p| p.limiter());
-        // The permits are given back; now whoever waits for one of their slots hears of it.
-        // Every level is looked at (and its mark cleared): a function waits on any of them.
-        if let Some(waiters) = self.waiters {
-            let marked = account.is_some_and(ConcurrencyLimiter::take_waiting)
-                | pool.is_some_and(ConcurrencyLimiter::take_waiting)
-                | function.is_some_and(ConcurrencyLimiter::take_waiting);
-            if marked {
-                waiters.slots_given_back();
-            }
+        // Each release reads its level's mark: whoever waits for one of these slots hears of
+        // it once the slots are given back. Every level is looked at (and its mark cleared): a
+        // function waits on any of them.
+        let marked = self.account.give_back(self.levels) | self.function.give_back();
+        if marked {
+            self.waiters.slots_given_back();
         }
     }
 }
@@ -78,22 +75,21 @@ pub(crate) enum NoSlot {
 /// slots until its virtual end). Released on drop, in the same order as [`Slots`].
 #[cfg(feature = "model")]
 pub(crate) struct OwnedSlots {
-    _account: OwnedPermit,
-    _pool: Option<OwnedPermit>,
+    _account: OwnedAccountSlots,
     _function: OwnedPermit,
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
-    /// Takes an execution slot: the function's reserved share (or its counter and the shared
-    /// unreserved pool), and the account. `None` is a throttle; the slots taken before the one
-    /// refused go back as their permits drop.
+    /// Takes an execution slot: the account's (with the unreserved pool's, for a function
+    /// without reserved concurrency: one compare-and-swap of the account's word) and the
+    /// function's own (its reserved share, or its counter). `None` is a throttle; the slots
+    /// taken before the one refused go back.
     ///
-    /// A permit given back because a later level refused never ran anything, so it must not
+    /// A slot given back because a later level refused never ran anything, so it must not
     /// stay in a reported peak (a function's would pass the account limit that throttled it).
-    /// Without environments, the levels are taken so that none can refuse after a counted
-    /// one: the pool (whose peak nobody reads), then the account, then an unreserved
-    /// function's own count (which has no limit); a reserved function's count is counted once
-    /// the account took the execution too.
+    /// Each peak counts the slots once all are kept: an unreserved function's own count (which
+    /// has no limit) comes after the account's word, a reserved function's before it,
+    /// uncounted until the account took the execution too.
     #[inline(always)]
     pub(crate) fn acquire_slots<'a>(
         &'a self,
@@ -120,55 +116,58 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             *held = self.acquire_slots_with(envs, f, version, now);
             return;
         }
-        // The account check is a safety net: reservations are carved so that the pools alone
-        // keep within it, but a lowered limit takes effect while old executions finish.
+        // The account's limit is a safety net: reservations are carved so that the pools
+        // alone keep within it, but a lowered limit takes effect while old executions finish.
+        let account = &*self.inner.account;
         match version.config.reserved_concurrency {
             None => {
-                let Some(pool) = self.inner.unreserved.try_acquire_uncounted() else {
-                    return;
-                };
-                let Some(account) = self.inner.account.try_acquire() else {
+                let Some(reached) = account.take(AccountLevels::ACCOUNT_AND_POOL) else {
                     return;
                 };
                 // No limit here (unless the function was reserved since this version was
-                // read: then, once, the account's peak may count a refused attempt).
-                let Some(function) = f.limiter.try_acquire() else {
+                // read: then its limit may refuse, and the account's slots go back).
+                if !f.limiter.take() {
+                    self.gave_back(account.give_back(AccountLevels::ACCOUNT_AND_POOL));
                     return;
-                };
-                *held = Some(self.slots(account, Some(pool), function));
+                }
+                account.count_peak(reached);
+                *held = Some(self.slots(f, AccountLevels::ACCOUNT_AND_POOL));
             }
             Some(_) => {
-                let Some(function) = f.limiter.try_acquire_uncounted() else {
+                let Some(function) = f.limiter.take_uncounted() else {
                     return;
                 };
-                let Some(account) = self.inner.account.try_acquire() else {
+                let Some(reached) = account.take(AccountLevels::ACCOUNT) else {
+                    self.gave_back(f.limiter.give_back());
                     return;
                 };
-                f.limiter.count_peak();
-                *held = Some(self.slots(account, None, function));
+                f.limiter.count_peak_at(function);
+                account.count_peak(reached);
+                *held = Some(self.slots(f, AccountLevels::ACCOUNT));
             }
         }
     }
 
-    /// The slots of these permits, which wake the functions waiting for a slot when given back
-    /// (wait mode). Built in one piece, so that it goes straight where the caller keeps it.
+    /// A slot taken was given back unused because a later level refused: when somebody
+    /// waited for it (`marked`: its mark is cleared), they hear of it like of any other.
     #[inline(always)]
-    fn slots<'a>(
-        &'a self,
-        account: Permit<'a>,
-        pool: Option<Permit<'a>>,
-        function: Permit<'a>,
-    ) -> Slots<'a> {
+    fn gave_back(&self, marked: bool) {
+        if marked {
+            self.inner.wake_slot_waiters();
+        }
+    }
+
+    /// The slots just taken for `f` (the account's `levels`), which wake the
+    /// functions waiting for a slot when given back (wait mode). Built in one piece, so that
+    /// it goes straight where the caller keeps it.
+    #[inline(always)]
+    fn slots<'a>(&'a self, f: &'a FunctionShared<P, R>, levels: AccountLevels) -> Slots<'a> {
         Slots {
-            account: Some(account),
-            pool,
-            function: Some(function),
+            account: &self.inner.account,
+            function: &f.limiter,
+            waiters: &*self.inner as &dyn SlotWaiters,
+            levels,
             cold: false,
-            waiters: if self.inner.settings.wait_for_slots {
-                Some(&*self.inner as &dyn SlotWaiters)
-            } else {
-                None
-            },
         }
     }
 
@@ -179,7 +178,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// environment refused by the scaling rate), its events go on to throttle backoff.
     ///
     /// Called under `f`'s state lock, with ready events. No wake-up is lost: the function is
-    /// listed before it marks the limiters that refused, and a mark that finds a slot free
+    /// listed before it marks the levels that refused, and a mark that finds a slot free
     /// sends the listed functions (this one too) back to the run queue.
     #[inline]
     pub(crate) fn slot_first<'a>(
@@ -209,21 +208,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         version: &Version<P, R>,
     ) -> Result<(), NoSlot> {
         self.refused(f, version);
-        let levels = self.levels(f, version);
-        let levels = levels.iter().flatten();
-        if levels.clone().any(|l| l.limit() == 0) || version.config.reserved_concurrency == Some(0)
+        let account = &*self.inner.account;
+        let levels = AccountLevels::of(version.config.reserved_concurrency.is_none());
+        if account.limit() == 0
+            || (levels.unreserved() && account.unreserved_limit() == 0)
+            || f.limiter.limit() == 0
+            || version.config.reserved_concurrency == Some(0)
         {
             return Err(NoSlot::Throttle);
         }
         // The levels found full, once: each is marked below even if it frees meanwhile (the
         // mark then finds the room).
-        let mut full: [Option<&ConcurrencyLimiter>; 3] = [None; 3];
-        for (slot, limiter) in full.iter_mut().zip(levels) {
-            if limiter.in_flight() >= limiter.limit() {
-                *slot = Some(limiter);
-            }
-        }
-        let any_full = full.iter().any(Option::is_some);
+        let (account_full, pool_full) = account.full(levels);
+        let function_full = f.limiter.in_flight() >= f.limiter.limit();
+        let any_full = account_full || pool_full || function_full;
         if !any_full && self.inner.environments.is_some() {
             // No level is full: the scaling rate refused a new environment (or a slot was
             // given back meanwhile, and the throttle only comes a little early).
@@ -238,8 +236,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // Mark the full levels; a mark that finds room (or no level full any more) means a
         // slot was given back before the mark could be seen.
         let mut free = !any_full;
-        for limiter in full.into_iter().flatten() {
-            free |= limiter.wait_for_slot();
+        free |= account.wait_for_slot(account_full, pool_full);
+        if function_full {
+            free |= f.limiter.wait_for_slot();
         }
         if free {
             // A slot was given back before the mark: everybody listed tries again, from the
@@ -250,36 +249,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// After [`acquire_slots`](Self::acquire_slots) refused (wait mode): the refusal may have
-    /// given back a permit taken from a level before the one refusing, and a waiter that
+    /// given back a slot taken from a level before the one refusing, and a waiter that
     /// counted it must hear of it like of any other (only while that level has room: while it
-    /// is full, the permits out wake the waiters when they go).
+    /// is full, the slots out wake the waiters when they go).
     pub(crate) fn refused(&self, f: &FunctionShared<P, R>, version: &Version<P, R>) {
-        let mut freed = false;
-        for limiter in self.levels(f, version).iter().flatten() {
-            freed |= limiter.take_waiting_if_free();
-        }
+        let levels = AccountLevels::of(version.config.reserved_concurrency.is_none());
+        let freed =
+            self.inner.account.take_waiting_if_free(levels) | f.limiter.take_waiting_if_free();
         if freed {
             self.inner.wake_slot_waiters();
         }
     }
 
-    /// The limiters an execution of `f` takes a slot of: the account, the unreserved pool
-    /// (unreserved functions only) and the function's own.
-    fn levels<'a>(
-        &'a self,
-        f: &'a FunctionShared<P, R>,
-        version: &Version<P, R>,
-    ) -> [Option<&'a ConcurrencyLimiter>; 3] {
-        let pool = match version.config.reserved_concurrency {
-            None => Some(&*self.inner.unreserved),
-            Some(_) => None,
-        };
-        [Some(&*self.inner.account), pool, Some(&*f.limiter)]
-    }
-
     /// [`acquire_slots`](Self::acquire_slots) when environments are modelled: the slots, then
     /// a warm environment or a new one (which the scaling rate may refuse). The peaks count
-    /// the permits only once all are kept. Out of line: the common path inlines the rest.
+    /// the slots only once all are kept. Out of line: the common path inlines the rest.
     #[inline(never)]
     fn acquire_slots_with<'a>(
         &'a self,
@@ -291,34 +275,31 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if envs.refuses(f, f.limiter.in_flight() + 1, now) {
             return None;
         }
-        let function = f.limiter.try_acquire_uncounted()?;
-        let pool = match version.config.reserved_concurrency {
-            None => Some(self.inner.unreserved.try_acquire_uncounted()?),
-            Some(_) => None,
+        let levels = AccountLevels::of(version.config.reserved_concurrency.is_none());
+        let function = f.limiter.take_uncounted()?;
+        let Some(reached) = self.inner.account.take(levels) else {
+            self.gave_back(f.limiter.give_back());
+            return None;
         };
-        let account = self.inner.account.try_acquire_uncounted()?;
-        let mut slots = self.slots(account, pool, function);
+        let mut slots = self.slots(f, levels);
         // Dropping `slots` on a refusal gives the slots back.
         slots.cold = envs.claim(f, f.limiter.in_flight(), now)?;
-        f.limiter.count_peak();
-        self.inner.account.count_peak();
+        f.limiter.count_peak_at(function);
+        self.inner.account.count_peak(reached);
         Some(slots)
     }
 
     /// The same slots, held on past this step (none is given back and taken again meanwhile).
     /// `slots` must come from [`acquire_slots`](Self::acquire_slots) for `f`.
     #[cfg(feature = "model")]
-    pub(crate) fn own_slots(&self, f: &FunctionShared<P, R>, mut slots: Slots<'_>) -> OwnedSlots {
-        const SAME: &str = "slots are taken from the runtime's own limiters";
-        let (account, pool, function) = (
-            slots.account.take().expect(SAME),
-            slots.pool.take(),
-            slots.function.take().expect(SAME),
-        );
-        OwnedSlots {
-            _account: account.into_owned(&self.inner.account).expect(SAME),
-            _pool: pool.map(|p| p.into_owned(&self.inner.unreserved).expect(SAME)),
-            _function: function.into_owned(&f.limiter).expect(SAME),
-        }
+    pub(crate) fn own_slots(&self, f: &FunctionShared<P, R>, slots: Slots<'_>) -> OwnedSlots {
+        debug_assert!(std::ptr::eq(slots.function, &*f.limiter));
+        let owned = OwnedSlots {
+            _account: OwnedAccountSlots::taken(&self.inner.account, slots.levels),
+            _function: f.limiter.own_taken(),
+        };
+        // The owned slots give them back now; `slots` holds only references.
+        std::mem::forget(slots);
+        owned
     }
 }

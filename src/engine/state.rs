@@ -12,7 +12,7 @@ use crate::observe::TraceEvent;
 use crate::parts::clock::Clock;
 #[cfg(feature = "model")]
 use crate::parts::clock::Timestamp;
-use crate::parts::limiter::ConcurrencyLimiter;
+use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
@@ -82,9 +82,9 @@ pub(crate) struct Inner<P, R> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) is_virtual: bool,
     pub(crate) registry: RwLock<Registry<P, R>>,
-    /// The account's and the unreserved pool's slots, in `Arc`s like functions' limiters.
-    pub(crate) account: Arc<ConcurrencyLimiter>,
-    pub(crate) unreserved: Arc<ConcurrencyLimiter>,
+    /// The account's and the unreserved pool's slots (one word), in an `Arc` like functions'
+    /// limiters.
+    pub(crate) account: Arc<AccountLimiter>,
     /// The runtime's settings that never change after `build`.
     pub(crate) settings: Settings,
     /// Functions with ready events (each at most once: its run token), and the workers parked

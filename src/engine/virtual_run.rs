@@ -16,6 +16,7 @@ use super::{
 use crate::observe::TraceKind;
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
+use crate::parts::limiter::AccountLevels;
 use crate::parts::queue::QueuedEvent;
 use crate::parts::record::{Condition, RequestId};
 
@@ -152,8 +153,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 return false;
             }
         }
-        let pool = version.config.reserved_concurrency.is_some() || free(&self.inner.unreserved);
-        pool && free(&f.limiter) && free(&self.inner.account)
+        let (account_full, pool_full) = self.inner.account.full(AccountLevels::of(
+            version.config.reserved_concurrency.is_none(),
+        ));
+        !account_full && !pool_full && free(&f.limiter)
     }
 
     /// Model mode ([`ThrottledEvents::PollerBacksOff`](crate::ThrottledEvents)): whether
@@ -198,7 +201,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let reserved = version.config.reserved_concurrency.is_some();
         let cause = if reserved && full(&f.limiter) {
             ThrottleCause::Reserved
-        } else if full(&self.inner.account) || (!reserved && full(&self.inner.unreserved)) {
+        } else if self.inner.account.full(AccountLevels::of(!reserved)) != (false, false) {
             ThrottleCause::Account
         } else if self
             .inner

@@ -1,14 +1,14 @@
-//! The synchronisation the limiter and the run queue use: std's and parking_lot's, or loom's
+//! The synchronisation the limiters and the run queue use: std's and parking_lot's, or loom's
 //! when model checking (`--cfg loom`).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::thread::{current, park, Thread, ThreadId};
 #[cfg(not(loom))]
 pub(crate) use parking_lot::Mutex;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::thread::{current, park, park_timeout, Thread, ThreadId};
 
