@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 /// A counting limiter: at most `limit` permits ([`Permit`]s and [`OwnedPermit`]s) exist at once.
 ///
-/// The runtime keeps one for the account (Lambda: 1,000), one for the unreserved pool shared by
-/// functions without reserved concurrency, and one per function (its reserved concurrency, or
-/// unlimited to count its executions). The limit may change at any moment: permits already
+/// The runtime keeps one per function (its reserved concurrency, or unlimited to count its
+/// executions); the account's slots (Lambda: 1,000) and the unreserved pool shared by functions
+/// without reserved concurrency sit together in one [`AccountLimiter`]. The limit may change at any moment: permits already
 /// given stay valid, and new ones are refused until the count is below the new limit.
 ///
 /// A permit is released when dropped, so a handler that panics cannot leak one.
@@ -429,9 +429,10 @@ impl fmt::Debug for OwnedPermit {
 /// account slot (its reservation is carved out of the account beside the pool).
 ///
 /// The word: the account's slots in use in bits 0-30 and a waiter's mark in bit 31; the
-/// pool's in bits 32-62 and its mark in bit 63. A count never passes its limit, and a limit
-/// is at most [`MAX_LIMIT`](Self::MAX_LIMIT) (2^31 - 1: the engine accepts at most 1,000,000),
-/// so a count always fits its half. The two limits share a second word, read with one load.
+/// pool's in bits 32-62 and its mark in bit 63. A take never brings a count past its limit (a
+/// count may sit above a limit lowered meanwhile, never above the highest limit set), and a
+/// limit is at most [`MAX_LIMIT`](Self::MAX_LIMIT) (2^31 - 1: the engine accepts at most
+/// 1,000,000), so a count always fits its half. The two limits share a second word, read with one load.
 ///
 /// Limits may change at any moment, as with [`ConcurrencyLimiter`]: slots already taken stay
 /// valid, and new ones are refused until the count is below the new limit. Only the account's
@@ -604,8 +605,8 @@ impl AccountLimiter {
             || (pool && (before >> 32) & COUNT < (limits >> 32) & COUNT)
     }
 
-    /// Whether somebody waits for a slot of one of `levels` and that level has a free slot: then its mark is cleared and the caller wakes whoever
-    /// waits. For a caller that took slots and gave them back unused: while a level is full
+    /// Whether somebody waits for a slot of one of `levels` and that level has a free slot:
+    /// then its mark is cleared and the caller wakes whoever waits. For a caller that took slots and gave them back unused: while a level is full
     /// again, the slots out will wake the waiters when they go.
     #[inline]
     pub fn take_waiting_if_free(&self, levels: AccountLevels) -> bool {
@@ -674,7 +675,9 @@ impl AccountLimiter {
         ((self.word.load(Ordering::Relaxed) >> 32) & COUNT) as usize
     }
 
-    /// The most account slots ever in use at once (each counted once its execution kept it).
+    /// The most account slots ever in use at once, each counted once its execution kept it.
+    /// With several threads taking slots, the count one records may include a slot another
+    /// thread is about to give back unused (its function's limit or the scaling rate refused).
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
     }
