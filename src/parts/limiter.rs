@@ -10,8 +10,9 @@ use std::sync::Arc;
 ///
 /// The runtime keeps one per function (its reserved concurrency, or unlimited to count its
 /// executions); the account's slots (Lambda: 1,000) and the unreserved pool shared by functions
-/// without reserved concurrency sit together in one atomic word. The limit may change at any moment: permits already
-/// given stay valid, and new ones are refused until the count is below the new limit.
+/// without reserved concurrency sit together in one atomic word. The limit may change at any
+/// moment: permits already given stay valid, and new ones are refused until the count is below
+/// the new limit.
 ///
 /// A permit is released when dropped, so a handler that panics cannot leak one.
 /// [`try_acquire`](Self::try_acquire) lends a [`Permit`] tied to the limiter's lifetime (no
