@@ -1,11 +1,12 @@
 //! The run queue between whoever makes events ready and the workers: no wake-up is lost,
 //! whoever stops the workers reaches every parked one, and the accounting holds meanwhile.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
-use event_invoke::{Function, Runtime, StopSignal};
+use event_invoke::{Function, FunctionError, RetryPolicy, Runtime, StopSignal};
 
 fn counting(rt: &Runtime<u32>, name: &str) -> Arc<AtomicU32> {
     let runs = Arc::new(AtomicU32::new(0));
@@ -94,4 +95,56 @@ fn producers_and_workers_on_many_threads_lose_no_event_and_run_none_twice() {
         assert_eq!(m.finished(), 1_000);
         assert!(m.is_balanced(), "{n}: {m:?}");
     }
+}
+
+/// Three workers parked before any timer; a retry's timer is armed 300 ms out; then two slow
+/// events take two workers. The third worker must serve the retry on time: the slow handlers
+/// wait for it (at most 10 s), so a retry served only once a handler ends fails the test
+/// instead of passing late. Real time: the bug was in real-time parking, which a manual clock
+/// does not use. The short sleeps only let the workers park before the timer exists; a pass
+/// does not depend on them.
+#[test]
+fn a_due_retry_runs_on_time_while_other_workers_run_slow_handlers() {
+    let rt: Runtime<u32> = Runtime::new();
+    let (retried_tx, retried) = crossbeam_channel::unbounded::<()>();
+    let attempts = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&attempts);
+    let policy = RetryPolicy::builder()
+        .retry_delays(vec![Duration::from_millis(300)])
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("flaky", move |_: &u32, _ctx| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                Err(FunctionError::new("Boom", "first attempt"))
+            } else {
+                // One signal for each slow handler.
+                let _ = retried_tx.send(());
+                let _ = retried_tx.send(());
+                Ok(())
+            }
+        })
+        .retry_policy(policy),
+    )
+    .unwrap();
+    let waited_in_vain = Arc::new(AtomicU64::new(0));
+    let vain = Arc::clone(&waited_in_vain);
+    rt.register(Function::new("slow", move |_: &u32, _ctx| {
+        if retried.recv_timeout(Duration::from_secs(10)).is_err() {
+            vain.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }))
+    .unwrap();
+    let workers = rt.spawn_workers(3).unwrap();
+    thread::sleep(Duration::from_millis(100)); // the three park, with no timer yet
+    rt.invoke_async("flaky", 0).unwrap(); // fails at once: its retry is due in 300 ms
+    thread::sleep(Duration::from_millis(50));
+    rt.invoke_async("slow", 1).unwrap();
+    rt.invoke_async("slow", 2).unwrap();
+    assert!(rt.wait_idle_timeout(Duration::from_secs(30)));
+    workers.stop();
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    // The retry ran while the slow handlers waited for it.
+    assert_eq!(waited_in_vain.load(Ordering::SeqCst), 0);
 }

@@ -136,7 +136,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// ```
     pub fn invoke_async(&self, name: &str, payload: P) -> Result<RequestId, InvokeError<P>> {
         let at = self.inner.executor.client_call(|| self.now());
-        self.invoke_async_from(name, payload, None, at)
+        if at.is_some() {
+            return self.invoke_async_from(name, payload, None, at);
+        }
+        // The common case, first in a new chain and accepted now: the same steps as
+        // `invoke_async_from`, with admission inlined for a name this thread invoked lately.
+        let payload = match by_name::recall(&self.inner, name) {
+            Some(f) => match self.enqueue(&f, payload, First) {
+                Err(InvokeError::FunctionDeleted { payload, .. }) => payload,
+                done => return done,
+            },
+            None => payload,
+        };
+        self.invoke_async_looked_up(name, payload, None, None)
     }
 
     /// Invokes `name`, one hop below `from` in its chain (or first in a new chain); in model
@@ -157,6 +169,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             },
             None => payload,
         };
+        self.invoke_async_looked_up(name, payload, from, at)
+    }
+
+    /// [`invoke_async_from`](Self::invoke_async_from) for a name this thread did not invoke
+    /// lately: the registry's look-up. Out of line, so that the path of a remembered name
+    /// keeps admission inlined.
+    #[cold]
+    #[inline(never)]
+    fn invoke_async_looked_up(
+        &self,
+        name: &str,
+        payload: P,
+        from: Option<Invoker<'_>>,
+        at: Option<Timestamp>,
+    ) -> Result<RequestId, InvokeError<P>> {
         match self.lookup(name) {
             Some(f) => {
                 by_name::remember(&self.inner, name, &f);
@@ -221,7 +248,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The hot path of every invoke: one lock of the function's own state, no allocation but
     /// the queue slot, and a run-queue send only when the function was not already scheduled.
     /// `place` is where the event starts in its chain (see [`Place`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enqueue(
         &self,
         f: &Arc<FunctionShared<P, R>>,

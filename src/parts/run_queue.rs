@@ -70,15 +70,16 @@ impl<T> RunQueue<T> {
     }
 
     /// Appends every item under one lock, and unparks as many parked threads as items came
-    /// (or all there are).
+    /// (or all there are), the oldest first.
     pub fn push_all(&self, items: impl IntoIterator<Item = T>) {
         let woken = {
             let mut shared = self.shared.lock();
             let before = shared.ready.len();
             shared.ready.extend(items);
             let added = shared.ready.len() - before;
-            let keep = shared.sleepers.len().saturating_sub(added);
-            let woken: Vec<Thread> = shared.sleepers.drain(keep..).collect();
+            // The oldest sleepers, as `take_sleeper` takes them.
+            let wake = added.min(shared.sleepers.len());
+            let woken: Vec<Thread> = shared.sleepers.drain(..wake).collect();
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
             woken
         };
@@ -126,7 +127,8 @@ impl<T> RunQueue<T> {
         let mut shared = self.shared.lock();
         let me = me.id();
         if let Some(at) = shared.sleepers.iter().position(|t| t.id() == me) {
-            shared.sleepers.swap_remove(at);
+            // In order: the oldest sleeper is woken first (see `take_sleeper`).
+            shared.sleepers.remove(at);
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
         }
     }
@@ -169,10 +171,16 @@ impl<T> RunQueue<T> {
         self.len() == 0
     }
 
-    /// Takes the thread parked last (the warmest), keeping the count in step.
+    /// Takes the thread parked first, keeping the count in step. The oldest, not the warmest:
+    /// a thread woken to look at an earlier timer parks again last, knowing its deadline, so
+    /// work goes to the threads that parked before that timer (sleeping with no deadline, or
+    /// a later one) and the thread that knows it stays parked for it.
     #[inline]
     fn take_sleeper(&self, shared: &mut Shared<T>) -> Option<Thread> {
-        let thread = shared.sleepers.pop()?;
+        if shared.sleepers.is_empty() {
+            return None;
+        }
+        let thread = shared.sleepers.remove(0);
         self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
         Some(thread)
     }
