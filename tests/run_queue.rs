@@ -129,12 +129,16 @@ fn a_due_retry_runs_on_time_while_other_workers_run_slow_handlers() {
     .unwrap();
     let waited_in_vain = Arc::new(AtomicU64::new(0));
     let vain = Arc::clone(&waited_in_vain);
-    rt.register(Function::new("slow", move |_: &u32, _ctx| {
-        if retried.recv_timeout(Duration::from_secs(10)).is_err() {
-            vain.fetch_add(1, Ordering::SeqCst);
-        }
-        Ok(())
-    }))
+    rt.register(
+        Function::new("slow", move |_: &u32, _ctx| {
+            if retried.recv_timeout(Duration::from_secs(10)).is_err() {
+                vain.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        // Longer than its wait, so that a late retry fails the test here, not as a timeout.
+        .timeout(Duration::from_secs(15)),
+    )
     .unwrap();
     let workers = rt.spawn_workers(3).unwrap();
     thread::sleep(Duration::from_millis(100)); // the three park, with no timer yet

@@ -1,7 +1,7 @@
 //! `wait_idle` returns only once every event has fully ended: its execution slots given back,
 //! its payload and response dropped, its record delivered.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -167,4 +167,48 @@ fn an_injected_system_error_that_ages_the_event_out_ends_after_its_slot_is_given
     let (outcome, running) = running_seen_by_waiter(Duration::from_millis(59_999), Some(faults));
     assert_eq!(outcome, StepOutcome::Ended(Condition::EventAgeExceeded));
     assert_eq!(running, 0);
+}
+
+#[test]
+fn a_duplicate_delivery_s_response_is_dropped_before_its_end_counts() {
+    let rt: Runtime<u32, Option<SlowDrop>> = Runtime::builder()
+        .clock(ManualClock::new())
+        .keep_dead_letters(false)
+        .fault_injection(FaultInjection::new(1).duplicate_when(|_| true))
+        .build()
+        .unwrap();
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    let done = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU32::new(0));
+    let (dropped, called) = (Arc::clone(&done), Arc::clone(&calls));
+    // The original's response is nothing; the duplicate's takes a while to drop.
+    let f = Function::new("f", move |_: &u32, _ctx| {
+        if called.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(None)
+        } else {
+            Ok(Some(SlowDrop {
+                started: started_tx.clone(),
+                release: release_rx.clone(),
+                done: Arc::clone(&dropped),
+            }))
+        }
+    });
+    let h = rt.register(f).unwrap();
+    h.invoke_async(1).map_err(|_| ()).unwrap();
+    assert!(rt.try_dispatch().is_some()); // the original; its duplicate is queued
+    assert_eq!(rt.outstanding(), 1);
+    let waiter = {
+        let (rt, done) = (rt.clone(), Arc::clone(&done));
+        thread::spawn(move || {
+            assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+            let dropped = done.load(Ordering::SeqCst);
+            let _ = release.send(());
+            dropped
+        })
+    };
+    assert!(rt.try_dispatch().is_some()); // the duplicate
+    started.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(waiter.join().unwrap());
 }

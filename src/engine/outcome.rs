@@ -134,12 +134,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         self.trace(f, request_id, ended_at, kind);
         let outcome = if duplicate {
-            // A duplicate delivery is never retried and makes no record (`finish` knows).
+            // A duplicate delivery is never retried and makes no record (`finish` knows). Its
+            // response goes along, to be dropped before the end counts.
             self.finish_in(
                 f,
                 version,
                 event,
-                Ending::taken(Condition::Success, ended_at),
+                Ending::taken(Condition::Success, ended_at).response(result),
                 tally,
             );
             StepOutcome::Duplicate
