@@ -475,3 +475,77 @@ fn a_payload_whose_drop_panics_in_a_single_step_still_ends_its_event() {
         assert_eq!(rt.outstanding(), 0, "fails: {fails}");
     }
 }
+
+/// A queue of `Bomb`s: every payload's drop panics (unless the thread already unwinds).
+fn bombs_queued(n: usize) -> Runtime<Bomb> {
+    let rt: Runtime<Bomb> = Runtime::builder()
+        .clock(ManualClock::new())
+        .keep_dead_letters(false)
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", |_: &Bomb, _ctx| Ok(())).maximum_event_age(Duration::from_secs(60)),
+    )
+    .unwrap();
+    for _ in 0..n {
+        assert!(rt.invoke_async("f", Bomb).is_ok());
+    }
+    rt
+}
+
+#[test]
+fn purging_events_whose_payloads_drop_panics_ends_them_all_then_raises_the_panic() {
+    let rt = bombs_queued(3);
+    let purged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.purge("f")));
+    assert_eq!(
+        panic_message(&*purged.expect_err("the drop's panic")),
+        "the payload's drop panicked"
+    );
+    assert_eq!(rt.outstanding(), 0);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::Purged), 3);
+}
+
+#[test]
+fn deleting_a_function_whose_payloads_drop_panics_ends_every_queued_event() {
+    let rt = bombs_queued(3);
+    let deleted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.delete("f")));
+    assert!(deleted.is_err());
+    assert_eq!(rt.outstanding(), 0);
+}
+
+#[test]
+fn held_events_whose_payloads_drop_panics_all_age_out() {
+    let clock = ManualClock::new();
+    let rt: Runtime<Bomb> = Runtime::builder()
+        .clock(clock.clone())
+        .keep_dead_letters(false)
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", |_: &Bomb, _ctx| Ok(())).maximum_event_age(Duration::from_secs(60)),
+    )
+    .unwrap();
+    rt.pause("f").unwrap();
+    // Accepted a second apart: each ages out at a deadline of its own.
+    for _ in 0..3 {
+        assert!(rt.invoke_async("f", Bomb).is_ok());
+        clock.advance(Duration::from_secs(1));
+    }
+    // The first deadline ages out the first event; the panic of its drop comes back to the
+    // caller, and the next deadline is armed all the same.
+    let mut panics = 0;
+    for _ in 0..10 {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.run_for(Duration::from_secs(30))
+        }));
+        panics += usize::from(ran.is_err());
+        if rt.outstanding() == 0 {
+            break;
+        }
+    }
+    assert_eq!(rt.outstanding(), 0);
+    assert!(panics >= 1);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::EventAgeExceeded), 3);
+}

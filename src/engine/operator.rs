@@ -12,7 +12,6 @@ use crate::parts::error::Error;
 use crate::parts::queue::{EventInfo, EventState, InvocationQueue, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
-use super::outcome::Ending;
 use super::{Context, FunctionConfig, FunctionShared, Handler, Runtime, Version};
 
 pub(crate) fn deleted_handler<P: Send + 'static, R: Send + 'static>(
@@ -303,8 +302,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let total = removed.len();
         let recorded = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
-        for e in removed {
-            self.finish(f, &version, e, Ending::taken(Condition::Purged, now));
+        if let Some(panic) = self.finish_all(f, &version, removed, Condition::Purged, now) {
+            std::panic::resume_unwind(panic);
         }
         (total, recorded)
     }
@@ -416,13 +415,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let n = removed.iter().filter(|e| !e.is_duplicate()).count();
         let now = self.now();
-        for e in removed {
-            self.finish(
-                f,
-                &version,
-                e,
-                Ending::taken(Condition::FunctionDeleted, now),
-            );
+        let deleted = Condition::FunctionDeleted;
+        if let Some(panic) = self.finish_all(f, &version, removed, deleted, now) {
+            std::panic::resume_unwind(panic);
         }
         Ok(n)
     }

@@ -1,6 +1,7 @@
 //! Outcomes: an attempt's consequence (retry, backoff, or the end), the one record per event,
 //! and its delivery to destinations.
 
+use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -303,6 +304,30 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ending: Ending<R>,
     ) {
         self.finish_in(f, version, event, ending, None);
+    }
+
+    /// Ends every one of `events` as `condition` at `at`, one record each (purge, delete, age
+    /// out). A `Drop` that panics (the user's code) stops none of the others from ending: the
+    /// first panic is handed back, for the caller to resume once it has done its own work.
+    #[must_use]
+    pub(crate) fn finish_all(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        events: Vec<QueuedEvent<P>>,
+        condition: Condition,
+        at: Timestamp,
+    ) -> Option<Box<dyn Any + Send>> {
+        let mut first = None;
+        for event in events {
+            let ended = catch_unwind(AssertUnwindSafe(|| {
+                self.finish(f, version, event, Ending::taken(condition, at));
+            }));
+            if let Err(panic) = ended {
+                first.get_or_insert(panic);
+            }
+        }
+        first
     }
 
     /// [`finish`](Self::finish) inside a dispatch step that holds execution slots: with a

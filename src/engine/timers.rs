@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::parts::clock::Timestamp;
 use crate::parts::record::Condition;
 
-use super::outcome::Ending;
 use super::{FunctionShared, Runtime};
 
 pub(crate) struct TimerEntry<P, R> {
@@ -193,19 +192,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 .map(|t| t + retry.maximum_event_age());
             drop(st);
             let aged_out = !expired.is_empty();
-            for e in expired {
-                self.finish(
-                    f,
-                    &version,
-                    e,
-                    Ending::taken(Condition::EventAgeExceeded, now),
-                );
-            }
+            let aged = Condition::EventAgeExceeded;
+            let panic = self.finish_all(f, &version, expired, aged, now);
             if let Some(next) = next {
                 self.arm_timer(f, next);
             }
             if aged_out {
                 self.observe_time(now);
+            }
+            // After the next deadline is armed: the events still held age out on time.
+            if let Some(panic) = panic {
+                std::panic::resume_unwind(panic);
             }
         } else {
             let runnable = st.queue.ready_len() > 0;
