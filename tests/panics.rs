@@ -478,8 +478,13 @@ fn a_payload_whose_drop_panics_in_a_single_step_still_ends_its_event() {
 
 /// A queue of `Bomb`s: every payload's drop panics (unless the thread already unwinds).
 fn bombs_queued(n: usize) -> Runtime<Bomb> {
+    bombs_queued_on(n, ManualClock::new())
+}
+
+/// [`bombs_queued`] on `clock`; "f"'s events age out after 60 s.
+fn bombs_queued_on(n: usize, clock: ManualClock) -> Runtime<Bomb> {
     let rt: Runtime<Bomb> = Runtime::builder()
-        .clock(ManualClock::new())
+        .clock(clock)
         .keep_dead_letters(false)
         .build()
         .unwrap();
@@ -517,15 +522,7 @@ fn deleting_a_function_whose_payloads_drop_panics_ends_every_queued_event() {
 #[test]
 fn held_events_whose_payloads_drop_panics_all_age_out() {
     let clock = ManualClock::new();
-    let rt: Runtime<Bomb> = Runtime::builder()
-        .clock(clock.clone())
-        .keep_dead_letters(false)
-        .build()
-        .unwrap();
-    rt.register(
-        Function::new("f", |_: &Bomb, _ctx| Ok(())).maximum_event_age(Duration::from_secs(60)),
-    )
-    .unwrap();
+    let rt = bombs_queued_on(0, clock.clone());
     rt.pause("f").unwrap();
     // Accepted a second apart: each ages out at a deadline of its own.
     for _ in 0..3 {

@@ -1,23 +1,15 @@
 //! The run queue between whoever makes events ready and the workers: no wake-up is lost,
 //! whoever stops the workers reaches every parked one, and the accounting holds meanwhile.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+mod common;
+use common::counting;
+
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use event_invoke::{Function, FunctionError, RetryPolicy, Runtime, StopSignal};
-
-fn counting(rt: &Runtime<u32>, name: &str) -> Arc<AtomicU32> {
-    let runs = Arc::new(AtomicU32::new(0));
-    let seen = Arc::clone(&runs);
-    rt.register(Function::new(name, move |_: &u32, _ctx| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }))
-    .unwrap();
-    runs
-}
 
 #[test]
 fn one_stop_signal_wakes_the_parked_workers_of_two_runtimes() {

@@ -1,5 +1,8 @@
 //! Driving the engine: worker threads, waking, stopping, single steps.
 
+mod common;
+use common::counting;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,17 +10,6 @@ use std::time::Duration;
 use event_invoke::{
     Condition, Function, FunctionError, ManualClock, RetryPolicy, Runtime, StepOutcome, StopSignal,
 };
-
-fn counting(rt: &Runtime<u32>, name: &str) -> Arc<AtomicU32> {
-    let runs = Arc::new(AtomicU32::new(0));
-    let seen = Arc::clone(&runs);
-    rt.register(Function::new(name, move |_: &u32, _ctx| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }))
-    .unwrap();
-    runs
-}
 
 #[test]
 fn nothing_runs_until_the_runtime_is_driven() {

@@ -1,6 +1,9 @@
 //! Helpers shared by the test files (each file uses some of them).
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use crossbeam_channel::Receiver;
 use event_invoke::{
     Destination, Dispatched, Function, InvocationRecord, ManualClock, Runtime, Timestamp,
@@ -57,4 +60,16 @@ pub fn one_slot_function_that_steps_inside(
     .reserved_concurrency(1);
     rt.register(configure(f)).unwrap();
     (inner_steps, starts)
+}
+
+/// Registers function `name`, whose handler counts its runs in the returned counter.
+pub fn counting(rt: &Runtime<u32>, name: &str) -> Arc<AtomicU32> {
+    let runs = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&runs);
+    rt.register(Function::new(name, move |_: &u32, _ctx| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }))
+    .unwrap();
+    runs
 }
