@@ -423,7 +423,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// A throttle (or an injected system error): back to the queue with backoff; it does not
-    /// use up retry attempts. Too old by the time it would come back, it ends now.
+    /// use up retry attempts. Too old by the time it would come back, it ends now. Out of
+    /// line: inlined, it would take the inlining budget of the step.
+    #[inline(never)]
     fn throttle(
         &self,
         f: &Arc<FunctionShared<P, R>>,
