@@ -16,7 +16,6 @@ use super::slots::NoSlot;
 use super::{
     bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Version, ZeroConcurrency,
 };
-use crate::parts::clock::duration_nanos;
 
 /// The most ready events a worker takes from one function at once.
 pub(crate) const BATCH: usize = 16;
@@ -142,7 +141,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let tally = Some(&mut ends.tally);
             let (step, ended) = self.dispatch(f, event, &version, at, &mut held, tally);
             dispatched += 1;
-            let mut took = crate::parts::clock::duration_nanos(ended - at);
+            let mut took = ended.nanos_since(at);
             if let Some(started) = real.as_mut() {
                 let now = Instant::now();
                 let real_ns = u64::try_from((now - *started).as_nanos()).unwrap_or(u64::MAX);
@@ -411,7 +410,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         if recursion {
             Some(Condition::RecursionLimit)
-        } else if config.retry.is_expired(event.enqueued_at(), now) {
+        } else if version.is_expired(event.enqueued_at(), now) {
             Some(Condition::EventAgeExceeded)
         } else if config.reserved_concurrency == Some(0)
             && self.zero_concurrency() == ZeroConcurrency::Discard
@@ -494,7 +493,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !duplicate {
             event.set_last_version(version.number);
         }
-        let age = duration_nanos(now - event.enqueued_at());
+        let age = now.nanos_since(event.enqueued_at());
         match tally {
             Some(t) => t.started(age),
             None => f.counters.attempt_started(age),
@@ -552,14 +551,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let result = caught.unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
         let ended_at = self.inner.clock.now();
-        let duration = ended_at - attempt.started;
-        let result = if duration > version.config.timeout {
+        let took_ns = ended_at.nanos_since(attempt.started);
+        let result = if version.timed_out(took_ns) {
             Err(FunctionError::timeout(version.config.timeout))
         } else {
             result
         };
         #[cfg(any(feature = "tracing", feature = "metrics"))]
-        execution.finish(duration, &result);
+        execution.finish(std::time::Duration::from_nanos(took_ns), &result);
         (result, ended_at)
     }
 }

@@ -14,7 +14,6 @@ use crate::parts::record::{Condition, Destination, FunctionError, InvocationReco
 use super::admission::Invoker;
 use super::dispatch::Attempt;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
-use crate::parts::clock::duration_nanos;
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
 /// last attempt's error stands in.
@@ -99,7 +98,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Attempt { f, version, .. } = *attempt;
         let request_id = event.request_id();
         let duplicate = event.is_duplicate();
-        let took = duration_nanos(ended_at - attempt.started);
+        let took = ended_at.nanos_since(attempt.started);
         match tally.as_deref_mut() {
             Some(t) => t.finished(took),
             None => f.counters.attempt_finished(took),
