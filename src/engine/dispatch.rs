@@ -189,7 +189,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &'a Arc<FunctionShared<P, R>>,
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
-    ) -> Option<(QueuedEvent<P>, Arc<Version<P, R>>, u64)> {
+    ) -> Option<BatchStart<P, R>> {
         let (event, version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
@@ -557,6 +557,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         (result, ended_at)
     }
 }
+
+/// What a batch step starts from: its first event, the code version it runs on, and how many
+/// events it may run back to back.
+type BatchStart<P, R> = (QueuedEvent<P>, Arc<Version<P, R>>, u64);
 
 /// A batch's tally: flushed, and the events it ended released, when dropped, after the batch
 /// gave its slots back, or while a panic (a payload's `Drop`, the user's code) unwinds the
