@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use event_invoke::{
-    Condition, Destination, ErrorKind, Function, FunctionError, InvocationRecord, InvokeSyncError,
-    ManualClock, Runtime, StepOutcome,
+    Condition, Destination, ErrorKind, FaultInjection, Function, FunctionError, InvocationRecord,
+    InvokeSyncError, ManualClock, RetryPolicy, Runtime, StepOutcome,
 };
 
 mod common;
@@ -545,4 +545,127 @@ fn held_events_whose_payloads_drop_panics_all_age_out() {
     assert!(panics >= 1);
     let m = rt.function_metrics("f").unwrap();
     assert_eq!(m.outcome(Condition::EventAgeExceeded), 3);
+}
+
+/// A value whose drop panics (unless the thread already unwinds): a response, or a panic's
+/// payload, that the engine drops on the way to its event's end.
+#[derive(Debug)]
+struct Dud;
+
+impl Drop for Dud {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a dud's drop panicked");
+        }
+    }
+}
+
+/// How "f"'s handler comes to hand the engine a `Dud` that no record carries.
+#[derive(Clone, Copy, Debug)]
+enum Lost {
+    /// Its response comes back after the timeout: a timeout error replaces it.
+    TimedOut,
+    /// Fault injection replaces its response with a function error.
+    InjectedError,
+    /// It panics with a `Dud` as the panic's payload.
+    PanicPayload,
+}
+
+impl Lost {
+    const ALL: [Lost; 3] = [Lost::TimedOut, Lost::InjectedError, Lost::PanicPayload];
+
+    /// The `errorType` of the record that takes the `Dud`'s place.
+    fn error_type(self) -> &'static str {
+        match self {
+            Lost::TimedOut => FunctionError::TIMEOUT,
+            Lost::InjectedError => "Injected.FunctionError",
+            Lost::PanicPayload => FunctionError::PANIC,
+        }
+    }
+}
+
+/// A runtime whose function "f" (`retries` retries, 1 s apart) loses a `Dud` as `lost` says on
+/// every attempt.
+fn losing(lost: Lost, clock: &ManualClock, retries: u32) -> Runtime<u32, Dud> {
+    let mut builder = Runtime::builder().clock(clock.clone());
+    if let Lost::InjectedError = lost {
+        builder = builder.fault_injection(FaultInjection::new(1).function_errors(1.0));
+    }
+    let rt: Runtime<u32, Dud> = builder.build().unwrap();
+    let clock = clock.clone();
+    let handler = move |_: &u32, _ctx: &event_invoke::Context<'_, u32, Dud>| match lost {
+        Lost::TimedOut => {
+            clock.advance(Duration::from_secs(2));
+            Ok(Dud)
+        }
+        Lost::InjectedError => Ok(Dud),
+        Lost::PanicPayload => std::panic::panic_any(Dud),
+    };
+    let retry = RetryPolicy::builder()
+        .maximum_retry_attempts(retries)
+        .retry_delays([Duration::from_secs(1)])
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", handler)
+            .timeout(Duration::from_secs(1))
+            .retry_policy(retry),
+    )
+    .unwrap();
+    rt
+}
+
+#[test]
+fn a_lost_response_or_panic_payload_whose_drop_panics_still_ends_its_event_with_its_record() {
+    for lost in Lost::ALL {
+        let clock = ManualClock::new();
+        let rt = losing(lost, &clock, 1);
+        let id = rt.invoke_async("f", 7).unwrap();
+        // The first attempt's retry is scheduled, then the drop's panic reaches the caller.
+        for attempt in 1..=2_u64 {
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+            assert_eq!(
+                panic_message(&*step.expect_err("the drop's panic")),
+                "a dud's drop panicked",
+                "{lost:?}, attempt {attempt}"
+            );
+            let m = rt.function_metrics("f").unwrap();
+            assert_eq!(m.concurrent_executions, 0, "{lost:?}");
+            assert!(m.is_balanced(), "{lost:?}: {m:?}");
+            assert_eq!(rt.outstanding(), 2 - attempt, "{lost:?}");
+            clock.advance(Duration::from_secs(1));
+        }
+        // Ended once, with the record of its last attempt.
+        let dead = rt.drain_dead_letters();
+        assert_eq!(dead.len(), 1, "{lost:?}");
+        assert_eq!(dead[0].request_id, id);
+        assert_eq!(dead[0].condition, Condition::RetriesExhausted);
+        assert_eq!(dead[0].approximate_invoke_count, 2);
+        assert_eq!(dead[0].error().unwrap().error_type(), lost.error_type());
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!((m.invocations, m.errors, m.retries), (2, 2, 1), "{lost:?}");
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1);
+        assert!(rt.try_dispatch().is_none());
+    }
+}
+
+#[test]
+fn a_worker_killed_by_a_lost_response_s_drop_still_ends_its_event() {
+    for lost in Lost::ALL {
+        let rt = losing(lost, &ManualClock::new(), 0);
+        let workers = rt.spawn_workers(1).unwrap();
+        assert!(rt.invoke_async("f", 7).is_ok());
+        // Bounded: an event that never ends fails the test instead of hanging it.
+        assert!(rt.wait_idle_timeout(Duration::from_secs(10)), "{lost:?}");
+        assert_eq!(rt.outstanding(), 0);
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
+        assert_eq!(
+            panic_message(&*stopped.expect_err("the dead worker is reported")),
+            "a dud's drop panicked",
+            "{lost:?}"
+        );
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
+        assert!(m.is_balanced(), "{lost:?}: {m:?}");
+    }
 }
