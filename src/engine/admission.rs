@@ -379,9 +379,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f.counters
             .attempt_finished(crate::parts::clock::duration_nanos(ended_at - now));
         drop(slots);
-        result.map_err(|e| {
+        result.map_err(|failure| {
             bump(&f.counters.errors);
-            InvokeSyncError::Function(e)
+            // A panic of what the engine dropped on the way goes on now: no event waits.
+            InvokeSyncError::Function(failure.into_error())
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::parts::queue::{Lineage, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::executor::{ExecutionLine, Executor};
-use super::outcome::Ending;
+use super::outcome::{Ending, Failure};
 use super::slots::NoSlot;
 use super::{
     bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Version, ZeroConcurrency,
@@ -521,6 +521,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
     /// virtual time `line` is the execution's time line, which its context reads and moves.
+    /// A response past the timeout, or a panic's payload, is dropped here: the [`Failure`]
+    /// carries the panic of its `Drop` (the user's code) on to the event's end.
     #[inline(always)]
     pub(crate) fn run_handler(
         &self,
@@ -528,7 +530,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         call: Call<'_>,
         payload: &P,
         line: Option<&dyn ExecutionLine>,
-    ) -> (Result<R, FunctionError>, Timestamp) {
+    ) -> (Result<R, Failure>, Timestamp) {
         let version = attempt.version;
         let ctx = Context::for_attempt(self, attempt, &call, line);
         // Features `tracing` / `metrics`: the attempt's span, entered around the handler.
@@ -548,18 +550,34 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let _scope = super::quiet::HandlerScope::enter();
             catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
         };
-        let result = caught.unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
         let ended_at = self.inner.clock.now();
         let duration = ended_at - attempt.started;
-        let result = if duration > version.config.timeout {
-            Err(FunctionError::timeout(version.config.timeout))
-        } else {
-            result
+        let timeout = version.config.timeout;
+        let result = match caught {
+            Ok(result) if duration <= timeout => result.map_err(Failure::from),
+            caught => Err(replaced(caught, duration > timeout, timeout)),
         };
         #[cfg(any(feature = "tracing", feature = "metrics"))]
-        execution.finish(duration, &result);
+        execution.finish(duration, result.as_ref().err().map(|f| &f.error));
         (result, ended_at)
     }
+}
+
+/// The error that takes the place of a handler's result when it panicked or ran past its
+/// `timeout` (`timed_out`): the timeout's error, else the panic's. The panic's payload, or
+/// the result that came too late, is dropped on the way (see [`Failure::after_drop`]).
+#[cold]
+#[inline(never)]
+fn replaced<R>(
+    caught: std::thread::Result<Result<R, FunctionError>>,
+    timed_out: bool,
+    timeout: std::time::Duration,
+) -> Failure {
+    let error = match &caught {
+        Err(panic) if !timed_out => FunctionError::from_panic(&**panic),
+        _ => FunctionError::timeout(timeout),
+    };
+    Failure::after_drop(error, caught)
 }
 
 /// A batch's tally: flushed, and the events it ended released, when dropped, after the batch

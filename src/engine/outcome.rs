@@ -2,7 +2,7 @@
 //! and its delivery to destinations.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -42,6 +42,83 @@ pub(crate) fn record_of<P, R>(
         enqueued_at,
         timestamp: at,
         chain_depth,
+    }
+}
+
+/// A panic caught while the engine dropped a value of the user's on an event's way to its
+/// end (a response it replaced, a panic's payload: their `Drop` is the user's code).
+pub(crate) type Panic = Box<dyn Any + Send>;
+
+/// An attempt's error on its way to its event's end, with the panic of what the engine
+/// dropped on the way, if any ([`after_drop`](Self::after_drop)): that panic goes on only
+/// once the event has ended (or gone back to its queue), so that no event stays outstanding.
+/// Two words: a success (`Ok`) moves no more than with a bare [`FunctionError`].
+pub(crate) struct Failure {
+    pub(crate) error: FunctionError,
+    late: Option<Box<Panic>>,
+}
+
+impl From<FunctionError> for Failure {
+    #[inline]
+    fn from(error: FunctionError) -> Self {
+        Failure { error, late: None }
+    }
+}
+
+impl Failure {
+    /// `error`, which takes the place of `replaced` (a response, a panic's payload): that is
+    /// dropped now, and a panic of its `Drop` is carried along.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn after_drop<T>(error: FunctionError, replaced: T) -> Self {
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(replaced)));
+        Failure {
+            error,
+            late: dropped.err().map(Box::new),
+        }
+    }
+
+    /// `error`, which takes the place of an attempt's `result`: a response is dropped as in
+    /// [`after_drop`](Self::after_drop); a failure gives up its error but not the panic it
+    /// carries.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn replacing<R>(error: FunctionError, result: Result<R, Failure>) -> Self {
+        match result {
+            Ok(response) => Self::after_drop(error, response),
+            Err(failure) => Failure {
+                error,
+                late: failure.late,
+            },
+        }
+    }
+
+    /// The error and the panic carried along: the caller lets the panic go on
+    /// ([`go_on`]) once the event has ended.
+    #[inline]
+    pub(crate) fn split(self) -> (FunctionError, Option<Box<Panic>>) {
+        (self.error, self.late)
+    }
+
+    /// The error, where no event waits for its end (a synchronous invoke): a panic carried
+    /// along goes on now.
+    pub(crate) fn into_error(self) -> FunctionError {
+        let (error, late) = self.split();
+        go_on(late);
+        error
+    }
+}
+
+/// Lets a panic carried along ([`Failure`]) go on, if there is one.
+#[inline]
+pub(crate) fn go_on(late: Option<Box<Panic>>) {
+    #[cold]
+    #[inline(never)]
+    fn resume(panic: Box<Panic>) -> ! {
+        resume_unwind(*panic)
+    }
+    if let Some(panic) = late {
+        resume(panic);
     }
 }
 
@@ -86,13 +163,14 @@ impl<R> Ending<R> {
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
-    /// its record, retry or (for an injected duplicate) nothing.
+    /// its record, retry or (for an injected duplicate) nothing. A panic the failure carries
+    /// (see [`Failure`]) goes on once the event has ended or gone back to its queue.
     #[inline]
     pub(crate) fn conclude(
         &self,
         attempt: &Attempt<'_, P, R>,
         event: QueuedEvent<P>,
-        mut result: Result<R, FunctionError>,
+        mut result: Result<R, Failure>,
         ended_at: Timestamp,
         mut tally: Option<&mut Tally>,
     ) -> Dispatched {
@@ -108,15 +186,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Fault seam: the handler did its work, but its response is lost.
             if result.is_ok() && faults.function_error() {
                 bump(&f.counters.injected_errors);
-                result = Err(FunctionError::new(
-                    "Injected.FunctionError",
-                    "fault injection replaced a successful response",
-                ));
+                result = Err(injected_error(result));
             }
         }
         let number = attempt.number;
         let kind = match &result {
-            Err(error) => {
+            Err(failure) => {
                 bump(&f.counters.errors);
                 if duplicate {
                     // No retry and no record follow: counted apart (see `duplicate_errors`).
@@ -125,7 +200,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 TraceKind::Failed {
                     attempt: number,
                     duplicate,
-                    error,
+                    error: &failure.error,
                 }
             }
             Ok(_) => TraceKind::Succeeded {
@@ -137,18 +212,31 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let outcome = if duplicate {
             // A duplicate delivery is never retried and makes no record (`finish` knows). Its
             // response goes along, to be dropped before the end counts.
+            let (response, late) = match result {
+                Ok(response) => (Ok(response), None),
+                Err(failure) => {
+                    let (error, late) = failure.split();
+                    (Err(error), late)
+                }
+            };
             self.finish_in(
                 f,
                 version,
                 event,
-                Ending::taken(Condition::Success, ended_at).response(result),
+                Ending::taken(Condition::Success, ended_at).response(response),
                 tally,
             );
+            go_on(late);
             StepOutcome::Duplicate
         } else {
             match result {
                 Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
-                Err(error) => self.fail(attempt, event, error, ended_at, tally),
+                Err(failure) => {
+                    let (error, late) = failure.split();
+                    let outcome = self.fail(attempt, event, error, ended_at, tally);
+                    go_on(late);
+                    outcome
+                }
             }
         };
         Dispatched {
@@ -169,12 +257,51 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ended_at: Timestamp,
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
-        if let Some(faults) = self.inner.faults.as_ref() {
-            // Fault seam: at-least-once delivery runs the event once more.
-            if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
-                self.inject_duplicate(f, &event, copy, ended_at);
-            }
+        if self.inner.faults.is_some() {
+            return self.succeed_duplicating(f, version, event, response, ended_at, tally);
         }
+        self.end_success(f, version, event, response, ended_at, tally)
+    }
+
+    /// [`succeed`](Self::succeed) under fault injection, whose at-least-once delivery may run
+    /// the event once more. The user's code on the way (the duplicate filter, the payload's
+    /// `Clone`, the `Drop` of a copy that a deleted function does not take) may panic: that
+    /// panic goes on once the event has ended.
+    #[cold]
+    #[inline(never)]
+    fn succeed_duplicating(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let duplicated = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(faults) = self.inner.faults.as_ref() {
+                // Fault seam: at-least-once delivery runs the event once more.
+                if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
+                    self.inject_duplicate(f, &event, copy, ended_at);
+                }
+            }
+        }));
+        let outcome = self.end_success(f, version, event, response, ended_at, tally);
+        go_on(duplicated.err().map(Box::new));
+        outcome
+    }
+
+    /// Ends a success: in the batch's tally, quietly (no record), or with its record.
+    #[inline]
+    fn end_success(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
             None if self.inner.hooks.observer.is_none()
@@ -622,4 +749,16 @@ impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
             None => self.rt.release_outstanding(),
         }
     }
+}
+
+/// Fault injection's lost response: a function error takes the place of `result`'s response
+/// (see [`Failure::replacing`]).
+#[cold]
+#[inline(never)]
+fn injected_error<R>(result: Result<R, Failure>) -> Failure {
+    let error = FunctionError::new(
+        "Injected.FunctionError",
+        "fault injection replaced a successful response",
+    );
+    Failure::replacing(error, result)
 }

@@ -155,7 +155,10 @@ impl FunctionError {
         self.0.kind
     }
 
-    pub(crate) fn from_panic(panic: Box<dyn std::any::Any + Send>) -> Self {
+    /// The error for a handler that panicked, read from the panic's payload. The payload is
+    /// only borrowed: its `Drop` is the user's code and may panic, so the caller drops it where
+    /// that panic harms nothing.
+    pub(crate) fn from_panic(panic: &(dyn std::any::Any + Send)) -> Self {
         let message = if let Some(s) = panic.downcast_ref::<&'static str>() {
             (*s).to_string()
         } else if let Some(s) = panic.downcast_ref::<String>() {
