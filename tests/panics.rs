@@ -669,3 +669,139 @@ fn a_worker_killed_by_a_lost_response_s_drop_still_ends_its_event() {
         assert!(m.is_balanced(), "{lost:?}: {m:?}");
     }
 }
+
+#[test]
+fn a_synchronous_invoke_whose_late_response_s_drop_panics_counts_its_error_and_frees_its_slot() {
+    let clock = ManualClock::new();
+    let rt = losing(Lost::TimedOut, &clock, 0);
+    let invoked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.invoke("f", &7)));
+    assert_eq!(
+        panic_message(&*invoked.expect_err("the drop's panic")),
+        "a dud's drop panicked"
+    );
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors), (1, 1));
+    assert_eq!(m.concurrent_executions, 0);
+    assert!(m.is_balanced(), "{m:?}");
+}
+
+#[test]
+fn a_duplicate_filter_that_panics_still_ends_the_event_it_was_asked_about() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .fault_injection(FaultInjection::new(1).duplicate_when(|_| -> bool {
+            panic!("the duplicate filter panicked")
+        }))
+        .build()
+        .unwrap();
+    let (on_success, records) = sink();
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).on_success(on_success))
+        .unwrap();
+    let id = rt.invoke_async("f", 7).unwrap();
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+    assert_eq!(
+        panic_message(&*step.expect_err("the filter's panic")),
+        "the duplicate filter panicked"
+    );
+    assert_eq!(rt.outstanding(), 0);
+    assert_eq!(records.try_recv().unwrap().request_id, id);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.outcome(Condition::Success), m.duplicates), (1, 0));
+    assert!(m.is_balanced(), "{m:?}");
+}
+
+/// A payload whose copies' drop panics (unless the thread already unwinds).
+struct Original(bool);
+
+impl Clone for Original {
+    fn clone(&self) -> Self {
+        Original(false)
+    }
+}
+
+impl Drop for Original {
+    fn drop(&mut self) {
+        if !self.0 && !std::thread::panicking() {
+            panic!("a copy's drop panicked");
+        }
+    }
+}
+
+#[test]
+fn a_duplicate_that_a_deleted_function_drops_untaken_does_not_keep_the_original_outstanding() {
+    let rt: Runtime<Original> = Runtime::builder()
+        .clock(ManualClock::new())
+        .fault_injection(FaultInjection::new(1).duplicates(1.0))
+        .build()
+        .unwrap();
+    // The function is deleted while its event runs: the duplicate made after its success is
+    // dropped, untaken.
+    let operator = rt.clone();
+    rt.register(Function::new("f", move |_: &Original, _ctx| {
+        operator.delete("f").unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    assert!(rt.invoke_async("f", Original(true)).is_ok());
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+    assert_eq!(
+        panic_message(&*step.expect_err("the copy's panic")),
+        "a copy's drop panicked"
+    );
+    assert_eq!(rt.outstanding(), 0);
+}
+
+/// Model mode: a model runtime whose "f" (no retries) returns a `Dud` after `cost`, under a
+/// 1 s timeout.
+#[cfg(feature = "model")]
+fn modelled(cost: event_invoke::CostModel) -> Runtime<u32, Dud> {
+    let rt: Runtime<u32, Dud> = Runtime::builder()
+        .model(event_invoke::ModelOptions::new())
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(Dud))
+            .cost(cost)
+            .timeout(Duration::from_secs(1))
+            .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    rt
+}
+
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_ends_an_event_whose_response_a_drawn_failure_or_the_timeout_replaced() {
+    use event_invoke::CostModel;
+    let cases = [
+        (
+            CostModel::fixed(Duration::ZERO).failure_rate(1.0),
+            "Model.Failure",
+        ),
+        (
+            CostModel::fixed(Duration::from_secs(2)),
+            FunctionError::TIMEOUT,
+        ),
+    ];
+    for (cost, error_type) in cases {
+        let rt = modelled(cost);
+        rt.invoke_async("f", 7).unwrap();
+        // The drop's panic reaches the caller of the run; a run after it finds nothing left
+        // undone, and the event ended once, with its record.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()));
+        assert_eq!(
+            panic_message(&*run.expect_err("the drop's panic")),
+            "a dud's drop panicked",
+            "{error_type}"
+        );
+        rt.run_until_idle();
+        assert_eq!(rt.outstanding(), 0, "{error_type}");
+        let dead = rt.drain_dead_letters();
+        assert_eq!(dead.len(), 1, "{error_type}");
+        assert_eq!(dead[0].condition, Condition::RetriesExhausted);
+        assert_eq!(dead[0].error().unwrap().error_type(), error_type);
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{error_type}");
+        assert!(m.is_balanced(), "{error_type}: {m:?}");
+    }
+}

@@ -379,10 +379,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f.counters
             .attempt_finished(crate::parts::clock::duration_nanos(ended_at - now));
         drop(slots);
-        result.map_err(|failure| {
+        result.map_err(|mut e| {
             bump(&f.counters.errors);
-            // A panic of what the engine dropped on the way goes on now: no event waits.
-            InvokeSyncError::Function(failure.into_error())
+            // A panic that rode with the error (see `FunctionError::replacing`) goes on now.
+            crate::parts::record::resume_late(e.take_late());
+            InvokeSyncError::Function(e)
         })
     }
 }

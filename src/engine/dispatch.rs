@@ -11,7 +11,7 @@ use crate::parts::queue::{Lineage, QueuedEvent};
 use crate::parts::record::{Condition, FunctionError, RequestId};
 
 use super::executor::{ExecutionLine, Executor};
-use super::outcome::{Ending, Failure};
+use super::outcome::Ending;
 use super::slots::NoSlot;
 use super::{
     bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Version, ZeroConcurrency,
@@ -521,8 +521,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
     /// virtual time `line` is the execution's time line, which its context reads and moves.
-    /// A response past the timeout, or a panic's payload, is dropped here: the [`Failure`]
-    /// carries the panic of its `Drop` (the user's code) on to the event's end.
+    /// A panic's payload, or a response past the timeout, is dropped here: a panic of its
+    /// `Drop` rides with the error to the event's end ([`FunctionError::take_late`]).
     #[inline(always)]
     pub(crate) fn run_handler(
         &self,
@@ -530,7 +530,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         call: Call<'_>,
         payload: &P,
         line: Option<&dyn ExecutionLine>,
-    ) -> (Result<R, Failure>, Timestamp) {
+    ) -> (Result<R, FunctionError>, Timestamp) {
         let version = attempt.version;
         let ctx = Context::for_attempt(self, attempt, &call, line);
         // Features `tracing` / `metrics`: the attempt's span, entered around the handler.
@@ -550,34 +550,36 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let _scope = super::quiet::HandlerScope::enter();
             catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
         };
+        let result = caught.unwrap_or_else(|panic| Err(panicked(panic)));
         let ended_at = self.inner.clock.now();
         let duration = ended_at - attempt.started;
-        let timeout = version.config.timeout;
-        let result = match caught {
-            Ok(result) if duration <= timeout => result.map_err(Failure::from),
-            caught => Err(replaced(caught, duration > timeout, timeout)),
+        let result = if duration > version.config.timeout {
+            Err(timed_out(result, version.config.timeout))
+        } else {
+            result
         };
         #[cfg(any(feature = "tracing", feature = "metrics"))]
-        execution.finish(duration, result.as_ref().err().map(|f| &f.error));
+        execution.finish(duration, &result);
         (result, ended_at)
     }
 }
 
-/// The error that takes the place of a handler's result when it panicked or ran past its
-/// `timeout` (`timed_out`): the timeout's error, else the panic's. The panic's payload, or
-/// the result that came too late, is dropped on the way (see [`Failure::after_drop`]).
+/// The error for a handler that panicked. Its panic's payload is dropped here: a panic of its
+/// `Drop` (the user's code) rides with the error to the event's end
+/// ([`FunctionError::replacing`]).
 #[cold]
 #[inline(never)]
-fn replaced<R>(
-    caught: std::thread::Result<Result<R, FunctionError>>,
-    timed_out: bool,
-    timeout: std::time::Duration,
-) -> Failure {
-    let error = match &caught {
-        Err(panic) if !timed_out => FunctionError::from_panic(&**panic),
-        _ => FunctionError::timeout(timeout),
-    };
-    Failure::after_drop(error, caught)
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> FunctionError {
+    FunctionError::from_panic(&*panic).replacing(panic)
+}
+
+/// The error for a handler that ran past its `timeout`. What it returned is dropped here: a
+/// panic of a response's `Drop` (the user's code) rides with the error to the event's end
+/// ([`FunctionError::replacing_result`]).
+#[cold]
+#[inline(never)]
+fn timed_out<R>(result: Result<R, FunctionError>, timeout: std::time::Duration) -> FunctionError {
+    FunctionError::timeout(timeout).replacing_result(result)
 }
 
 /// A batch's tally: flushed, and the events it ended released, when dropped, after the batch

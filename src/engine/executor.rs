@@ -130,7 +130,6 @@ mod virtual_time {
 
     use parking_lot::Mutex;
 
-    use crate::engine::outcome::Failure;
     use crate::engine::{FunctionConfig, FunctionShared, OwnedSlots, Version};
     use crate::parts::clock::Timestamp;
     use crate::parts::error::Error;
@@ -150,17 +149,15 @@ mod virtual_time {
         fn client_call(&self, now: Timestamp) -> Timestamp;
         /// Runs one execution that starts at `now` on a virtual time line, under `config`:
         /// `handler` runs the handler against that line, and `draws` is the function's own
-        /// random stream for its cost model. Returns the result and the virtual end. A response
-        /// it replaces (a failure drawn, the timeout) goes through [`Failure::replacing`], whose
-        /// `Drop` may panic: that panic goes on once the event has ended.
+        /// random stream for its cost model. Returns the result and the virtual end.
         fn execute(
             &self,
             draws: &Mutex<SeededRng>,
             config: &FunctionConfig<P, R>,
             now: Timestamp,
             cold: bool,
-            handler: &mut dyn FnMut(&dyn ExecutionLine) -> Result<R, Failure>,
-        ) -> (Result<R, Failure>, Timestamp);
+            handler: &mut dyn FnMut(&dyn ExecutionLine) -> Result<R, FunctionError>,
+        ) -> (Result<R, FunctionError>, Timestamp);
         /// Keeps an event on its way to a queue until its call returns.
         fn push_arrival(&self, arrival: Arrival<P, R>);
         /// Keeps an execution until its virtual end.

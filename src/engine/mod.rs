@@ -55,8 +55,6 @@ pub(crate) use executor::{
     Arrival, BackedOff, Completion, Due, ExecutionLine, Started, ThrottleCause, VirtualTime,
 };
 pub(crate) use faults::FaultSeam;
-#[cfg(feature = "model")]
-pub(crate) use outcome::Failure;
 pub(crate) use metrics::{bump, Counters, Tally};
 pub(crate) use registry::Registry;
 #[cfg(feature = "model")]

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
-use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
+use crate::parts::record::{
+    resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
+};
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
@@ -42,83 +44,6 @@ pub(crate) fn record_of<P, R>(
         enqueued_at,
         timestamp: at,
         chain_depth,
-    }
-}
-
-/// A panic caught while the engine dropped a value of the user's on an event's way to its
-/// end (a response it replaced, a panic's payload: their `Drop` is the user's code).
-pub(crate) type Panic = Box<dyn Any + Send>;
-
-/// An attempt's error on its way to its event's end, with the panic of what the engine
-/// dropped on the way, if any ([`after_drop`](Self::after_drop)): that panic goes on only
-/// once the event has ended (or gone back to its queue), so that no event stays outstanding.
-/// Two words: a success (`Ok`) moves no more than with a bare [`FunctionError`].
-pub(crate) struct Failure {
-    pub(crate) error: FunctionError,
-    late: Option<Box<Panic>>,
-}
-
-impl From<FunctionError> for Failure {
-    #[inline]
-    fn from(error: FunctionError) -> Self {
-        Failure { error, late: None }
-    }
-}
-
-impl Failure {
-    /// `error`, which takes the place of `replaced` (a response, a panic's payload): that is
-    /// dropped now, and a panic of its `Drop` is carried along.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn after_drop<T>(error: FunctionError, replaced: T) -> Self {
-        let dropped = catch_unwind(AssertUnwindSafe(move || drop(replaced)));
-        Failure {
-            error,
-            late: dropped.err().map(Box::new),
-        }
-    }
-
-    /// `error`, which takes the place of an attempt's `result`: a response is dropped as in
-    /// [`after_drop`](Self::after_drop); a failure gives up its error but not the panic it
-    /// carries.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn replacing<R>(error: FunctionError, result: Result<R, Failure>) -> Self {
-        match result {
-            Ok(response) => Self::after_drop(error, response),
-            Err(failure) => Failure {
-                error,
-                late: failure.late,
-            },
-        }
-    }
-
-    /// The error and the panic carried along: the caller lets the panic go on
-    /// ([`go_on`]) once the event has ended.
-    #[inline]
-    pub(crate) fn split(self) -> (FunctionError, Option<Box<Panic>>) {
-        (self.error, self.late)
-    }
-
-    /// The error, where no event waits for its end (a synchronous invoke): a panic carried
-    /// along goes on now.
-    pub(crate) fn into_error(self) -> FunctionError {
-        let (error, late) = self.split();
-        go_on(late);
-        error
-    }
-}
-
-/// Lets a panic carried along ([`Failure`]) go on, if there is one.
-#[inline]
-pub(crate) fn go_on(late: Option<Box<Panic>>) {
-    #[cold]
-    #[inline(never)]
-    fn resume(panic: Box<Panic>) -> ! {
-        resume_unwind(*panic)
-    }
-    if let Some(panic) = late {
-        resume(panic);
     }
 }
 
@@ -163,14 +88,13 @@ impl<R> Ending<R> {
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
-    /// its record, retry or (for an injected duplicate) nothing. A panic the failure carries
-    /// (see [`Failure`]) goes on once the event has ended or gone back to its queue.
+    /// its record, retry or (for an injected duplicate) nothing.
     #[inline]
     pub(crate) fn conclude(
         &self,
         attempt: &Attempt<'_, P, R>,
         event: QueuedEvent<P>,
-        mut result: Result<R, Failure>,
+        mut result: Result<R, FunctionError>,
         ended_at: Timestamp,
         mut tally: Option<&mut Tally>,
     ) -> Dispatched {
@@ -191,7 +115,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         let number = attempt.number;
         let kind = match &result {
-            Err(failure) => {
+            Err(error) => {
                 bump(&f.counters.errors);
                 if duplicate {
                     // No retry and no record follow: counted apart (see `duplicate_errors`).
@@ -200,7 +124,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 TraceKind::Failed {
                     attempt: number,
                     duplicate,
-                    error: &failure.error,
+                    error,
                 }
             }
             Ok(_) => TraceKind::Succeeded {
@@ -210,39 +134,38 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         self.trace(f, request_id, ended_at, kind);
         let outcome = if duplicate {
-            // A duplicate delivery is never retried and makes no record (`finish` knows). Its
-            // response goes along, to be dropped before the end counts.
-            let (response, late) = match result {
-                Ok(response) => (Ok(response), None),
-                Err(failure) => {
-                    let (error, late) = failure.split();
-                    (Err(error), late)
-                }
-            };
-            self.finish_in(
-                f,
-                version,
-                event,
-                Ending::taken(Condition::Success, ended_at).response(response),
-                tally,
-            );
-            go_on(late);
-            StepOutcome::Duplicate
+            self.end_duplicate(f, version, event, result, ended_at, tally)
         } else {
             match result {
                 Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
-                Err(failure) => {
-                    let (error, late) = failure.split();
-                    let outcome = self.fail(attempt, event, error, ended_at, tally);
-                    go_on(late);
-                    outcome
-                }
+                Err(error) => self.fail(attempt, event, error, ended_at, tally),
             }
         };
         Dispatched {
             request_id,
             outcome,
         }
+    }
+
+    /// A duplicate delivery ran: it is never retried and makes no record (`finish` knows). Its
+    /// response goes along, to be dropped before the end counts; a panic that rode with its
+    /// error goes on after the end.
+    #[cold]
+    #[inline(never)]
+    fn end_duplicate(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        mut result: Result<R, FunctionError>,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        let ending = Ending::taken(Condition::Success, ended_at).response(result);
+        self.finish_in(f, version, event, ending, tally);
+        resume_late(late);
+        StepOutcome::Duplicate
     }
 
     /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
@@ -260,7 +183,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if self.inner.faults.is_some() {
             return self.succeed_duplicating(f, version, event, response, ended_at, tally);
         }
-        self.end_success(f, version, event, response, ended_at, tally)
+        match tally {
+            Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
+            None if self.inner.hooks.observer.is_none()
+                && version.config.on_success.is_none()
+                && !event.is_duplicate() =>
+            {
+                self.finish_quiet_success(f, event, response, ended_at);
+            }
+            None => {
+                let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
+                self.finish(f, version, event, success);
+            }
+        }
+        StepOutcome::Ended(Condition::Success)
     }
 
     /// [`succeed`](Self::succeed) under fault injection, whose at-least-once delivery may run
@@ -286,41 +222,36 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 }
             }
         }));
-        let outcome = self.end_success(f, version, event, response, ended_at, tally);
-        go_on(duplicated.err().map(Box::new));
-        outcome
-    }
-
-    /// Ends a success: in the batch's tally, quietly (no record), or with its record.
-    #[inline]
-    fn end_success(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        version: &Version<P, R>,
-        event: QueuedEvent<P>,
-        response: R,
-        ended_at: Timestamp,
-        tally: Option<&mut Tally>,
-    ) -> StepOutcome {
-        match tally {
-            Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
-            None if self.inner.hooks.observer.is_none()
-                && version.config.on_success.is_none()
-                && !event.is_duplicate() =>
-            {
-                self.finish_quiet_success(f, event, response, ended_at);
-            }
-            None => {
-                let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
-                self.finish(f, version, event, success);
-            }
+        // The steps `succeed` takes, through `finish_in` (a batch's counts go to its tally).
+        let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
+        self.finish_in(f, version, event, success, tally);
+        if let Err(panic) = duplicated {
+            resume_unwind(panic);
         }
         StepOutcome::Ended(Condition::Success)
     }
 
     /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
-    /// `EventAgeExceeded` when the retry would start too late).
+    /// `EventAgeExceeded` when the retry would start too late). A panic that rode with the
+    /// error (the `Drop` of what it took the place of) goes on once the event has ended or
+    /// gone back to its queue.
     fn fail(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
+        mut error: FunctionError,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = error.take_late();
+        let outcome = self.retry_or_end(attempt, event, error, ended_at, tally);
+        resume_late(late);
+        outcome
+    }
+
+    /// [`fail`](Self::fail)'s consequence: a retry, or the end.
+    #[inline]
+    fn retry_or_end(
         &self,
         attempt: &Attempt<'_, P, R>,
         mut event: QueuedEvent<P>,
@@ -751,14 +682,14 @@ impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
     }
 }
 
-/// Fault injection's lost response: a function error takes the place of `result`'s response
-/// (see [`Failure::replacing`]).
+/// Fault injection's lost response: a function error takes the place of `result`'s response,
+/// which is dropped on the way ([`FunctionError::replacing_result`]).
 #[cold]
 #[inline(never)]
-fn injected_error<R>(result: Result<R, Failure>) -> Failure {
-    let error = FunctionError::new(
+fn injected_error<R>(result: Result<R, FunctionError>) -> FunctionError {
+    FunctionError::new(
         "Injected.FunctionError",
         "fault injection replaced a successful response",
-    );
-    Failure::replacing(error, result)
+    )
+    .replacing_result(result)
 }

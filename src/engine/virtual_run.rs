@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::admission::Place;
 use super::dispatch::{Attempt, Call};
 use super::executor::{Arrival, Completion, Due, Executor, Started, ThrottleCause, VirtualTime};
-use super::outcome::{go_on, Ending, Failure};
+use super::outcome::Ending;
 use super::{
     Dispatched, FnState, FunctionMetrics, FunctionShared, Runtime, Slots, StepOutcome, Version,
 };
@@ -64,15 +64,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let slots = held.take().map(|slots| self.own_slots(attempt.f, slots));
         let request_id = event.request_id();
         self.sample_reserved(v, attempt.f, attempt.version, now);
-        // A panic of what was dropped on the way (see `Failure`) goes on once the execution
-        // is kept, with its event, until its end.
-        let (result, late) = match result {
-            Ok(response) => (Ok(response), None),
-            Err(failure) => {
-                let (error, late) = failure.split();
-                (Err(error), late)
-            }
-        };
         v.push_completion(Completion {
             at: end,
             function: Arc::clone(attempt.f),
@@ -83,7 +74,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             started: now,
             slots,
         });
-        go_on(late);
         Dispatched {
             request_id,
             outcome: StepOutcome::Running { until: end },
@@ -113,7 +103,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let d = self.conclude(&attempt, event, result.map_err(Failure::from), at, None);
+        let d = self.conclude(&attempt, event, result, at, None);
         if let Executor::Virtual(v) = &self.inner.executor {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }

@@ -15,8 +15,8 @@ use super::{
     AgeSummary, Cursor, ModelOptions, ThrottleCauses, ThrottledEvents, Timeline, TimelineBuf,
 };
 use crate::engine::{
-    Arrival, BackedOff, Completion, Due, ExecutionLine, Failure, FunctionConfig, Started,
-    ThrottleCause, VirtualTime,
+    Arrival, BackedOff, Completion, Due, ExecutionLine, FunctionConfig, Started, ThrottleCause,
+    VirtualTime,
 };
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::cost::CostModel;
@@ -374,8 +374,8 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         config: &FunctionConfig<P, R>,
         now: Timestamp,
         cold: bool,
-        handler: &mut dyn FnMut(&dyn ExecutionLine) -> Result<R, Failure>,
-    ) -> (Result<R, Failure>, Timestamp) {
+        handler: &mut dyn FnMut(&dyn ExecutionLine) -> Result<R, FunctionError>,
+    ) -> (Result<R, FunctionError>, Timestamp) {
         let cost = config.cost.as_ref();
         let latency = cost
             .and_then(|c| c.latency())
@@ -398,14 +398,14 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
                 let mut rng = draws.lock();
                 end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
                 if cost.draw_failure(&mut rng) && result.is_ok() {
-                    result = Err(Failure::replacing(CostModel::failure(), result));
+                    // Dropped on the way: a panic of its `Drop` rides with the error.
+                    result = Err(CostModel::failure().replacing_result(result));
                 }
             }
         }
         if end > deadline || cursor.timed_out() {
             end = deadline;
-            let timeout = FunctionError::timeout(config.timeout);
-            result = Err(Failure::replacing(timeout, result));
+            result = Err(FunctionError::timeout(config.timeout).replacing_result(result));
         }
         (result, end)
     }

@@ -262,24 +262,24 @@ impl Execution {
 
     /// Records how the execution went (after the timeout check), then leaves the span.
     #[inline]
-    pub(crate) fn finish(self, duration: Duration, error: Option<&FunctionError>) {
+    pub(crate) fn finish<R>(self, duration: Duration, result: &Result<R, FunctionError>) {
         #[cfg(not(feature = "metrics"))]
         let _ = duration;
         #[cfg(feature = "tracing")]
-        if let (Some(span), Some(error)) = (&self.span, error) {
+        if let (Some(span), Err(error)) = (&self.span, result) {
             contained(|| span.record("error_type", error.error_type()));
         }
         #[cfg(feature = "metrics")]
         contained(|| {
             ::metrics::histogram!("Duration", "function_name" => Arc::clone(&self.function))
                 .record(millis(duration));
-            if error.is_some() {
+            if result.is_err() {
                 ::metrics::counter!("Errors", "function_name" => Arc::clone(&self.function))
                     .increment(1);
             }
         });
         #[cfg(not(any(feature = "tracing", feature = "metrics")))]
-        let _ = error;
+        let _ = result;
         // Dropped here: the gauge comes down and the span is left and closed (see `Drop`).
     }
 }
