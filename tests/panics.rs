@@ -689,9 +689,10 @@ fn a_synchronous_invoke_whose_late_response_s_drop_panics_counts_its_error_and_f
 fn a_duplicate_filter_that_panics_still_ends_the_event_it_was_asked_about() {
     let rt: Runtime<u32> = Runtime::builder()
         .clock(ManualClock::new())
-        .fault_injection(FaultInjection::new(1).duplicate_when(|_| -> bool {
-            panic!("the duplicate filter panicked")
-        }))
+        .fault_injection(
+            FaultInjection::new(1)
+                .duplicate_when(|_| -> bool { panic!("the duplicate filter panicked") }),
+        )
         .build()
         .unwrap();
     let (on_success, records) = sink();
