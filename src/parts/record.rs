@@ -123,12 +123,12 @@ pub(crate) type LatePanic = Box<Mutex<Box<dyn Any + Send>>>;
 pub(crate) fn resume_late(late: Option<LatePanic>) {
     #[cold]
     #[inline(never)]
-    fn resume(late: LatePanic) -> ! {
+    fn resume(late: Mutex<Box<dyn Any + Send>>) -> ! {
         let panic = late.into_inner().unwrap_or_else(PoisonError::into_inner);
         std::panic::resume_unwind(panic)
     }
     if let Some(late) = late {
-        resume(late);
+        resume(*late);
     }
 }
 
