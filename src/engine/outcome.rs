@@ -2,14 +2,16 @@
 //! and its delivery to destinations.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
-use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
+use crate::parts::record::{
+    resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
+};
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
@@ -108,10 +110,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Fault seam: the handler did its work, but its response is lost.
             if result.is_ok() && faults.function_error() {
                 bump(&f.counters.injected_errors);
-                result = Err(FunctionError::new(
-                    "Injected.FunctionError",
-                    "fault injection replaced a successful response",
-                ));
+                result = Err(injected_error(result));
             }
         }
         let number = attempt.number;
@@ -135,16 +134,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         self.trace(f, request_id, ended_at, kind);
         let outcome = if duplicate {
-            // A duplicate delivery is never retried and makes no record (`finish` knows). Its
-            // response goes along, to be dropped before the end counts.
-            self.finish_in(
-                f,
-                version,
-                event,
-                Ending::taken(Condition::Success, ended_at).response(result),
-                tally,
-            );
-            StepOutcome::Duplicate
+            self.end_duplicate(f, version, event, result, ended_at, tally)
         } else {
             match result {
                 Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
@@ -155,6 +145,27 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             request_id,
             outcome,
         }
+    }
+
+    /// A duplicate delivery ran: it is never retried and makes no record (`finish` knows). Its
+    /// response goes along, to be dropped before the end counts; a panic that rode with its
+    /// error goes on after the end.
+    #[cold]
+    #[inline(never)]
+    fn end_duplicate(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        mut result: Result<R, FunctionError>,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        let ending = Ending::taken(Condition::Success, ended_at).response(result);
+        self.finish_in(f, version, event, ending, tally);
+        resume_late(late);
+        StepOutcome::Duplicate
     }
 
     /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
@@ -169,11 +180,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ended_at: Timestamp,
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
-        if let Some(faults) = self.inner.faults.as_ref() {
-            // Fault seam: at-least-once delivery runs the event once more.
-            if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
-                self.inject_duplicate(f, &event, copy, ended_at);
-            }
+        if self.inner.faults.is_some() {
+            return self.succeed_duplicating(f, version, event, response, ended_at, tally);
         }
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
@@ -191,9 +199,59 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         StepOutcome::Ended(Condition::Success)
     }
 
+    /// [`succeed`](Self::succeed) under fault injection, whose at-least-once delivery may run
+    /// the event once more. The user's code on the way (the duplicate filter, the payload's
+    /// `Clone`, the `Drop` of a copy that a deleted function does not take) may panic: that
+    /// panic goes on once the event has ended.
+    #[cold]
+    #[inline(never)]
+    fn succeed_duplicating(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let duplicated = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(faults) = self.inner.faults.as_ref() {
+                // Fault seam: at-least-once delivery runs the event once more.
+                if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
+                    self.inject_duplicate(f, &event, copy, ended_at);
+                }
+            }
+        }));
+        // The steps `succeed` takes, through `finish_in` (a batch's counts go to its tally).
+        let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
+        self.finish_in(f, version, event, success, tally);
+        if let Err(panic) = duplicated {
+            resume_unwind(panic);
+        }
+        StepOutcome::Ended(Condition::Success)
+    }
+
     /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
-    /// `EventAgeExceeded` when the retry would start too late).
+    /// `EventAgeExceeded` when the retry would start too late). A panic that rode with the
+    /// error (the `Drop` of what it took the place of) goes on once the event has ended or
+    /// gone back to its queue.
     fn fail(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
+        mut error: FunctionError,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = error.take_late();
+        let outcome = self.retry_or_end(attempt, event, error, ended_at, tally);
+        resume_late(late);
+        outcome
+    }
+
+    /// [`fail`](Self::fail)'s consequence: a retry, or the end.
+    #[inline]
+    fn retry_or_end(
         &self,
         attempt: &Attempt<'_, P, R>,
         mut event: QueuedEvent<P>,
@@ -622,4 +680,16 @@ impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
             None => self.rt.release_outstanding(),
         }
     }
+}
+
+/// Fault injection's lost response: a function error takes the place of `result`'s response,
+/// which is dropped on the way ([`FunctionError::replacing_result`]).
+#[cold]
+#[inline(never)]
+fn injected_error<R>(result: Result<R, FunctionError>) -> FunctionError {
+    FunctionError::new(
+        "Injected.FunctionError",
+        "fault injection replaced a successful response",
+    )
+    .replacing_result(result)
 }
