@@ -379,8 +379,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f.counters
             .attempt_finished(crate::parts::clock::duration_nanos(ended_at - now));
         drop(slots);
-        result.map_err(|e| {
+        result.map_err(|mut e| {
             bump(&f.counters.errors);
+            // A panic that rode with the error (see `FunctionError::replacing`) goes on now.
+            crate::parts::record::resume_late(e.take_late());
             InvokeSyncError::Function(e)
         })
     }

@@ -517,6 +517,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
     /// virtual time `line` is the execution's time line, which its context reads and moves.
+    /// A panic's payload, or a response past the timeout, is dropped here: a panic of its
+    /// `Drop` rides with the error to the event's end ([`FunctionError::take_late`]).
     #[inline(always)]
     pub(crate) fn run_handler(
         &self,
@@ -544,11 +546,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let _scope = super::quiet::HandlerScope::enter();
             catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
         };
-        let result = caught.unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
+        let result = caught.unwrap_or_else(|panic| Err(panicked(panic)));
         let ended_at = self.inner.clock.now();
         let took_ns = ended_at.nanos_since(attempt.started);
         let result = if version.timed_out(took_ns) {
-            Err(FunctionError::timeout(version.config.timeout))
+            Err(timed_out(result, version.config.timeout))
         } else {
             result
         };
@@ -561,6 +563,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 /// What a batch step starts from: its first event, the code version it runs on, and how many
 /// events it may run back to back.
 type BatchStart<P, R> = (QueuedEvent<P>, Arc<Version<P, R>>, u64);
+
+/// The error for a handler that panicked. Its panic's payload is dropped here: a panic of its
+/// `Drop` (the user's code) rides with the error to the event's end
+/// ([`FunctionError::replacing`]).
+#[cold]
+#[inline(never)]
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> FunctionError {
+    FunctionError::from_panic(&*panic).replacing(panic)
+}
+
+/// The error for a handler that ran past its `timeout`. What it returned is dropped here: a
+/// panic of a response's `Drop` (the user's code) rides with the error to the event's end
+/// ([`FunctionError::replacing_result`]).
+#[cold]
+#[inline(never)]
+fn timed_out<R>(result: Result<R, FunctionError>, timeout: std::time::Duration) -> FunctionError {
+    FunctionError::timeout(timeout).replacing_result(result)
+}
 
 /// A batch's tally: flushed, and the events it ended released, when dropped, after the batch
 /// gave its slots back, or while a panic (a payload's `Drop`, the user's code) unwinds the

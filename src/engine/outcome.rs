@@ -2,14 +2,16 @@
 //! and its delivery to destinations.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
-use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
+use crate::parts::record::{
+    resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
+};
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
@@ -104,7 +106,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             None => f.counters.attempt_finished(took),
         }
         if self.inner.faults.is_some() && result.is_ok() {
-            self.lose_response(f, &mut result);
+            result = self.lose_response(f, result);
         }
         let number = attempt.number;
         let kind = match &result {
@@ -127,16 +129,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         self.trace(f, request_id, ended_at, kind);
         let outcome = if duplicate {
-            // A duplicate delivery is never retried and makes no record (`finish` knows). Its
-            // response goes along, to be dropped before the end counts.
-            self.finish_in(
-                f,
-                version,
-                event,
-                Ending::taken(Condition::Success, ended_at).response(result),
-                tally,
-            );
-            StepOutcome::Duplicate
+            self.end_duplicate(f, version, event, result, ended_at, tally)
         } else {
             match result {
                 Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
@@ -167,33 +160,39 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// draws it so). Out of line, like every fault seam: the common step inlines none of it.
     #[cold]
     #[inline(never)]
-    fn lose_response(&self, f: &FunctionShared<P, R>, result: &mut Result<R, FunctionError>) {
-        if let Some(faults) = self.inner.faults.as_ref() {
-            if faults.function_error() {
+    fn lose_response(
+        &self,
+        f: &FunctionShared<P, R>,
+        result: Result<R, FunctionError>,
+    ) -> Result<R, FunctionError> {
+        match self.inner.faults.as_ref() {
+            Some(faults) if faults.function_error() => {
                 bump(&f.counters.injected_errors);
-                *result = Err(FunctionError::new(
-                    "Injected.FunctionError",
-                    "fault injection replaced a successful response",
-                ));
+                Err(injected_error(result))
             }
+            _ => result,
         }
     }
 
-    /// Fault seam: at-least-once delivery runs the event once more (when fault injection
-    /// draws it so).
+    /// A duplicate delivery ran: it is never retried and makes no record (`finish` knows). Its
+    /// response goes along, to be dropped before the end counts; a panic that rode with its
+    /// error goes on after the end.
     #[cold]
     #[inline(never)]
-    fn maybe_duplicate(
+    fn end_duplicate(
         &self,
-        f: &Arc<FunctionShared<P, R>>,
-        event: &QueuedEvent<P>,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        mut result: Result<R, FunctionError>,
         ended_at: Timestamp,
-    ) {
-        if let Some(faults) = self.inner.faults.as_ref() {
-            if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
-                self.inject_duplicate(f, event, copy, ended_at);
-            }
-        }
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        let ending = Ending::taken(Condition::Success, ended_at).response(result);
+        self.finish_in(f, version, event, ending, tally);
+        resume_late(late);
+        StepOutcome::Duplicate
     }
 
     /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
@@ -209,7 +208,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
         if self.inner.faults.is_some() {
-            self.maybe_duplicate(f, &event, ended_at);
+            return self.succeed_duplicating(f, version, event, response, ended_at, tally);
         }
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
@@ -227,9 +226,59 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         StepOutcome::Ended(Condition::Success)
     }
 
+    /// [`succeed`](Self::succeed) under fault injection, whose at-least-once delivery may run
+    /// the event once more. The user's code on the way (the duplicate filter, the payload's
+    /// `Clone`, the `Drop` of a copy that a deleted function does not take) may panic: that
+    /// panic goes on once the event has ended.
+    #[cold]
+    #[inline(never)]
+    fn succeed_duplicating(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let duplicated = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(faults) = self.inner.faults.as_ref() {
+                // Fault seam: at-least-once delivery runs the event once more.
+                if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
+                    self.inject_duplicate(f, &event, copy, ended_at);
+                }
+            }
+        }));
+        // The steps `succeed` takes, through `finish_in` (a batch's counts go to its tally).
+        let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
+        self.finish_in(f, version, event, success, tally);
+        if let Err(panic) = duplicated {
+            resume_unwind(panic);
+        }
+        StepOutcome::Ended(Condition::Success)
+    }
+
     /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
-    /// `EventAgeExceeded` when the retry would start too late).
+    /// `EventAgeExceeded` when the retry would start too late). A panic that rode with the
+    /// error (the `Drop` of what it took the place of) goes on once the event has ended or
+    /// gone back to its queue.
     fn fail(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
+        mut error: FunctionError,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = error.take_late();
+        let outcome = self.retry_or_end(attempt, event, error, ended_at, tally);
+        resume_late(late);
+        outcome
+    }
+
+    /// [`fail`](Self::fail)'s consequence: a retry, or the end.
+    #[inline]
+    fn retry_or_end(
         &self,
         attempt: &Attempt<'_, P, R>,
         mut event: QueuedEvent<P>,
@@ -679,4 +728,16 @@ impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
             None => self.rt.release_outstanding(),
         }
     }
+}
+
+/// Fault injection's lost response: a function error takes the place of `result`'s response,
+/// which is dropped on the way ([`FunctionError::replacing_result`]).
+#[cold]
+#[inline(never)]
+fn injected_error<R>(result: Result<R, FunctionError>) -> FunctionError {
+    FunctionError::new(
+        "Injected.FunctionError",
+        "fault injection replaced a successful response",
+    )
+    .replacing_result(result)
 }
