@@ -16,7 +16,6 @@ use crate::parts::record::{
 use super::admission::Invoker;
 use super::dispatch::Attempt;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
-use crate::parts::clock::duration_nanos;
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
 /// last attempt's error stands in.
@@ -89,7 +88,7 @@ impl<R> Ending<R> {
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
     /// its record, retry or (for an injected duplicate) nothing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn conclude(
         &self,
         attempt: &Attempt<'_, P, R>,
@@ -101,17 +100,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Attempt { f, version, .. } = *attempt;
         let request_id = event.request_id();
         let duplicate = event.is_duplicate();
-        let took = duration_nanos(ended_at - attempt.started);
+        let took = ended_at.nanos_since(attempt.started);
         match tally.as_deref_mut() {
             Some(t) => t.finished(took),
             None => f.counters.attempt_finished(took),
         }
-        if let Some(faults) = self.inner.faults.as_ref() {
-            // Fault seam: the handler did its work, but its response is lost.
-            if result.is_ok() && faults.function_error() {
-                bump(&f.counters.injected_errors);
-                result = Err(injected_error(result));
-            }
+        if self.inner.faults.is_some() && result.is_ok() {
+            result = self.lose_response(f, result);
         }
         let number = attempt.number;
         let kind = match &result {
@@ -147,6 +142,38 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
+    /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
+    /// keeps its own copy inlined.
+    #[cfg(feature = "model")]
+    #[inline(never)]
+    pub(crate) fn conclude_virtual(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
+        result: Result<R, FunctionError>,
+        ended_at: Timestamp,
+    ) -> Dispatched {
+        self.conclude(attempt, event, result, ended_at, None)
+    }
+
+    /// Fault seam: the handler did its work, but its response is lost (when fault injection
+    /// draws it so). Out of line, like every fault seam: the common step inlines none of it.
+    #[cold]
+    #[inline(never)]
+    fn lose_response(
+        &self,
+        f: &FunctionShared<P, R>,
+        result: Result<R, FunctionError>,
+    ) -> Result<R, FunctionError> {
+        match self.inner.faults.as_ref() {
+            Some(faults) if faults.function_error() => {
+                bump(&f.counters.injected_errors);
+                Err(injected_error(result))
+            }
+            _ => result,
+        }
+    }
+
     /// A duplicate delivery ran: it is never retried and makes no record (`finish` knows). Its
     /// response goes along, to be dropped before the end counts; a panic that rode with its
     /// error goes on after the end.
@@ -170,7 +197,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
     /// if any), and fault injection may deliver it once more.
-    #[inline]
+    #[inline(always)]
     fn succeed(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -447,7 +474,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Drops what is left of an ended event, then counts its end: a waiter woken by it finds
     /// no payload or response still being dropped. A `Drop` that panics (the user's code)
     /// still counts the end before the panic goes on.
-    #[inline]
+    #[inline(always)]
     fn drop_then_end<T>(&self, rest: T, tally: Option<&mut Tally>) {
         let _end = EndGuard { rt: self, tally };
         drop(rest);
@@ -456,7 +483,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Ends a success that makes no record (nobody listens for it: no observer, no on-success
     /// destination; not a duplicate delivery): [`finish`](Self::finish)'s steps for it, in the
     /// same order, without carrying the response there.
-    #[inline]
+    #[inline(always)]
     fn finish_quiet_success(
         &self,
         f: &FunctionShared<P, R>,
@@ -549,7 +576,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Reports one step of an event's life to the tracer, if there is one, and to the
     /// `tracing` and `metrics` features when they are on.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn trace(
         &self,
         f: &FunctionShared<P, R>,
@@ -562,6 +589,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         {
             return;
         }
+        self.trace_to_listeners(f, request_id, at, kind);
+    }
+
+    /// [`trace`](Self::trace) when somebody listens. Out of line, so that the steps that
+    /// trace keep only the check inlined.
+    #[inline(never)]
+    fn trace_to_listeners(
+        &self,
+        f: &FunctionShared<P, R>,
+        request_id: RequestId,
+        at: Timestamp,
+        kind: TraceKind<'_>,
+    ) {
         let event = TraceEvent {
             request_id,
             function: &f.name,
@@ -580,15 +620,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// `n` events ended.
+    #[inline]
     pub(crate) fn release_outstanding_n(&self, n: u64) {
         // Last, so that a waiter woken by `wait_idle` finds every record delivered.
         if n > 0
             && self.inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n
             && self.inner.idle.waiters.load(Ordering::SeqCst) > 0
         {
-            let _guard = self.inner.idle.lock.lock();
-            self.inner.idle.cv.notify_all();
+            self.wake_idle_waiters();
         }
+    }
+
+    /// The runtime went idle while somebody waits for it (`wait_idle`).
+    #[cold]
+    #[inline(never)]
+    fn wake_idle_waiters(&self) {
+        let _guard = self.inner.idle.lock.lock();
+        self.inner.idle.cv.notify_all();
     }
 
     /// Delivers the record of an event whose chain reached `lineage` (loop guard only): to

@@ -24,6 +24,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs `attempt` on a virtual time line. An execution that takes no virtual time ends in
     /// this step, like a real one; a longer one keeps its slots and ends when virtual time
     /// reaches its end.
+    ///
+    /// Out of line: inlined, it would take the inlining budget of the threads' step.
+    #[inline(never)]
     pub(crate) fn execute_virtual<'a>(
         &'a self,
         v: &dyn VirtualTime<P, R>,
@@ -55,7 +58,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Its slots go back first and its counts go straight to the counters (a virtual
             // batch is one event), so that the timeline sees it gone.
             *held = None;
-            let d = self.conclude(attempt, event, result, end, None);
+            let d = self.conclude_virtual(attempt, event, result, end);
             self.after_virtual_end(v, attempt.f, attempt.version, &d, now);
             self.observe_time(now);
             return d;
@@ -103,7 +106,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let d = self.conclude(&attempt, event, result, at, None);
+        let d = self.conclude_virtual(&attempt, event, result, at);
         if let Executor::Virtual(v) = &self.inner.executor {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }
