@@ -341,7 +341,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Deleted while the call was on its way: it still ends with a record.
             let version = Arc::clone(&st.current);
             drop(st);
-            self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+            self.trace(&f, id, now, || TraceKind::Accepted { chain_depth: depth });
             let deleted = Condition::FunctionDeleted;
             self.finish(&f, &version, event, Ending::arrived(deleted, now));
             return None;
