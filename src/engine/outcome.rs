@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
+#[cfg(feature = "model")]
+use crate::parts::record::LatePanic;
 use crate::parts::record::{
     resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
 };
@@ -142,17 +144,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
-    /// keeps its own copy inlined.
+    /// keeps its own copy inlined. A panic that rides with the error (the `Drop` of the value
+    /// it replaced) is handed back instead of going on here, so that the caller first does
+    /// its own books of the execution's end, then lets it go on ([`resume_late`]).
     #[cfg(feature = "model")]
     #[inline(never)]
     pub(crate) fn conclude_virtual(
         &self,
         attempt: &Attempt<'_, P, R>,
         event: QueuedEvent<P>,
-        result: Result<R, FunctionError>,
+        mut result: Result<R, FunctionError>,
         ended_at: Timestamp,
-    ) -> Dispatched {
-        self.conclude(attempt, event, result, ended_at, None)
+    ) -> (Dispatched, Option<LatePanic>) {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        (self.conclude(attempt, event, result, ended_at, None), late)
     }
 
     /// Fault seam: the handler did its work, but its response is lost (when fault injection
