@@ -806,3 +806,56 @@ fn model_mode_ends_an_event_whose_response_a_drawn_failure_or_the_timeout_replac
         assert!(m.is_balanced(), "{error_type}: {m:?}");
     }
 }
+
+/// Model mode: an execution's end is in the model's books (its retry, the reserved pool's
+/// samples, the pollers woken) before the panic of a replaced response's `Drop` goes on, so
+/// the report is the one a run without the panics makes.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_goes_on() {
+    use event_invoke::{CostModel, ModelOptions, ModelReport};
+
+    /// A response whose `Drop` panics when it is lit.
+    struct Fuse(bool);
+    impl Drop for Fuse {
+        fn drop(&mut self) {
+            if self.0 && !std::thread::panicking() {
+                panic!("a fuse blew");
+            }
+        }
+    }
+
+    let run = |lit: bool| -> (u32, ModelReport) {
+        let rt: Runtime<u32, Fuse> = Runtime::builder()
+            .model(ModelOptions::new())
+            .build()
+            .unwrap();
+        // Every attempt takes 2 s against a 1 s timeout: its response is replaced by the
+        // timeout's error, and dropped.
+        rt.register(
+            Function::new("f", move |_: &u32, _ctx| Ok(Fuse(lit)))
+                .cost(CostModel::fixed(Duration::from_secs(2)))
+                .timeout(Duration::from_secs(1))
+                .reserved_concurrency(1)
+                .maximum_retry_attempts(1),
+        )
+        .unwrap();
+        for payload in 0..3 {
+            rt.invoke_async("f", payload).unwrap();
+        }
+        let mut panics = 0;
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
+            .is_err()
+        {
+            panics += 1;
+        }
+        assert_eq!(rt.outstanding(), 0);
+        (panics, rt.model_report().unwrap())
+    };
+    let (none, quiet) = run(false);
+    let (panics, blown) = run(true);
+    assert_eq!(none, 0);
+    // Three events, two attempts each.
+    assert_eq!(panics, 6);
+    assert_eq!(blown, quiet);
+}

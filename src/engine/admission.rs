@@ -318,7 +318,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if let Some(due) = expiry {
             self.arm_timer(f, due);
         }
-        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
+        self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
     }
 
     /// Invokes function `name` synchronously (Lambda's `RequestResponse`) on this thread, under

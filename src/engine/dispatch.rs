@@ -448,7 +448,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             delay += faults.extra_delay();
         }
         let due = now + delay;
-        self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
+        self.trace(f, request_id, now, || TraceKind::Throttled {
+            due,
+            injected,
+        });
         let outcome = if config.retry.is_expired(event.enqueued_at(), due) {
             let condition = Condition::EventAgeExceeded;
             self.finish(f, version, event, Ending::taken(condition, now));
@@ -493,12 +496,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             Some(t) => t.started(age),
             None => f.counters.attempt_started(age),
         }
-        let kind = TraceKind::Started {
+        self.trace(f, event.request_id(), now, || TraceKind::Started {
             attempt,
             duplicate,
             code_version: version.number,
-        };
-        self.trace(f, event.request_id(), now, kind);
+        });
         attempt
     }
 

@@ -158,8 +158,11 @@ impl Workers {
     /// When a worker thread died, once every worker has been joined: with the panic of the
     /// first that died, like [`std::thread::scope`]. The engine catches the panics of handlers,
     /// destinations, observers, tracers and retry schedules, so a worker dies only of a panic
-    /// outside them: a payload's or a response's `Drop`, or a [`Clock`](crate::Clock) of your
-    /// own. Dropping `Workers` does the same, unless the thread is already panicking.
+    /// outside them: a payload's, a response's or a panic payload's `Drop`, fault injection's
+    /// duplicate filter or a payload's `Clone` on its way to a duplicate, or a
+    /// [`Clock`](crate::Clock) of your own. Each such panic goes on once the event it came
+    /// from has ended. Dropping `Workers` does the same, unless the thread is already
+    /// panicking.
     pub fn stop(mut self) -> u64 {
         self.stop_and_join()
     }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
+#[cfg(feature = "model")]
+use crate::parts::record::LatePanic;
 use crate::parts::record::{
     resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
 };
@@ -109,25 +111,24 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             result = self.lose_response(f, result);
         }
         let number = attempt.number;
-        let kind = match &result {
-            Err(error) => {
-                bump(&f.counters.errors);
-                if duplicate {
-                    // No retry and no record follow: counted apart (see `duplicate_errors`).
-                    bump(&f.counters.duplicate_errors);
-                }
-                TraceKind::Failed {
-                    attempt: number,
-                    duplicate,
-                    error,
-                }
+        if result.is_err() {
+            bump(&f.counters.errors);
+            if duplicate {
+                // No retry and no record follow: counted apart (see `duplicate_errors`).
+                bump(&f.counters.duplicate_errors);
             }
+        }
+        self.trace(f, request_id, ended_at, || match &result {
+            Err(error) => TraceKind::Failed {
+                attempt: number,
+                duplicate,
+                error,
+            },
             Ok(_) => TraceKind::Succeeded {
                 attempt: number,
                 duplicate,
             },
-        };
-        self.trace(f, request_id, ended_at, kind);
+        });
         let outcome = if duplicate {
             self.end_duplicate(f, version, event, result, ended_at, tally)
         } else {
@@ -143,17 +144,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
-    /// keeps its own copy inlined.
+    /// keeps its own copy inlined. A panic that rides with the error (the `Drop` of the value
+    /// it replaced) is handed back instead of going on here, so that the caller first does
+    /// its own books of the execution's end, then lets it go on ([`resume_late`]).
     #[cfg(feature = "model")]
     #[inline(never)]
     pub(crate) fn conclude_virtual(
         &self,
         attempt: &Attempt<'_, P, R>,
         event: QueuedEvent<P>,
-        result: Result<R, FunctionError>,
+        mut result: Result<R, FunctionError>,
         ended_at: Timestamp,
-    ) -> Dispatched {
-        self.conclude(attempt, event, result, ended_at, None)
+    ) -> (Dispatched, Option<LatePanic>) {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        (self.conclude(attempt, event, result, ended_at, None), late)
     }
 
     /// Fault seam: the handler did its work, but its response is lost (when fault injection
@@ -320,8 +324,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return StepOutcome::Ended(condition);
         }
         event.set_last_error(error);
-        let kind = TraceKind::RetryScheduled { due };
-        self.trace(f, event.request_id(), ended_at, kind);
+        self.trace(f, event.request_id(), ended_at, || {
+            TraceKind::RetryScheduled { due }
+        });
         // Every other way out of here ends the event in `finish`, which notes it.
         self.inner.executor.note_end(ended_at);
         match self.requeue_in(f, version, event, due, ended_at, tally) {
@@ -447,15 +452,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if in_hand {
             f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
         }
-        self.trace(
-            f,
-            event.request_id(),
-            at,
-            TraceKind::Ended {
-                condition,
-                approximate_invoke_count: event.attempts(),
-            },
-        );
+        self.trace(f, event.request_id(), at, || TraceKind::Ended {
+            condition,
+            approximate_invoke_count: event.attempts(),
+        });
         // The common case, a success nobody listens for, needs no record: skip building one.
         if condition.is_failure()
             || self.inner.hooks.observer.is_some()
@@ -494,11 +494,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner.executor.note_end(at);
         f.counters.outcome(Condition::Success);
         f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
-        let kind = TraceKind::Ended {
+        self.trace(f, event.request_id(), at, || TraceKind::Ended {
             condition: Condition::Success,
             approximate_invoke_count: event.attempts(),
-        };
-        self.trace(f, event.request_id(), at, kind);
+        });
         // Dropped before the end is counted, as `finish` does.
         self.drop_then_end((event, response), None);
     }
@@ -515,15 +514,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         tally: &mut Tally,
     ) {
         tally.successes += 1;
-        self.trace(
-            f,
-            event.request_id(),
-            at,
-            TraceKind::Ended {
-                condition: Condition::Success,
-                approximate_invoke_count: event.attempts(),
-            },
-        );
+        self.trace(f, event.request_id(), at, || TraceKind::Ended {
+            condition: Condition::Success,
+            approximate_invoke_count: event.attempts(),
+        });
         if self.inner.hooks.observer.is_some() || version.config.on_success.is_some() {
             let lineage = event.lineage().cloned();
             let record = record_of(f, event, Condition::Success, Some(Ok(response)), at);
@@ -547,7 +541,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         copy.set_attempts(event.attempts().saturating_sub(1));
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
-        self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
+        self.trace(f, event.request_id(), now, || TraceKind::DuplicateInjected);
         let mut st = f.state.lock();
         if st.deleted {
             return;
@@ -575,21 +569,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// Reports one step of an event's life to the tracer, if there is one, and to the
-    /// `tracing` and `metrics` features when they are on.
+    /// `tracing` and `metrics` features when they are on. `kind` is built only then: nobody
+    /// listens in the common case, and a step should not even write what it would have said.
     #[inline(always)]
-    pub(crate) fn trace(
+    pub(crate) fn trace<'k>(
         &self,
         f: &FunctionShared<P, R>,
         request_id: RequestId,
         at: Timestamp,
-        kind: TraceKind<'_>,
+        kind: impl FnOnce() -> TraceKind<'k>,
     ) {
-        // Nobody listens (the common case): the event is not even built.
         if self.inner.hooks.tracer.is_none() && !cfg!(any(feature = "tracing", feature = "metrics"))
         {
             return;
         }
-        self.trace_to_listeners(f, request_id, at, kind);
+        self.trace_to_listeners(f, request_id, at, kind());
     }
 
     /// [`trace`](Self::trace) when somebody listens. Out of line, so that the steps that
@@ -687,12 +681,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
         };
         if let Some(d) = destination {
-            let kind = TraceKind::DestinationDelivery {
+            let delivered = undelivered.is_none();
+            self.trace(f, request_id, at, || TraceKind::DestinationDelivery {
                 on_failure: failure,
                 function: d.function_name(),
-                delivered: undelivered.is_none(),
-            };
-            self.trace(f, request_id, at, kind);
+                delivered,
+            });
         }
         if let Some(record) = undelivered {
             if destination.is_some() {

@@ -18,7 +18,7 @@ use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
 use crate::parts::limiter::AccountLevels;
 use crate::parts::queue::QueuedEvent;
-use crate::parts::record::{Condition, RequestId};
+use crate::parts::record::{resume_late, Condition, RequestId};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs `attempt` on a virtual time line. An execution that takes no virtual time ends in
@@ -58,9 +58,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Its slots go back first and its counts go straight to the counters (a virtual
             // batch is one event), so that the timeline sees it gone.
             *held = None;
-            let d = self.conclude_virtual(attempt, event, result, end);
+            let (d, late) = self.conclude_virtual(attempt, event, result, end);
             self.after_virtual_end(v, attempt.f, attempt.version, &d, now);
             self.observe_time(now);
+            resume_late(late);
             return d;
         }
         // It ends later: its slots stay taken until then.
@@ -106,10 +107,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let d = self.conclude_virtual(&attempt, event, result, at);
+        let (d, late) = self.conclude_virtual(&attempt, event, result, at);
         if let Executor::Virtual(v) = &self.inner.executor {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }
+        // After the model's books of this end (see `conclude_virtual`).
+        resume_late(late);
         at
     }
 
@@ -341,7 +344,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Deleted while the call was on its way: it still ends with a record.
             let version = Arc::clone(&st.current);
             drop(st);
-            self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+            self.trace(&f, id, now, || TraceKind::Accepted { chain_depth: depth });
             let deleted = Condition::FunctionDeleted;
             self.finish(&f, &version, event, Ending::arrived(deleted, now));
             return None;
