@@ -189,7 +189,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &'a Arc<FunctionShared<P, R>>,
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
-    ) -> Option<BatchStart<P, R>> {
+    ) -> Option<(QueuedEvent<P>, Arc<Version<P, R>>, u64)> {
         let (event, version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
@@ -561,10 +561,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         (result, ended_at)
     }
 }
-
-/// What a batch step starts from: its first event, the code version it runs on, and how many
-/// events it may run back to back.
-type BatchStart<P, R> = (QueuedEvent<P>, Arc<Version<P, R>>, u64);
 
 /// The error for a handler that panicked. Its panic's payload is dropped here: a panic of its
 /// `Drop` (the user's code) rides with the error to the event's end
