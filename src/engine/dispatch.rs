@@ -18,7 +18,7 @@ use super::{
 };
 
 /// The most ready events a worker takes from one function at once.
-const BATCH: usize = 16;
+pub(crate) const BATCH: usize = 16;
 /// Handlers faster than this on average (in nanoseconds) are run in batches.
 const BATCH_BELOW_NS: u64 = 20_000;
 /// A batched event that took longer than this ends its batch (the handler turned slow).
@@ -108,7 +108,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// started stay in the queue, where an idle worker may take them: the worker takes each
     /// next one only when the previous one ended, so none waits behind an event that turns
     /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
-    pub(crate) fn step_batch(&self, f: &Arc<FunctionShared<P, R>>) -> u64 {
+    pub(crate) fn step_batch(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        batch: &mut Vec<QueuedEvent<P>>,
+    ) -> u64 {
         let now = self.inner.clock.now();
         // Declared before the slots, so that even a panic unwinding the step gives them back
         // before the batch's ended events are released.
@@ -118,12 +122,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             tally: Tally::default(),
         };
         let mut held = None;
-        let Some((first, version, limit)) = self.take_batch(f, now, &mut held) else {
+        let Some((version, limit)) = self.take_batch(f, batch, now, &mut held) else {
             return 0;
         };
-        // The event taken and not yet dispatched: one at a time (see above), carried in place
-        // rather than through a buffer.
-        let mut next = Some(first);
         let epoch = f.epoch.load(Ordering::SeqCst);
         let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
@@ -136,7 +137,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // replayable.
         let mut real =
             (self.inner.is_virtual && crate::engine::driver::on_worker_thread()).then(Instant::now);
-        while let Some(event) = next.take() {
+        while let Some(event) = batch.pop() {
             let tally = Some(&mut ends.tally);
             let (step, ended) = self.dispatch(f, event, &version, at, &mut held, tally);
             dispatched += 1;
@@ -167,7 +168,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 self.inner.clock.now()
             };
-            next = self.take_next(f, &version, at);
+            self.take_next(f, &version, batch, at);
         }
         drop(held);
         drop(ends);
@@ -175,9 +176,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         dispatched
     }
 
-    /// Takes `f`'s next ready event and keeps the function scheduled while more are ready, so
-    /// another worker can run them in parallel. Returns the event, the code version to run it
-    /// on and how many events this step may run back to back
+    /// Takes `f`'s next ready event into `batch` and keeps the function scheduled while more
+    /// are ready, so another worker can run them in parallel. Returns the code version to run
+    /// it on and how many events this step may run back to back
     /// ([`batch_limit`](Self::batch_limit)), or `None` when there was nothing to take.
     ///
     /// In wait mode ([`ConcurrencyLimitExceeded::Wait`](crate::ConcurrencyLimitExceeded)) it
@@ -187,10 +188,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     fn take_batch<'a>(
         &'a self,
         f: &'a Arc<FunctionShared<P, R>>,
+        batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
-    ) -> Option<BatchStart<P, R>> {
-        let (event, version, limit, more) = {
+    ) -> Option<(Arc<Version<P, R>>, u64)> {
+        let (version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
                 st.token.drop_token();
@@ -218,38 +220,41 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 st.token.keep(false);
                 return None;
             };
+            batch.push(event);
             let more = {
                 let runnable = st.queue.ready_len() > 0;
                 st.token.keep(runnable)
             };
             f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
-            (event, Arc::clone(&st.current), limit as u64, more)
+            (Arc::clone(&st.current), limit as u64, more)
         };
         if more {
             self.inner.schedule(f);
         }
-        Some((event, version, limit))
+        Some((version, limit))
     }
 
-    /// The next event of a step that runs several back to back: `f`'s next ready event,
-    /// unless an operator call came meanwhile (pause, delete, new code or settings: the step
-    /// ends, and the event waits for the next step). Leaves the run token alone: whoever holds
-    /// it keeps `f` scheduled.
+    /// The next event of a step that runs several back to back: `f`'s next ready event, into
+    /// `batch`, unless an operator call came meanwhile (pause, delete, new code or settings:
+    /// the step ends, and the event waits for the next step). Leaves the run token alone:
+    /// whoever holds it keeps `f` scheduled.
     #[inline]
     fn take_next(
         &self,
         f: &FunctionShared<P, R>,
         version: &Arc<Version<P, R>>,
+        batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
-    ) -> Option<QueuedEvent<P>> {
+    ) {
         let mut st = f.state.lock();
         if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
-            return None;
+            return;
         }
-        let event = st.queue.pop_due(now)?;
-        // Counted under the lock so that queued + in hand never misses the event.
-        f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
-        Some(event)
+        if let Some(event) = st.queue.pop_due(now) {
+            batch.push(event);
+            // Counted under the lock so that queued + in hand never misses the event.
+            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// One worker step on function `f` at `now`: take its next ready event and dispatch it.
@@ -561,10 +566,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         (result, ended_at)
     }
 }
-
-/// What a batch step starts from: its first event, the code version it runs on, and how many
-/// events it may run back to back.
-type BatchStart<P, R> = (QueuedEvent<P>, Arc<Version<P, R>>, u64);
 
 /// The error for a handler that panicked. Its panic's payload is dropped here: a panic of its
 /// `Drop` (the user's code) rides with the error to the event's end

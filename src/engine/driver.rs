@@ -14,6 +14,7 @@ use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
 use crate::parts::sync::{self as wait, Thread, ThreadId};
 
+use super::dispatch::BATCH;
 use super::{Dispatched, FunctionShared, Inner, Runtime};
 
 /// Tells worker loops to return. Clones share one signal; stopping is permanent.
@@ -250,6 +251,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let _listening = stop.listen(&me);
         let inner = &self.inner;
         let mut dispatched = 0;
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
             if stop.is_stopped() {
                 return dispatched;
@@ -258,7 +260,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Some(f) = inner.run_queue.pop_or_park(&me) {
-                dispatched += self.step_batch(&f);
+                dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
             // Counted as parked, in the same lock that saw the run queue empty: a function
@@ -385,6 +387,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn run_inner(&self, deadline: Option<Timestamp>) -> u64 {
         let inner = &self.inner;
         let mut dispatched = 0;
+        let mut batch = Vec::with_capacity(BATCH);
         // The calling thread's handle, read the first time it parks.
         let mut me: Option<Thread> = None;
         loop {
@@ -392,7 +395,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Some(f) = inner.run_queue.pop() {
-                dispatched += self.step_batch(&f);
+                dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
             // Nothing is runnable now.
@@ -425,7 +428,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Counted as parked so that a thread arming an earlier timer unparks us too.
             let me = me.get_or_insert_with(wait::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
-                dispatched += self.step_batch(&f);
+                dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
             // Unless a timer was armed meanwhile: then look again at once.
