@@ -211,9 +211,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ended_at: Timestamp,
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
-        if self.inner.faults.is_some() {
-            return self.succeed_duplicating(f, version, event, response, ended_at, tally);
-        }
+        // The seam borrows the event: handing the event itself to an out-of-line function,
+        // even on this cold branch, measured about 3 ns more per step on the common path.
+        let duplicating = if self.inner.faults.is_some() {
+            self.duplicate_seam(f, &event, ended_at)
+        } else {
+            None
+        };
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
             None if self.inner.hooks.observer.is_none()
@@ -227,39 +231,33 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 self.finish(f, version, event, success);
             }
         }
-        StepOutcome::Ended(Condition::Success)
-    }
-
-    /// [`succeed`](Self::succeed) under fault injection, whose at-least-once delivery may run
-    /// the event once more. The user's code on the way (the duplicate filter, the payload's
-    /// `Clone`, the `Drop` of a copy that a deleted function does not take) may panic: that
-    /// panic goes on once the event has ended.
-    #[cold]
-    #[inline(never)]
-    fn succeed_duplicating(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        version: &Version<P, R>,
-        event: QueuedEvent<P>,
-        response: R,
-        ended_at: Timestamp,
-        tally: Option<&mut Tally>,
-    ) -> StepOutcome {
-        let duplicated = catch_unwind(AssertUnwindSafe(|| {
-            if let Some(faults) = self.inner.faults.as_ref() {
-                // Fault seam: at-least-once delivery runs the event once more.
-                if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
-                    self.inject_duplicate(f, &event, copy, ended_at);
-                }
-            }
-        }));
-        // The steps `succeed` takes, through `finish_in` (a batch's counts go to its tally).
-        let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
-        self.finish_in(f, version, event, success, tally);
-        if let Err(panic) = duplicated {
+        // Once the event has ended.
+        if let Some(panic) = duplicating {
             resume_unwind(panic);
         }
         StepOutcome::Ended(Condition::Success)
+    }
+
+    /// Fault seam: at-least-once delivery runs the event once more (when fault injection draws
+    /// it so). The user's code on the way (the duplicate filter, the payload's `Clone`, the
+    /// `Drop` of a copy that a deleted function does not take) may panic: the panic is handed
+    /// back, for [`succeed`](Self::succeed) to let go on once the event has ended.
+    #[cold]
+    #[inline(never)]
+    fn duplicate_seam(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        event: &QueuedEvent<P>,
+        ended_at: Timestamp,
+    ) -> Option<Box<dyn Any + Send>> {
+        catch_unwind(AssertUnwindSafe(|| {
+            if let Some(faults) = self.inner.faults.as_ref() {
+                if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
+                    self.inject_duplicate(f, event, copy, ended_at);
+                }
+            }
+        }))
+        .err()
     }
 
     /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
