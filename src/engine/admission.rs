@@ -296,8 +296,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// An event just joined `f`'s queue (`st` is its lock, released here): schedules the
     /// function unless it is paused or already scheduled, arms a paused function's first
-    /// expiry, and traces the acceptance.
-    #[inline]
+    /// expiry, and traces the acceptance. Always inlined: it is most of admission's path after
+    /// the push, and the by-name invoke, a large function, would otherwise call it.
+    #[inline(always)]
     pub(crate) fn joined_queue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
