@@ -68,6 +68,10 @@ fn baselines(c: &mut Criterion) {
             black_box(q.lock().pop_front());
         })
     });
+    // Not a peer but a floor: one read of the monotonic clock the system-clock figures pay
+    // per event (at least once per event on a worker, to time the handler; three times in a
+    // single step: the invoke, the attempt's start, its end).
+    g.bench_function("instant_now", |b| b.iter(|| black_box(Instant::now())));
     g.finish();
 }
 
@@ -114,7 +118,10 @@ fn hot_path(c: &mut Criterion) {
             elapsed
         })
     });
-    // The same step on the real clock (the default), read two or three times per event.
+    // The runtime's own reading of the real clock (an `Instant` and its conversion).
+    let system = SystemClock::new();
+    g.bench_function("system_clock_now", |b| b.iter(|| black_box(system.now())));
+    // The same step on the real clock (the default), read three times per event.
     let rt = quiet_runtime_on(SystemClock::new());
     let h = rt.register(noop()).unwrap();
     g.bench_function("invoke_and_dispatch_system_clock", |b| {

@@ -100,6 +100,10 @@
 //! [`quiet_handler_panics`] once to silence those, and only those: every other panic still
 //! reaches the hook installed before it.
 //!
+//! A value of yours whose `Drop` panics (a payload, a response, a panic's payload) is another
+//! matter: its event still ends, once, with its record or retry, and then the panic goes on to
+//! whoever ran the step. On a worker thread it ends the worker ([`Workers::stop`] reports it).
+//!
 //! ## 6. Outcomes
 //!
 //! Every accepted event ends in exactly one [`Condition`], as an [`InvocationRecord`] shaped

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use event_invoke::{
-    Condition, Destination, ErrorKind, Function, FunctionError, InvocationRecord, InvokeSyncError,
-    ManualClock, Runtime, StepOutcome,
+    Condition, Destination, ErrorKind, FaultInjection, Function, FunctionError, InvocationRecord,
+    InvokeSyncError, ManualClock, RetryPolicy, Runtime, StepOutcome,
 };
 
 mod common;
@@ -545,4 +545,317 @@ fn held_events_whose_payloads_drop_panics_all_age_out() {
     assert!(panics >= 1);
     let m = rt.function_metrics("f").unwrap();
     assert_eq!(m.outcome(Condition::EventAgeExceeded), 3);
+}
+
+/// A value whose drop panics (unless the thread already unwinds): a response, or a panic's
+/// payload, that the engine drops on the way to its event's end.
+#[derive(Debug)]
+struct Dud;
+
+impl Drop for Dud {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a dud's drop panicked");
+        }
+    }
+}
+
+/// How "f"'s handler comes to hand the engine a `Dud` that no record carries.
+#[derive(Clone, Copy, Debug)]
+enum Lost {
+    /// Its response comes back after the timeout: a timeout error replaces it.
+    TimedOut,
+    /// Fault injection replaces its response with a function error.
+    InjectedError,
+    /// It panics with a `Dud` as the panic's payload.
+    PanicPayload,
+}
+
+impl Lost {
+    const ALL: [Lost; 3] = [Lost::TimedOut, Lost::InjectedError, Lost::PanicPayload];
+
+    /// The `errorType` of the record that takes the `Dud`'s place.
+    fn error_type(self) -> &'static str {
+        match self {
+            Lost::TimedOut => FunctionError::TIMEOUT,
+            Lost::InjectedError => "Injected.FunctionError",
+            Lost::PanicPayload => FunctionError::PANIC,
+        }
+    }
+}
+
+/// A runtime whose function "f" (`retries` retries, 1 s apart) loses a `Dud` as `lost` says on
+/// every attempt.
+fn losing(lost: Lost, clock: &ManualClock, retries: u32) -> Runtime<u32, Dud> {
+    let mut builder = Runtime::builder().clock(clock.clone());
+    if let Lost::InjectedError = lost {
+        builder = builder.fault_injection(FaultInjection::new(1).function_errors(1.0));
+    }
+    let rt: Runtime<u32, Dud> = builder.build().unwrap();
+    let clock = clock.clone();
+    let handler = move |_: &u32, _ctx: &event_invoke::Context<'_, u32, Dud>| match lost {
+        Lost::TimedOut => {
+            clock.advance(Duration::from_secs(2));
+            Ok(Dud)
+        }
+        Lost::InjectedError => Ok(Dud),
+        Lost::PanicPayload => std::panic::panic_any(Dud),
+    };
+    let retry = RetryPolicy::builder()
+        .maximum_retry_attempts(retries)
+        .retry_delays([Duration::from_secs(1)])
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", handler)
+            .timeout(Duration::from_secs(1))
+            .retry_policy(retry),
+    )
+    .unwrap();
+    rt
+}
+
+#[test]
+fn a_lost_response_or_panic_payload_whose_drop_panics_still_ends_its_event_with_its_record() {
+    for lost in Lost::ALL {
+        let clock = ManualClock::new();
+        let rt = losing(lost, &clock, 1);
+        let id = rt.invoke_async("f", 7).unwrap();
+        // The first attempt's retry is scheduled, then the drop's panic reaches the caller.
+        for attempt in 1..=2_u64 {
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+            assert_eq!(
+                panic_message(&*step.expect_err("the drop's panic")),
+                "a dud's drop panicked",
+                "{lost:?}, attempt {attempt}"
+            );
+            let m = rt.function_metrics("f").unwrap();
+            assert_eq!(m.concurrent_executions, 0, "{lost:?}");
+            assert!(m.is_balanced(), "{lost:?}: {m:?}");
+            assert_eq!(rt.outstanding(), 2 - attempt, "{lost:?}");
+            clock.advance(Duration::from_secs(1));
+        }
+        // Ended once, with the record of its last attempt.
+        let dead = rt.drain_dead_letters();
+        assert_eq!(dead.len(), 1, "{lost:?}");
+        assert_eq!(dead[0].request_id, id);
+        assert_eq!(dead[0].condition, Condition::RetriesExhausted);
+        assert_eq!(dead[0].approximate_invoke_count, 2);
+        assert_eq!(dead[0].error().unwrap().error_type(), lost.error_type());
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!((m.invocations, m.errors, m.retries), (2, 2, 1), "{lost:?}");
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1);
+        assert!(rt.try_dispatch().is_none());
+    }
+}
+
+#[test]
+fn a_worker_killed_by_a_lost_response_s_drop_still_ends_its_event() {
+    for lost in Lost::ALL {
+        let rt = losing(lost, &ManualClock::new(), 0);
+        let workers = rt.spawn_workers(1).unwrap();
+        assert!(rt.invoke_async("f", 7).is_ok());
+        // Bounded: an event that never ends fails the test instead of hanging it.
+        assert!(rt.wait_idle_timeout(Duration::from_secs(10)), "{lost:?}");
+        assert_eq!(rt.outstanding(), 0);
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
+        assert_eq!(
+            panic_message(&*stopped.expect_err("the dead worker is reported")),
+            "a dud's drop panicked",
+            "{lost:?}"
+        );
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
+        assert!(m.is_balanced(), "{lost:?}: {m:?}");
+    }
+}
+
+#[test]
+fn a_synchronous_invoke_whose_late_response_s_drop_panics_counts_its_error_and_frees_its_slot() {
+    let clock = ManualClock::new();
+    let rt = losing(Lost::TimedOut, &clock, 0);
+    let invoked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.invoke("f", &7)));
+    assert_eq!(
+        panic_message(&*invoked.expect_err("the drop's panic")),
+        "a dud's drop panicked"
+    );
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.invocations, m.errors), (1, 1));
+    assert_eq!(m.concurrent_executions, 0);
+    assert!(m.is_balanced(), "{m:?}");
+}
+
+#[test]
+fn a_duplicate_filter_that_panics_still_ends_the_event_it_was_asked_about() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ManualClock::new())
+        .fault_injection(
+            FaultInjection::new(1)
+                .duplicate_when(|_| -> bool { panic!("the duplicate filter panicked") }),
+        )
+        .build()
+        .unwrap();
+    let (on_success, records) = sink();
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())).on_success(on_success))
+        .unwrap();
+    let id = rt.invoke_async("f", 7).unwrap();
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+    assert_eq!(
+        panic_message(&*step.expect_err("the filter's panic")),
+        "the duplicate filter panicked"
+    );
+    assert_eq!(rt.outstanding(), 0);
+    assert_eq!(records.try_recv().unwrap().request_id, id);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.outcome(Condition::Success), m.duplicates), (1, 0));
+    assert!(m.is_balanced(), "{m:?}");
+}
+
+/// A payload whose copies' drop panics (unless the thread already unwinds).
+struct Original(bool);
+
+impl Clone for Original {
+    fn clone(&self) -> Self {
+        Original(false)
+    }
+}
+
+impl Drop for Original {
+    fn drop(&mut self) {
+        if !self.0 && !std::thread::panicking() {
+            panic!("a copy's drop panicked");
+        }
+    }
+}
+
+#[test]
+fn a_duplicate_that_a_deleted_function_drops_untaken_does_not_keep_the_original_outstanding() {
+    let rt: Runtime<Original> = Runtime::builder()
+        .clock(ManualClock::new())
+        .fault_injection(FaultInjection::new(1).duplicates(1.0))
+        .build()
+        .unwrap();
+    // The function is deleted while its event runs: the duplicate made after its success is
+    // dropped, untaken.
+    let operator = rt.clone();
+    rt.register(Function::new("f", move |_: &Original, _ctx| {
+        operator.delete("f").unwrap();
+        Ok(())
+    }))
+    .unwrap();
+    assert!(rt.invoke_async("f", Original(true)).is_ok());
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+    assert_eq!(
+        panic_message(&*step.expect_err("the copy's panic")),
+        "a copy's drop panicked"
+    );
+    assert_eq!(rt.outstanding(), 0);
+}
+
+/// Model mode: a model runtime whose "f" (no retries) returns a `Dud` after `cost`, under a
+/// 1 s timeout.
+#[cfg(feature = "model")]
+fn modelled(cost: event_invoke::CostModel) -> Runtime<u32, Dud> {
+    let rt: Runtime<u32, Dud> = Runtime::builder()
+        .model(event_invoke::ModelOptions::new())
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(Dud))
+            .cost(cost)
+            .timeout(Duration::from_secs(1))
+            .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    rt
+}
+
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_ends_an_event_whose_response_a_drawn_failure_or_the_timeout_replaced() {
+    use event_invoke::CostModel;
+    let cases = [
+        (
+            CostModel::fixed(Duration::ZERO).failure_rate(1.0),
+            "Model.Failure",
+        ),
+        (
+            CostModel::fixed(Duration::from_secs(2)),
+            FunctionError::TIMEOUT,
+        ),
+    ];
+    for (cost, error_type) in cases {
+        let rt = modelled(cost);
+        rt.invoke_async("f", 7).unwrap();
+        // The drop's panic reaches the caller of the run; a run after it finds nothing left
+        // undone, and the event ended once, with its record.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()));
+        assert_eq!(
+            panic_message(&*run.expect_err("the drop's panic")),
+            "a dud's drop panicked",
+            "{error_type}"
+        );
+        rt.run_until_idle();
+        assert_eq!(rt.outstanding(), 0, "{error_type}");
+        let dead = rt.drain_dead_letters();
+        assert_eq!(dead.len(), 1, "{error_type}");
+        assert_eq!(dead[0].condition, Condition::RetriesExhausted);
+        assert_eq!(dead[0].error().unwrap().error_type(), error_type);
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{error_type}");
+        assert!(m.is_balanced(), "{error_type}: {m:?}");
+    }
+}
+
+/// Model mode: an execution's end is in the model's books (its retry, the reserved pool's
+/// samples, the pollers woken) before the panic of a replaced response's `Drop` goes on, so
+/// the report is the one a run without the panics makes.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_goes_on() {
+    use event_invoke::{CostModel, ModelOptions, ModelReport};
+
+    /// A response whose `Drop` panics when it is lit.
+    struct Fuse(bool);
+    impl Drop for Fuse {
+        fn drop(&mut self) {
+            if self.0 && !std::thread::panicking() {
+                panic!("a fuse blew");
+            }
+        }
+    }
+
+    let run = |lit: bool| -> (u32, ModelReport) {
+        let rt: Runtime<u32, Fuse> = Runtime::builder()
+            .model(ModelOptions::new())
+            .build()
+            .unwrap();
+        // Every attempt takes 2 s against a 1 s timeout: its response is replaced by the
+        // timeout's error, and dropped.
+        rt.register(
+            Function::new("f", move |_: &u32, _ctx| Ok(Fuse(lit)))
+                .cost(CostModel::fixed(Duration::from_secs(2)))
+                .timeout(Duration::from_secs(1))
+                .reserved_concurrency(1)
+                .maximum_retry_attempts(1),
+        )
+        .unwrap();
+        for payload in 0..3 {
+            rt.invoke_async("f", payload).unwrap();
+        }
+        let mut panics = 0;
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
+            .is_err()
+        {
+            panics += 1;
+        }
+        assert_eq!(rt.outstanding(), 0);
+        (panics, rt.model_report().unwrap())
+    };
+    let (none, quiet) = run(false);
+    let (panics, blown) = run(true);
+    assert_eq!(none, 0);
+    // Three events, two attempts each.
+    assert_eq!(panics, 6);
+    assert_eq!(blown, quiet);
 }

@@ -212,3 +212,47 @@ fn a_duplicate_delivery_s_response_is_dropped_before_its_end_counts() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(waiter.join().unwrap());
 }
+
+#[test]
+fn a_response_that_came_past_the_timeout_is_dropped_before_its_end_counts() {
+    let clock = ManualClock::new();
+    let rt: Runtime<u32, SlowDrop> = Runtime::builder()
+        .clock(clock.clone())
+        .keep_dead_letters(false)
+        .build()
+        .unwrap();
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (release, release_rx) = crossbeam_channel::unbounded();
+    let done = Arc::new(AtomicBool::new(false));
+    let dropped = Arc::clone(&done);
+    // The response comes back after the timeout: the timeout's error takes its place, and the
+    // response is dropped on the way.
+    let f = Function::new("f", move |_: &u32, _ctx| {
+        clock.advance(Duration::from_secs(2));
+        Ok(SlowDrop {
+            started: started_tx.clone(),
+            release: release_rx.clone(),
+            done: Arc::clone(&dropped),
+        })
+    })
+    .timeout(Duration::from_secs(1))
+    .maximum_retry_attempts(0);
+    let h = rt.register(f).unwrap();
+    h.invoke_async(1).map_err(|_| ()).unwrap();
+    let waiter = {
+        let (rt, done) = (rt.clone(), Arc::clone(&done));
+        thread::spawn(move || {
+            assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+            let dropped = done.load(Ordering::SeqCst);
+            let _ = release.send(());
+            dropped
+        })
+    };
+    let step = rt.try_dispatch().unwrap();
+    assert_eq!(
+        step.outcome,
+        StepOutcome::Ended(Condition::RetriesExhausted)
+    );
+    started.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(waiter.join().unwrap());
+}

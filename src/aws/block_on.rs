@@ -57,7 +57,7 @@ impl Stopped {
     /// The function error an attempt ends with.
     pub(crate) fn into_function_error(self) -> FunctionError {
         match self {
-            Stopped::Panicked(panic) => FunctionError::from_panic(panic),
+            Stopped::Panicked(panic) => FunctionError::from_panic(&*panic),
             Stopped::NoRuntime(e) => FunctionError::new(
                 FunctionError::TOKIO_UNAVAILABLE,
                 format!("could not build a tokio runtime to run the async handler: {e}"),

@@ -220,7 +220,7 @@ fn serve<P: 'static, R: 'static>(
         .timeout(deadline.remaining().max(Duration::from_millis(1)));
     let ctx = test.context_on(&deadline);
     catch_unwind(AssertUnwindSafe(|| handler.handle(&payload, &ctx)))
-        .unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)))
+        .unwrap_or_else(|panic| Err(FunctionError::from_panic(&*panic)))
 }
 
 /// What `lambda_runtime` posts for a function error.

@@ -318,7 +318,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 self.inner.schedule(f);
             }
         }
-        self.trace(f, id, now, TraceKind::Accepted { chain_depth: depth });
+        self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
     }
 
     /// [`joined_queue`](Self::joined_queue) for a paused function: nothing is scheduled, and
@@ -398,8 +398,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f.counters
             .attempt_finished(crate::parts::clock::duration_nanos(ended_at - now));
         drop(slots);
-        result.map_err(|e| {
+        result.map_err(|mut e| {
             bump(&f.counters.errors);
+            // A panic that rode with the error (see `FunctionError::replacing`) goes on now.
+            crate::parts::record::resume_late(e.take_late());
             InvokeSyncError::Function(e)
         })
     }

@@ -16,10 +16,9 @@ use super::slots::NoSlot;
 use super::{
     bump, Context, FunctionShared, RecursionGuard, Runtime, Slots, Tally, Version, ZeroConcurrency,
 };
-use crate::parts::clock::duration_nanos;
 
 /// The most ready events a worker takes from one function at once.
-pub(crate) const BATCH: usize = 16;
+const BATCH: usize = 16;
 /// Handlers faster than this on average (in nanoseconds) are run in batches.
 const BATCH_BELOW_NS: u64 = 20_000;
 /// A batched event that took longer than this ends its batch (the handler turned slow).
@@ -109,11 +108,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// started stay in the queue, where an idle worker may take them: the worker takes each
     /// next one only when the previous one ended, so none waits behind an event that turns
     /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
-    pub(crate) fn step_batch(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        batch: &mut Vec<QueuedEvent<P>>,
-    ) -> u64 {
+    pub(crate) fn step_batch(&self, f: &Arc<FunctionShared<P, R>>) -> u64 {
         let now = self.inner.clock.now();
         // Declared before the slots, so that even a panic unwinding the step gives them back
         // before the batch's ended events are released.
@@ -123,9 +118,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             tally: Tally::default(),
         };
         let mut held = None;
-        let Some((version, limit)) = self.take_batch(f, batch, now, &mut held) else {
+        let Some((first, version, limit)) = self.take_batch(f, now, &mut held) else {
             return 0;
         };
+        // The event taken and not yet dispatched: one at a time (see above), carried in place
+        // rather than through a buffer.
+        let mut next = Some(first);
         let epoch = f.epoch.load(Ordering::SeqCst);
         let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
@@ -138,11 +136,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // replayable.
         let mut real =
             (self.inner.is_virtual && crate::engine::driver::on_worker_thread()).then(Instant::now);
-        while let Some(event) = batch.pop() {
+        while let Some(event) = next.take() {
             let tally = Some(&mut ends.tally);
             let (step, ended) = self.dispatch(f, event, &version, at, &mut held, tally);
             dispatched += 1;
-            let mut took = crate::parts::clock::duration_nanos(ended - at);
+            let mut took = ended.nanos_since(at);
             if let Some(started) = real.as_mut() {
                 let now = Instant::now();
                 let real_ns = u64::try_from((now - *started).as_nanos()).unwrap_or(u64::MAX);
@@ -169,7 +167,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             } else {
                 self.inner.clock.now()
             };
-            self.take_next(f, &version, batch, at);
+            next = self.take_next(f, &version, at);
         }
         drop(held);
         drop(ends);
@@ -177,9 +175,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         dispatched
     }
 
-    /// Takes `f`'s next ready event into `batch` and keeps the function scheduled while more
-    /// are ready, so another worker can run them in parallel. Returns the code version to run
-    /// it on and how many events this step may run back to back
+    /// Takes `f`'s next ready event and keeps the function scheduled while more are ready, so
+    /// another worker can run them in parallel. Returns the event, the code version to run it
+    /// on and how many events this step may run back to back
     /// ([`batch_limit`](Self::batch_limit)), or `None` when there was nothing to take.
     ///
     /// In wait mode ([`ConcurrencyLimitExceeded::Wait`](crate::ConcurrencyLimitExceeded)) it
@@ -189,11 +187,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     fn take_batch<'a>(
         &'a self,
         f: &'a Arc<FunctionShared<P, R>>,
-        batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
         held: &mut Option<Slots<'a>>,
-    ) -> Option<(Arc<Version<P, R>>, u64)> {
-        let (version, limit, more) = {
+    ) -> Option<BatchStart<P, R>> {
+        let (event, version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
                 st.token.drop_token();
@@ -221,41 +218,38 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 st.token.keep(false);
                 return None;
             };
-            batch.push(event);
             let more = {
                 let runnable = st.queue.ready_len() > 0;
                 st.token.keep(runnable)
             };
             f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
-            (Arc::clone(&st.current), limit as u64, more)
+            (event, Arc::clone(&st.current), limit as u64, more)
         };
         if more {
             self.inner.schedule(f);
         }
-        Some((version, limit))
+        Some((event, version, limit))
     }
 
-    /// The next event of a step that runs several back to back: `f`'s next ready event, into
-    /// `batch`, unless an operator call came meanwhile (pause, delete, new code or settings:
-    /// the step ends, and the event waits for the next step). Leaves the run token alone:
-    /// whoever holds it keeps `f` scheduled.
+    /// The next event of a step that runs several back to back: `f`'s next ready event,
+    /// unless an operator call came meanwhile (pause, delete, new code or settings: the step
+    /// ends, and the event waits for the next step). Leaves the run token alone: whoever holds
+    /// it keeps `f` scheduled.
     #[inline]
     fn take_next(
         &self,
         f: &FunctionShared<P, R>,
         version: &Arc<Version<P, R>>,
-        batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
-    ) {
+    ) -> Option<QueuedEvent<P>> {
         let mut st = f.state.lock();
         if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
-            return;
+            return None;
         }
-        if let Some(event) = st.queue.pop_due(now) {
-            batch.push(event);
-            // Counted under the lock so that queued + in hand never misses the event.
-            f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
-        }
+        let event = st.queue.pop_due(now)?;
+        // Counted under the lock so that queued + in hand never misses the event.
+        f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
+        Some(event)
     }
 
     /// One worker step on function `f` at `now`: take its next ready event and dispatch it.
@@ -411,7 +405,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         if recursion {
             Some(Condition::RecursionLimit)
-        } else if config.retry.is_expired(event.enqueued_at(), now) {
+        } else if version.is_expired(event.enqueued_at(), now) {
             Some(Condition::EventAgeExceeded)
         } else if config.reserved_concurrency == Some(0)
             && self.zero_concurrency() == ZeroConcurrency::Discard
@@ -423,7 +417,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// A throttle (or an injected system error): back to the queue with backoff; it does not
-    /// use up retry attempts. Too old by the time it would come back, it ends now.
+    /// use up retry attempts. Too old by the time it would come back, it ends now. Out of
+    /// line: inlined, it would take the inlining budget of the step.
+    #[inline(never)]
     fn throttle(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -452,7 +448,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             delay += faults.extra_delay();
         }
         let due = now + delay;
-        self.trace(f, request_id, now, TraceKind::Throttled { due, injected });
+        self.trace(f, request_id, now, || TraceKind::Throttled {
+            due,
+            injected,
+        });
         let outcome = if config.retry.is_expired(event.enqueued_at(), due) {
             let condition = Condition::EventAgeExceeded;
             self.finish(f, version, event, Ending::taken(condition, now));
@@ -492,17 +491,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !duplicate {
             event.set_last_version(version.number);
         }
-        let age = duration_nanos(now - event.enqueued_at());
+        let age = now.nanos_since(event.enqueued_at());
         match tally {
             Some(t) => t.started(age),
             None => f.counters.attempt_started(age),
         }
-        let kind = TraceKind::Started {
+        self.trace(f, event.request_id(), now, || TraceKind::Started {
             attempt,
             duplicate,
             code_version: version.number,
-        };
-        self.trace(f, event.request_id(), now, kind);
+        });
         attempt
     }
 
@@ -521,6 +519,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// Runs the handler once under `catch_unwind`, measures it, and applies the timeout. In
     /// virtual time `line` is the execution's time line, which its context reads and moves.
+    /// A panic's payload, or a response past the timeout, is dropped here: a panic of its
+    /// `Drop` rides with the error to the event's end ([`FunctionError::take_late`]).
     #[inline(always)]
     pub(crate) fn run_handler(
         &self,
@@ -548,18 +548,40 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let _scope = super::quiet::HandlerScope::enter();
             catch_unwind(AssertUnwindSafe(|| version.handler.handle(payload, &ctx)))
         };
-        let result = caught.unwrap_or_else(|panic| Err(FunctionError::from_panic(panic)));
+        let result = caught.unwrap_or_else(|panic| Err(panicked(panic)));
         let ended_at = self.inner.clock.now();
-        let duration = ended_at - attempt.started;
-        let result = if duration > version.config.timeout {
-            Err(FunctionError::timeout(version.config.timeout))
+        let took_ns = ended_at.nanos_since(attempt.started);
+        let result = if version.timed_out(took_ns) {
+            Err(timed_out(result, version.config.timeout))
         } else {
             result
         };
         #[cfg(any(feature = "tracing", feature = "metrics"))]
-        execution.finish(duration, &result);
+        execution.finish(std::time::Duration::from_nanos(took_ns), &result);
         (result, ended_at)
     }
+}
+
+/// What a batch step starts from: its first event, the code version it runs on, and how many
+/// events it may run back to back.
+type BatchStart<P, R> = (QueuedEvent<P>, Arc<Version<P, R>>, u64);
+
+/// The error for a handler that panicked. Its panic's payload is dropped here: a panic of its
+/// `Drop` (the user's code) rides with the error to the event's end
+/// ([`FunctionError::replacing`]).
+#[cold]
+#[inline(never)]
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> FunctionError {
+    FunctionError::from_panic(&*panic).replacing(panic)
+}
+
+/// The error for a handler that ran past its `timeout`. What it returned is dropped here: a
+/// panic of a response's `Drop` (the user's code) rides with the error to the event's end
+/// ([`FunctionError::replacing_result`]).
+#[cold]
+#[inline(never)]
+fn timed_out<R>(result: Result<R, FunctionError>, timeout: std::time::Duration) -> FunctionError {
+    FunctionError::timeout(timeout).replacing_result(result)
 }
 
 /// A batch's tally: flushed, and the events it ended released, when dropped, after the batch

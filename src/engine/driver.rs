@@ -14,7 +14,6 @@ use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
 use crate::parts::sync::{self as wait, Thread, ThreadId};
 
-use super::dispatch::BATCH;
 use super::{Dispatched, FunctionShared, Inner, Runtime};
 
 /// Tells worker loops to return. Clones share one signal; stopping is permanent.
@@ -159,8 +158,11 @@ impl Workers {
     /// When a worker thread died, once every worker has been joined: with the panic of the
     /// first that died, like [`std::thread::scope`]. The engine catches the panics of handlers,
     /// destinations, observers, tracers and retry schedules, so a worker dies only of a panic
-    /// outside them: a payload's or a response's `Drop`, or a [`Clock`](crate::Clock) of your
-    /// own. Dropping `Workers` does the same, unless the thread is already panicking.
+    /// outside them: a payload's, a response's or a panic payload's `Drop`, fault injection's
+    /// duplicate filter or a payload's `Clone` on its way to a duplicate, or a
+    /// [`Clock`](crate::Clock) of your own. Each such panic goes on once the event it came
+    /// from has ended. Dropping `Workers` does the same, unless the thread is already
+    /// panicking.
     pub fn stop(mut self) -> u64 {
         self.stop_and_join()
     }
@@ -248,7 +250,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let _listening = stop.listen(&me);
         let inner = &self.inner;
         let mut dispatched = 0;
-        let mut batch = Vec::with_capacity(BATCH);
         loop {
             if stop.is_stopped() {
                 return dispatched;
@@ -257,7 +258,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Some(f) = inner.run_queue.pop_or_park(&me) {
-                dispatched += self.step_batch(&f, &mut batch);
+                dispatched += self.step_batch(&f);
                 continue;
             }
             // Counted as parked, in the same lock that saw the run queue empty: a function
@@ -384,7 +385,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn run_inner(&self, deadline: Option<Timestamp>) -> u64 {
         let inner = &self.inner;
         let mut dispatched = 0;
-        let mut batch = Vec::with_capacity(BATCH);
         // The calling thread's handle, read the first time it parks.
         let mut me: Option<Thread> = None;
         loop {
@@ -392,7 +392,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Some(f) = inner.run_queue.pop() {
-                dispatched += self.step_batch(&f, &mut batch);
+                dispatched += self.step_batch(&f);
                 continue;
             }
             // Nothing is runnable now.
@@ -425,7 +425,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Counted as parked so that a thread arming an earlier timer unparks us too.
             let me = me.get_or_insert_with(wait::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
-                dispatched += self.step_batch(&f, &mut batch);
+                dispatched += self.step_batch(&f);
                 continue;
             }
             // Unless a timer was armed meanwhile: then look again at once.

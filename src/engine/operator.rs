@@ -105,11 +105,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f.epoch.fetch_add(1, Ordering::SeqCst);
         f.recent_ns.store(u64::MAX, Ordering::Relaxed);
         let number = st.current.number + 1;
-        st.current = Arc::new(Version {
-            handler,
-            number,
-            config: st.current.config.clone(),
-        });
+        st.current = Arc::new(Version::new(handler, number, st.current.config.clone()));
         number
     }
 
@@ -180,11 +176,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         );
         let rearm = st.paused && config.retry != st.current.config.retry;
         f.epoch.fetch_add(1, Ordering::SeqCst);
-        st.current = Arc::new(Version {
-            handler: Arc::clone(&st.current.handler),
-            number: st.current.number,
+        st.current = Arc::new(Version::new(
+            Arc::clone(&st.current.handler),
+            st.current.number,
             config,
-        });
+        ));
         let expiry = if rearm {
             let age = st.current.config.retry.maximum_event_age();
             st.queue.oldest_enqueued_at().map(|t| t + age)
@@ -402,11 +398,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a
             // FunctionHandle would otherwise keep the runtime alive in a reference cycle.
-            st.current = Arc::new(Version {
-                handler: Arc::new(deleted_handler::<P, R>),
-                number: version.number,
-                config: version.config.clone(),
-            });
+            st.current = Arc::new(Version::new(
+                Arc::new(deleted_handler::<P, R>),
+                version.number,
+                version.config.clone(),
+            ));
             let removed = st.queue.purge();
             f.counters
                 .in_hand

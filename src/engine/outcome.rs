@@ -2,19 +2,22 @@
 //! and its delivery to destinations.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
-use crate::parts::record::{Condition, Destination, FunctionError, InvocationRecord, RequestId};
+#[cfg(feature = "model")]
+use crate::parts::record::LatePanic;
+use crate::parts::record::{
+    resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
+};
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
-use crate::parts::clock::duration_nanos;
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
 /// last attempt's error stands in.
@@ -87,7 +90,7 @@ impl<R> Ending<R> {
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// The consequence of `attempt`, which ran until `ended_at`: its counts and trace, then
     /// its record, retry or (for an injected duplicate) nothing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn conclude(
         &self,
         attempt: &Attempt<'_, P, R>,
@@ -99,52 +102,35 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let Attempt { f, version, .. } = *attempt;
         let request_id = event.request_id();
         let duplicate = event.is_duplicate();
-        let took = duration_nanos(ended_at - attempt.started);
+        let took = ended_at.nanos_since(attempt.started);
         match tally.as_deref_mut() {
             Some(t) => t.finished(took),
             None => f.counters.attempt_finished(took),
         }
-        if let Some(faults) = self.inner.faults.as_ref() {
-            // Fault seam: the handler did its work, but its response is lost.
-            if result.is_ok() && faults.function_error() {
-                bump(&f.counters.injected_errors);
-                result = Err(FunctionError::new(
-                    "Injected.FunctionError",
-                    "fault injection replaced a successful response",
-                ));
-            }
+        if self.inner.faults.is_some() && result.is_ok() {
+            result = self.lose_response(f, result);
         }
         let number = attempt.number;
-        let kind = match &result {
-            Err(error) => {
-                bump(&f.counters.errors);
-                if duplicate {
-                    // No retry and no record follow: counted apart (see `duplicate_errors`).
-                    bump(&f.counters.duplicate_errors);
-                }
-                TraceKind::Failed {
-                    attempt: number,
-                    duplicate,
-                    error,
-                }
+        if result.is_err() {
+            bump(&f.counters.errors);
+            if duplicate {
+                // No retry and no record follow: counted apart (see `duplicate_errors`).
+                bump(&f.counters.duplicate_errors);
             }
+        }
+        self.trace(f, request_id, ended_at, || match &result {
+            Err(error) => TraceKind::Failed {
+                attempt: number,
+                duplicate,
+                error,
+            },
             Ok(_) => TraceKind::Succeeded {
                 attempt: number,
                 duplicate,
             },
-        };
-        self.trace(f, request_id, ended_at, kind);
+        });
         let outcome = if duplicate {
-            // A duplicate delivery is never retried and makes no record (`finish` knows). Its
-            // response goes along, to be dropped before the end counts.
-            self.finish_in(
-                f,
-                version,
-                event,
-                Ending::taken(Condition::Success, ended_at).response(result),
-                tally,
-            );
-            StepOutcome::Duplicate
+            self.end_duplicate(f, version, event, result, ended_at, tally)
         } else {
             match result {
                 Ok(response) => self.succeed(f, version, event, response, ended_at, tally),
@@ -157,9 +143,65 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
+    /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
+    /// keeps its own copy inlined. A panic that rides with the error (the `Drop` of the value
+    /// it replaced) is handed back instead of going on here, so that the caller first does
+    /// its own books of the execution's end, then lets it go on ([`resume_late`]).
+    #[cfg(feature = "model")]
+    #[inline(never)]
+    pub(crate) fn conclude_virtual(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
+        mut result: Result<R, FunctionError>,
+        ended_at: Timestamp,
+    ) -> (Dispatched, Option<LatePanic>) {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        (self.conclude(attempt, event, result, ended_at, None), late)
+    }
+
+    /// Fault seam: the handler did its work, but its response is lost (when fault injection
+    /// draws it so). Out of line, like every fault seam: the common step inlines none of it.
+    #[cold]
+    #[inline(never)]
+    fn lose_response(
+        &self,
+        f: &FunctionShared<P, R>,
+        result: Result<R, FunctionError>,
+    ) -> Result<R, FunctionError> {
+        match self.inner.faults.as_ref() {
+            Some(faults) if faults.function_error() => {
+                bump(&f.counters.injected_errors);
+                Err(injected_error(result))
+            }
+            _ => result,
+        }
+    }
+
+    /// A duplicate delivery ran: it is never retried and makes no record (`finish` knows). Its
+    /// response goes along, to be dropped before the end counts; a panic that rode with its
+    /// error goes on after the end.
+    #[cold]
+    #[inline(never)]
+    fn end_duplicate(
+        &self,
+        f: &FunctionShared<P, R>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        mut result: Result<R, FunctionError>,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = result.as_mut().err().and_then(FunctionError::take_late);
+        let ending = Ending::taken(Condition::Success, ended_at).response(result);
+        self.finish_in(f, version, event, ending, tally);
+        resume_late(late);
+        StepOutcome::Duplicate
+    }
+
     /// An attempt succeeded: the event ends as `Success` (its counts go to the batch's tally,
     /// if any), and fault injection may deliver it once more.
-    #[inline]
+    #[inline(always)]
     fn succeed(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -169,11 +211,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ended_at: Timestamp,
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
-        if let Some(faults) = self.inner.faults.as_ref() {
-            // Fault seam: at-least-once delivery runs the event once more.
-            if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
-                self.inject_duplicate(f, &event, copy, ended_at);
-            }
+        if self.inner.faults.is_some() {
+            return self.succeed_duplicating(f, version, event, response, ended_at, tally);
         }
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
@@ -191,9 +230,59 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         StepOutcome::Ended(Condition::Success)
     }
 
+    /// [`succeed`](Self::succeed) under fault injection, whose at-least-once delivery may run
+    /// the event once more. The user's code on the way (the duplicate filter, the payload's
+    /// `Clone`, the `Drop` of a copy that a deleted function does not take) may panic: that
+    /// panic goes on once the event has ended.
+    #[cold]
+    #[inline(never)]
+    fn succeed_duplicating(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        version: &Version<P, R>,
+        event: QueuedEvent<P>,
+        response: R,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let duplicated = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(faults) = self.inner.faults.as_ref() {
+                // Fault seam: at-least-once delivery runs the event once more.
+                if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
+                    self.inject_duplicate(f, &event, copy, ended_at);
+                }
+            }
+        }));
+        // The steps `succeed` takes, through `finish_in` (a batch's counts go to its tally).
+        let success = Ending::taken(Condition::Success, ended_at).response(Ok(response));
+        self.finish_in(f, version, event, success, tally);
+        if let Err(panic) = duplicated {
+            resume_unwind(panic);
+        }
+        StepOutcome::Ended(Condition::Success)
+    }
+
     /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
-    /// `EventAgeExceeded` when the retry would start too late).
+    /// `EventAgeExceeded` when the retry would start too late). A panic that rode with the
+    /// error (the `Drop` of what it took the place of) goes on once the event has ended or
+    /// gone back to its queue.
     fn fail(
+        &self,
+        attempt: &Attempt<'_, P, R>,
+        event: QueuedEvent<P>,
+        mut error: FunctionError,
+        ended_at: Timestamp,
+        tally: Option<&mut Tally>,
+    ) -> StepOutcome {
+        let late = error.take_late();
+        let outcome = self.retry_or_end(attempt, event, error, ended_at, tally);
+        resume_late(late);
+        outcome
+    }
+
+    /// [`fail`](Self::fail)'s consequence: a retry, or the end.
+    #[inline]
+    fn retry_or_end(
         &self,
         attempt: &Attempt<'_, P, R>,
         mut event: QueuedEvent<P>,
@@ -235,8 +324,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return StepOutcome::Ended(condition);
         }
         event.set_last_error(error);
-        let kind = TraceKind::RetryScheduled { due };
-        self.trace(f, event.request_id(), ended_at, kind);
+        self.trace(f, event.request_id(), ended_at, || {
+            TraceKind::RetryScheduled { due }
+        });
         // Every other way out of here ends the event in `finish`, which notes it.
         self.inner.executor.note_end(ended_at);
         match self.requeue_in(f, version, event, due, ended_at, tally) {
@@ -362,15 +452,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if in_hand {
             f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
         }
-        self.trace(
-            f,
-            event.request_id(),
-            at,
-            TraceKind::Ended {
-                condition,
-                approximate_invoke_count: event.attempts(),
-            },
-        );
+        self.trace(f, event.request_id(), at, || TraceKind::Ended {
+            condition,
+            approximate_invoke_count: event.attempts(),
+        });
         // The common case, a success nobody listens for, needs no record: skip building one.
         if condition.is_failure()
             || self.inner.hooks.observer.is_some()
@@ -389,7 +474,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Drops what is left of an ended event, then counts its end: a waiter woken by it finds
     /// no payload or response still being dropped. A `Drop` that panics (the user's code)
     /// still counts the end before the panic goes on.
-    #[inline]
+    #[inline(always)]
     fn drop_then_end<T>(&self, rest: T, tally: Option<&mut Tally>) {
         let _end = EndGuard { rt: self, tally };
         drop(rest);
@@ -398,7 +483,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Ends a success that makes no record (nobody listens for it: no observer, no on-success
     /// destination; not a duplicate delivery): [`finish`](Self::finish)'s steps for it, in the
     /// same order, without carrying the response there.
-    #[inline]
+    #[inline(always)]
     fn finish_quiet_success(
         &self,
         f: &FunctionShared<P, R>,
@@ -409,11 +494,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         self.inner.executor.note_end(at);
         f.counters.outcome(Condition::Success);
         f.counters.in_hand.fetch_sub(1, Ordering::Relaxed);
-        let kind = TraceKind::Ended {
+        self.trace(f, event.request_id(), at, || TraceKind::Ended {
             condition: Condition::Success,
             approximate_invoke_count: event.attempts(),
-        };
-        self.trace(f, event.request_id(), at, kind);
+        });
         // Dropped before the end is counted, as `finish` does.
         self.drop_then_end((event, response), None);
     }
@@ -430,15 +514,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         tally: &mut Tally,
     ) {
         tally.successes += 1;
-        self.trace(
-            f,
-            event.request_id(),
-            at,
-            TraceKind::Ended {
-                condition: Condition::Success,
-                approximate_invoke_count: event.attempts(),
-            },
-        );
+        self.trace(f, event.request_id(), at, || TraceKind::Ended {
+            condition: Condition::Success,
+            approximate_invoke_count: event.attempts(),
+        });
         if self.inner.hooks.observer.is_some() || version.config.on_success.is_some() {
             let lineage = event.lineage().cloned();
             let record = record_of(f, event, Condition::Success, Some(Ok(response)), at);
@@ -462,7 +541,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         copy.set_attempts(event.attempts().saturating_sub(1));
         copy.mark_duplicate();
         // Traced first, so that no worker's "started" line can come before it.
-        self.trace(f, event.request_id(), now, TraceKind::DuplicateInjected);
+        self.trace(f, event.request_id(), now, || TraceKind::DuplicateInjected);
         let mut st = f.state.lock();
         if st.deleted {
             return;
@@ -490,20 +569,33 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// Reports one step of an event's life to the tracer, if there is one, and to the
-    /// `tracing` and `metrics` features when they are on.
-    #[inline]
-    pub(crate) fn trace(
+    /// `tracing` and `metrics` features when they are on. `kind` is built only then: nobody
+    /// listens in the common case, and a step should not even write what it would have said.
+    #[inline(always)]
+    pub(crate) fn trace<'k>(
+        &self,
+        f: &FunctionShared<P, R>,
+        request_id: RequestId,
+        at: Timestamp,
+        kind: impl FnOnce() -> TraceKind<'k>,
+    ) {
+        if self.inner.hooks.tracer.is_none() && !cfg!(any(feature = "tracing", feature = "metrics"))
+        {
+            return;
+        }
+        self.trace_to_listeners(f, request_id, at, kind());
+    }
+
+    /// [`trace`](Self::trace) when somebody listens. Out of line, so that the steps that
+    /// trace keep only the check inlined.
+    #[inline(never)]
+    fn trace_to_listeners(
         &self,
         f: &FunctionShared<P, R>,
         request_id: RequestId,
         at: Timestamp,
         kind: TraceKind<'_>,
     ) {
-        // Nobody listens (the common case): the event is not even built.
-        if self.inner.hooks.tracer.is_none() && !cfg!(any(feature = "tracing", feature = "metrics"))
-        {
-            return;
-        }
         let event = TraceEvent {
             request_id,
             function: &f.name,
@@ -522,15 +614,23 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// `n` events ended.
+    #[inline]
     pub(crate) fn release_outstanding_n(&self, n: u64) {
         // Last, so that a waiter woken by `wait_idle` finds every record delivered.
         if n > 0
             && self.inner.outstanding.fetch_sub(n, Ordering::SeqCst) == n
             && self.inner.idle.waiters.load(Ordering::SeqCst) > 0
         {
-            let _guard = self.inner.idle.lock.lock();
-            self.inner.idle.cv.notify_all();
+            self.wake_idle_waiters();
         }
+    }
+
+    /// The runtime went idle while somebody waits for it (`wait_idle`).
+    #[cold]
+    #[inline(never)]
+    fn wake_idle_waiters(&self) {
+        let _guard = self.inner.idle.lock.lock();
+        self.inner.idle.cv.notify_all();
     }
 
     /// Delivers the record of an event whose chain reached `lineage` (loop guard only): to
@@ -581,12 +681,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
         };
         if let Some(d) = destination {
-            let kind = TraceKind::DestinationDelivery {
+            let delivered = undelivered.is_none();
+            self.trace(f, request_id, at, || TraceKind::DestinationDelivery {
                 on_failure: failure,
                 function: d.function_name(),
-                delivered: undelivered.is_none(),
-            };
-            self.trace(f, request_id, at, kind);
+                delivered,
+            });
         }
         if let Some(record) = undelivered {
             if destination.is_some() {
@@ -622,4 +722,16 @@ impl<P: Send + 'static, R: Send + 'static> Drop for EndGuard<'_, '_, P, R> {
             None => self.rt.release_outstanding(),
         }
     }
+}
+
+/// Fault injection's lost response: a function error takes the place of `result`'s response,
+/// which is dropped on the way ([`FunctionError::replacing_result`]).
+#[cold]
+#[inline(never)]
+fn injected_error<R>(result: Result<R, FunctionError>) -> FunctionError {
+    FunctionError::new(
+        "Injected.FunctionError",
+        "fault injection replaced a successful response",
+    )
+    .replacing_result(result)
 }

@@ -211,11 +211,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 arriving: 0,
                 #[cfg(feature = "model")]
                 poller_until: None,
-                current: Arc::new(Version {
-                    handler,
-                    number: 1,
-                    config,
-                }),
+                current: Arc::new(Version::new(handler, 1, config)),
             }),
             limiter: Arc::new(ConcurrencyLimiter::new(limit)),
             counters: Counters::default(),

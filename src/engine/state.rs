@@ -9,9 +9,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::Clock;
-#[cfg(feature = "model")]
-use crate::parts::clock::Timestamp;
+use crate::parts::clock::{duration_nanos, Clock, Timestamp};
 use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
@@ -29,6 +27,39 @@ pub(crate) struct Version<P, R> {
     pub(crate) handler: Arc<dyn Handler<P, R>>,
     pub(crate) number: u64,
     pub(crate) config: FunctionConfig<P, R>,
+    /// `config.timeout` and the retry policy's maximum event age in nanoseconds, read by
+    /// every attempt: compared as plain integers.
+    timeout_ns: u64,
+    maximum_event_age_ns: u64,
+}
+
+impl<P, R> Version<P, R> {
+    pub(crate) fn new(
+        handler: Arc<dyn Handler<P, R>>,
+        number: u64,
+        config: FunctionConfig<P, R>,
+    ) -> Self {
+        Version {
+            handler,
+            number,
+            timeout_ns: duration_nanos(config.timeout),
+            maximum_event_age_ns: duration_nanos(config.retry.maximum_event_age()),
+            config,
+        }
+    }
+
+    /// Whether an event accepted at `enqueued_at` is too old to start an attempt at `at`
+    /// ([`RetryPolicy::is_expired`](crate::RetryPolicy::is_expired), in nanoseconds).
+    #[inline]
+    pub(crate) fn is_expired(&self, enqueued_at: Timestamp, at: Timestamp) -> bool {
+        at.nanos_since(enqueued_at) >= self.maximum_event_age_ns
+    }
+
+    /// Whether an execution that took `took_ns` ran past the timeout.
+    #[inline]
+    pub(crate) fn timed_out(&self, took_ns: u64) -> bool {
+        took_ns > self.timeout_ns
+    }
 }
 
 /// A function's mutable state, behind its own lock (no lock is shared by all functions on the

@@ -18,12 +18,15 @@ use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
 use crate::parts::limiter::AccountLevels;
 use crate::parts::queue::QueuedEvent;
-use crate::parts::record::{Condition, RequestId};
+use crate::parts::record::{resume_late, Condition, RequestId};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs `attempt` on a virtual time line. An execution that takes no virtual time ends in
     /// this step, like a real one; a longer one keeps its slots and ends when virtual time
     /// reaches its end.
+    ///
+    /// Out of line: inlined, it would take the inlining budget of the threads' step.
+    #[inline(never)]
     pub(crate) fn execute_virtual<'a>(
         &'a self,
         v: &dyn VirtualTime<P, R>,
@@ -55,9 +58,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Its slots go back first and its counts go straight to the counters (a virtual
             // batch is one event), so that the timeline sees it gone.
             *held = None;
-            let d = self.conclude(attempt, event, result, end, None);
+            let (d, late) = self.conclude_virtual(attempt, event, result, end);
             self.after_virtual_end(v, attempt.f, attempt.version, &d, now);
             self.observe_time(now);
+            resume_late(late);
             return d;
         }
         // It ends later: its slots stay taken until then.
@@ -103,10 +107,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let d = self.conclude(&attempt, event, result, at, None);
+        let (d, late) = self.conclude_virtual(&attempt, event, result, at);
         if let Executor::Virtual(v) = &self.inner.executor {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }
+        // After the model's books of this end (see `conclude_virtual`).
+        resume_late(late);
         at
     }
 
@@ -338,7 +344,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Deleted while the call was on its way: it still ends with a record.
             let version = Arc::clone(&st.current);
             drop(st);
-            self.trace(&f, id, now, TraceKind::Accepted { chain_depth: depth });
+            self.trace(&f, id, now, || TraceKind::Accepted { chain_depth: depth });
             let deleted = Condition::FunctionDeleted;
             self.finish(&f, &version, event, Ending::arrived(deleted, now));
             return None;

@@ -398,13 +398,14 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
                 let mut rng = draws.lock();
                 end = end + std::time::Duration::from_nanos(cost.sample(&mut rng));
                 if cost.draw_failure(&mut rng) && result.is_ok() {
-                    result = Err(CostModel::failure());
+                    // Dropped on the way: a panic of its `Drop` rides with the error.
+                    result = Err(CostModel::failure().replacing_result(result));
                 }
             }
         }
         if end > deadline || cursor.timed_out() {
             end = deadline;
-            result = Err(FunctionError::timeout(config.timeout));
+            result = Err(FunctionError::timeout(config.timeout).replacing_result(result));
         }
         (result, end)
     }

@@ -1,7 +1,9 @@
 //! Outcomes: request ids, function errors, invocation records and destinations.
 
+use std::any::Any;
 use std::fmt;
-use std::sync::{mpsc, Arc};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
 use crossbeam_channel::Sender;
 
@@ -100,7 +102,55 @@ struct ErrorParts {
     error_type: String,
     message: String,
     kind: ErrorKind,
+    late: Late,
 }
+
+/// A panic caught while the engine dropped a value of the user's that an error took the place
+/// of (a response that came past the timeout or that fault injection lost, a panic's payload:
+/// their `Drop` is the user's code). It rides with the error to its event's end, where the
+/// engine takes it ([`FunctionError::take_late`]) and lets it go on once the event has ended.
+/// Not part of the error's value: a clone has none, and comparisons ignore it.
+#[derive(Default)]
+struct Late(Option<LatePanic>);
+
+/// A panic that rode with an error ([`FunctionError::replacing`]). Behind a mutex, so that
+/// the error stays `Sync` (a panic's payload is only `Send`).
+pub(crate) type LatePanic = Box<Mutex<Box<dyn Any + Send>>>;
+
+/// Lets a panic that rode with an error go on, if there is one: the engine calls it once the
+/// error's event has ended (or gone back to its queue).
+#[inline]
+pub(crate) fn resume_late(late: Option<LatePanic>) {
+    #[cold]
+    #[inline(never)]
+    fn resume(late: Mutex<Box<dyn Any + Send>>) -> ! {
+        let panic = late.into_inner().unwrap_or_else(PoisonError::into_inner);
+        std::panic::resume_unwind(panic)
+    }
+    if let Some(late) = late {
+        resume(*late);
+    }
+}
+
+// A panic riding along costs the error none of its auto traits.
+const _: fn() = || {
+    fn shared<T: Send + Sync + Unpin + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    shared::<FunctionError>();
+};
+
+impl Clone for Late {
+    fn clone(&self) -> Self {
+        Late(None)
+    }
+}
+
+impl PartialEq for Late {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Late {}
 
 impl FunctionError {
     /// `errorType` of the error made for a handler that panicked.
@@ -131,6 +181,7 @@ impl FunctionError {
             error_type: error_type.into(),
             message: message.into(),
             kind: ErrorKind::Handled,
+            late: Late(None),
         }))
     }
 
@@ -155,7 +206,44 @@ impl FunctionError {
         self.0.kind
     }
 
-    pub(crate) fn from_panic(panic: Box<dyn std::any::Any + Send>) -> Self {
+    /// This error, taking the place of `replaced` (the user's value: a response that came too
+    /// late or was lost, a panic's payload), which is dropped now. A panic of its `Drop` rides
+    /// along with the error ([`take_late`](Self::take_late)) instead of unwinding from here.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn replacing<T>(mut self, replaced: T) -> Self {
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(replaced)));
+        if let Err(panic) = dropped {
+            self.0.late = Late(Some(Box::new(Mutex::new(panic))));
+        }
+        self
+    }
+
+    /// This error, taking the place of an attempt's `result`: a response is dropped as in
+    /// [`replacing`](Self::replacing); an error gives up its place but not the panic that
+    /// rides with it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn replacing_result<R>(mut self, result: Result<R, FunctionError>) -> Self {
+        match result {
+            Ok(response) => self.replacing(response),
+            Err(mut replaced) => {
+                self.0.late = Late(replaced.take_late());
+                self
+            }
+        }
+    }
+
+    /// Takes the panic that rides with this error, if any (see [`replacing`](Self::replacing)).
+    #[inline]
+    pub(crate) fn take_late(&mut self) -> Option<LatePanic> {
+        self.0.late.0.take()
+    }
+
+    /// The error for a handler that panicked, read from the panic's payload. The payload is
+    /// only borrowed: its `Drop` is the user's code and may panic, so the caller drops it where
+    /// that panic harms nothing (see [`replacing`](Self::replacing)).
+    pub(crate) fn from_panic(panic: &(dyn Any + Send)) -> Self {
         let message = if let Some(s) = panic.downcast_ref::<&'static str>() {
             (*s).to_string()
         } else if let Some(s) = panic.downcast_ref::<String>() {
