@@ -296,9 +296,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// An event just joined `f`'s queue (`st` is its lock, released here): schedules the
     /// function unless it is paused or already scheduled, arms a paused function's first
-    /// expiry, and traces the acceptance. Always inlined: it is most of admission's path after
-    /// the push, and the by-name invoke, a large function, would otherwise call it.
-    #[inline(always)]
+    /// expiry, and traces the acceptance.
+    #[inline]
     pub(crate) fn joined_queue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -307,37 +306,21 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
         depth: u32,
     ) {
-        if st.paused {
-            self.joined_held_queue(f, st, now);
-        } else {
-            // Nothing else is kept across the run-queue send: a paused function's expiry,
-            // decided apart, would take a register there (measured: 4 instructions more).
-            let schedule = st.token.claim(true);
-            drop(st);
-            if schedule {
-                self.inner.schedule(f);
-            }
-        }
-        self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
-    }
-
-    /// [`joined_queue`](Self::joined_queue) for a paused function: nothing is scheduled, and
-    /// the first event held arms the queue's expiry.
-    #[cold]
-    #[inline(never)]
-    fn joined_held_queue(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        st: parking_lot::MutexGuard<'_, FnState<P, R>>,
-        now: Timestamp,
-    ) {
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
         // Read only when needed: the settings sit behind another pointer.
-        let expiry =
-            (st.queue.len() == 1).then(|| now + st.current.config.retry.maximum_event_age());
+        let expiry = (st.paused && st.queue.len() == 1)
+            .then(|| now + st.current.config.retry.maximum_event_age());
         drop(st);
+        if schedule {
+            self.inner.schedule(f);
+        }
         if let Some(due) = expiry {
             self.arm_timer(f, due);
         }
+        self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
     }
 
     /// Invokes function `name` synchronously (Lambda's `RequestResponse`) on this thread, under
