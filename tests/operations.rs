@@ -814,6 +814,44 @@ fn full_queue_refuses_the_next_invoke_and_hands_the_payload_back() {
 }
 
 #[test]
+fn paused_function_refuses_an_invoke_past_its_capacity_and_keeps_the_events_it_holds() {
+    let (_clock, rt) = runtime::<u32>();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ran);
+    let handle = rt
+        .register(
+            Function::new("f", move |n: &u32, _ctx| {
+                seen.lock().unwrap().push(*n);
+                Ok(())
+            })
+            .queue_capacity(2),
+        )
+        .unwrap();
+    rt.pause("f").unwrap();
+    rt.invoke_async("f", 1).unwrap();
+    handle.invoke_async(2).unwrap();
+
+    let err = handle.invoke_async(3).unwrap_err();
+    assert!(
+        matches!(&err, InvokeError::QueueFull { function, capacity: 2, .. } if function == "f"),
+        "{err:?}"
+    );
+    assert_eq!(err.into_inner(), 3);
+    let err = rt.invoke_async("f", 4).unwrap_err();
+    assert_eq!(err.into_inner(), 4);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.events_received, m.queue_depth()), (2, 2));
+    assert_eq!(rt.outstanding(), 2);
+
+    assert_eq!(rt.run_until_idle(), 0);
+    rt.resume("f").unwrap();
+    assert_eq!(rt.run_until_idle(), 2);
+    handle.invoke_async(5).unwrap();
+    assert_eq!(rt.run_until_idle(), 1);
+    assert_eq!(*ran.lock().unwrap(), vec![1, 2, 5]);
+}
+
+#[test]
 fn queue_capacity_counts_delayed_retries() {
     let (_clock, rt) = runtime::<u32>();
     rt.register(Function::new("f", |_: &u32, _ctx| Err(fail())).queue_capacity(1))
