@@ -169,6 +169,23 @@ fn an_injected_system_error_that_ages_the_event_out_ends_after_its_slot_is_given
     assert_eq!(running, 0);
 }
 
+/// A thread that waits in `wait_idle` (bounded, so that an event that never ends fails the
+/// test instead of hanging it), then tells whether `done` (a `SlowDrop`'s drop) had finished,
+/// and lets the drop finish.
+fn waiter_for_the_drop<R: Send + 'static>(
+    rt: &Runtime<u32, R>,
+    done: &Arc<AtomicBool>,
+    release: Sender<()>,
+) -> thread::JoinHandle<bool> {
+    let (rt, done) = (rt.clone(), Arc::clone(done));
+    thread::spawn(move || {
+        assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
+        let dropped = done.load(Ordering::SeqCst);
+        let _ = release.send(());
+        dropped
+    })
+}
+
 #[test]
 fn a_duplicate_delivery_s_response_is_dropped_before_its_end_counts() {
     let rt: Runtime<u32, Option<SlowDrop>> = Runtime::builder()
@@ -198,15 +215,7 @@ fn a_duplicate_delivery_s_response_is_dropped_before_its_end_counts() {
     h.invoke_async(1).map_err(|_| ()).unwrap();
     assert!(rt.try_dispatch().is_some()); // the original; its duplicate is queued
     assert_eq!(rt.outstanding(), 1);
-    let waiter = {
-        let (rt, done) = (rt.clone(), Arc::clone(&done));
-        thread::spawn(move || {
-            assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
-            let dropped = done.load(Ordering::SeqCst);
-            let _ = release.send(());
-            dropped
-        })
-    };
+    let waiter = waiter_for_the_drop(&rt, &done, release);
     assert!(rt.try_dispatch().is_some()); // the duplicate
     started.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -239,15 +248,7 @@ fn a_response_that_came_past_the_timeout_is_dropped_before_its_end_counts() {
     .maximum_retry_attempts(0);
     let h = rt.register(f).unwrap();
     h.invoke_async(1).map_err(|_| ()).unwrap();
-    let waiter = {
-        let (rt, done) = (rt.clone(), Arc::clone(&done));
-        thread::spawn(move || {
-            assert!(rt.wait_idle_timeout(Duration::from_secs(10)));
-            let dropped = done.load(Ordering::SeqCst);
-            let _ = release.send(());
-            dropped
-        })
-    };
+    let waiter = waiter_for_the_drop(&rt, &done, release);
     let step = rt.try_dispatch().unwrap();
     assert_eq!(
         step.outcome,
