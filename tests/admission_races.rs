@@ -19,6 +19,17 @@ use parking_lot::Mutex;
 /// Every record made, by request id.
 type Records = Arc<Mutex<HashMap<RequestId, Vec<Condition>>>>;
 
+/// Waits (bounded, so that a stranded event fails the test instead of hanging it) until every
+/// accepted event has ended, then stops the workers.
+fn idle_then_stop(rt: &Runtime<u64>, workers: event_invoke::Workers, what: &str) {
+    assert!(
+        rt.wait_idle_timeout(Duration::from_secs(20)),
+        "{what}: {} events stranded",
+        rt.outstanding()
+    );
+    workers.stop();
+}
+
 /// A runtime on the system clock (so that workers run) whose records are all kept.
 fn recorded_runtime() -> (Runtime<u64>, Records) {
     let records: Records = Arc::default();
@@ -290,12 +301,7 @@ fn producers_racing_pause_purge_edit_snapshot_and_capacity_keep_the_books() {
             }
             producing.store(false, Ordering::Relaxed);
         });
-        assert!(
-            rt.wait_idle_timeout(Duration::from_secs(20)),
-            "round {round}: {} events stranded",
-            rt.outstanding()
-        );
-        workers.stop();
+        idle_then_stop(&rt, workers, &format!("round {round}"));
         let accepted = accepted.into_inner();
         one_record_per_accepted_event(&records, &accepted);
         let m = rt.function_metrics("f").unwrap();
@@ -339,12 +345,7 @@ fn an_invoke_racing_delete_is_refused_or_ends_with_its_record() {
             }
             f.delete().unwrap();
         });
-        assert!(
-            rt.wait_idle_timeout(Duration::from_secs(20)),
-            "round {round}: {} events stranded",
-            rt.outstanding()
-        );
-        workers.stop();
+        idle_then_stop(&rt, workers, &format!("round {round}"));
         let accepted = accepted.into_inner();
         assert_eq!(
             accepted.len() as u64 + refused.load(Ordering::Relaxed),
@@ -387,12 +388,7 @@ fn a_handler_that_panics_strands_no_accepted_event() {
                 });
             }
         });
-        assert!(
-            rt.wait_idle_timeout(Duration::from_secs(20)),
-            "{} events stranded",
-            rt.outstanding()
-        );
-        workers.stop();
+        idle_then_stop(&rt, workers, "");
         one_record_per_accepted_event(&records, &accepted.into_inner());
         let m = rt.function_metrics("f").unwrap();
         assert_eq!(m.outcome(Condition::RetriesExhausted), 2000);
