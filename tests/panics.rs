@@ -859,3 +859,69 @@ fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_g
     assert_eq!(panics, 6);
     assert_eq!(blown, quiet);
 }
+
+/// Model mode under fault injection: a lost response's `Drop` panic, and a duplicate filter's
+/// panic, go on only after the model has booked the execution's end, so the report is the one
+/// a run without the panics makes.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_books_an_execution_s_end_before_a_fault_seam_s_panic_goes_on() {
+    use event_invoke::{CostModel, ModelOptions, ModelReport};
+
+    /// A response whose `Drop` panics when it is lit.
+    struct Fuse(bool);
+    impl Drop for Fuse {
+        fn drop(&mut self) {
+            if self.0 && !std::thread::panicking() {
+                panic!("a fuse blew");
+            }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    enum Seam {
+        LostResponse,
+        DuplicateFilter,
+    }
+
+    let run = |seam: Seam, lit: bool| -> (u32, ModelReport) {
+        let faults = match seam {
+            Seam::LostResponse => FaultInjection::new(1).function_errors(1.0),
+            Seam::DuplicateFilter => FaultInjection::new(1).duplicate_when(move |_| {
+                assert!(!lit, "a filter that panics");
+                false
+            }),
+        };
+        let rt: Runtime<u32, Fuse> = Runtime::builder()
+            .model(ModelOptions::new())
+            .fault_injection(faults)
+            .build()
+            .unwrap();
+        let lit_response = lit && matches!(seam, Seam::LostResponse);
+        rt.register(
+            Function::new("f", move |_: &u32, _ctx| Ok(Fuse(lit_response)))
+                .cost(CostModel::fixed(Duration::from_millis(100)))
+                .reserved_concurrency(1)
+                .maximum_retry_attempts(1),
+        )
+        .unwrap();
+        for payload in 0..3 {
+            rt.invoke_async("f", payload).unwrap();
+        }
+        let mut panics = 0;
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
+            .is_err()
+        {
+            panics += 1;
+        }
+        assert_eq!(rt.outstanding(), 0);
+        (panics, rt.model_report().unwrap())
+    };
+    for (seam, expected) in [(Seam::LostResponse, 6), (Seam::DuplicateFilter, 3)] {
+        let (none, quiet) = run(seam, false);
+        let (panics, blown) = run(seam, true);
+        assert_eq!(none, 0);
+        assert_eq!(panics, expected);
+        assert_eq!(blown, quiet);
+    }
+}

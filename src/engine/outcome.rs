@@ -9,10 +9,8 @@ use std::sync::Arc;
 use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
-#[cfg(feature = "model")]
-use crate::parts::record::LatePanic;
 use crate::parts::record::{
-    resume_late, Condition, Destination, FunctionError, InvocationRecord, RequestId,
+    resume_late, Condition, Destination, FunctionError, InvocationRecord, LatePanic, RequestId,
 };
 
 use super::admission::Invoker;
@@ -144,9 +142,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
-    /// keeps its own copy inlined. A panic that rides with the error (the `Drop` of the value
-    /// it replaced) is handed back instead of going on here, so that the caller first does
-    /// its own books of the execution's end, then lets it go on ([`resume_late`]).
+    /// keeps its own copy inlined. A panic of the user's code that comes up on the way (the
+    /// `Drop` of a value an error replaced, before or during the conclusion; the duplicate
+    /// seam) is handed back instead of going on here, so that the caller first does its own
+    /// books of the execution's end, then lets it go on.
     #[cfg(feature = "model")]
     #[inline(never)]
     pub(crate) fn conclude_virtual(
@@ -155,9 +154,19 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         event: QueuedEvent<P>,
         mut result: Result<R, FunctionError>,
         ended_at: Timestamp,
-    ) -> (Dispatched, Option<LatePanic>) {
+    ) -> (Dispatched, Option<Box<dyn Any + Send>>) {
         let late = result.as_mut().err().and_then(FunctionError::take_late);
-        (self.conclude(attempt, event, result, ended_at, None), late)
+        let d = self.conclude(attempt, event, result, ended_at, None);
+        // At most one of the two: a result that carried a panic is an error, which neither
+        // fault injection nor the duplicate seam touches.
+        let deferred = match &self.inner.executor {
+            super::executor::Executor::Virtual(v) => v.take_deferred_panic(),
+            super::executor::Executor::Threads(_) => None,
+        };
+        let panic = late
+            .map(|l| crate::parts::record::into_panic(*l))
+            .or(deferred);
+        (d, panic)
     }
 
     /// Fault seam: the handler did its work, but its response is lost (when fault injection
@@ -195,7 +204,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let late = result.as_mut().err().and_then(FunctionError::take_late);
         let ending = Ending::taken(Condition::Success, ended_at).response(result);
         self.finish_in(f, version, event, ending, tally);
-        resume_late(late);
+        self.let_late_go_on(late);
         StepOutcome::Duplicate
     }
 
@@ -233,7 +242,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         // Once the event has ended.
         if let Some(panic) = duplicating {
-            resume_unwind(panic);
+            return self.duplicate_seam_panicked(panic);
         }
         StepOutcome::Ended(Condition::Success)
     }
@@ -274,8 +283,42 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> StepOutcome {
         let late = error.take_late();
         let outcome = self.retry_or_end(attempt, event, error, ended_at, tally);
-        resume_late(late);
+        self.let_late_go_on(late);
         outcome
+    }
+
+    /// Lets a panic that rode with an error go on ([`resume_late`]), once its event has ended
+    /// or gone back to its queue; in model mode, keeps it for whoever concluded the execution
+    /// (see [`conclude_virtual`](Self::conclude_virtual)).
+    #[inline]
+    fn let_late_go_on(&self, late: Option<LatePanic>) {
+        #[cfg(feature = "model")]
+        if let Some(late) = late {
+            return self.let_panic_go_on(crate::parts::record::into_panic(*late));
+        }
+        resume_late(late);
+    }
+
+    /// The duplicate seam's panic, once the event has ended: it goes on (in model mode, once the
+    /// model has booked the execution).
+    #[cold]
+    #[inline(never)]
+    fn duplicate_seam_panicked(&self, panic: Box<dyn Any + Send>) -> StepOutcome {
+        self.let_panic_go_on(panic);
+        StepOutcome::Ended(Condition::Success)
+    }
+
+    /// Lets a panic of the user's code go on once the event it came from has ended; in model
+    /// mode, keeps it until the model has booked the execution's end
+    /// ([`conclude_virtual`](Self::conclude_virtual)).
+    #[cold]
+    #[inline(never)]
+    fn let_panic_go_on(&self, panic: Box<dyn Any + Send>) {
+        #[cfg(feature = "model")]
+        if let super::executor::Executor::Virtual(v) = &self.inner.executor {
+            return v.defer_panic(panic);
+        }
+        resume_unwind(panic)
     }
 
     /// [`fail`](Self::fail)'s consequence: a retry, or the end.

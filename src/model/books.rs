@@ -79,6 +79,8 @@ pub(crate) struct Model<P, R> {
     last_end: AtomicU64,
     /// Functions whose poller backed off ([`ThrottledEvents::PollerBacksOff`]).
     backed_off: BackedOff<P, R>,
+    /// A panic of the user's code kept until the model has booked the execution it came from.
+    deferred_panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl<P, R> Model<P, R> {
@@ -105,6 +107,7 @@ impl<P, R> Model<P, R> {
             first_call: AtomicU64::new(u64::MAX),
             last_end: AtomicU64::new(0),
             backed_off: BackedOff::default(),
+            deferred_panic: Mutex::new(None),
         }
     }
 
@@ -473,5 +476,13 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
 
     fn delayed_until(&self, due: Timestamp) {
         Model::delayed_until(self, due);
+    }
+
+    fn defer_panic(&self, panic: Box<dyn Any + Send>) {
+        self.deferred_panic.lock().get_or_insert(panic);
+    }
+
+    fn take_deferred_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.deferred_panic.lock().take()
     }
 }

@@ -132,6 +132,13 @@ pub(crate) fn resume_late(late: Option<LatePanic>) {
     }
 }
 
+/// The panic that rode with an error, to let go on later than [`resume_late`] would (model
+/// mode keeps it until its books of the execution are done).
+#[cfg(feature = "model")]
+pub(crate) fn into_panic(late: Mutex<Box<dyn Any + Send>>) -> Box<dyn Any + Send> {
+    late.into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
 // A panic riding along costs the error none of its auto traits.
 const _: fn() = || {
     fn shared<T: Send + Sync + Unpin + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
