@@ -370,6 +370,7 @@ fn panicking_observer_does_not_stop_delivery() {
 /// A payload whose drop panics: the one panic no guard of the engine catches (it happens
 /// wherever the event ends, on a worker thread after its handler ran), so a worker really
 /// dies.
+#[derive(Clone)]
 struct Bomb;
 
 impl Drop for Bomb {
@@ -587,13 +588,26 @@ impl Lost {
 /// A runtime whose function "f" (`retries` retries, 1 s apart) loses a `Dud` as `lost` says on
 /// every attempt.
 fn losing(lost: Lost, clock: &ManualClock, retries: u32) -> Runtime<u32, Dud> {
-    let mut builder = Runtime::builder().clock(clock.clone());
+    losing_with(lost, clock, retries, true)
+}
+
+/// [`losing`] for any payload, keeping dead letters or not (without, a failure's record and
+/// its payload drop at its end).
+fn losing_with<P: Clone + Send + 'static>(
+    lost: Lost,
+    clock: &ManualClock,
+    retries: u32,
+    keep_dead_letters: bool,
+) -> Runtime<P, Dud> {
+    let mut builder = Runtime::builder()
+        .clock(clock.clone())
+        .keep_dead_letters(keep_dead_letters);
     if let Lost::InjectedError = lost {
         builder = builder.fault_injection(FaultInjection::new(1).function_errors(1.0));
     }
-    let rt: Runtime<u32, Dud> = builder.build().unwrap();
+    let rt: Runtime<P, Dud> = builder.build().unwrap();
     let clock = clock.clone();
-    let handler = move |_: &u32, _ctx: &event_invoke::Context<'_, u32, Dud>| match lost {
+    let handler = move |_: &P, _ctx: &event_invoke::Context<'_, P, Dud>| match lost {
         Lost::TimedOut => {
             clock.advance(Duration::from_secs(2));
             Ok(Dud)
@@ -645,6 +659,28 @@ fn a_lost_response_or_panic_payload_whose_drop_panics_still_ends_its_event_with_
         let m = rt.function_metrics("f").unwrap();
         assert_eq!((m.invocations, m.errors, m.retries), (2, 2, 1), "{lost:?}");
         assert_eq!(m.outcome(Condition::RetriesExhausted), 1);
+        assert!(rt.try_dispatch().is_none());
+    }
+}
+
+/// Two panics in one step: the lost value's `Drop`, then the payload's at the event's end.
+/// Rust unwinds one at a time: the first goes on, the later one is dropped.
+#[test]
+fn when_the_payload_s_drop_panics_too_the_lost_value_s_panic_goes_on_and_the_event_ends() {
+    for lost in Lost::ALL {
+        let rt = losing_with::<Bomb>(lost, &ManualClock::new(), 0, false);
+        assert!(rt.invoke_async("f", Bomb).is_ok());
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.try_dispatch()));
+        assert_eq!(
+            panic_message(&*step.expect_err("the first drop's panic")),
+            "a dud's drop panicked",
+            "{lost:?}"
+        );
+        assert_eq!(rt.outstanding(), 0, "{lost:?}");
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.concurrent_executions, 0, "{lost:?}");
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
+        assert!(m.is_balanced(), "{lost:?}: {m:?}");
         assert!(rt.try_dispatch().is_none());
     }
 }
@@ -924,4 +960,50 @@ fn model_mode_books_an_execution_s_end_before_a_fault_seam_s_panic_goes_on() {
         assert_eq!(panics, expected);
         assert_eq!(blown, quiet);
     }
+}
+
+/// Model mode: [`when_the_payload_s_drop_panics_too_the_lost_value_s_panic_goes_on_and_the_event_ends`]
+/// for a response that the timeout replaced.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_lets_the_lost_value_s_panic_go_on_when_the_payload_s_drop_panics_too() {
+    use event_invoke::CostModel;
+    let rt: Runtime<Bomb, Dud> = Runtime::builder()
+        .model(event_invoke::ModelOptions::new())
+        .keep_dead_letters(false)
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", |_: &Bomb, _ctx| Ok(Dud))
+            .cost(CostModel::fixed(Duration::from_secs(2)))
+            .timeout(Duration::from_secs(1))
+            .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    assert!(rt.invoke_async("f", Bomb).is_ok());
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()));
+    assert_eq!(
+        panic_message(&*run.expect_err("the first drop's panic")),
+        "a dud's drop panicked"
+    );
+    rt.run_until_idle();
+    assert_eq!(rt.outstanding(), 0);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::RetriesExhausted), 1);
+    assert!(m.is_balanced(), "{m:?}");
+}
+
+/// Model mode: a runtime dropped while an execution has not reached its virtual end drops
+/// it like the events still waiting, and with it the panic of a `Drop` it carries (a
+/// response its timeout replaced): that panic would go on only once its event ended.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_drops_a_pending_execution_s_panic_with_the_runtime() {
+    let rt = modelled(event_invoke::CostModel::fixed(Duration::from_secs(2)));
+    rt.invoke_async("f", 7).unwrap();
+    rt.run_for(Duration::from_millis(500));
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!((m.concurrent_executions, rt.outstanding()), (1, 1));
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(rt)));
+    assert!(dropped.is_ok());
 }

@@ -10,11 +10,14 @@ use crate::observe::{TraceEvent, TraceKind};
 use crate::parts::clock::Timestamp;
 use crate::parts::queue::{Chain, Lineage, QueuedEvent};
 use crate::parts::record::{
-    resume_late, Condition, Destination, FunctionError, InvocationRecord, LatePanic, RequestId,
+    drop_panic, into_panic, Condition, Destination, FunctionError, InvocationRecord, LatePanic,
+    RequestId,
 };
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
+#[cfg(feature = "model")]
+use super::executor::Executor;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
@@ -142,31 +145,37 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
-    /// keeps its own copy inlined. A panic of the user's code that comes up on the way (the
-    /// `Drop` of a value an error replaced, before or during the conclusion; the duplicate
-    /// seam) is handed back instead of going on here, so that the caller first does its own
-    /// books of the execution's end, then lets it go on.
+    /// keeps its own copy inlined. A panic of the user's code that comes up on the way and
+    /// would go on once the event has ended (the `Drop` of a value an error replaced, the
+    /// duplicate seam) is handed back instead, so that the caller first does its own books of
+    /// the execution's end, then lets it go on. A panic that ends the conclusion itself (a
+    /// payload's `Drop` at the end) goes on from here: there is no outcome to book then.
     #[cfg(feature = "model")]
     #[inline(never)]
     pub(crate) fn conclude_virtual(
         &self,
         attempt: &Attempt<'_, P, R>,
         event: QueuedEvent<P>,
-        mut result: Result<R, FunctionError>,
+        result: Result<R, FunctionError>,
         ended_at: Timestamp,
     ) -> (Dispatched, Option<Box<dyn Any + Send>>) {
-        let late = result.as_mut().err().and_then(FunctionError::take_late);
-        let d = self.conclude(attempt, event, result, ended_at, None);
-        // At most one of the two: a result that carried a panic is an error, which neither
-        // fault injection nor the duplicate seam touches.
-        let deferred = match &self.inner.executor {
-            super::executor::Executor::Virtual(v) => v.take_deferred_panic(),
-            super::executor::Executor::Threads(_) => None,
+        let concluded = catch_unwind(AssertUnwindSafe(|| {
+            self.conclude(attempt, event, result, ended_at, None)
+        }));
+        // Kept by `let_panic_go_on` during the conclusion, if anything was.
+        let kept = match &self.inner.executor {
+            Executor::Virtual(v) => v.take_deferred_panic(),
+            Executor::Threads(_) => None,
         };
-        let panic = late
-            .map(|l| crate::parts::record::into_panic(*l))
-            .or(deferred);
-        (d, panic)
+        match (concluded, kept) {
+            (Ok(d), kept) => (d, kept),
+            // The first goes on, as in `then_late_goes_on`.
+            (Err(later), Some(first)) => {
+                drop_panic(later);
+                resume_unwind(first)
+            }
+            (Err(panic), None) => resume_unwind(panic),
+        }
     }
 
     /// Fault seam: the handler did its work, but its response is lost (when fault injection
@@ -203,8 +212,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     ) -> StepOutcome {
         let late = result.as_mut().err().and_then(FunctionError::take_late);
         let ending = Ending::taken(Condition::Success, ended_at).response(result);
-        self.finish_in(f, version, event, ending, tally);
-        self.let_late_go_on(late);
+        match late {
+            None => self.finish_in(f, version, event, ending, tally),
+            Some(late) => self.then_late_goes_on(late, || {
+                self.finish_in(f, version, event, ending, tally);
+            }),
+        }
         StepOutcome::Duplicate
     }
 
@@ -220,6 +233,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ended_at: Timestamp,
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
+        // A duplicate delivery's success ends in `end_duplicate`.
+        debug_assert!(!event.is_duplicate());
         // The seam borrows the event: handing the event itself to an out-of-line function,
         // even on this cold branch, measured about 3 ns more per step on the common path.
         let duplicating = if self.inner.faults.is_some() {
@@ -229,10 +244,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
-            None if self.inner.hooks.observer.is_none()
-                && version.config.on_success.is_none()
-                && !event.is_duplicate() =>
-            {
+            None if self.inner.hooks.observer.is_none() && version.config.on_success.is_none() => {
                 self.finish_quiet_success(f, event, response, ended_at);
             }
             None => {
@@ -242,7 +254,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         // Once the event has ended.
         if let Some(panic) = duplicating {
-            return self.duplicate_seam_panicked(panic);
+            resume_unwind(panic);
         }
         StepOutcome::Ended(Condition::Success)
     }
@@ -250,7 +262,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Fault seam: at-least-once delivery runs the event once more (when fault injection draws
     /// it so). The user's code on the way (the duplicate filter, the payload's `Clone`, the
     /// `Drop` of a copy that a deleted function does not take) may panic: the panic is handed
-    /// back, for [`succeed`](Self::succeed) to let go on once the event has ended.
+    /// back, for [`succeed`](Self::succeed) to let go on once the event has ended (in model
+    /// mode it is kept for [`conclude_virtual`](Self::conclude_virtual) instead, which lets it
+    /// go on once the model has booked the execution).
     #[cold]
     #[inline(never)]
     fn duplicate_seam(
@@ -259,20 +273,26 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         event: &QueuedEvent<P>,
         ended_at: Timestamp,
     ) -> Option<Box<dyn Any + Send>> {
-        catch_unwind(AssertUnwindSafe(|| {
+        let panic = catch_unwind(AssertUnwindSafe(|| {
             if let Some(faults) = self.inner.faults.as_ref() {
                 if let Some(copy) = faults.duplicate(event.request_id(), event.payload()) {
                     self.inject_duplicate(f, event, copy, ended_at);
                 }
             }
         }))
-        .err()
+        .err()?;
+        #[cfg(feature = "model")]
+        if let Executor::Virtual(v) = &self.inner.executor {
+            v.defer_panic(panic);
+            return None;
+        }
+        Some(panic)
     }
 
     /// An attempt failed: a retry after the policy's wait, or the end (`RetriesExhausted`, or
     /// `EventAgeExceeded` when the retry would start too late). A panic that rode with the
     /// error (the `Drop` of what it took the place of) goes on once the event has ended or
-    /// gone back to its queue.
+    /// gone back to its queue ([`then_late_goes_on`](Self::then_late_goes_on)).
     fn fail(
         &self,
         attempt: &Attempt<'_, P, R>,
@@ -281,41 +301,45 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         ended_at: Timestamp,
         tally: Option<&mut Tally>,
     ) -> StepOutcome {
-        let late = error.take_late();
-        let outcome = self.retry_or_end(attempt, event, error, ended_at, tally);
-        self.let_late_go_on(late);
-        outcome
-    }
-
-    /// Lets a panic that rode with an error go on ([`resume_late`]), once its event has ended
-    /// or gone back to its queue; in model mode, keeps it for whoever concluded the execution
-    /// (see [`conclude_virtual`](Self::conclude_virtual)).
-    #[inline]
-    fn let_late_go_on(&self, late: Option<LatePanic>) {
-        #[cfg(feature = "model")]
-        if let Some(late) = late {
-            return self.let_panic_go_on(crate::parts::record::into_panic(*late));
+        match error.take_late() {
+            None => self.retry_or_end(attempt, event, error, ended_at, tally),
+            Some(late) => self.then_late_goes_on(late, || {
+                self.retry_or_end(attempt, event, error, ended_at, tally)
+            }),
         }
-        resume_late(late);
     }
 
-    /// The duplicate seam's panic, once the event has ended: it goes on (in model mode, once the
-    /// model has booked the execution).
+    /// Runs `end` (the rest of an event's end, or its way back to its queue), then lets `late`,
+    /// a panic that rode with the event's error, go on ([`let_panic_go_on`](Self::let_panic_go_on)).
+    /// Should `end` panic too (a payload's `Drop` at the end: the event has ended all the
+    /// same), `late` goes on at once and the later panic is dropped: Rust unwinds one panic
+    /// at a time, and the first is the one that came from the attempt, as
+    /// [`finish_all`](Self::finish_all) hands back the first of its ends' panics.
     #[cold]
     #[inline(never)]
-    fn duplicate_seam_panicked(&self, panic: Box<dyn Any + Send>) -> StepOutcome {
-        self.let_panic_go_on(panic);
-        StepOutcome::Ended(Condition::Success)
+    fn then_late_goes_on<T>(&self, late: LatePanic, end: impl FnOnce() -> T) -> T {
+        let ended = catch_unwind(AssertUnwindSafe(end));
+        let late = into_panic(late);
+        match ended {
+            Ok(value) => {
+                self.let_panic_go_on(late);
+                value
+            }
+            Err(later) => {
+                drop_panic(later);
+                resume_unwind(late)
+            }
+        }
     }
 
-    /// Lets a panic of the user's code go on once the event it came from has ended; in model
-    /// mode, keeps it until the model has booked the execution's end
-    /// ([`conclude_virtual`](Self::conclude_virtual)).
+    /// Lets a panic of the user's code go on once the event it came from has ended (or gone
+    /// back to its queue); in model mode, keeps it until the model has booked the execution's
+    /// end ([`conclude_virtual`](Self::conclude_virtual)).
     #[cold]
     #[inline(never)]
     fn let_panic_go_on(&self, panic: Box<dyn Any + Send>) {
         #[cfg(feature = "model")]
-        if let super::executor::Executor::Virtual(v) = &self.inner.executor {
+        if let Executor::Virtual(v) = &self.inner.executor {
             return v.defer_panic(panic);
         }
         resume_unwind(panic)

@@ -479,7 +479,13 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
     }
 
     fn defer_panic(&self, panic: Box<dyn Any + Send>) {
-        self.deferred_panic.lock().get_or_insert(panic);
+        let mut kept = self.deferred_panic.lock();
+        if kept.is_none() {
+            *kept = Some(panic);
+            return;
+        }
+        drop(kept);
+        crate::parts::record::drop_panic(panic);
     }
 
     fn take_deferred_panic(&self) -> Option<Box<dyn Any + Send>> {

@@ -123,20 +123,29 @@ pub(crate) type LatePanic = Box<Mutex<Box<dyn Any + Send>>>;
 pub(crate) fn resume_late(late: Option<LatePanic>) {
     #[cold]
     #[inline(never)]
-    fn resume(late: Mutex<Box<dyn Any + Send>>) -> ! {
-        let panic = late.into_inner().unwrap_or_else(PoisonError::into_inner);
-        std::panic::resume_unwind(panic)
+    fn resume(late: LatePanic) -> ! {
+        std::panic::resume_unwind(into_panic(late))
     }
     if let Some(late) = late {
-        resume(*late);
+        resume(late);
     }
 }
 
 /// The panic that rode with an error, to let go on later than [`resume_late`] would (model
-/// mode keeps it until its books of the execution are done).
-#[cfg(feature = "model")]
-pub(crate) fn into_panic(late: Mutex<Box<dyn Any + Send>>) -> Box<dyn Any + Send> {
-    late.into_inner().unwrap_or_else(PoisonError::into_inner)
+/// mode keeps it until its books of the execution are done) or in place of another.
+pub(crate) fn into_panic(late: LatePanic) -> Box<dyn Any + Send> {
+    (*late).into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drops a panic that cannot go on because another one does (Rust unwinds one at a time). Its
+/// payload's `Drop` is the user's code too: a panic of it is caught, and what that panic
+/// carries is leaked rather than dropped, so that nothing unwinds from here.
+#[cold]
+#[inline(never)]
+pub(crate) fn drop_panic(panic: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(panic))) {
+        std::mem::forget(again);
+    }
 }
 
 // A panic riding along costs the error none of its auto traits.
