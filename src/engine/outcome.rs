@@ -158,7 +158,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         event: QueuedEvent<P>,
         result: Result<R, FunctionError>,
         ended_at: Timestamp,
-    ) -> (Dispatched, Option<Box<dyn Any + Send>>) {
+    ) -> (Dispatched, Option<LatePanic>) {
         let concluded = catch_unwind(AssertUnwindSafe(|| {
             self.conclude(attempt, event, result, ended_at, None)
         }));
@@ -172,7 +172,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // The first goes on, as in `then_late_goes_on`.
             (Err(later), Some(first)) => {
                 drop_panic(later);
-                resume_unwind(first)
+                resume_unwind(into_panic(first))
             }
             (Err(panic), None) => resume_unwind(panic),
         }
@@ -244,7 +244,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
-            None if self.inner.hooks.observer.is_none() && version.config.on_success.is_none() => {
+            None if self.inner.hooks.observer.is_none()
+                && version.config.on_success.is_none()
+                && !event.is_duplicate() =>
+            {
                 self.finish_quiet_success(f, event, response, ended_at);
             }
             None => {
@@ -283,7 +286,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         .err()?;
         #[cfg(feature = "model")]
         if let Executor::Virtual(v) = &self.inner.executor {
-            v.defer_panic(panic);
+            v.defer_panic(crate::parts::record::late_panic(panic));
             return None;
         }
         Some(panic)
@@ -318,16 +321,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     #[cold]
     #[inline(never)]
     fn then_late_goes_on<T>(&self, late: LatePanic, end: impl FnOnce() -> T) -> T {
-        let ended = catch_unwind(AssertUnwindSafe(end));
-        let late = into_panic(late);
-        match ended {
+        match catch_unwind(AssertUnwindSafe(end)) {
             Ok(value) => {
                 self.let_panic_go_on(late);
                 value
             }
             Err(later) => {
                 drop_panic(later);
-                resume_unwind(late)
+                resume_unwind(into_panic(late))
             }
         }
     }
@@ -337,16 +338,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// end ([`conclude_virtual`](Self::conclude_virtual)).
     #[cold]
     #[inline(never)]
-    fn let_panic_go_on(&self, panic: Box<dyn Any + Send>) {
+    fn let_panic_go_on(&self, late: LatePanic) {
         #[cfg(feature = "model")]
         if let Executor::Virtual(v) = &self.inner.executor {
-            return v.defer_panic(panic);
+            return v.defer_panic(late);
         }
-        resume_unwind(panic)
+        resume_unwind(into_panic(late))
     }
 
     /// [`fail`](Self::fail)'s consequence: a retry, or the end.
-    #[inline]
+    #[inline(always)]
     fn retry_or_end(
         &self,
         attempt: &Attempt<'_, P, R>,

@@ -18,7 +18,7 @@ use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
 use crate::parts::limiter::AccountLevels;
 use crate::parts::queue::QueuedEvent;
-use crate::parts::record::{Condition, RequestId};
+use crate::parts::record::{resume_late, Condition, RequestId};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs `attempt` on a virtual time line. An execution that takes no virtual time ends in
@@ -61,9 +61,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let (d, late) = self.conclude_virtual(attempt, event, result, end);
             self.after_virtual_end(v, attempt.f, attempt.version, &d, now);
             self.observe_time(now);
-            if let Some(panic) = late {
-                std::panic::resume_unwind(panic);
-            }
+            resume_late(late);
             return d;
         }
         // It ends later: its slots stay taken until then.
@@ -114,9 +112,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.after_virtual_end(&**v, &f, &version, &d, at);
         }
         // After the model's books of this end (see `conclude_virtual`).
-        if let Some(panic) = late {
-            std::panic::resume_unwind(panic);
-        }
+        resume_late(late);
         at
     }
 

@@ -21,7 +21,7 @@ use crate::engine::{
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::cost::CostModel;
 use crate::parts::error::Error;
-use crate::parts::record::FunctionError;
+use crate::parts::record::{drop_panic, into_panic, FunctionError, LatePanic};
 use crate::parts::rng::SeededRng;
 
 struct Core<P, R> {
@@ -80,7 +80,7 @@ pub(crate) struct Model<P, R> {
     /// Functions whose poller backed off ([`ThrottledEvents::PollerBacksOff`]).
     backed_off: BackedOff<P, R>,
     /// A panic of the user's code kept until the model has booked the execution it came from.
-    deferred_panic: Mutex<Option<Box<dyn Any + Send>>>,
+    deferred_panic: Mutex<Option<LatePanic>>,
 }
 
 impl<P, R> Model<P, R> {
@@ -478,17 +478,17 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
         Model::delayed_until(self, due);
     }
 
-    fn defer_panic(&self, panic: Box<dyn Any + Send>) {
+    fn defer_panic(&self, panic: LatePanic) {
         let mut kept = self.deferred_panic.lock();
         if kept.is_none() {
             *kept = Some(panic);
             return;
         }
         drop(kept);
-        crate::parts::record::drop_panic(panic);
+        drop_panic(into_panic(panic));
     }
 
-    fn take_deferred_panic(&self) -> Option<Box<dyn Any + Send>> {
+    fn take_deferred_panic(&self) -> Option<LatePanic> {
         self.deferred_panic.lock().take()
     }
 }

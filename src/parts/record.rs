@@ -123,11 +123,12 @@ pub(crate) type LatePanic = Box<Mutex<Box<dyn Any + Send>>>;
 pub(crate) fn resume_late(late: Option<LatePanic>) {
     #[cold]
     #[inline(never)]
-    fn resume(late: LatePanic) -> ! {
-        std::panic::resume_unwind(into_panic(late))
+    fn resume(late: Mutex<Box<dyn Any + Send>>) -> ! {
+        let panic = late.into_inner().unwrap_or_else(PoisonError::into_inner);
+        std::panic::resume_unwind(panic)
     }
     if let Some(late) = late {
-        resume(late);
+        resume(*late);
     }
 }
 
@@ -135,6 +136,13 @@ pub(crate) fn resume_late(late: Option<LatePanic>) {
 /// mode keeps it until its books of the execution are done) or in place of another.
 pub(crate) fn into_panic(late: LatePanic) -> Box<dyn Any + Send> {
     (*late).into_inner().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A panic caught elsewhere, to keep like one that rode with an error (model mode keeps the
+/// duplicate seam's until its books of the execution are done).
+#[cfg(feature = "model")]
+pub(crate) fn late_panic(panic: Box<dyn Any + Send>) -> LatePanic {
+    Box::new(Mutex::new(panic))
 }
 
 /// Drops a panic that cannot go on because another one does (Rust unwinds one at a time). Its
