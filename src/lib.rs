@@ -103,6 +103,12 @@
 //! A value of yours whose `Drop` panics (a payload, a response, a panic's payload) is another
 //! matter: its event still ends, once, with its record or retry, and then the panic goes on to
 //! whoever ran the step. On a worker thread it ends the worker ([`Workers::stop`] reports it).
+//! In model mode it goes on once the model has booked the execution's end, so that the report
+//! is the one a run without the panic makes. Rust unwinds one panic at a time: when the end
+//! itself panics too (a lost response's `Drop`, then the payload's as the event ends), the
+//! first goes on and the later one is dropped. A panic of a value dropped on the way to an end
+//! that never comes (model mode: an execution virtual time had not yet ended when the runtime
+//! was dropped) is dropped with it.
 //!
 //! ## 6. Outcomes
 //!

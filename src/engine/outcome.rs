@@ -244,10 +244,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
-            None if self.inner.hooks.observer.is_none()
-                && version.config.on_success.is_none()
-                && !event.is_duplicate() =>
-            {
+            None if self.inner.hooks.observer.is_none() && version.config.on_success.is_none() => {
                 self.finish_quiet_success(f, event, response, ended_at);
             }
             None => {
