@@ -686,6 +686,26 @@ fn when_the_payload_s_drop_panics_too_the_lost_value_s_panic_goes_on_and_the_eve
 }
 
 #[test]
+fn a_worker_killed_by_two_drop_panics_ends_its_event_and_reports_the_first() {
+    for lost in Lost::ALL {
+        let rt = losing_with::<Bomb>(lost, &ManualClock::new(), 0, false);
+        let workers = rt.spawn_workers(1).unwrap();
+        assert!(rt.invoke_async("f", Bomb).is_ok());
+        // Bounded: an event that never ends fails the test instead of hanging it.
+        assert!(rt.wait_idle_timeout(Duration::from_secs(10)), "{lost:?}");
+        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
+        assert_eq!(
+            panic_message(&*stopped.expect_err("the dead worker is reported")),
+            "a dud's drop panicked",
+            "{lost:?}"
+        );
+        let m = rt.function_metrics("f").unwrap();
+        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
+        assert!(m.is_balanced(), "{lost:?}: {m:?}");
+    }
+}
+
+#[test]
 fn a_worker_killed_by_a_lost_response_s_drop_still_ends_its_event() {
     for lost in Lost::ALL {
         let rt = losing(lost, &ManualClock::new(), 0);
