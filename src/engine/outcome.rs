@@ -172,7 +172,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // The first goes on, as in `then_late_goes_on`.
             (Err(later), Some(first)) => {
                 drop_panic(later);
-                resume_unwind(into_panic(*first))
+                resume_unwind(into_panic(first))
             }
             (Err(panic), None) => resume_unwind(panic),
         }
@@ -325,7 +325,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
             Err(later) => {
                 drop_panic(later);
-                resume_unwind(into_panic(*late))
+                resume_unwind(into_panic(late))
             }
         }
     }
@@ -335,14 +335,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// end ([`conclude_virtual`](Self::conclude_virtual)).
     #[cold]
     #[inline(never)]
-    // The box is what model mode keeps; without it, it is only opened.
-    #[cfg_attr(not(feature = "model"), allow(clippy::boxed_local))]
     fn let_panic_go_on(&self, late: LatePanic) {
         #[cfg(feature = "model")]
         if let Executor::Virtual(v) = &self.inner.executor {
             return v.defer_panic(late);
         }
-        resume_unwind(into_panic(*late))
+        resume_unwind(into_panic(late))
     }
 
     /// [`fail`](Self::fail)'s consequence: a retry, or the end.

@@ -485,7 +485,7 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
             return;
         }
         drop(kept);
-        drop_panic(into_panic(*panic));
+        drop_panic(into_panic(panic));
     }
 
     fn take_deferred_panic(&self) -> Option<LatePanic> {

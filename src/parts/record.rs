@@ -134,8 +134,10 @@ pub(crate) fn resume_late(late: Option<LatePanic>) {
 
 /// The panic that rode with an error, to let go on later than [`resume_late`] would (model
 /// mode keeps it until its books of the execution are done) or in place of another.
-pub(crate) fn into_panic(late: Mutex<Box<dyn Any + Send>>) -> Box<dyn Any + Send> {
-    late.into_inner().unwrap_or_else(PoisonError::into_inner)
+// Boxed as it rides: opened here, so that the cold paths that call it stay small.
+#[allow(clippy::boxed_local)]
+pub(crate) fn into_panic(late: LatePanic) -> Box<dyn Any + Send> {
+    (*late).into_inner().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A panic caught elsewhere, to keep like one that rode with an error (model mode keeps the
