@@ -244,7 +244,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         match tally {
             Some(t) => self.finish_success_tallied(f, version, event, response, ended_at, t),
-            None if self.inner.hooks.observer.is_none() && version.config.on_success.is_none() => {
+            // `!is_duplicate()` cannot be false here (see the `debug_assert!` above). It stays:
+            // without it the one-thread step ran 3 instructions fewer, but the two-worker
+            // fan-out measured 0.2-0.7 % slower (code layout), and timed runs decide.
+            None if self.inner.hooks.observer.is_none()
+                && version.config.on_success.is_none()
+                && !event.is_duplicate() =>
+            {
                 self.finish_quiet_success(f, event, response, ended_at);
             }
             None => {
