@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::{duration_nanos, Clock, Timestamp};
+use crate::parts::clock::{duration_nanos, RuntimeClock, Timestamp};
 use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
@@ -110,7 +110,7 @@ pub(crate) type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sy
 pub(crate) type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
 
 pub(crate) struct Inner<P, R> {
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) clock: RuntimeClock,
     pub(crate) is_virtual: bool,
     pub(crate) registry: RwLock<Registry<P, R>>,
     /// The account's and the unreserved pool's slots (one word), in an `Arc` like functions'
