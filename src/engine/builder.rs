@@ -1,5 +1,6 @@
 //! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
 
+use crate::engine::state::OwnLine;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -245,7 +246,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             run_queue: RunQueue::new(),
             timers: Timers::new(),
             slot_waiters: Mutex::new(Vec::new()),
-            outstanding: AtomicU64::new(0),
+            outstanding: OwnLine(AtomicU64::new(0)),
             idle: IdleWait::default(),
             dead_letters: Mutex::new(Vec::new()),
             hooks: Hooks {

@@ -1,6 +1,7 @@
 //! The registry of functions: registering, looking up by name, and the reservations
 //! carved out of the account.
 
+use crate::engine::state::OwnLine;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicU64;
@@ -13,9 +14,7 @@ use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::rng::SeededRng;
 
-use super::{
-    Counters, FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version,
-};
+use super::{FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version};
 
 /// The functions by name, every function ever registered, and the account's reservations:
 /// the books that registering, deleting and changing limits keep together, behind the
@@ -201,7 +200,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let shared = Arc::new(FunctionShared {
             index,
             name: Arc::clone(&name),
-            state: Mutex::new(FnState {
+            state: OwnLine(Mutex::new(FnState {
                 queue,
                 seq: 0,
                 received: 0,
@@ -212,11 +211,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 #[cfg(feature = "model")]
                 poller_until: None,
                 current: Arc::new(Version::new(handler, 1, config)),
-            }),
+            })),
             limiter: Arc::new(ConcurrencyLimiter::new(limit)),
-            counters: Counters::default(),
+            counters: OwnLine::default(),
             epoch: AtomicU64::new(0),
-            recent_ns: AtomicU64::new(u64::MAX),
+            recent_ns: OwnLine(AtomicU64::new(u64::MAX)),
             rng: Mutex::new(SeededRng::new(
                 self.inner
                     .settings
