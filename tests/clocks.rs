@@ -104,3 +104,37 @@ fn a_clone_of_a_manual_clock_given_to_the_builder_is_the_same_clock() {
     rt.clock().advance_to(Timestamp::from_secs(9));
     assert_eq!(clock.now(), Timestamp::from_secs(9));
 }
+
+/// A real clock whose reading parks the calling thread for a moment, as a clock asking a time
+/// service over a blocking channel would: each reading uses up the thread's park token.
+#[derive(Clone)]
+struct ParkingClock(std::time::Instant);
+
+impl Clock for ParkingClock {
+    fn now(&self) -> Timestamp {
+        std::thread::park_timeout(Duration::from_micros(1));
+        Timestamp::from_nanos(self.0.elapsed().as_nanos() as u64)
+    }
+}
+
+#[test]
+fn a_clock_that_parks_the_worker_does_not_use_up_the_wake_up_of_an_event() {
+    let rt: Runtime<u32> = Runtime::builder()
+        .clock(ParkingClock(std::time::Instant::now()))
+        .keep_dead_letters(false)
+        .build()
+        .unwrap();
+    rt.register(Function::new("f", |_: &u32, _ctx| Ok(())))
+        .unwrap();
+    let workers = rt.spawn_workers(1).unwrap();
+    // Each event finds the worker on its way to park, often inside a clock reading: a wake-up
+    // lost there would leave the event waiting until the workers stop.
+    for i in 0..300 {
+        rt.invoke_async("f", i).unwrap();
+        assert!(
+            rt.wait_idle_timeout(Duration::from_secs(10)),
+            "event {i} waits for a worker that sleeps on"
+        );
+    }
+    assert_eq!(workers.stop(), 300);
+}

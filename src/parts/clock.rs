@@ -133,11 +133,6 @@ impl fmt::Display for Timestamp {
 /// move it and parked workers hear when it moved. The crate's two clocks are read inline on
 /// the hot path; a clock of your own is called through its trait object, a few nanoseconds
 /// more per reading.
-///
-/// `now` must not park or block the calling thread: a worker reads the clock between counting
-/// itself idle and parking, and a `now` that parks the thread (`std::thread::park`, or a
-/// blocking receive, which parks inside) could use up the wake-up meant for the worker, which
-/// could then sleep until its workers are stopped.
 pub trait Clock: Send + Sync + 'static {
     /// The current time. Must never go backwards.
     fn now(&self) -> Timestamp;

@@ -10,7 +10,11 @@
 
 use std::collections::VecDeque;
 
-use crate::parts::sync::{fence, AtomicUsize, Mutex, Ordering, Thread};
+use std::sync::Arc;
+
+use crate::parts::sync::{
+    current, fence, park, park_timeout, AtomicBool, AtomicUsize, Mutex, Ordering, Thread, ThreadId,
+};
 
 /// Items ready to run, first in first out, and the threads parked waiting for one.
 pub struct RunQueue<T> {
@@ -24,7 +28,7 @@ struct Shared<T> {
     ready: VecDeque<T>,
     /// Threads parked (or about to park) until an item comes; each is unparked at most once
     /// per registration, by whoever takes it out of this list.
-    sleepers: Vec<Thread>,
+    sleepers: Vec<Sleeper>,
 }
 
 impl<T> std::fmt::Debug for RunQueue<T> {
@@ -64,8 +68,8 @@ impl<T> RunQueue<T> {
             }
             self.take_sleeper(&mut shared)
         };
-        if let Some(thread) = sleeper {
-            thread.unpark();
+        if let Some(sleeper) = sleeper {
+            sleeper.unpark();
         }
     }
 
@@ -79,12 +83,12 @@ impl<T> RunQueue<T> {
             let added = shared.ready.len() - before;
             // The oldest sleepers, as `take_sleeper` takes them.
             let wake = added.min(shared.sleepers.len());
-            let woken: Vec<Thread> = shared.sleepers.drain(..wake).collect();
+            let woken: Vec<Sleeper> = shared.sleepers.drain(..wake).collect();
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
             woken
         };
-        for thread in woken {
-            thread.unpark();
+        for sleeper in woken {
+            sleeper.unpark();
         }
     }
 
@@ -95,16 +99,18 @@ impl<T> RunQueue<T> {
     }
 
     /// The oldest item; or, when there is none, counts `me` (the calling thread) as parked, in
-    /// the same step. After `None` the caller parks (`std::thread::park`, with a timeout if it
+    /// the same step. After `None` the caller parks ([`Sleeper::park`], with a timeout if it
     /// likes), and once awake, for whatever reason, calls [`unparked`](Self::unparked) before
     /// looking again. A push after this call unparks a parked thread, so the caller's park
     /// returns (at once if the push came first).
     #[inline]
-    pub fn pop_or_park(&self, me: &Thread) -> Option<T> {
+    pub fn pop_or_park(&self, me: &Sleeper) -> Option<T> {
         let mut shared = self.shared.lock();
         if let Some(item) = shared.ready.pop_front() {
             return Some(item);
         }
+        // A wake-up from before this registration is not for it.
+        me.inner.woken.store(false, Ordering::SeqCst);
         shared.sleepers.push(me.clone());
         self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
         drop(shared);
@@ -118,7 +124,7 @@ impl<T> RunQueue<T> {
     /// as parked. Call it after every park that followed a [`pop_or_park`](Self::pop_or_park)
     /// returning `None`, and before that call again.
     #[inline]
-    pub fn unparked(&self, me: &Thread) {
+    pub fn unparked(&self, me: &Sleeper) {
         // Cheap when a push took us out already: nobody is parked at all. (We counted
         // ourselves in; only a later removal of every sleeper can make this read 0.)
         if self.parked.load(Ordering::SeqCst) == 0 {
@@ -126,7 +132,7 @@ impl<T> RunQueue<T> {
         }
         let mut shared = self.shared.lock();
         let me = me.id();
-        if let Some(at) = shared.sleepers.iter().position(|t| t.id() == me) {
+        if let Some(at) = shared.sleepers.iter().position(|s| s.id() == me) {
             // In order: the oldest sleeper is woken first (see `take_sleeper`).
             shared.sleepers.remove(at);
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
@@ -145,8 +151,8 @@ impl<T> RunQueue<T> {
         }
         let sleeper = self.take_sleeper(&mut self.shared.lock());
         match sleeper {
-            Some(thread) => {
-                thread.unpark();
+            Some(sleeper) => {
+                sleeper.unpark();
                 true
             }
             None => false,
@@ -176,13 +182,74 @@ impl<T> RunQueue<T> {
     /// work goes to the threads that parked before that timer (sleeping with no deadline, or
     /// a later one) and the thread that knows it stays parked for it.
     #[inline]
-    fn take_sleeper(&self, shared: &mut Shared<T>) -> Option<Thread> {
+    fn take_sleeper(&self, shared: &mut Shared<T>) -> Option<Sleeper> {
         if shared.sleepers.is_empty() {
             return None;
         }
-        let thread = shared.sleepers.remove(0);
+        let sleeper = shared.sleepers.remove(0);
         self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
-        Some(thread)
+        Some(sleeper)
+    }
+}
+
+/// A thread that parks on a [`RunQueue`], with a wake-up of its own.
+///
+/// `std::thread`'s park token is shared with all code the thread runs, and a park anywhere
+/// uses it up: a [`Clock`](crate::Clock) of the caller's that parked inside `now` (a blocking
+/// receive parks too), read between counting the thread parked and parking, could take the
+/// token of the push meant to wake it, and the thread, already out of the sleepers, would sleep
+/// on. So whoever wakes a sleeper first sets its `woken` flag, then unparks it; a sleeper parks
+/// only while the flag is down, and the flag goes down each time it counts itself parked
+/// ([`RunQueue::pop_or_park`]). A wake-up whose token was used up elsewhere still finds the
+/// flag up.
+#[derive(Clone, Debug)]
+pub struct Sleeper {
+    inner: Arc<SleeperInner>,
+}
+
+#[derive(Debug)]
+struct SleeperInner {
+    thread: Thread,
+    /// A waker took this thread out of the sleepers since it last counted itself in.
+    woken: AtomicBool,
+}
+
+impl Sleeper {
+    /// The calling thread.
+    pub fn current() -> Self {
+        Sleeper {
+            inner: Arc::new(SleeperInner {
+                thread: current(),
+                woken: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The thread's id.
+    pub fn id(&self) -> ThreadId {
+        self.inner.thread.id()
+    }
+
+    /// Wakes the thread: its next (or current) [`park`](Self::park) returns, even if its park
+    /// token is used up by other code first.
+    pub fn unpark(&self) {
+        self.inner.woken.store(true, Ordering::SeqCst);
+        self.inner.thread.unpark();
+    }
+
+    /// Parks the calling thread (which must be this sleeper's) unless it was woken since it
+    /// last counted itself parked. Like `std::thread::park`, it may return for no reason.
+    pub fn park(&self) {
+        if !self.inner.woken.load(Ordering::SeqCst) {
+            park();
+        }
+    }
+
+    /// [`park`](Self::park), for at most `timeout`.
+    pub fn park_timeout(&self, timeout: std::time::Duration) {
+        if !self.inner.woken.load(Ordering::SeqCst) {
+            park_timeout(timeout);
+        }
     }
 }
 
@@ -192,7 +259,7 @@ mod tests {
     use std::thread;
     use std::time::Duration;
 
-    use super::RunQueue;
+    use super::{RunQueue, Sleeper};
 
     #[test]
     fn items_come_out_in_the_order_they_went_in() {
@@ -209,7 +276,7 @@ mod tests {
     #[test]
     fn a_thread_that_found_nothing_counts_as_parked_until_it_says_it_is_awake() {
         let q: RunQueue<u32> = RunQueue::new();
-        let me = thread::current();
+        let me = Sleeper::current();
         assert_eq!(q.pop_or_park(&me), None);
         assert_eq!(q.parked(), 1);
         q.unparked(&me);
@@ -226,12 +293,12 @@ mod tests {
         let worker = {
             let q = Arc::clone(&q);
             thread::spawn(move || {
-                let me = thread::current();
+                let me = Sleeper::current();
                 loop {
                     if let Some(item) = q.pop_or_park(&me) {
                         return item;
                     }
-                    thread::park();
+                    me.park();
                     q.unparked(&me);
                 }
             })
@@ -247,9 +314,9 @@ mod tests {
     #[test]
     fn pushing_many_wakes_as_many_parked_threads_as_items() {
         let q: RunQueue<u32> = RunQueue::new();
-        let me = thread::current();
+        let me = Sleeper::current();
         assert_eq!(q.pop_or_park(&me), None);
-        let other = thread::spawn(thread::current).join().unwrap();
+        let other = thread::spawn(Sleeper::current).join().unwrap();
         assert_eq!(q.pop_or_park(&other), None);
         assert_eq!(q.parked(), 2);
         q.push_all([1]);
