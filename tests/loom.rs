@@ -498,29 +498,23 @@ fn items_pushed_together_wake_as_many_parked_workers() {
 }
 
 /// A worker counts itself parked, then runs code that parks the thread on its own (a clock of
-/// the caller's that blocks inside `now`) after the push meant to wake it: that park uses up the
-/// thread's park token. The worker's own park must still return (the sleeper's flag says it was
-/// woken), or loom reports the worker parked for good.
+/// the caller's that blocks inside `now`): that park returns on the push meant to wake the
+/// worker, and uses up the thread's park token. The worker's own park must still return (the
+/// sleeper's flag says it was woken), or loom reports the worker parked for good.
 #[test]
 fn a_wake_up_whose_park_token_other_code_used_up_still_reaches_the_worker() {
     use event_invoke::__loom::{RunQueue, Sleeper};
-    use loom::sync::atomic::AtomicBool;
     model(|| {
         let run_queue = Arc::new(RunQueue::new());
-        let pushed = Arc::new(AtomicBool::new(false));
         let worker = {
-            let (run_queue, pushed) = (run_queue.clone(), pushed.clone());
+            let run_queue = run_queue.clone();
             thread::spawn(move || {
                 let me = Sleeper::current();
                 loop {
                     match run_queue.pop_or_park(&me) {
                         Some(item) => return item,
                         None => {
-                            // Other code on this thread, once the push came: its park returns
-                            // at once on the push's token, and uses it up.
-                            while !pushed.load(Ordering::SeqCst) {
-                                thread::yield_now();
-                            }
+                            // Other code on this thread: only the push unparks it.
                             thread::park();
                             me.park();
                             run_queue.unparked(&me);
@@ -530,7 +524,6 @@ fn a_wake_up_whose_park_token_other_code_used_up_still_reaches_the_worker() {
             })
         };
         run_queue.push(Item::Run);
-        pushed.store(true, Ordering::SeqCst);
         assert_eq!(worker.join().unwrap(), Item::Run);
         assert_eq!(run_queue.parked(), 0);
     });
