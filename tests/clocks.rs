@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use event_invoke::{Clock, Condition, Function, FunctionError, ManualClock, Runtime, Timestamp};
+use event_invoke::{
+    Clock, Condition, Function, FunctionError, ManualClock, Runtime, StepOutcome, Timestamp,
+};
 
 type Listener = Box<dyn Fn() -> bool + Send + Sync>;
 
@@ -91,7 +93,7 @@ fn a_real_clock_of_the_caller_s_own_stamps_and_ages_events() {
     let step = rt.try_dispatch().unwrap();
     assert_eq!(
         step.outcome,
-        event_invoke::StepOutcome::Ended(Condition::EventAgeExceeded)
+        StepOutcome::Ended(Condition::EventAgeExceeded)
     );
 }
 

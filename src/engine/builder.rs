@@ -1,6 +1,5 @@
 //! [`RuntimeBuilder`]: a runtime's settings, checked when it is built.
 
-use crate::engine::state::OwnLine;
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -24,8 +23,8 @@ use std::marker::PhantomData;
 
 use super::ConcurrencyLimitExceeded;
 use super::{
-    Environments, Hooks, IdleWait, Inner, Observer, RecursionGuard, Registry, Runtime, Settings,
-    Timers, Tracer, ZeroConcurrency,
+    Environments, Hooks, IdleWait, Inner, Observer, OwnLine, RecursionGuard, Registry, Runtime,
+    Settings, Timers, Tracer, ZeroConcurrency,
 };
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].

@@ -13,7 +13,6 @@ use parking_lot::Mutex;
 use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
 use crate::parts::run_queue::Sleeper;
-use crate::parts::sync::ThreadId;
 
 use super::dispatch::BATCH;
 use super::{Dispatched, FunctionShared, Inner, Runtime};
@@ -74,7 +73,7 @@ impl StopSignal {
         self.inner.workers.lock().push(me.clone());
         Listening {
             stop: &self.inner,
-            id: me.id(),
+            me: me.clone(),
         }
     }
 
@@ -88,13 +87,13 @@ impl StopSignal {
 /// when the loop unwinds).
 struct Listening<'a> {
     stop: &'a StopInner,
-    id: ThreadId,
+    me: Sleeper,
 }
 
 impl Drop for Listening<'_> {
     fn drop(&mut self) {
         let mut workers = self.stop.workers.lock();
-        if let Some(at) = workers.iter().position(|t| t.id() == self.id) {
+        if let Some(at) = workers.iter().position(|s| s.is(&self.me)) {
             workers.swap_remove(at);
         }
     }

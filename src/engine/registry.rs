@@ -1,7 +1,6 @@
 //! The registry of functions: registering, looking up by name, and the reservations
 //! carved out of the account.
 
-use crate::engine::state::OwnLine;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicU64;
@@ -14,7 +13,9 @@ use crate::parts::limiter::ConcurrencyLimiter;
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::rng::SeededRng;
 
-use super::{FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version};
+use super::{
+    FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, OwnLine, Runtime, Version,
+};
 
 /// The functions by name, every function ever registered, and the account's reservations:
 /// the books that registering, deleting and changing limits keep together, behind the

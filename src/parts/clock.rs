@@ -131,8 +131,8 @@ impl fmt::Display for Timestamp {
 /// A custom clock implements [`now`](Clock::now); a virtual one also implements
 /// [`advance_to`](Clock::advance_to) and [`subscribe`](Clock::subscribe) so that the runtime can
 /// move it and parked workers hear when it moved. The crate's two clocks are read inline on
-/// the hot path; a clock of your own is called through its trait object, a few nanoseconds
-/// more per reading.
+/// the hot path; a clock of your own is called through its trait object (an indirect call
+/// per reading).
 pub trait Clock: Send + Sync + 'static {
     /// The current time. Must never go backwards.
     fn now(&self) -> Timestamp;

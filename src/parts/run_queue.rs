@@ -9,11 +9,11 @@
 //! function in it at most once.
 
 use std::collections::VecDeque;
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::parts::sync::{
-    current, fence, park, park_timeout, AtomicBool, AtomicUsize, Mutex, Ordering, Thread, ThreadId,
+    current, fence, park, park_timeout, AtomicBool, AtomicUsize, Mutex, Ordering, Thread,
 };
 
 /// Items ready to run, first in first out, and the threads parked waiting for one.
@@ -131,8 +131,7 @@ impl<T> RunQueue<T> {
             return;
         }
         let mut shared = self.shared.lock();
-        let me = me.id();
-        if let Some(at) = shared.sleepers.iter().position(|s| s.id() == me) {
+        if let Some(at) = shared.sleepers.iter().position(|s| s.is(me)) {
             // In order: the oldest sleeper is woken first (see `take_sleeper`).
             shared.sleepers.remove(at);
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
@@ -210,7 +209,8 @@ pub struct Sleeper {
 #[derive(Debug)]
 struct SleeperInner {
     thread: Thread,
-    /// A waker took this thread out of the sleepers since it last counted itself in.
+    /// Woken (by a waker that took it out of the sleepers, or by a stop) since it last counted
+    /// itself parked.
     woken: AtomicBool,
 }
 
@@ -225,30 +225,39 @@ impl Sleeper {
         }
     }
 
-    /// The thread's id.
-    pub fn id(&self) -> ThreadId {
-        self.inner.thread.id()
+    /// Whether `other` is this sleeper (a clone of it), not merely one of the same thread.
+    pub fn is(&self, other: &Sleeper) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Wakes the thread: its next (or current) [`park`](Self::park) returns, even if its park
-    /// token is used up by other code first.
+    /// Wakes the thread: its current [`park`](Self::park), or its next one before it counts
+    /// itself parked again, returns, even if other code used up its park token first.
     pub fn unpark(&self) {
         self.inner.woken.store(true, Ordering::SeqCst);
         self.inner.thread.unpark();
     }
 
-    /// Parks the calling thread (which must be this sleeper's) unless it was woken since it
-    /// last counted itself parked. Like `std::thread::park`, it may return for no reason.
+    /// Parks the calling thread (this sleeper's) until it is woken
+    /// ([`unpark`](Self::unpark)); at once if it was woken since it last counted itself parked.
+    /// A token left by a wake-up it saw without parking is used up on the way, so the next
+    /// park does not return for it.
     pub fn park(&self) {
-        if !self.inner.woken.load(Ordering::SeqCst) {
+        debug_assert_eq!(current().id(), self.inner.thread.id());
+        while !self.inner.woken.load(Ordering::SeqCst) {
             park();
         }
     }
 
     /// [`park`](Self::park), for at most `timeout`.
-    pub fn park_timeout(&self, timeout: std::time::Duration) {
-        if !self.inner.woken.load(Ordering::SeqCst) {
-            park_timeout(timeout);
+    pub fn park_timeout(&self, timeout: Duration) {
+        debug_assert_eq!(current().id(), self.inner.thread.id());
+        let deadline = Instant::now() + timeout;
+        while !self.inner.woken.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            park_timeout(deadline - now);
         }
     }
 }
