@@ -460,7 +460,7 @@ pub use testing::{
 pub mod __loom {
     pub use crate::parts::limiter::{AccountLevels, AccountLimiter};
     pub use crate::parts::queue::RunToken;
-    pub use crate::parts::run_queue::RunQueue;
+    pub use crate::parts::run_queue::{RunQueue, Sleeper};
     use crate::ConcurrencyLimiter;
 
     /// [`ConcurrencyLimiter::wait_for_slot`]: mark the limiter waited for; whether a slot is

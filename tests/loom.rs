@@ -349,7 +349,7 @@ enum Item {
 /// in the queue twice.
 #[test]
 fn the_run_queue_strands_no_ready_function_and_holds_none_twice() {
-    use event_invoke::__loom::RunQueue;
+    use event_invoke::__loom::{RunQueue, Sleeper};
     model(|| {
         struct State {
             queue: InvocationQueue<u32>,
@@ -366,11 +366,11 @@ fn the_run_queue_strands_no_ready_function_and_holds_none_twice() {
             let (state, run_queue, scheduled) =
                 (state.clone(), run_queue.clone(), scheduled.clone());
             thread::spawn(move || {
-                let me = thread::current();
+                let me = Sleeper::current();
                 let mut done = 0;
                 while done < 2 {
                     let Some(item) = run_queue.pop_or_park(&me) else {
-                        thread::park();
+                        me.park();
                         run_queue.unparked(&me);
                         continue;
                     };
@@ -420,7 +420,7 @@ fn the_run_queue_strands_no_ready_function_and_holds_none_twice() {
 /// good, which loom reports as a deadlock (it returns only once it saw both).
 #[test]
 fn a_parked_worker_always_hears_of_work_and_of_an_earlier_timer() {
-    use event_invoke::__loom::RunQueue;
+    use event_invoke::__loom::{RunQueue, Sleeper};
     use loom::sync::atomic::AtomicBool;
     model(|| {
         let run_queue = Arc::new(RunQueue::new());
@@ -428,7 +428,7 @@ fn a_parked_worker_always_hears_of_work_and_of_an_earlier_timer() {
         let worker = {
             let (run_queue, timer_due) = (run_queue.clone(), timer_due.clone());
             thread::spawn(move || {
-                let me = thread::current();
+                let me = Sleeper::current();
                 let (mut ran, mut fired) = (false, false);
                 while !(ran && fired) {
                     // A worker looks at its timers before it looks at the queue...
@@ -441,7 +441,7 @@ fn a_parked_worker_always_hears_of_work_and_of_an_earlier_timer() {
                         None => {
                             // ... and again once it counts as parked.
                             if !timer_due.load(Ordering::SeqCst) {
-                                thread::park();
+                                me.park();
                             }
                             run_queue.unparked(&me);
                         }
@@ -462,7 +462,7 @@ fn a_parked_worker_always_hears_of_work_and_of_an_earlier_timer() {
 /// work is done once, and no worker is left parked (loom reports that as a deadlock).
 #[test]
 fn items_pushed_together_wake_as_many_parked_workers() {
-    use event_invoke::__loom::RunQueue;
+    use event_invoke::__loom::{RunQueue, Sleeper};
     model(|| {
         let run_queue = Arc::new(RunQueue::new());
         let ran = Arc::new(AtomicUsize::new(0));
@@ -470,7 +470,7 @@ fn items_pushed_together_wake_as_many_parked_workers() {
             .map(|_| {
                 let (run_queue, ran) = (run_queue.clone(), ran.clone());
                 thread::spawn(move || {
-                    let me = thread::current();
+                    let me = Sleeper::current();
                     loop {
                         match run_queue.pop_or_park(&me) {
                             Some(Item::Run) => {
@@ -478,7 +478,7 @@ fn items_pushed_together_wake_as_many_parked_workers() {
                             }
                             Some(Item::Stop) => return,
                             None => {
-                                thread::park();
+                                me.park();
                                 run_queue.unparked(&me);
                             }
                         }
@@ -494,5 +494,37 @@ fn items_pushed_together_wake_as_many_parked_workers() {
         assert_eq!(ran.load(Ordering::SeqCst), 1);
         assert_eq!(run_queue.parked(), 0);
         assert_eq!(run_queue.len(), 0);
+    });
+}
+
+/// A worker counts itself parked, then runs code that parks the thread on its own (a clock of
+/// the caller's that blocks inside `now`): that park returns on the push meant to wake the
+/// worker, and uses up the thread's park token. The worker's own park must still return (the
+/// sleeper's flag says it was woken), or loom reports the worker parked for good.
+#[test]
+fn a_wake_up_whose_park_token_other_code_used_up_still_reaches_the_worker() {
+    use event_invoke::__loom::{RunQueue, Sleeper};
+    model(|| {
+        let run_queue = Arc::new(RunQueue::new());
+        let worker = {
+            let run_queue = run_queue.clone();
+            thread::spawn(move || {
+                let me = Sleeper::current();
+                loop {
+                    match run_queue.pop_or_park(&me) {
+                        Some(item) => return item,
+                        None => {
+                            // Other code on this thread: only the push unparks it.
+                            thread::park();
+                            me.park();
+                            run_queue.unparked(&me);
+                        }
+                    }
+                }
+            })
+        };
+        run_queue.push(Item::Run);
+        assert_eq!(worker.join().unwrap(), Item::Run);
+        assert_eq!(run_queue.parked(), 0);
     });
 }

@@ -13,7 +13,7 @@ use super::FaultSeam;
 use crate::observe::TraceEvent;
 #[cfg(feature = "model")]
 use crate::parts::clock::ManualClock;
-use crate::parts::clock::{Clock, SystemClock};
+use crate::parts::clock::{Clock, RuntimeClock, SystemClock};
 use crate::parts::error::Error;
 use crate::parts::limiter::AccountLimiter;
 use crate::parts::record::InvocationRecord;
@@ -23,8 +23,8 @@ use std::marker::PhantomData;
 
 use super::ConcurrencyLimitExceeded;
 use super::{
-    Environments, Hooks, IdleWait, Inner, Observer, RecursionGuard, Registry, Runtime, Settings,
-    Timers, Tracer, ZeroConcurrency,
+    Environments, Hooks, IdleWait, Inner, Observer, OwnLine, RecursionGuard, Registry, Runtime,
+    Settings, Timers, Tracer, ZeroConcurrency,
 };
 
 /// Settings for a [`Runtime`]; see [`Runtime::builder`].
@@ -52,7 +52,7 @@ use super::{
 pub struct RuntimeBuilder<P, R> {
     /// The caller's clock; without one, `build` makes a [`SystemClock`] (or, in model mode, a
     /// `ManualClock`): a clock is only made when none was given.
-    pub(crate) clock: Option<Arc<dyn Clock>>,
+    pub(crate) clock: Option<RuntimeClock>,
     pub(crate) account_concurrency: u32,
     pub(crate) unreserved_floor: u32,
     pub(crate) zero_concurrency: ZeroConcurrency,
@@ -112,7 +112,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
     /// The clock (default [`SystemClock`](crate::SystemClock)). Pass a
     /// [`ManualClock`](crate::ManualClock) clone for virtual time.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Arc::new(clock));
+        self.clock = Some(RuntimeClock::new(clock));
         self
     }
 
@@ -224,7 +224,9 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             .map_or(Executor::Threads(PhantomData), Executor::Virtual);
         #[cfg(not(feature = "model"))]
         let executor = Executor::Threads(PhantomData);
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
+        let clock = self
+            .clock
+            .unwrap_or_else(|| RuntimeClock::System(SystemClock::new()));
         let is_virtual = clock.is_virtual();
         let inner = Arc::new(Inner {
             clock,
@@ -243,7 +245,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
             run_queue: RunQueue::new(),
             timers: Timers::new(),
             slot_waiters: Mutex::new(Vec::new()),
-            outstanding: AtomicU64::new(0),
+            outstanding: OwnLine(AtomicU64::new(0)),
             idle: IdleWait::default(),
             dead_letters: Mutex::new(Vec::new()),
             hooks: Hooks {
@@ -275,7 +277,7 @@ impl<P: Send + 'static, R: Send + 'static> RuntimeBuilder<P, R> {
         if let Some(v) = &self.virtual_time {
             v.validate()?;
             match &self.clock {
-                None => self.clock = Some(Arc::new(ManualClock::new())),
+                None => self.clock = Some(RuntimeClock::Manual(ManualClock::new())),
                 Some(clock) if !clock.is_virtual() => {
                     return Err(Error::InvalidConfig {
                         field: "clock",

@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use crate::parts::clock::Timestamp;
 use crate::parts::error::Error;
-use crate::parts::sync::{self as wait, Thread, ThreadId};
+use crate::parts::run_queue::Sleeper;
 
 use super::dispatch::BATCH;
 use super::{Dispatched, FunctionShared, Inner, Runtime};
@@ -45,7 +45,7 @@ struct StopInner {
     stopped: AtomicBool,
     /// The threads running a worker loop on this signal: `stop` unparks each. A worker joins
     /// before it first reads `stopped`, so either it reads `true` or `stop` finds it here.
-    workers: Mutex<Vec<Thread>>,
+    workers: Mutex<Vec<Sleeper>>,
 }
 
 impl StopSignal {
@@ -69,11 +69,11 @@ impl StopSignal {
     }
 
     /// Counts `me` among the threads `stop` unparks, until the guard drops.
-    fn listen(&self, me: &Thread) -> Listening<'_> {
+    fn listen(&self, me: &Sleeper) -> Listening<'_> {
         self.inner.workers.lock().push(me.clone());
         Listening {
             stop: &self.inner,
-            id: me.id(),
+            me: me.clone(),
         }
     }
 
@@ -87,13 +87,13 @@ impl StopSignal {
 /// when the loop unwinds).
 struct Listening<'a> {
     stop: &'a StopInner,
-    id: ThreadId,
+    me: Sleeper,
 }
 
 impl Drop for Listening<'_> {
     fn drop(&mut self) {
         let mut workers = self.stop.workers.lock();
-        if let Some(at) = workers.iter().position(|t| t.id() == self.id) {
+        if let Some(at) = workers.iter().position(|s| s.is(&self.me)) {
             workers.swap_remove(at);
         }
     }
@@ -247,7 +247,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// [`run_until_idle`](Self::run_until_idle) on one thread instead.
     pub fn run_worker(&self, stop: &StopSignal) -> u64 {
         let _worker = WorkerThread::enter();
-        let me = wait::current();
+        let me = Sleeper::current();
         let _listening = stop.listen(&me);
         let inner = &self.inner;
         let mut dispatched = 0;
@@ -271,9 +271,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             let now = inner.clock.now();
             if next > now.as_nanos() && !stop.is_stopped() {
                 if inner.is_virtual || next == u64::MAX {
-                    wait::park();
+                    me.park();
                 } else {
-                    wait::park_timeout(Timestamp::from_nanos(next) - now);
+                    me.park_timeout(Timestamp::from_nanos(next) - now);
                 }
             }
             inner.run_queue.unparked(&me);
@@ -389,7 +389,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut dispatched = 0;
         let mut batch = Vec::with_capacity(BATCH);
         // The calling thread's handle, read the first time it parks.
-        let mut me: Option<Thread> = None;
+        let mut me: Option<Sleeper> = None;
         loop {
             let now = inner.clock.now();
             self.due_in_virtual_time(now);
@@ -426,14 +426,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
             // A real clock: wait for the target, or for a function another thread schedules.
             // Counted as parked so that a thread arming an earlier timer unparks us too.
-            let me = me.get_or_insert_with(wait::current);
+            let me = me.get_or_insert_with(Sleeper::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
                 dispatched += self.step_batch(&f, &mut batch);
                 continue;
             }
             // Unless a timer was armed meanwhile: then look again at once.
             if inner.timers.next_nanos() == timers_seen {
-                wait::park_timeout(target - now);
+                me.park_timeout(target - now);
             }
             inner.run_queue.unparked(&*me);
         }

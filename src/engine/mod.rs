@@ -61,6 +61,6 @@ pub(crate) use registry::Registry;
 pub(crate) use slots::OwnedSlots;
 pub(crate) use slots::Slots;
 pub(crate) use state::{
-    FnState, FunctionShared, Hooks, IdleWait, Inner, Observer, Settings, Tracer, Version,
+    FnState, FunctionShared, Hooks, IdleWait, Inner, Observer, OwnLine, Settings, Tracer, Version,
 };
 pub(crate) use timers::Timers;

@@ -14,7 +14,7 @@ use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::rng::SeededRng;
 
 use super::{
-    Counters, FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, Runtime, Version,
+    FnState, Function, FunctionConfig, FunctionHandle, FunctionShared, OwnLine, Runtime, Version,
 };
 
 /// The functions by name, every function ever registered, and the account's reservations:
@@ -201,7 +201,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let shared = Arc::new(FunctionShared {
             index,
             name: Arc::clone(&name),
-            state: Mutex::new(FnState {
+            state: OwnLine(Mutex::new(FnState {
                 queue,
                 seq: 0,
                 received: 0,
@@ -212,11 +212,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 #[cfg(feature = "model")]
                 poller_until: None,
                 current: Arc::new(Version::new(handler, 1, config)),
-            }),
+            })),
             limiter: Arc::new(ConcurrencyLimiter::new(limit)),
-            counters: Counters::default(),
+            counters: OwnLine::default(),
             epoch: AtomicU64::new(0),
-            recent_ns: AtomicU64::new(u64::MAX),
+            recent_ns: OwnLine(AtomicU64::new(u64::MAX)),
             rng: Mutex::new(SeededRng::new(
                 self.inner
                     .settings

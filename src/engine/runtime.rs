@@ -185,7 +185,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// The runtime's clock.
     pub fn clock(&self) -> &dyn Clock {
-        &*self.inner.clock
+        self.inner.clock.as_dyn()
     }
 
     pub(crate) fn zero_concurrency(&self) -> ZeroConcurrency {

@@ -9,7 +9,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
-use crate::parts::clock::{duration_nanos, Clock, Timestamp};
+use crate::parts::clock::{duration_nanos, RuntimeClock, Timestamp};
 use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
 use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
@@ -86,18 +86,18 @@ pub(crate) struct FnState<P, R> {
 pub(crate) struct FunctionShared<P, R> {
     pub(crate) index: u32,
     pub(crate) name: Arc<str>,
-    pub(crate) state: Mutex<FnState<P, R>>,
+    pub(crate) state: OwnLine<Mutex<FnState<P, R>>>,
     /// Reserved concurrency, or unlimited (then it only counts this function's executions).
     /// In an `Arc` so that model mode can keep an execution's permit until its virtual end.
     pub(crate) limiter: Arc<ConcurrencyLimiter>,
-    pub(crate) counters: Counters,
+    pub(crate) counters: OwnLine<Counters>,
     pub(crate) rng: Mutex<SeededRng>,
     /// Bumped by every operator call that must reach events a worker already took in a batch
     /// (pause, delete, code and settings updates): the worker gives the rest back.
     pub(crate) epoch: AtomicU64,
     /// Recent mean handler time in nanoseconds (`u64::MAX`: not measured since the code last
     /// changed), which decides whether the function's events are batched.
-    pub(crate) recent_ns: AtomicU64,
+    pub(crate) recent_ns: OwnLine<AtomicU64>,
     /// Execution environments made (only counted when environments are modelled).
     pub(crate) environments: AtomicU64,
     /// Draws of the cost model (model mode), apart from `rng` so that a cost model does not
@@ -110,7 +110,7 @@ pub(crate) type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sy
 pub(crate) type Tracer = Box<dyn Fn(&TraceEvent<'_>) + Send + Sync>;
 
 pub(crate) struct Inner<P, R> {
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) clock: RuntimeClock,
     pub(crate) is_virtual: bool,
     pub(crate) registry: RwLock<Registry<P, R>>,
     /// The account's and the unreserved pool's slots (one word), in an `Arc` like functions'
@@ -128,7 +128,7 @@ pub(crate) struct Inner<P, R> {
     /// limiter it marked ([`ConcurrencyLimiter::wait_for_slot`]) is given back.
     pub(crate) slot_waiters: Mutex<Vec<Arc<FunctionShared<P, R>>>>,
     /// Events accepted and not yet ended.
-    pub(crate) outstanding: AtomicU64,
+    pub(crate) outstanding: OwnLine<AtomicU64>,
     /// Where `wait_idle` waits for `outstanding` to reach 0.
     pub(crate) idle: IdleWait,
     pub(crate) dead_letters: Mutex<Vec<InvocationRecord<P, R>>>,
@@ -167,4 +167,18 @@ pub(crate) struct IdleWait {
 pub(crate) struct Hooks<P, R> {
     pub(crate) observer: Option<Observer<P, R>>,
     pub(crate) tracer: Option<Tracer>,
+}
+
+/// A value on cache lines of its own (128 bytes: the pair of lines x86 prefetches together),
+/// for state that one core writes while another reads its neighbours.
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct OwnLine<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }

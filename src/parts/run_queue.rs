@@ -9,8 +9,12 @@
 //! function in it at most once.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::parts::sync::{fence, AtomicUsize, Mutex, Ordering, Thread};
+use crate::parts::sync::{
+    current, fence, park, park_timeout, AtomicBool, AtomicUsize, Mutex, Ordering, Thread,
+};
 
 /// Items ready to run, first in first out, and the threads parked waiting for one.
 pub struct RunQueue<T> {
@@ -24,7 +28,7 @@ struct Shared<T> {
     ready: VecDeque<T>,
     /// Threads parked (or about to park) until an item comes; each is unparked at most once
     /// per registration, by whoever takes it out of this list.
-    sleepers: Vec<Thread>,
+    sleepers: Vec<Sleeper>,
 }
 
 impl<T> std::fmt::Debug for RunQueue<T> {
@@ -64,8 +68,8 @@ impl<T> RunQueue<T> {
             }
             self.take_sleeper(&mut shared)
         };
-        if let Some(thread) = sleeper {
-            thread.unpark();
+        if let Some(sleeper) = sleeper {
+            sleeper.unpark();
         }
     }
 
@@ -79,12 +83,12 @@ impl<T> RunQueue<T> {
             let added = shared.ready.len() - before;
             // The oldest sleepers, as `take_sleeper` takes them.
             let wake = added.min(shared.sleepers.len());
-            let woken: Vec<Thread> = shared.sleepers.drain(..wake).collect();
+            let woken: Vec<Sleeper> = shared.sleepers.drain(..wake).collect();
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
             woken
         };
-        for thread in woken {
-            thread.unpark();
+        for sleeper in woken {
+            sleeper.unpark();
         }
     }
 
@@ -95,16 +99,18 @@ impl<T> RunQueue<T> {
     }
 
     /// The oldest item; or, when there is none, counts `me` (the calling thread) as parked, in
-    /// the same step. After `None` the caller parks (`std::thread::park`, with a timeout if it
+    /// the same step. After `None` the caller parks ([`Sleeper::park`], with a timeout if it
     /// likes), and once awake, for whatever reason, calls [`unparked`](Self::unparked) before
     /// looking again. A push after this call unparks a parked thread, so the caller's park
     /// returns (at once if the push came first).
     #[inline]
-    pub fn pop_or_park(&self, me: &Thread) -> Option<T> {
+    pub fn pop_or_park(&self, me: &Sleeper) -> Option<T> {
         let mut shared = self.shared.lock();
         if let Some(item) = shared.ready.pop_front() {
             return Some(item);
         }
+        // A wake-up from before this registration is not for it.
+        me.inner.woken.store(false, Ordering::SeqCst);
         shared.sleepers.push(me.clone());
         self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
         drop(shared);
@@ -118,15 +124,14 @@ impl<T> RunQueue<T> {
     /// as parked. Call it after every park that followed a [`pop_or_park`](Self::pop_or_park)
     /// returning `None`, and before that call again.
     #[inline]
-    pub fn unparked(&self, me: &Thread) {
+    pub fn unparked(&self, me: &Sleeper) {
         // Cheap when a push took us out already: nobody is parked at all. (We counted
         // ourselves in; only a later removal of every sleeper can make this read 0.)
         if self.parked.load(Ordering::SeqCst) == 0 {
             return;
         }
         let mut shared = self.shared.lock();
-        let me = me.id();
-        if let Some(at) = shared.sleepers.iter().position(|t| t.id() == me) {
+        if let Some(at) = shared.sleepers.iter().position(|s| s.is(me)) {
             // In order: the oldest sleeper is woken first (see `take_sleeper`).
             shared.sleepers.remove(at);
             self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
@@ -145,8 +150,8 @@ impl<T> RunQueue<T> {
         }
         let sleeper = self.take_sleeper(&mut self.shared.lock());
         match sleeper {
-            Some(thread) => {
-                thread.unpark();
+            Some(sleeper) => {
+                sleeper.unpark();
                 true
             }
             None => false,
@@ -176,13 +181,84 @@ impl<T> RunQueue<T> {
     /// work goes to the threads that parked before that timer (sleeping with no deadline, or
     /// a later one) and the thread that knows it stays parked for it.
     #[inline]
-    fn take_sleeper(&self, shared: &mut Shared<T>) -> Option<Thread> {
+    fn take_sleeper(&self, shared: &mut Shared<T>) -> Option<Sleeper> {
         if shared.sleepers.is_empty() {
             return None;
         }
-        let thread = shared.sleepers.remove(0);
+        let sleeper = shared.sleepers.remove(0);
         self.parked.store(shared.sleepers.len(), Ordering::SeqCst);
-        Some(thread)
+        Some(sleeper)
+    }
+}
+
+/// A thread that parks on a [`RunQueue`], with a wake-up of its own.
+///
+/// `std::thread`'s park token is shared with all code the thread runs, and a park anywhere
+/// uses it up: a [`Clock`](crate::Clock) of the caller's that parked inside `now` (a blocking
+/// receive parks too), read between counting the thread parked and parking, could take the
+/// token of the push meant to wake it, and the thread, already out of the sleepers, would sleep
+/// on. So whoever wakes a sleeper first sets its `woken` flag, then unparks it; a sleeper parks
+/// only while the flag is down, and the flag goes down each time it counts itself parked
+/// ([`RunQueue::pop_or_park`]). A wake-up whose token was used up elsewhere still finds the
+/// flag up.
+#[derive(Clone, Debug)]
+pub struct Sleeper {
+    inner: Arc<SleeperInner>,
+}
+
+#[derive(Debug)]
+struct SleeperInner {
+    thread: Thread,
+    /// Woken (by a waker that took it out of the sleepers, or by a stop) since it last counted
+    /// itself parked.
+    woken: AtomicBool,
+}
+
+impl Sleeper {
+    /// The calling thread.
+    pub fn current() -> Self {
+        Sleeper {
+            inner: Arc::new(SleeperInner {
+                thread: current(),
+                woken: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Whether `other` is this sleeper (a clone of it), not merely one of the same thread.
+    pub fn is(&self, other: &Sleeper) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Wakes the thread: its current [`park`](Self::park), or its next one before it counts
+    /// itself parked again, returns, even if other code used up its park token first.
+    pub fn unpark(&self) {
+        self.inner.woken.store(true, Ordering::SeqCst);
+        self.inner.thread.unpark();
+    }
+
+    /// Parks the calling thread (this sleeper's) until it is woken
+    /// ([`unpark`](Self::unpark)); at once if it was woken since it last counted itself parked.
+    /// A token left by a wake-up it saw without parking is used up on the way, so the next
+    /// park does not return for it.
+    pub fn park(&self) {
+        debug_assert_eq!(current().id(), self.inner.thread.id());
+        while !self.inner.woken.load(Ordering::SeqCst) {
+            park();
+        }
+    }
+
+    /// [`park`](Self::park), for at most `timeout`.
+    pub fn park_timeout(&self, timeout: Duration) {
+        debug_assert_eq!(current().id(), self.inner.thread.id());
+        let deadline = Instant::now() + timeout;
+        while !self.inner.woken.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            park_timeout(deadline - now);
+        }
     }
 }
 
@@ -192,7 +268,7 @@ mod tests {
     use std::thread;
     use std::time::Duration;
 
-    use super::RunQueue;
+    use super::{RunQueue, Sleeper};
 
     #[test]
     fn items_come_out_in_the_order_they_went_in() {
@@ -209,7 +285,7 @@ mod tests {
     #[test]
     fn a_thread_that_found_nothing_counts_as_parked_until_it_says_it_is_awake() {
         let q: RunQueue<u32> = RunQueue::new();
-        let me = thread::current();
+        let me = Sleeper::current();
         assert_eq!(q.pop_or_park(&me), None);
         assert_eq!(q.parked(), 1);
         q.unparked(&me);
@@ -226,12 +302,12 @@ mod tests {
         let worker = {
             let q = Arc::clone(&q);
             thread::spawn(move || {
-                let me = thread::current();
+                let me = Sleeper::current();
                 loop {
                     if let Some(item) = q.pop_or_park(&me) {
                         return item;
                     }
-                    thread::park();
+                    me.park();
                     q.unparked(&me);
                 }
             })
@@ -247,9 +323,9 @@ mod tests {
     #[test]
     fn pushing_many_wakes_as_many_parked_threads_as_items() {
         let q: RunQueue<u32> = RunQueue::new();
-        let me = thread::current();
+        let me = Sleeper::current();
         assert_eq!(q.pop_or_park(&me), None);
-        let other = thread::spawn(thread::current).join().unwrap();
+        let other = thread::spawn(Sleeper::current).join().unwrap();
         assert_eq!(q.pop_or_park(&other), None);
         assert_eq!(q.parked(), 2);
         q.push_all([1]);

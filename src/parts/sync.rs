@@ -2,15 +2,15 @@
 //! when model checking (`--cfg loom`).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::thread::{current, park, Thread, ThreadId};
+pub(crate) use loom::thread::{current, park, Thread};
 #[cfg(not(loom))]
 pub(crate) use parking_lot::Mutex;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::thread::{current, park, park_timeout, Thread, ThreadId};
+pub(crate) use std::thread::{current, park, park_timeout, Thread};
 
 /// loom has no timed park; a timed-out park is a wake-up for no reason, which callers handle.
 #[cfg(loom)]
