@@ -550,7 +550,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             ..FunctionMetrics::default()
         };
         {
-            let st = f.state.lock();
+            // With the events on their way in the inbox: received and queued.
+            let st = f.lock();
             m.events_received = st.received;
             m.queue_ready = st.queue.ready_len() as u64;
             m.queue_delayed = st.queue.delayed_len() as u64;

@@ -40,8 +40,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn pause_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let expiry = {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             st.paused = true;
+            // The inbox closes: from now on invokes are decided under the lock, and held.
+            f.take_arrivals(&mut st);
             // Kept by age too while held, so that they age out at O(log n) each.
             st.queue.hold();
             f.epoch.fetch_add(1, Ordering::SeqCst);
@@ -61,12 +63,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn resume_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let now = self.now();
-        let mut st = f.state.lock();
+        let mut st = f.lock();
         st.paused = false;
         st.queue.release();
+        // The inbox opens again.
+        f.take_arrivals(&mut st);
         st.queue.promote_due(now);
         let runnable = st.queue.ready_len() > 0;
-        if st.token.claim(runnable) {
+        if f.claim_token(runnable) {
             drop(st);
             self.inner.schedule(f);
         }
@@ -161,12 +165,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !reg.is_live(f) {
             return Err(Error::FunctionDeleted(name.to_string()));
         }
-        let mut st = f.state.lock();
+        let mut st = f.lock();
         self.check_destinations(&reg, name, &config)?;
         let old = st.current.config.reserved_concurrency.unwrap_or(0);
         let new = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
+        // The inbox's room, to the new capacity.
+        f.take_arrivals(&mut st);
         reg.reserve(old, new);
         self.inner.account.set_unreserved_limit(reg.unreserved());
         f.limiter.set_limit(
@@ -187,10 +193,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         } else {
             None
         };
-        let wake = {
-            let runnable = !st.paused && st.queue.ready_len() > 0;
-            st.token.claim(runnable)
-        };
+        let wake = f.claim_token(!st.paused && st.queue.ready_len() > 0);
         drop(st);
         drop(reg);
         if wake {
@@ -287,7 +290,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> (usize, usize) {
         let (removed, version) = {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             let removed = st.queue.remove_where(pred);
             // In hand until each is recorded, so the books balance meanwhile.
             f.counters
@@ -322,7 +325,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         request_id: RequestId,
         edit: impl FnOnce(&mut P),
     ) -> bool {
-        f.state.lock().queue.edit(request_id, edit)
+        f.lock().queue.edit(request_id, edit)
     }
 
     /// A view of function `name`'s waiting events: ready ones in order, then delayed ones by
@@ -332,7 +335,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn queue_snapshot_shared(&self, f: &Arc<FunctionShared<P, R>>) -> Vec<EventInfo> {
-        let st = f.state.lock();
+        let st = f.lock();
         let mut events = st.queue.snapshot();
         if st.paused {
             for e in &mut events {
@@ -357,7 +360,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         read: impl FnOnce(&InvocationQueue<P>) -> T,
     ) -> T {
-        read(&f.state.lock().queue)
+        read(&f.lock().queue)
     }
 
     /// Deletes function `name`. Its waiting events end as `FunctionDeleted` (records to its
@@ -392,8 +395,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.inner.wake_slot_waiters();
         }
         let (removed, version) = {
-            let mut st = f.state.lock();
+            let mut st = f.lock();
             st.deleted = true;
+            // The inbox closes: later invokes are refused under the lock.
+            f.take_arrivals(&mut st);
             f.epoch.fetch_add(1, Ordering::SeqCst);
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a

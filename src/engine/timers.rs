@@ -171,7 +171,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// A timer of `f` came due: promote its due retries; if it is paused, end the held events
     /// that aged out and arm the next expiry.
     pub(crate) fn on_timer(&self, f: &Arc<FunctionShared<P, R>>, now: Timestamp) {
-        let mut st = f.state.lock();
+        // With the events that arrived: a due retry joins the ready line behind them.
+        let mut st = f.lock();
         if st.deleted {
             return;
         }
@@ -206,7 +207,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
         } else {
             let runnable = st.queue.ready_len() > 0;
-            if st.token.claim(runnable) {
+            if f.claim_token(runnable) {
                 drop(st);
                 self.inner.schedule(f);
             }

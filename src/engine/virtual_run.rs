@@ -252,7 +252,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             st.queue.promote_due(now);
             if st.queue.ready_len() > 0
                 && self.slot_free(f, &st.current, now)
-                && st.token.claim(true)
+                && f.claim_token(true)
             {
                 self.inner.schedule(f);
             }
@@ -311,9 +311,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     payload,
                 });
             }
-            st.seq += 1;
             st.arriving += 1;
-            RequestId::new(f.index, st.seq)
+            RequestId::new(f.index, f.inbox.lock().next_seq())
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
