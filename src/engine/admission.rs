@@ -249,13 +249,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// The hot path of every invoke: the event joins the function's inbox, under the inbox's
-    /// own lock, not the function's (a worker taking events never holds it up), with no
-    /// allocation but the inbox's slot and a run-queue send only when the function was not
-    /// already scheduled. When the inbox has no room (the function is paused or deleted, its
-    /// queue near full, model mode, fault injection) admission is decided under the
-    /// function's lock instead ([`enqueue_locked`](Self::enqueue_locked)). `place` is where
-    /// the event starts in its chain (see [`Place`]).
+    /// The hot path of every invoke (prototype C).
     #[inline(always)]
     pub(crate) fn enqueue(
         &self,
@@ -264,21 +258,28 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
-        if !f.unlocked_admission {
-            return self.enqueue_locked(f, payload, place, now, false);
+        if f.inbox.is_armed() {
+            return self.enqueue_armed(f, payload, place, now);
         }
+        self.admit_locked(f, payload, place, now, false)
+    }
+
+    #[inline(never)]
+    fn enqueue_armed(
+        &self,
+        f: &Arc<FunctionShared<P, R>>,
+        payload: P,
+        place: impl Place<P>,
+        now: Timestamp,
+    ) -> Result<RequestId, InvokeError<P>> {
         let depth = place.depth();
-        // Counted before the event can be taken, so that no worker can end it first.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
         let index = f.index;
         let offered = f.inbox.offer((payload, place), |seq, (payload, place)| {
             place.event(RequestId::new(index, seq), payload, now)
         });
         match offered {
-            Ok((seq, schedule)) => {
-                if schedule {
-                    self.inner.schedule(f);
-                }
+            Ok(seq) => {
                 let id = RequestId::new(index, seq);
                 self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
                 self.observe_time(now);
@@ -288,10 +289,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Admission under the function's lock: the events in the inbox join the queue first (they
-    /// were accepted before this one), then this one is checked against the function's state
-    /// and the queue's capacity. `counted`: the event is already counted outstanding (the
-    /// inbox refused it), and is released if refused here.
     #[inline(never)]
     fn enqueue_locked(
         &self,
@@ -301,17 +298,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
         counted: bool,
     ) -> Result<RequestId, InvokeError<P>> {
-        let refused = match self.admit_locked(f, payload, place, now, counted) {
-            Ok(id) => return Ok(id),
-            Err(refused) => refused,
-        };
-        if counted {
-            self.release_outstanding();
+        match self.admit_locked(f, payload, place, now, counted) {
+            Ok(id) => Ok(id),
+            Err(refused) => {
+                if counted {
+                    self.release_outstanding();
+                }
+                Err(refused)
+            }
         }
-        Err(refused)
     }
 
-    #[inline]
+    #[inline(always)]
     fn admit_locked(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -320,12 +318,11 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         now: Timestamp,
         counted: bool,
     ) -> Result<RequestId, InvokeError<P>> {
-        let mut st = f.state.lock();
-        let mut arrivals = f.inbox.lock();
-        if f.settle(&mut st, &mut arrivals) > 0 {
-            let FnState { queue, spare, .. } = &mut *st;
-            queue.append_arrivals(spare);
-        }
+        let (mut st, contended) = match f.state.try_lock() {
+            Some(st) => (st, false),
+            None => (f.state.lock(), true),
+        };
+        f.take_arrivals(&mut st);
         if st.deleted {
             return Err(InvokeError::FunctionDeleted {
                 name: f.name.to_string(),
@@ -333,21 +330,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             });
         }
         if st.arriving > 0 && st.queue.len() + st.arriving >= st.queue.capacity() {
-            // Model mode: the events still on their way hold their places.
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
                 capacity: st.queue.capacity(),
                 payload,
             });
         }
-        if st.queue.len() >= st.queue.capacity() {
-            return Err(InvokeError::QueueFull {
-                function: f.name.to_string(),
-                capacity: st.queue.capacity(),
-                payload,
-            });
-        }
-        let id = RequestId::new(f.index, arrivals.next_seq());
+        let id = RequestId::new(f.index, st.seq + 1);
         let depth = place.depth();
         let event = place.event(id, payload, now);
         if let Err(event) = st.queue.push(event) {
@@ -357,19 +346,18 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 payload: event.into_payload(),
             });
         }
+        st.seq += 1;
         st.received += 1;
         if !counted {
-            // Counted before the lock is released, so no worker can end the event first.
             self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
         }
         let schedule = {
             let runnable = !st.paused;
-            runnable && arrivals.token().claim(true)
+            st.token.claim(runnable)
         };
-        // The room left, now that this event took one place.
-        f.settle(&mut st, &mut arrivals);
-        drop(arrivals);
-        // Read only when needed: the settings sit behind another pointer.
+        if contended && f.unlocked_admission && !st.paused {
+            f.arm(&mut st);
+        }
         let expiry = (st.paused && st.queue.len() == 1)
             .then(|| now + st.current.config.retry.maximum_event_age());
         drop(st);
@@ -391,12 +379,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     pub(crate) fn joined_queue(
         &self,
         f: &Arc<FunctionShared<P, R>>,
-        st: parking_lot::MutexGuard<'_, FnState<P, R>>,
+        mut st: parking_lot::MutexGuard<'_, FnState<P, R>>,
         id: RequestId,
         now: Timestamp,
         depth: u32,
     ) {
-        let schedule = f.claim_token(!st.paused);
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
         // Read only when needed: the settings sit behind another pointer.
         let expiry = (st.paused && st.queue.len() == 1)
             .then(|| now + st.current.config.retry.maximum_event_age());
@@ -434,15 +425,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             return Err(InvokeSyncError::ModelMode(f.name.to_string()));
         }
         let (version, id) = {
-            let st = f.state.lock();
+            let mut st = f.state.lock();
             if st.deleted {
                 return Err(InvokeSyncError::FunctionDeleted(f.name.to_string()));
             }
             if st.paused {
                 return Err(InvokeSyncError::Paused(f.name.to_string()));
             }
-            let seq = f.inbox.lock().next_seq();
-            (Arc::clone(&st.current), RequestId::new(f.index, seq))
+            st.seq += 1;
+            (Arc::clone(&st.current), RequestId::new(f.index, st.seq))
         };
         let now = self.inner.clock.now();
         let Some(slots) = self.acquire_slots(f, &version, now) else {

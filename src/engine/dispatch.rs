@@ -195,16 +195,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
-                f.drop_token();
+                f.drop_token(&mut st);
                 return None;
             }
-            // Every event that arrived counts for the batch, as it would in the queue.
             f.take_arrivals(&mut st);
             st.queue.promote_due(now);
             // Model mode: a poller that backed off after a throttle waits for a free slot.
             #[cfg(feature = "model")]
             if self.poller_waits(f, &mut st, now) {
-                f.drop_token();
+                f.drop_token(&mut st);
                 return None;
             }
             if self.inner.settings.wait_for_slots && st.queue.ready_len() > 0 {
@@ -219,7 +218,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 None => st.queue.pop_due(now),
             };
             let Some(event) = event else {
-                // Unless events arrived since: then the function goes on.
                 if f.keep_token(&mut st, false) {
                     drop(st);
                     self.inner.schedule(f);
@@ -280,21 +278,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
-                f.drop_token();
+                f.drop_token(&mut st);
                 return None;
             }
             #[cfg(feature = "model")]
             if self.poller_waits(f, &mut st, now) {
-                f.drop_token();
+                f.drop_token(&mut st);
                 return None;
             }
-            // The events that arrived join the queue when one of them may be next; the inbox
-            // then stays locked until the step knows whether the function stays scheduled
-            // (nothing can arrive meanwhile: one lock of it, not two).
-            let mut arrivals = st
-                .queue
-                .wants_arrivals(now)
-                .then(|| f.lock_arrivals(&mut st));
+            if st.queue.wants_arrivals(now) {
+                f.take_arrivals(&mut st);
+            }
             // Wait mode: the slot first (see `take_batch`).
             // Due retries are promoted here only when no event is ready without them: the pop
             // below promotes them anyway, and a due retry's timer (`on_timer`) has usually
@@ -312,13 +306,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
             };
             let Some(event) = event else {
-                // Unless events arrived since: then the function goes on.
-                let more = match arrivals.as_mut() {
-                    Some(arrivals) => arrivals.token().keep(false),
-                    None => f.keep_token(&mut st, false),
-                };
-                drop(arrivals);
-                if more {
+                if f.keep_token(&mut st, false) {
                     drop(st);
                     self.inner.schedule(f);
                 }
@@ -326,12 +314,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             };
             let more = {
                 let runnable = st.queue.ready_len() > 0;
-                match arrivals.as_mut() {
-                    Some(arrivals) => arrivals.token().keep(runnable),
-                    None => f.keep_token(&mut st, runnable),
-                }
+                f.keep_token(&mut st, runnable)
             };
-            drop(arrivals);
             // Counted under the lock so that queued + in hand never misses the event.
             f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
             (event, Arc::clone(&st.current), more)

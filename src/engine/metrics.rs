@@ -550,7 +550,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             ..FunctionMetrics::default()
         };
         {
-            // With the events on their way in the inbox: received and queued.
             let st = f.lock();
             m.events_received = st.received;
             m.queue_ready = st.queue.ready_len() as u64;

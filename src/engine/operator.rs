@@ -42,8 +42,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let expiry = {
             let mut st = f.lock();
             st.paused = true;
-            // The inbox closes: from now on invokes are decided under the lock, and held.
-            f.take_arrivals(&mut st);
+            f.disarm(&mut st);
             // Kept by age too while held, so that they age out at O(log n) each.
             st.queue.hold();
             f.epoch.fetch_add(1, Ordering::SeqCst);
@@ -66,11 +65,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut st = f.lock();
         st.paused = false;
         st.queue.release();
-        // The inbox opens again.
-        f.take_arrivals(&mut st);
         st.queue.promote_due(now);
         let runnable = st.queue.ready_len() > 0;
-        if f.claim_token(runnable) {
+        if st.token.claim(runnable) {
             drop(st);
             self.inner.schedule(f);
         }
@@ -171,8 +168,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let new = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
-        // The inbox's room, to the new capacity.
-        f.take_arrivals(&mut st);
+        f.disarm(&mut st);
         reg.reserve(old, new);
         self.inner.account.set_unreserved_limit(reg.unreserved());
         f.limiter.set_limit(
@@ -193,7 +189,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         } else {
             None
         };
-        let wake = f.claim_token(!st.paused && st.queue.ready_len() > 0);
+        let wake = {
+            let runnable = !st.paused && st.queue.ready_len() > 0;
+            st.token.claim(runnable)
+        };
         drop(st);
         drop(reg);
         if wake {
@@ -397,8 +396,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (removed, version) = {
             let mut st = f.lock();
             st.deleted = true;
-            // The inbox closes: later invokes are refused under the lock.
-            f.take_arrivals(&mut st);
+            f.disarm(&mut st);
             f.epoch.fetch_add(1, Ordering::SeqCst);
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a

@@ -547,7 +547,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         st.queue.push_unbounded(copy);
         bump(&f.counters.duplicates);
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let schedule = f.claim_token(!st.paused);
+        let schedule = {
+            let runnable = !st.paused;
+            st.token.claim(runnable)
+        };
         drop(st);
         if schedule {
             self.inner.schedule(f);

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::parts::error::Error;
-use crate::parts::inbox::Inbox;
 use crate::parts::limiter::ConcurrencyLimiter;
-use crate::parts::queue::InvocationQueue;
+use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::rng::SeededRng;
 
 use super::{
@@ -204,7 +203,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             name: Arc::clone(&name),
             state: Mutex::new(FnState {
                 queue,
+                seq: 0,
                 received: 0,
+                token: RunToken::new(),
                 spare: Vec::new(),
                 paused: false,
                 deleted: false,
@@ -213,7 +214,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 poller_until: None,
                 current: Arc::new(Version::new(handler, 1, config)),
             }),
-            inbox: Inbox::new(),
+            inbox: crate::parts::inbox::Inbox::new(),
             unlocked_admission: !self.inner.executor.is_virtual() && self.inner.faults.is_none(),
             limiter: Arc::new(ConcurrencyLimiter::new(limit)),
             counters: Counters::default(),
@@ -232,8 +233,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     .wrapping_add(u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)),
             )),
         });
-        // The inbox's first room: invokes need not take the function's lock from the first.
-        drop(shared.lock());
         reg.insert(&shared, reserved);
         self.inner.account.set_unreserved_limit(reg.unreserved());
         Ok(FunctionHandle {

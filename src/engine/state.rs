@@ -1,7 +1,6 @@
 //! What the engine keeps per function and for the whole runtime: the state every engine module
 //! reads.
 
-use std::ops::DerefMut;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -11,9 +10,9 @@ use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
 use crate::parts::clock::{duration_nanos, Clock, Timestamp};
-use crate::parts::inbox::{Arrivals, Inbox, MOST_ARRIVALS};
+use crate::parts::inbox::{Inbox, MOST_ARRIVALS};
 use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
-use crate::parts::queue::{InvocationQueue, QueuedEvent};
+use crate::parts::queue::{InvocationQueue, QueuedEvent, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
 use crate::parts::run_queue::RunQueue;
@@ -68,11 +67,10 @@ impl<P, R> Version<P, R> {
 /// hot path).
 pub(crate) struct FnState<P, R> {
     pub(crate) queue: InvocationQueue<P>,
-    /// Events accepted, those on their way in the inbox excepted (each is counted when it
-    /// joins the queue: [`FunctionShared::lock`] counts them all).
+    pub(crate) seq: u64,
     pub(crate) received: u64,
-    /// The buffer the inbox's events are swapped into on their way to the queue: kept empty,
-    /// with its room, between swaps.
+    /// Whether this function is in the run queue (or about to be).
+    pub(crate) token: RunToken,
     pub(crate) spare: Vec<QueuedEvent<P>>,
     pub(crate) paused: bool,
     pub(crate) deleted: bool,
@@ -90,15 +88,8 @@ pub(crate) struct FnState<P, R> {
 pub(crate) struct FunctionShared<P, R> {
     pub(crate) index: u32,
     pub(crate) name: Arc<str>,
-    /// The function's own lock: its queue and settings. Whoever reads the queue takes it with
-    /// [`lock`](Self::lock), which moves the events waiting in the inbox in first.
     pub(crate) state: Mutex<FnState<P, R>>,
-    /// Where invokes put new events without the function's lock (see `parts::inbox`), with
-    /// the request ids' sequence and the run token (whether the function is in the run
-    /// queue, or about to be).
     pub(crate) inbox: Inbox<QueuedEvent<P>>,
-    /// Whether invokes may use the inbox at all: not in model mode (arrivals hold places in
-    /// the queue) nor under fault injection (duplicates join the queue under the lock).
     pub(crate) unlocked_admission: bool,
     /// Reserved concurrency, or unlimited (then it only counts this function's executions).
     /// In an `Arc` so that model mode can keep an execution's permit until its virtual end.
@@ -120,9 +111,7 @@ pub(crate) struct FunctionShared<P, R> {
 }
 
 impl<P, R> FunctionShared<P, R> {
-    /// The function's state, locked, with every event that arrived in the inbox moved into
-    /// its queue: what whoever reads or changes the queue takes (views, purges, edits,
-    /// timers, metrics, operator calls).
+    /// Locked, arrivals moved in.
     #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, FnState<P, R>> {
         let mut st = self.state.lock();
@@ -130,67 +119,73 @@ impl<P, R> FunctionShared<P, R> {
         st
     }
 
-    /// Moves the events that arrived in the inbox into the queue (`st` is the function's
-    /// lock), and gives the inbox its room anew. Call it again after changing what the room
-    /// depends on (pause, resume, delete, the queue's capacity).
+    /// Moves arrivals in and refreshes the room (disarms when there is none).
     #[inline]
     pub(crate) fn take_arrivals(&self, st: &mut FnState<P, R>) {
+        if self.inbox.is_armed() {
+            self.take_arrivals_armed(st);
+        }
+    }
+
+    #[inline(never)]
+    fn take_arrivals_armed(&self, st: &mut FnState<P, R>) {
         let moved = {
-            let mut arrivals = self.inbox.lock();
-            self.settle(st, &mut arrivals)
+            let mut a = self.inbox.lock();
+            let moved = if a.is_empty() {
+                0
+            } else {
+                a.take_into(&mut st.spare)
+            };
+            let room = self.room(st, moved);
+            self.inbox.set(&mut a, room, &mut st.seq);
+            moved
         };
         if moved > 0 {
+            st.received += moved as u64;
             let FnState { queue, spare, .. } = st;
             queue.append_arrivals(spare);
         }
     }
 
-    /// [`take_arrivals`](Self::take_arrivals), keeping the inbox locked: while the caller
-    /// holds it nothing arrives, so it may give the run token back without looking again
-    /// ([`RunToken::keep`](crate::parts::queue::RunToken::keep) on the guard's token).
-    #[inline]
-    pub(crate) fn lock_arrivals(
-        &self,
-        st: &mut FnState<P, R>,
-    ) -> impl DerefMut<Target = Arrivals<QueuedEvent<P>>> + '_ {
-        let mut arrivals = self.inbox.lock();
-        if self.settle(st, &mut arrivals) > 0 {
-            let FnState { queue, spare, .. } = st;
-            queue.append_arrivals(spare);
-        }
-        arrivals
-    }
-
-    /// Takes the inbox's events into `st.spare` (moved into the queue by the caller), counts
-    /// them received, and sets the inbox's room; returns how many.
-    #[inline]
-    pub(crate) fn settle(
-        &self,
-        st: &mut FnState<P, R>,
-        arrivals: &mut Arrivals<QueuedEvent<P>>,
-    ) -> usize {
-        let moved = if arrivals.is_empty() {
-            0
-        } else {
-            arrivals.take_into(&mut st.spare)
+    /// Disarms, with the events that arrived moved in; returns how many.
+    #[inline(never)]
+    pub(crate) fn disarm(&self, st: &mut FnState<P, R>) -> usize {
+        let moved = {
+            let mut a = self.inbox.lock();
+            let moved = if a.is_empty() {
+                0
+            } else {
+                a.take_into(&mut st.spare)
+            };
+            self.inbox.set(&mut a, 0, &mut st.seq);
+            moved
         };
-        st.received += moved as u64;
-        arrivals.set_room(self.room(st, moved));
+        if moved > 0 {
+            st.received += moved as u64;
+            let FnState { queue, spare, .. } = st;
+            queue.append_arrivals(spare);
+        }
         moved
     }
 
-    /// How many events may arrive in the inbox before the lock holder looks again: none
-    /// while admission must be decided under the lock (paused, deleted, model mode, fault
-    /// injection); otherwise the queue's capacity less the events queued, those on their way
-    /// in (`moving`), and those workers hold (in hand: each may come back for a retry or a
-    /// throttle), so that an event admitted through the inbox never finds the queue full.
+    /// Arms the inbox (a producer waited for the lock while the token is out).
+    #[inline(never)]
+    pub(crate) fn arm(&self, st: &mut FnState<P, R>) {
+        if !st.token.is_out() || self.inbox.is_armed() {
+            return;
+        }
+        let room = self.room(st, 0);
+        if room > 0 {
+            let mut a = self.inbox.lock();
+            self.inbox.set(&mut a, room, &mut st.seq);
+        }
+    }
+
     #[inline]
     fn room(&self, st: &FnState<P, R>, moving: usize) -> usize {
         if !self.unlocked_admission || st.paused || st.deleted || st.arriving > 0 {
             return 0;
         }
-        // Read under the function's lock, where events are taken in hand: never below the
-        // events in hand now (an event leaves the hand later, or under the lock too).
         let in_hand =
             usize::try_from(self.counters.in_hand.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
         st.queue
@@ -201,40 +196,22 @@ impl<P, R> FunctionShared<P, R> {
             .min(MOST_ARRIVALS)
     }
 
-    /// Claims the run token when events became `runnable`: `true` when the caller must put
-    /// the function in the run queue (it was not there yet).
-    #[inline]
-    pub(crate) fn claim_token(&self, runnable: bool) -> bool {
-        runnable && self.inbox.lock().token().claim(true)
-    }
-
-    /// A worker holding the run token took an event (or found none), with `st` locked:
-    /// `true` when ready events remain (in the queue, or arrived in the inbox meanwhile:
-    /// moved in) and the caller must put the function in the run queue again; otherwise the
-    /// token goes back, under the inbox's lock, so that the next arrival claims it.
+    /// `st.token.keep(ready)`, disarming first when nothing is ready.
     #[inline]
     pub(crate) fn keep_token(&self, st: &mut FnState<P, R>, ready: bool) -> bool {
-        if ready {
-            // The token is out (this worker holds it): it stays out.
-            return true;
+        if !ready && self.inbox.is_armed() && self.disarm(st) > 0 {
+            return st.token.keep(true);
         }
-        let moved = {
-            let mut arrivals = self.inbox.lock();
-            if arrivals.is_empty() {
-                return arrivals.token().keep(false);
-            }
-            self.settle(st, &mut arrivals)
-        };
-        let FnState { queue, spare, .. } = st;
-        queue.append_arrivals(spare);
-        debug_assert!(moved > 0);
-        true
+        st.token.keep(ready)
     }
 
-    /// A worker found the function paused or deleted: the token goes back until a resume.
+    /// `st.token.drop_token()`, disarmed.
     #[inline]
-    pub(crate) fn drop_token(&self) {
-        self.inbox.lock().token().drop_token();
+    pub(crate) fn drop_token(&self, st: &mut FnState<P, R>) {
+        if self.inbox.is_armed() {
+            self.disarm(st);
+        }
+        st.token.drop_token();
     }
 }
 

@@ -171,7 +171,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// A timer of `f` came due: promote its due retries; if it is paused, end the held events
     /// that aged out and arm the next expiry.
     pub(crate) fn on_timer(&self, f: &Arc<FunctionShared<P, R>>, now: Timestamp) {
-        // With the events that arrived: a due retry joins the ready line behind them.
         let mut st = f.lock();
         if st.deleted {
             return;
@@ -207,7 +206,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             }
         } else {
             let runnable = st.queue.ready_len() > 0;
-            if f.claim_token(runnable) {
+            if st.token.claim(runnable) {
                 drop(st);
                 self.inner.schedule(f);
             }

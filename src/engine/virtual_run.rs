@@ -252,7 +252,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             st.queue.promote_due(now);
             if st.queue.ready_len() > 0
                 && self.slot_free(f, &st.current, now)
-                && f.claim_token(true)
+                && st.token.claim(true)
             {
                 self.inner.schedule(f);
             }
@@ -311,8 +311,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                     payload,
                 });
             }
+            st.seq += 1;
             st.arriving += 1;
-            RequestId::new(f.index, f.inbox.lock().next_seq())
+            RequestId::new(f.index, st.seq)
         };
         // Outstanding from the call on, so that nobody finds the runtime idle meanwhile.
         self.inner.outstanding.fetch_add(1, Ordering::Relaxed);

@@ -1093,6 +1093,12 @@ impl RunToken {
         more_ready
     }
 
+    /// Whether the token is out.
+    #[inline]
+    pub fn is_out(&self) -> bool {
+        self.out
+    }
+
     /// A worker found the function paused or deleted: the token is dropped until a resume.
     #[inline]
     pub fn drop_token(&mut self) {
