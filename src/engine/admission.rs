@@ -249,7 +249,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// The hot path of every invoke (prototype C).
+    /// The hot path of every invoke: one lock of the function's own state, no allocation but
+    /// the queue slot, and a run-queue send only when the function was not already scheduled.
+    /// `place` is where the event starts in its chain (see [`Place`]).
     #[inline(always)]
     pub(crate) fn enqueue(
         &self,
@@ -258,71 +260,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
         let now = self.inner.clock.now();
-        if f.inbox.is_armed() {
-            return self.enqueue_armed(f, payload, place, now);
-        }
-        self.admit_locked(f, payload, place, now, false)
-    }
-
-    #[inline(never)]
-    fn enqueue_armed(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        payload: P,
-        place: impl Place<P>,
-        now: Timestamp,
-    ) -> Result<RequestId, InvokeError<P>> {
-        let depth = place.depth();
-        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        let index = f.index;
-        let offered = f.inbox.offer((payload, place), |seq, (payload, place)| {
-            place.event(RequestId::new(index, seq), payload, now)
-        });
-        match offered {
-            Ok(seq) => {
-                let id = RequestId::new(index, seq);
-                self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
-                self.observe_time(now);
-                Ok(id)
-            }
-            Err((payload, place)) => self.enqueue_locked(f, payload, place, now, true),
-        }
-    }
-
-    #[inline(never)]
-    fn enqueue_locked(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        payload: P,
-        place: impl Place<P>,
-        now: Timestamp,
-        counted: bool,
-    ) -> Result<RequestId, InvokeError<P>> {
-        match self.admit_locked(f, payload, place, now, counted) {
-            Ok(id) => Ok(id),
-            Err(refused) => {
-                if counted {
-                    self.release_outstanding();
-                }
-                Err(refused)
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn admit_locked(
-        &self,
-        f: &Arc<FunctionShared<P, R>>,
-        payload: P,
-        place: impl Place<P>,
-        now: Timestamp,
-        counted: bool,
-    ) -> Result<RequestId, InvokeError<P>> {
-        let (mut st, contended) = match f.state.try_lock() {
-            Some(st) => (st, false),
-            None => (f.state.lock(), true),
-        };
-        f.take_arrivals(&mut st);
+        let mut st = f.state.lock();
         if st.deleted {
             return Err(InvokeError::FunctionDeleted {
                 name: f.name.to_string(),
@@ -330,6 +268,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             });
         }
         if st.arriving > 0 && st.queue.len() + st.arriving >= st.queue.capacity() {
+            // Model mode: the events still on their way hold their places.
             return Err(InvokeError::QueueFull {
                 function: f.name.to_string(),
                 capacity: st.queue.capacity(),
@@ -348,26 +287,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
         st.seq += 1;
         st.received += 1;
-        if !counted {
-            self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
-        }
-        let schedule = {
-            let runnable = !st.paused;
-            st.token.claim(runnable)
-        };
-        if contended && f.unlocked_admission && !st.paused {
-            f.arm(&mut st);
-        }
-        let expiry = (st.paused && st.queue.len() == 1)
-            .then(|| now + st.current.config.retry.maximum_event_age());
-        drop(st);
-        if schedule {
-            self.inner.schedule(f);
-        }
-        if let Some(due) = expiry {
-            self.arm_timer(f, due);
-        }
-        self.trace(f, id, now, || TraceKind::Accepted { chain_depth: depth });
+        // Counted before the lock is released, so no worker can end the event first.
+        self.inner.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.joined_queue(f, st, id, now, depth);
         self.observe_time(now);
         Ok(id)
     }

@@ -195,15 +195,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (version, limit, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
-                f.drop_token(&mut st);
+                st.token.drop_token();
                 return None;
             }
-            f.take_arrivals(&mut st);
             st.queue.promote_due(now);
             // Model mode: a poller that backed off after a throttle waits for a free slot.
             #[cfg(feature = "model")]
             if self.poller_waits(f, &mut st, now) {
-                f.drop_token(&mut st);
+                st.token.drop_token();
                 return None;
             }
             if self.inner.settings.wait_for_slots && st.queue.ready_len() > 0 {
@@ -218,16 +217,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 None => st.queue.pop_due(now),
             };
             let Some(event) = event else {
-                if f.keep_token(&mut st, false) {
-                    drop(st);
-                    self.inner.schedule(f);
-                }
+                st.token.keep(false);
                 return None;
             };
             batch.push(event);
             let more = {
                 let runnable = st.queue.ready_len() > 0;
-                f.keep_token(&mut st, runnable)
+                st.token.keep(runnable)
             };
             f.counters.in_hand.fetch_add(1, Ordering::Relaxed);
             (Arc::clone(&st.current), limit as u64, more)
@@ -254,9 +250,6 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if st.paused || st.deleted || !Arc::ptr_eq(&st.current, version) {
             return;
         }
-        if st.queue.wants_arrivals(now) {
-            f.take_arrivals(&mut st);
-        }
         if let Some(event) = st.queue.pop_due(now) {
             batch.push(event);
             // Counted under the lock so that queued + in hand never misses the event.
@@ -278,16 +271,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let (event, version, more) = {
             let mut st = f.state.lock();
             if st.paused || st.deleted {
-                f.drop_token(&mut st);
+                st.token.drop_token();
                 return None;
             }
             #[cfg(feature = "model")]
             if self.poller_waits(f, &mut st, now) {
-                f.drop_token(&mut st);
+                st.token.drop_token();
                 return None;
-            }
-            if st.queue.wants_arrivals(now) {
-                f.take_arrivals(&mut st);
             }
             // Wait mode: the slot first (see `take_batch`).
             // Due retries are promoted here only when no event is ready without them: the pop
@@ -306,15 +296,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(faults) => st.queue.pop_due_picked(now, |len| faults.pick(len)),
             };
             let Some(event) = event else {
-                if f.keep_token(&mut st, false) {
-                    drop(st);
-                    self.inner.schedule(f);
-                }
+                st.token.keep(false);
                 return None;
             };
             let more = {
                 let runnable = st.queue.ready_len() > 0;
-                f.keep_token(&mut st, runnable)
+                st.token.keep(runnable)
             };
             // Counted under the lock so that queued + in hand never misses the event.
             f.counters.in_hand.fetch_add(1, Ordering::Relaxed);

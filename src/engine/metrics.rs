@@ -550,7 +550,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             ..FunctionMetrics::default()
         };
         {
-            let st = f.lock();
+            let st = f.state.lock();
             m.events_received = st.received;
             m.queue_ready = st.queue.ready_len() as u64;
             m.queue_delayed = st.queue.delayed_len() as u64;

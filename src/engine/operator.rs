@@ -40,9 +40,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn pause_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let expiry = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             st.paused = true;
-            f.disarm(&mut st);
             // Kept by age too while held, so that they age out at O(log n) each.
             st.queue.hold();
             f.epoch.fetch_add(1, Ordering::SeqCst);
@@ -62,7 +61,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     pub(crate) fn resume_shared(&self, f: &Arc<FunctionShared<P, R>>) {
         let now = self.now();
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         st.paused = false;
         st.queue.release();
         st.queue.promote_due(now);
@@ -162,13 +161,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         if !reg.is_live(f) {
             return Err(Error::FunctionDeleted(name.to_string()));
         }
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         self.check_destinations(&reg, name, &config)?;
         let old = st.current.config.reserved_concurrency.unwrap_or(0);
         let new = config.reserved_concurrency.unwrap_or(0);
         self.check_reservation(&reg, name, new, old)?;
         st.queue.set_capacity(config.queue_capacity)?;
-        f.disarm(&mut st);
         reg.reserve(old, new);
         self.inner.account.set_unreserved_limit(reg.unreserved());
         f.limiter.set_limit(
@@ -289,7 +287,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         pred: impl FnMut(&QueuedEvent<P>) -> bool,
     ) -> (usize, usize) {
         let (removed, version) = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             let removed = st.queue.remove_where(pred);
             // In hand until each is recorded, so the books balance meanwhile.
             f.counters
@@ -324,7 +322,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         request_id: RequestId,
         edit: impl FnOnce(&mut P),
     ) -> bool {
-        f.lock().queue.edit(request_id, edit)
+        f.state.lock().queue.edit(request_id, edit)
     }
 
     /// A view of function `name`'s waiting events: ready ones in order, then delayed ones by
@@ -334,7 +332,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     pub(crate) fn queue_snapshot_shared(&self, f: &Arc<FunctionShared<P, R>>) -> Vec<EventInfo> {
-        let st = f.lock();
+        let st = f.state.lock();
         let mut events = st.queue.snapshot();
         if st.paused {
             for e in &mut events {
@@ -359,7 +357,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         f: &Arc<FunctionShared<P, R>>,
         read: impl FnOnce(&InvocationQueue<P>) -> T,
     ) -> T {
-        read(&f.lock().queue)
+        read(&f.state.lock().queue)
     }
 
     /// Deletes function `name`. Its waiting events end as `FunctionDeleted` (records to its
@@ -394,9 +392,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.inner.wake_slot_waiters();
         }
         let (removed, version) = {
-            let mut st = f.lock();
+            let mut st = f.state.lock();
             st.deleted = true;
-            f.disarm(&mut st);
             f.epoch.fetch_add(1, Ordering::SeqCst);
             let version = Arc::clone(&st.current);
             // Drop the handler (once running executions finish): a handler that captured a

@@ -1,18 +1,17 @@
 //! What the engine keeps per function and for the whole runtime: the state every engine module
 //! reads.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::executor::Executor;
 use super::FaultSeam;
 use crate::observe::TraceEvent;
 use crate::parts::clock::{duration_nanos, Clock, Timestamp};
-use crate::parts::inbox::{Inbox, MOST_ARRIVALS};
 use crate::parts::limiter::{AccountLimiter, ConcurrencyLimiter};
-use crate::parts::queue::{InvocationQueue, QueuedEvent, RunToken};
+use crate::parts::queue::{InvocationQueue, RunToken};
 use crate::parts::record::InvocationRecord;
 use crate::parts::rng::SeededRng;
 use crate::parts::run_queue::RunQueue;
@@ -71,7 +70,6 @@ pub(crate) struct FnState<P, R> {
     pub(crate) received: u64,
     /// Whether this function is in the run queue (or about to be).
     pub(crate) token: RunToken,
-    pub(crate) spare: Vec<QueuedEvent<P>>,
     pub(crate) paused: bool,
     pub(crate) deleted: bool,
     pub(crate) current: Arc<Version<P, R>>,
@@ -89,8 +87,6 @@ pub(crate) struct FunctionShared<P, R> {
     pub(crate) index: u32,
     pub(crate) name: Arc<str>,
     pub(crate) state: Mutex<FnState<P, R>>,
-    pub(crate) inbox: Inbox<QueuedEvent<P>>,
-    pub(crate) unlocked_admission: bool,
     /// Reserved concurrency, or unlimited (then it only counts this function's executions).
     /// In an `Arc` so that model mode can keep an execution's permit until its virtual end.
     pub(crate) limiter: Arc<ConcurrencyLimiter>,
@@ -108,111 +104,6 @@ pub(crate) struct FunctionShared<P, R> {
     /// change the throttle jitter.
     #[cfg(feature = "model")]
     pub(crate) cost_rng: Mutex<SeededRng>,
-}
-
-impl<P, R> FunctionShared<P, R> {
-    /// Locked, arrivals moved in.
-    #[inline]
-    pub(crate) fn lock(&self) -> MutexGuard<'_, FnState<P, R>> {
-        let mut st = self.state.lock();
-        self.take_arrivals(&mut st);
-        st
-    }
-
-    /// Moves arrivals in and refreshes the room (disarms when there is none).
-    #[inline]
-    pub(crate) fn take_arrivals(&self, st: &mut FnState<P, R>) {
-        if self.inbox.is_armed() {
-            self.take_arrivals_armed(st);
-        }
-    }
-
-    #[inline(never)]
-    fn take_arrivals_armed(&self, st: &mut FnState<P, R>) {
-        let moved = {
-            let mut a = self.inbox.lock();
-            let moved = if a.is_empty() {
-                0
-            } else {
-                a.take_into(&mut st.spare)
-            };
-            let room = self.room(st, moved);
-            self.inbox.set(&mut a, room, &mut st.seq);
-            moved
-        };
-        if moved > 0 {
-            st.received += moved as u64;
-            let FnState { queue, spare, .. } = st;
-            queue.append_arrivals(spare);
-        }
-    }
-
-    /// Disarms, with the events that arrived moved in; returns how many.
-    #[inline(never)]
-    pub(crate) fn disarm(&self, st: &mut FnState<P, R>) -> usize {
-        let moved = {
-            let mut a = self.inbox.lock();
-            let moved = if a.is_empty() {
-                0
-            } else {
-                a.take_into(&mut st.spare)
-            };
-            self.inbox.set(&mut a, 0, &mut st.seq);
-            moved
-        };
-        if moved > 0 {
-            st.received += moved as u64;
-            let FnState { queue, spare, .. } = st;
-            queue.append_arrivals(spare);
-        }
-        moved
-    }
-
-    /// Arms the inbox (a producer waited for the lock while the token is out).
-    #[inline(never)]
-    pub(crate) fn arm(&self, st: &mut FnState<P, R>) {
-        if !st.token.is_out() || self.inbox.is_armed() {
-            return;
-        }
-        let room = self.room(st, 0);
-        if room > 0 {
-            let mut a = self.inbox.lock();
-            self.inbox.set(&mut a, room, &mut st.seq);
-        }
-    }
-
-    #[inline]
-    fn room(&self, st: &FnState<P, R>, moving: usize) -> usize {
-        if !self.unlocked_admission || st.paused || st.deleted || st.arriving > 0 {
-            return 0;
-        }
-        let in_hand =
-            usize::try_from(self.counters.in_hand.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
-        st.queue
-            .capacity()
-            .saturating_sub(st.queue.len())
-            .saturating_sub(moving)
-            .saturating_sub(in_hand)
-            .min(MOST_ARRIVALS)
-    }
-
-    /// `st.token.keep(ready)`, disarming first when nothing is ready.
-    #[inline]
-    pub(crate) fn keep_token(&self, st: &mut FnState<P, R>, ready: bool) -> bool {
-        if !ready && self.inbox.is_armed() && self.disarm(st) > 0 {
-            return st.token.keep(true);
-        }
-        st.token.keep(ready)
-    }
-
-    /// `st.token.drop_token()`, disarmed.
-    #[inline]
-    pub(crate) fn drop_token(&self, st: &mut FnState<P, R>) {
-        if self.inbox.is_armed() {
-            self.disarm(st);
-        }
-        st.token.drop_token();
-    }
 }
 
 pub(crate) type Observer<P, R> = Box<dyn Fn(&InvocationRecord<P, R>) + Send + Sync>;

@@ -171,7 +171,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// A timer of `f` came due: promote its due retries; if it is paused, end the held events
     /// that aged out and arm the next expiry.
     pub(crate) fn on_timer(&self, f: &Arc<FunctionShared<P, R>>, now: Timestamp) {
-        let mut st = f.lock();
+        let mut st = f.state.lock();
         if st.deleted {
             return;
         }

@@ -16,7 +16,6 @@ pub(crate) mod clock;
 #[cfg(feature = "model")]
 pub(crate) mod cost;
 pub(crate) mod error;
-pub(crate) mod inbox;
 pub(crate) mod limiter;
 pub(crate) mod queue;
 pub(crate) mod record;

@@ -747,31 +747,6 @@ impl<P> InvocationQueue<P> {
         }
     }
 
-    /// Adds `events` (emptied, its buffer kept) at the back of the ready line, in order,
-    /// whatever the capacity: events already accepted through the function's inbox, whose
-    /// room the capacity bounded.
-    pub(crate) fn append_arrivals(&mut self, events: &mut Vec<QueuedEvent<P>>) {
-        match &mut self.held {
-            None => self.ready.append_vec(events),
-            Some(held) => {
-                for event in events.drain(..) {
-                    held.push_back(event);
-                }
-            }
-        }
-    }
-
-    /// Whether the next event due at `now` may be one that has not joined the queue yet:
-    /// nothing is ready, or a delayed event is due (it joins the ready line behind the events
-    /// that arrived before). Otherwise the front of the ready line goes first whatever
-    /// arrives.
-    #[inline]
-    pub(crate) fn wants_arrivals(&self, now: Timestamp) -> bool {
-        self.held.is_some()
-            || self.ready.len() == 0
-            || self.delayed.peek().is_some_and(|d| d.due <= now)
-    }
-
     /// Events ready now.
     pub fn ready_len(&self) -> usize {
         match &self.held {
@@ -1091,12 +1066,6 @@ impl RunToken {
     pub fn keep(&mut self, more_ready: bool) -> bool {
         self.out = more_ready;
         more_ready
-    }
-
-    /// Whether the token is out.
-    #[inline]
-    pub fn is_out(&self) -> bool {
-        self.out
     }
 
     /// A worker found the function paused or deleted: the token is dropped until a resume.

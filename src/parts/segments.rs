@@ -87,22 +87,6 @@ impl<T> SegmentedDeque<T> {
         self.back.push_back(value);
     }
 
-    /// Moves every entry of `entries` (emptied, its buffer kept) to the back of the line, in
-    /// order.
-    #[inline]
-    pub(crate) fn append_vec(&mut self, entries: &mut Vec<T>) {
-        // One entry (a step that takes what just arrived) needs no drain.
-        if entries.len() == 1 {
-            if let Some(entry) = entries.pop() {
-                self.push_back(entry);
-            }
-            return;
-        }
-        for entry in entries.drain(..) {
-            self.push_back(entry);
-        }
-    }
-
     /// Removes the entry at the front of the line.
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<T> {
@@ -282,7 +266,6 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         PushBack(u16),
-        Append(u16),
         PopFront(u16),
         Remove(usize),
         Edit(usize),
@@ -292,7 +275,6 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => (1u16..80).prop_map(Op::PushBack),
-            2 => (0u16..80).prop_map(Op::Append),
             4 => (1u16..80).prop_map(Op::PopFront),
             2 => any::<usize>().prop_map(Op::Remove),
             1 => any::<usize>().prop_map(Op::Edit),
@@ -336,15 +318,6 @@ mod tests {
                             model.push_back(wide(next));
                             next += 1;
                         }
-                    }
-                    Op::Append(n) => {
-                        let mut entries: Vec<Wide> = (next..next + u32::from(n)).map(wide).collect();
-                        model.extend(entries.iter().cloned());
-                        next += u32::from(n);
-                        let kept = entries.capacity();
-                        line.append_vec(&mut entries);
-                        prop_assert!(entries.is_empty());
-                        prop_assert_eq!(entries.capacity(), kept);
                     }
                     Op::PopFront(n) => {
                         for _ in 0..n {
