@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use crossbeam_channel::TryRecvError;
-use event_invoke::{Clock, Condition, Function, ManualClock, Runtime, SystemClock};
+use event_invoke::{Clock, Condition, Function, FunctionHandle, ManualClock, Runtime, SystemClock};
 use parking_lot::Mutex;
 
 /// The payload every figure moves: small and `Copy`, so the engine's cost is what is measured.
@@ -189,11 +189,9 @@ enum Task {
     Stop,
 }
 
-fn fanout(c: &mut Criterion) {
-    const EXECUTIONS: u64 = 1 + 100 + 10_000;
-    let mut g = c.benchmark_group("fanout");
-    g.throughput(Throughput::Elements(EXECUTIONS));
-    g.sample_size(20);
+/// The fan-out's task tree on a fresh runtime: its root function, whose every execution
+/// invokes 100 middle executions, each invoking 100 leaves.
+fn fanout_tree() -> (Runtime<Task>, FunctionHandle<Task, ()>) {
     let rt: Runtime<Task> = Runtime::builder().keep_dead_letters(false).build().unwrap();
     let leaf = rt
         .register(Function::new("function_3", |t: &Task, _ctx| {
@@ -218,14 +216,26 @@ fn fanout(c: &mut Criterion) {
             Ok(())
         }))
         .unwrap();
-    let workers = rt.spawn_workers(2).unwrap();
-    g.bench_function("10k_leaves", |b| {
-        b.iter(|| {
-            root.invoke_async(Task::Root).unwrap();
-            rt.wait_idle();
-        })
-    });
-    workers.stop();
+    (rt, root)
+}
+
+fn fanout(c: &mut Criterion) {
+    const EXECUTIONS: u64 = 1 + 100 + 10_000;
+    let mut g = c.benchmark_group("fanout");
+    g.throughput(Throughput::Elements(EXECUTIONS));
+    g.sample_size(20);
+    // The same tree on one worker and on two: whether adding a worker helps shows beside it.
+    for (workers, name) in [(2, "10k_leaves"), (1, "10k_leaves_one_worker")] {
+        let (rt, root) = fanout_tree();
+        let workers = rt.spawn_workers(workers).unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                root.invoke_async(Task::Root).unwrap();
+                rt.wait_idle();
+            })
+        });
+        workers.stop();
+    }
     g.finish();
 
     // The same task tree through one crossbeam channel, on two plain threads. Each thread
