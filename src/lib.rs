@@ -103,12 +103,16 @@
 //! A value of yours whose `Drop` panics (a payload, a response, a panic's payload) is another
 //! matter: its event still ends, once, with its record or retry, and then the panic goes on to
 //! whoever ran the step. On a worker thread it ends the worker ([`Workers::stop`] reports it).
-//! In model mode it goes on once the model has booked the execution's end, so that the report
-//! is the one a run without the panic makes. Rust unwinds one panic at a time: when the end
-//! itself panics too (a lost response's `Drop`, then the payload's as the event ends), the
-//! first goes on and the later one is dropped. A panic of a value dropped on the way to an end
-//! that never comes (model mode: an execution virtual time had not yet ended when the runtime
-//! was dropped) is dropped with it.
+//! In model mode the panic of a value the engine replaced (a response lost or timed out, a
+//! panic's payload) or of fault injection's duplicate filter goes on once the model has booked
+//! the execution's end, so that the report is the one a run without the panic makes; a panic
+//! of the event's end itself (its payload's `Drop`) goes on before those books. Rust unwinds
+//! one panic at a time: when the end itself panics too (a lost response's `Drop`, then the
+//! payload's as the event ends), the first goes on and the later one is dropped, except on
+//! real threads after fault injection's duplicate filter panicked, where the end's goes on.
+//! Dropping a model-mode runtime drops the executions virtual time had not yet ended, like
+//! waiting events: their payloads and responses, and any panic one carries, which would go on
+//! only once its event ended.
 //!
 //! ## 6. Outcomes
 //!

@@ -134,7 +134,7 @@ mod virtual_time {
     use crate::parts::clock::Timestamp;
     use crate::parts::error::Error;
     use crate::parts::queue::QueuedEvent;
-    use crate::parts::record::{FunctionError, LatePanic};
+    use crate::parts::record::FunctionError;
     use crate::parts::rng::SeededRng;
 
     use super::ExecutionLine;
@@ -204,11 +204,6 @@ mod virtual_time {
         fn note_end(&self, at: Timestamp);
         /// An event was put back to wait until `due` (a retry delay or a throttle backoff).
         fn delayed_until(&self, due: Timestamp);
-        /// Keeps a panic of the user's code that came up while an execution was concluded,
-        /// until the model has booked the execution's end (the first one, if several).
-        fn defer_panic(&self, panic: LatePanic);
-        /// The panic kept by [`defer_panic`](Self::defer_panic), if any.
-        fn take_deferred_panic(&self) -> Option<LatePanic>;
     }
 
     /// An event on its way to a queue: its invoke call returns at `at`.

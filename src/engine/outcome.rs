@@ -16,9 +16,34 @@ use crate::parts::record::{
 
 use super::admission::Invoker;
 use super::dispatch::Attempt;
-#[cfg(feature = "model")]
-use super::executor::Executor;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
+
+#[cfg(feature = "model")]
+use std::cell::Cell;
+
+#[cfg(feature = "model")]
+thread_local! {
+    /// Model mode: a panic of the user's code that came up while this thread concluded an
+    /// execution, kept until the model has booked the execution's end
+    /// ([`Runtime::conclude_virtual`]). One per thread, saved and restored around each
+    /// conclusion, so that it goes on from the step it came from.
+    static DEFERRED: Cell<Option<LatePanic>> = const { Cell::new(None) };
+}
+
+/// Keeps `late` for the conclusion running on this thread; the first of two is kept, and the
+/// later one is dropped ([`drop_panic`]), as `then_late_goes_on` does.
+#[cfg(feature = "model")]
+#[cold]
+#[inline(never)]
+fn defer_panic(late: LatePanic) {
+    DEFERRED.with(|slot| match slot.take() {
+        None => slot.set(Some(late)),
+        Some(first) => {
+            slot.set(Some(first));
+            drop_panic(into_panic(late));
+        }
+    });
+}
 
 /// The record of `event` ending with `condition` at `at`; without a response of its own, the
 /// last attempt's error stands in.
@@ -149,7 +174,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// would go on once the event has ended (the `Drop` of a value an error replaced, the
     /// duplicate seam) is handed back instead, so that the caller first does its own books of
     /// the execution's end, then lets it go on. A panic that ends the conclusion itself (a
-    /// payload's `Drop` at the end) goes on from here: there is no outcome to book then.
+    /// payload's `Drop` at the end) goes on from here, before the caller's books (a known
+    /// difference: the model's idle-slot samples and poller wake-ups at that end are skipped).
     #[cfg(feature = "model")]
     #[inline(never)]
     pub(crate) fn conclude_virtual(
@@ -159,14 +185,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         result: Result<R, FunctionError>,
         ended_at: Timestamp,
     ) -> (Dispatched, Option<LatePanic>) {
+        // The slot is this thread's, and saved around the conclusion: a step nested in it (an
+        // observer's `try_dispatch`) or another thread's conclusion never takes its panic.
+        let outer = DEFERRED.with(Cell::take);
         let concluded = catch_unwind(AssertUnwindSafe(|| {
             self.conclude(attempt, event, result, ended_at, None)
         }));
-        // Kept by `let_panic_go_on` during the conclusion, if anything was.
-        let kept = match &self.inner.executor {
-            Executor::Virtual(v) => v.take_deferred_panic(),
-            Executor::Threads(_) => None,
-        };
+        // Kept by `let_panic_go_on` or the duplicate seam during the conclusion, if anything was.
+        let kept = DEFERRED.with(|slot| slot.replace(outer));
         match (concluded, kept) {
             (Ok(d), kept) => (d, kept),
             // The first goes on, as in `then_late_goes_on`.
@@ -288,8 +314,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }))
         .err()?;
         #[cfg(feature = "model")]
-        if let Executor::Virtual(v) = &self.inner.executor {
-            v.defer_panic(crate::parts::record::late_panic(panic));
+        if self.inner.executor.is_virtual() {
+            defer_panic(crate::parts::record::late_panic(panic));
             return None;
         }
         Some(panic)
@@ -343,8 +369,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     #[inline(never)]
     fn let_panic_go_on(&self, late: LatePanic) {
         #[cfg(feature = "model")]
-        if let Executor::Virtual(v) = &self.inner.executor {
-            return v.defer_panic(late);
+        if self.inner.executor.is_virtual() {
+            return defer_panic(late);
         }
         resume_unwind(into_panic(late))
     }

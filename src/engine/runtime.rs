@@ -86,9 +86,10 @@ impl Default for RecursionGuard {
 /// Dropping the last clone drops the events still waiting, without records, like a process
 /// that exits: drain it first ([`wait_idle`](Self::wait_idle), [`run_until_idle`](Self::run_until_idle))
 /// or [`delete`](Self::delete) its functions to have them recorded. In model mode that takes
-/// the executions virtual time has not yet ended too, and with one of them the panic of a
-/// `Drop` of yours that it carries (a response its timeout replaced, dropped at its start):
-/// such a panic goes on only once its event has ended, which then never comes.
+/// the executions virtual time has not yet ended too (their payloads and responses are
+/// dropped like a waiting event's), and with one of them the panic of a `Drop` of yours that
+/// it carries (a response its timeout replaced, dropped at its start): such a panic goes on
+/// only once its event has ended, which then never comes.
 ///
 /// A runtime never starts threads of its own. Drive it with
 /// [`run_worker`](Runtime::run_worker) on threads you own (or [`spawn_workers`](Runtime::spawn_workers)),

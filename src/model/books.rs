@@ -21,7 +21,7 @@ use crate::engine::{
 use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::cost::CostModel;
 use crate::parts::error::Error;
-use crate::parts::record::{drop_panic, into_panic, FunctionError, LatePanic};
+use crate::parts::record::FunctionError;
 use crate::parts::rng::SeededRng;
 
 struct Core<P, R> {
@@ -79,8 +79,6 @@ pub(crate) struct Model<P, R> {
     last_end: AtomicU64,
     /// Functions whose poller backed off ([`ThrottledEvents::PollerBacksOff`]).
     backed_off: BackedOff<P, R>,
-    /// A panic of the user's code kept until the model has booked the execution it came from.
-    deferred_panic: Mutex<Option<LatePanic>>,
 }
 
 impl<P, R> Model<P, R> {
@@ -107,7 +105,6 @@ impl<P, R> Model<P, R> {
             first_call: AtomicU64::new(u64::MAX),
             last_end: AtomicU64::new(0),
             backed_off: BackedOff::default(),
-            deferred_panic: Mutex::new(None),
         }
     }
 
@@ -476,19 +473,5 @@ impl<P: Send + 'static, R: Send + 'static> VirtualTime<P, R> for Model<P, R> {
 
     fn delayed_until(&self, due: Timestamp) {
         Model::delayed_until(self, due);
-    }
-
-    fn defer_panic(&self, panic: LatePanic) {
-        let mut kept = self.deferred_panic.lock();
-        if kept.is_none() {
-            *kept = Some(panic);
-            return;
-        }
-        drop(kept);
-        drop_panic(into_panic(panic));
-    }
-
-    fn take_deferred_panic(&self) -> Option<LatePanic> {
-        self.deferred_panic.lock().take()
     }
 }
