@@ -103,10 +103,8 @@
 //! A value of yours whose `Drop` panics (a payload, a response, a panic's payload) is another
 //! matter: its event still ends, once, with its record or retry, and then the panic goes on to
 //! whoever ran the step. On a worker thread it ends the worker ([`Workers::stop`] reports it).
-//! In model mode the panic of a value the engine replaced (a response lost or timed out, a
-//! panic's payload) or of fault injection's duplicate filter goes on once the model has booked
-//! the execution's end, so that the report is the one a run without the panic makes; a panic
-//! of the event's end itself (its payload's `Drop`) goes on before those books. Rust unwinds
+//! In model mode it goes on once the model has booked the execution's end (its report and its
+//! timeline), so that they are the ones a run without the panic makes. Rust unwinds
 //! one panic at a time: when the end itself panics too (a lost response's `Drop`, then the
 //! payload's as the event ends), the first goes on and the later one is dropped, except on
 //! real threads after fault injection's duplicate filter panicked, where the end's goes on.

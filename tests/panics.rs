@@ -916,6 +916,56 @@ fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_g
     assert_eq!(blown, quiet);
 }
 
+/// Model mode: an event's end itself panics (its payload's `Drop`); the panic goes on only after
+/// the model has booked the execution's end, so the report is the one a run without it makes.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_books_an_execution_s_end_before_its_payload_s_drop_panic_goes_on() {
+    use event_invoke::{CostModel, ModelOptions, ModelReport, Timeline};
+
+    /// A payload whose `Drop` panics when it is lit.
+    struct Fuse(bool);
+    impl Drop for Fuse {
+        fn drop(&mut self) {
+            if self.0 && !std::thread::panicking() {
+                panic!("a fuse blew");
+            }
+        }
+    }
+
+    let run = |lit: bool| -> (u32, ModelReport, Option<Timeline>) {
+        let rt: Runtime<Fuse> = Runtime::builder()
+            .model(ModelOptions::new())
+            .build()
+            .unwrap();
+        rt.register(
+            Function::new("f", |_: &Fuse, _ctx| Ok(()))
+                .cost(CostModel::fixed(Duration::from_secs(2)))
+                .reserved_concurrency(1),
+        )
+        .unwrap();
+        for _ in 0..3 {
+            assert!(rt.invoke_async("f", Fuse(lit)).is_ok());
+        }
+        let mut panics = 0;
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
+            .is_err()
+        {
+            panics += 1;
+        }
+        assert_eq!(rt.outstanding(), 0);
+        (panics, rt.model_report().unwrap(), rt.timeline())
+    };
+    let (none, quiet, quiet_timeline) = run(false);
+    let (panics, blown, blown_timeline) = run(true);
+    assert_eq!(none, 0);
+    assert_eq!(panics, 3);
+    assert_eq!(blown, quiet);
+    // The timeline samples each end too, the ones whose panic went on included.
+    assert!(quiet_timeline.is_some());
+    assert_eq!(blown_timeline, quiet_timeline);
+}
+
 /// Model mode under fault injection: a lost response's `Drop` panic, and a duplicate filter's
 /// panic, go on only after the model has booked the execution's end, so the report is the one
 /// a run without the panics makes.
@@ -1026,4 +1076,57 @@ fn model_mode_drops_a_pending_execution_s_panic_with_the_runtime() {
     assert_eq!((m.concurrent_executions, rt.outstanding()), (1, 1));
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(rt)));
     assert!(dropped.is_ok());
+}
+
+/// Model mode: a step nested in an observer (its `try_dispatch`) concludes another execution
+/// while the outer step's duplicate filter panic waits for the model's books. The nested step
+/// leaves that panic alone: it goes on from the outer step, whose event it came from.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_a_step_nested_in_an_observer_leaves_the_outer_step_its_panic() {
+    use event_invoke::{CostModel, ModelOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+
+    let fired = Arc::new(AtomicBool::new(false));
+    let filter_fired = Arc::clone(&fired);
+    let faults = FaultInjection::new(1).duplicate_when(move |_| {
+        if !filter_fired.swap(true, Ordering::SeqCst) {
+            panic!("the first filter call panics");
+        }
+        false
+    });
+    let runtime: Arc<OnceLock<Runtime<u32>>> = Arc::new(OnceLock::new());
+    let nested = Arc::clone(&runtime);
+    let rt: Runtime<u32> = Runtime::builder()
+        .model(ModelOptions::new())
+        .fault_injection(faults)
+        .on_record(move |_| {
+            if let Some(rt) = nested.get() {
+                let _ = rt.try_dispatch();
+            }
+        })
+        .build()
+        .unwrap();
+    assert!(runtime.set(rt.clone()).is_ok());
+    // Both end at the same virtual instant: the first one's record runs the observer, whose
+    // nested step concludes the second.
+    rt.register(
+        Function::new("f", |_: &u32, _ctx| Ok(()))
+            .cost(CostModel::fixed(Duration::from_secs(1)))
+            .reserved_concurrency(2),
+    )
+    .unwrap();
+    rt.invoke_async("f", 0).unwrap();
+    rt.invoke_async("f", 1).unwrap();
+
+    let outer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()));
+    let panic = outer.expect_err("the filter's panic goes on from the outer run");
+    assert_eq!(
+        panic.downcast_ref::<&str>(),
+        Some(&"the first filter call panics")
+    );
+    assert!(fired.load(Ordering::SeqCst));
+    rt.run_until_idle();
+    assert_eq!(rt.outstanding(), 0);
 }

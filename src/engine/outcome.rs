@@ -30,6 +30,49 @@ thread_local! {
     static DEFERRED: Cell<Option<LatePanic>> = const { Cell::new(None) };
 }
 
+/// What [`Runtime::conclude_virtual`] made of an execution's end, with the panic of the user's
+/// code that goes on once the caller has booked that end, if one came up.
+#[cfg(feature = "model")]
+pub(crate) enum Concluded {
+    /// The event ended, or went back to its queue, as the step says.
+    Ended(Dispatched, Option<LatePanic>),
+    /// The end itself panicked (a payload's `Drop`); the event has ended all the same.
+    Panicked(LatePanic),
+}
+
+#[cfg(feature = "model")]
+impl Concluded {
+    /// When the event's retry is due, if its end scheduled one.
+    pub(crate) fn retry_due(&self) -> Option<Timestamp> {
+        match self {
+            Concluded::Ended(d, _) => match d.outcome {
+                StepOutcome::RetryScheduled { due } => Some(due),
+                _ => None,
+            },
+            Concluded::Panicked(_) => None,
+        }
+    }
+
+    /// The panic to let go on, if any, without the step.
+    pub(crate) fn into_panic(self) -> Option<LatePanic> {
+        match self {
+            Concluded::Ended(_, late) => late,
+            Concluded::Panicked(late) => Some(late),
+        }
+    }
+
+    /// Lets the panic go on, if there is one; otherwise the step.
+    pub(crate) fn go_on(self) -> Dispatched {
+        match self {
+            Concluded::Ended(d, late) => {
+                crate::parts::record::resume_late(late);
+                d
+            }
+            Concluded::Panicked(late) => resume_unwind(into_panic(late)),
+        }
+    }
+}
+
 /// Keeps `late` for the conclusion running on this thread; the first of two is kept, and the
 /// later one is dropped ([`drop_panic`]), as `then_late_goes_on` does.
 #[cfg(feature = "model")]
@@ -170,12 +213,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     }
 
     /// [`conclude`](Self::conclude) out of line, for the virtual executor: the threads' step
-    /// keeps its own copy inlined. A panic of the user's code that comes up on the way and
-    /// would go on once the event has ended (the `Drop` of a value an error replaced, the
-    /// duplicate seam) is handed back instead, so that the caller first does its own books of
-    /// the execution's end, then lets it go on. A panic that ends the conclusion itself (a
-    /// payload's `Drop` at the end) goes on from here, before the caller's books (a known
-    /// difference: the model's idle-slot samples and poller wake-ups at that end are skipped).
+    /// keeps its own copy inlined. A panic of the user's code that comes up on the way (the
+    /// `Drop` of a value an error replaced, the duplicate seam, or the end itself: a payload's
+    /// `Drop`) is handed back instead of going on, so that the caller first does its own books
+    /// of the execution's end, then lets it go on ([`Concluded::go_on`]).
     #[cfg(feature = "model")]
     #[inline(never)]
     pub(crate) fn conclude_virtual(
@@ -184,7 +225,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         event: QueuedEvent<P>,
         result: Result<R, FunctionError>,
         ended_at: Timestamp,
-    ) -> (Dispatched, Option<LatePanic>) {
+    ) -> Concluded {
         // The slot is this thread's, and saved around the conclusion: a step nested in it (an
         // observer's `try_dispatch`) or another thread's conclusion never takes its panic.
         let outer = DEFERRED.with(Cell::take);
@@ -194,13 +235,13 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // Kept by `let_panic_go_on` or the duplicate seam during the conclusion, if anything was.
         let kept = DEFERRED.with(|slot| slot.replace(outer));
         match (concluded, kept) {
-            (Ok(d), kept) => (d, kept),
+            (Ok(d), kept) => Concluded::Ended(d, kept),
             // The first goes on, as in `then_late_goes_on`.
             (Err(later), Some(first)) => {
                 drop_panic(later);
-                resume_unwind(into_panic(first))
+                Concluded::Panicked(first)
             }
-            (Err(panic), None) => resume_unwind(panic),
+            (Err(panic), None) => Concluded::Panicked(crate::parts::record::late_panic(panic)),
         }
     }
 

@@ -18,7 +18,7 @@ use crate::parts::clock::{duration_nanos, Timestamp};
 use crate::parts::error::InvokeError;
 use crate::parts::limiter::AccountLevels;
 use crate::parts::queue::QueuedEvent;
-use crate::parts::record::{resume_late, Condition, RequestId};
+use crate::parts::record::{resume_late, Condition, LatePanic, RequestId};
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs `attempt` on a virtual time line. An execution that takes no virtual time ends in
@@ -58,11 +58,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Its slots go back first and its counts go straight to the counters (a virtual
             // batch is one event), so that the timeline sees it gone.
             *held = None;
-            let (d, late) = self.conclude_virtual(attempt, event, result, end);
-            self.after_virtual_end(v, attempt.f, attempt.version, &d, now);
+            let concluded = self.conclude_virtual(attempt, event, result, end);
+            self.after_virtual_end(v, attempt.f, attempt.version, concluded.retry_due(), now);
             self.observe_time(now);
-            resume_late(late);
-            return d;
+            return concluded.go_on();
         }
         // It ends later: its slots stay taken until then.
         let slots = held.take().map(|slots| self.own_slots(attempt.f, slots));
@@ -86,8 +85,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
 
     /// An execution reached its virtual end. Its slots go back, then its outcome counts as if
     /// it had just returned. Returns when to sample the runtime (its end), which the caller
-    /// does.
-    fn complete(&self, c: Completion<P, R>) -> Timestamp {
+    /// does, and a panic of the user's code to let go on after that sample, if one came up.
+    fn complete(&self, c: Completion<P, R>) -> (Timestamp, Option<LatePanic>) {
         let Completion {
             at,
             function: f,
@@ -107,13 +106,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             number: attempt,
             cold: false,
         };
-        let (d, late) = self.conclude_virtual(&attempt, event, result, at);
+        let concluded = self.conclude_virtual(&attempt, event, result, at);
         if let Executor::Virtual(v) = &self.inner.executor {
-            self.after_virtual_end(&**v, &f, &version, &d, at);
+            self.after_virtual_end(&**v, &f, &version, concluded.retry_due(), at);
         }
-        // After the model's books of this end (see `conclude_virtual`).
-        resume_late(late);
-        at
+        // Goes on after the model's books of this end, the caller's sample included.
+        (at, concluded.into_panic())
     }
 
     /// An execution ended at `now` with its slots given back: its retry (if any) counts for
@@ -123,10 +121,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         v: &dyn VirtualTime<P, R>,
         f: &Arc<FunctionShared<P, R>>,
         version: &Version<P, R>,
-        d: &Dispatched,
+        retry_due: Option<Timestamp>,
         now: Timestamp,
     ) {
-        if let StepOutcome::RetryScheduled { due } = d.outcome {
+        if let Some(due) = retry_due {
             v.retry_scheduled(f.index, due);
         }
         self.sample_reserved(v, f, version, now);
@@ -273,7 +271,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Each is sampled when it has run; the sample and the next take share a lock.
             let sampled = match due {
                 Due::Arrival(a) => self.accept_arrival(a),
-                Due::Completion(c) => Some(self.complete(c)),
+                Due::Completion(c) => {
+                    let (at, late) = self.complete(c);
+                    if late.is_some() {
+                        // Sampled before the panic goes on, as a run without it samples.
+                        v.observe(at, self.running(), self.outstanding());
+                        resume_late(late);
+                    }
+                    Some(at)
+                }
             };
             next = match sampled {
                 Some(at) => v.observe_then_pop_due(at, self.running(), self.outstanding(), now),
