@@ -685,23 +685,34 @@ fn when_the_payload_s_drop_panics_too_the_lost_value_s_panic_goes_on_and_the_eve
     }
 }
 
+/// Runs `payload` on one worker of `rt`, whose lost value's `Drop` kills the worker: the event
+/// has ended all the same, and stopping the workers reports that panic.
+fn a_dead_worker_ends_its_event_and_reports_the_lost_value_s_panic<P: Send + 'static>(
+    rt: &Runtime<P, Dud>,
+    payload: P,
+    lost: Lost,
+) {
+    let workers = rt.spawn_workers(1).unwrap();
+    assert!(rt.invoke_async("f", payload).is_ok());
+    // Bounded: an event that never ends fails the test instead of hanging it.
+    assert!(rt.wait_idle_timeout(Duration::from_secs(10)), "{lost:?}");
+    assert_eq!(rt.outstanding(), 0);
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
+    assert_eq!(
+        panic_message(&*stopped.expect_err("the dead worker is reported")),
+        "a dud's drop panicked",
+        "{lost:?}"
+    );
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
+    assert!(m.is_balanced(), "{lost:?}: {m:?}");
+}
+
 #[test]
 fn a_worker_killed_by_two_drop_panics_ends_its_event_and_reports_the_first() {
     for lost in Lost::ALL {
         let rt = losing_with::<Bomb>(lost, &ManualClock::new(), 0, false);
-        let workers = rt.spawn_workers(1).unwrap();
-        assert!(rt.invoke_async("f", Bomb).is_ok());
-        // Bounded: an event that never ends fails the test instead of hanging it.
-        assert!(rt.wait_idle_timeout(Duration::from_secs(10)), "{lost:?}");
-        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
-        assert_eq!(
-            panic_message(&*stopped.expect_err("the dead worker is reported")),
-            "a dud's drop panicked",
-            "{lost:?}"
-        );
-        let m = rt.function_metrics("f").unwrap();
-        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
-        assert!(m.is_balanced(), "{lost:?}: {m:?}");
+        a_dead_worker_ends_its_event_and_reports_the_lost_value_s_panic(&rt, Bomb, lost);
     }
 }
 
@@ -709,20 +720,7 @@ fn a_worker_killed_by_two_drop_panics_ends_its_event_and_reports_the_first() {
 fn a_worker_killed_by_a_lost_response_s_drop_still_ends_its_event() {
     for lost in Lost::ALL {
         let rt = losing(lost, &ManualClock::new(), 0);
-        let workers = rt.spawn_workers(1).unwrap();
-        assert!(rt.invoke_async("f", 7).is_ok());
-        // Bounded: an event that never ends fails the test instead of hanging it.
-        assert!(rt.wait_idle_timeout(Duration::from_secs(10)), "{lost:?}");
-        assert_eq!(rt.outstanding(), 0);
-        let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workers.stop()));
-        assert_eq!(
-            panic_message(&*stopped.expect_err("the dead worker is reported")),
-            "a dud's drop panicked",
-            "{lost:?}"
-        );
-        let m = rt.function_metrics("f").unwrap();
-        assert_eq!(m.outcome(Condition::RetriesExhausted), 1, "{lost:?}");
-        assert!(m.is_balanced(), "{lost:?}: {m:?}");
+        a_dead_worker_ends_its_event_and_reports_the_lost_value_s_panic(&rt, 7, lost);
     }
 }
 
@@ -863,6 +861,31 @@ fn model_mode_ends_an_event_whose_response_a_drawn_failure_or_the_timeout_replac
     }
 }
 
+/// A response or payload whose `Drop` panics when it is lit (model mode's tests).
+#[cfg(feature = "model")]
+struct Fuse(bool);
+
+#[cfg(feature = "model")]
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        if self.0 && !std::thread::panicking() {
+            panic!("a fuse blew");
+        }
+    }
+}
+
+/// Runs `rt` until idle, again after each panic that goes on; returns how many went on, once
+/// no event is left outstanding.
+#[cfg(feature = "model")]
+fn run_counting_panics<P: Send + 'static, R: Send + 'static>(rt: &Runtime<P, R>) -> u32 {
+    let mut panics = 0;
+    while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle())).is_err() {
+        panics += 1;
+    }
+    assert_eq!(rt.outstanding(), 0);
+    panics
+}
+
 /// Model mode: an execution's end is in the model's books (its retry, the reserved pool's
 /// samples, the pollers woken) before the panic of a replaced response's `Drop` goes on, so
 /// the report is the one a run without the panics makes.
@@ -870,16 +893,6 @@ fn model_mode_ends_an_event_whose_response_a_drawn_failure_or_the_timeout_replac
 #[test]
 fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_goes_on() {
     use event_invoke::{CostModel, ModelOptions, ModelReport};
-
-    /// A response whose `Drop` panics when it is lit.
-    struct Fuse(bool);
-    impl Drop for Fuse {
-        fn drop(&mut self) {
-            if self.0 && !std::thread::panicking() {
-                panic!("a fuse blew");
-            }
-        }
-    }
 
     let run = |lit: bool| -> (u32, ModelReport) {
         let rt: Runtime<u32, Fuse> = Runtime::builder()
@@ -899,13 +912,7 @@ fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_g
         for payload in 0..3 {
             rt.invoke_async("f", payload).unwrap();
         }
-        let mut panics = 0;
-        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
-            .is_err()
-        {
-            panics += 1;
-        }
-        assert_eq!(rt.outstanding(), 0);
+        let panics = run_counting_panics(&rt);
         (panics, rt.model_report().unwrap())
     };
     let (none, quiet) = run(false);
@@ -923,16 +930,6 @@ fn model_mode_books_an_execution_s_end_before_a_replaced_response_s_drop_panic_g
 fn model_mode_books_an_execution_s_end_before_its_payload_s_drop_panic_goes_on() {
     use event_invoke::{CostModel, ModelOptions, ModelReport, Timeline};
 
-    /// A payload whose `Drop` panics when it is lit.
-    struct Fuse(bool);
-    impl Drop for Fuse {
-        fn drop(&mut self) {
-            if self.0 && !std::thread::panicking() {
-                panic!("a fuse blew");
-            }
-        }
-    }
-
     let run = |lit: bool| -> (u32, ModelReport, Option<Timeline>) {
         let rt: Runtime<Fuse> = Runtime::builder()
             .model(ModelOptions::new())
@@ -947,13 +944,7 @@ fn model_mode_books_an_execution_s_end_before_its_payload_s_drop_panic_goes_on()
         for _ in 0..3 {
             assert!(rt.invoke_async("f", Fuse(lit)).is_ok());
         }
-        let mut panics = 0;
-        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
-            .is_err()
-        {
-            panics += 1;
-        }
-        assert_eq!(rt.outstanding(), 0);
+        let panics = run_counting_panics(&rt);
         (panics, rt.model_report().unwrap(), rt.timeline())
     };
     let (none, quiet, quiet_timeline) = run(false);
@@ -973,16 +964,6 @@ fn model_mode_books_an_execution_s_end_before_its_payload_s_drop_panic_goes_on()
 #[test]
 fn model_mode_books_an_execution_s_end_before_a_fault_seam_s_panic_goes_on() {
     use event_invoke::{CostModel, ModelOptions, ModelReport};
-
-    /// A response whose `Drop` panics when it is lit.
-    struct Fuse(bool);
-    impl Drop for Fuse {
-        fn drop(&mut self) {
-            if self.0 && !std::thread::panicking() {
-                panic!("a fuse blew");
-            }
-        }
-    }
 
     #[derive(Clone, Copy)]
     enum Seam {
@@ -1014,13 +995,7 @@ fn model_mode_books_an_execution_s_end_before_a_fault_seam_s_panic_goes_on() {
         for payload in 0..3 {
             rt.invoke_async("f", payload).unwrap();
         }
-        let mut panics = 0;
-        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()))
-            .is_err()
-        {
-            panics += 1;
-        }
-        assert_eq!(rt.outstanding(), 0);
+        let panics = run_counting_panics(&rt);
         (panics, rt.model_report().unwrap())
     };
     for (seam, expected) in [(Seam::LostResponse, 6), (Seam::DuplicateFilter, 3)] {
