@@ -863,6 +863,7 @@ fn model_mode_ends_an_event_whose_response_a_drawn_failure_or_the_timeout_replac
 
 /// A response or payload whose `Drop` panics when it is lit (model mode's tests).
 #[cfg(feature = "model")]
+#[derive(Clone)]
 struct Fuse(bool);
 
 #[cfg(feature = "model")]
@@ -1073,12 +1074,22 @@ fn model_mode_a_step_nested_in_an_observer_leaves_the_outer_step_its_panic() {
     });
     let runtime: Arc<OnceLock<Runtime<u32>>> = Arc::new(OnceLock::new());
     let nested = Arc::clone(&runtime);
+    // Whether a record came while a nested step ran: the nested step concluded an execution.
+    let inside = Arc::new(AtomicBool::new(false));
+    let concluded_inside = Arc::new(AtomicBool::new(false));
+    let (inside_seen, concluded_seen) = (Arc::clone(&inside), Arc::clone(&concluded_inside));
     let rt: Runtime<u32> = Runtime::builder()
         .model(ModelOptions::new())
         .fault_injection(faults)
         .on_record(move |_| {
+            if inside_seen.load(Ordering::SeqCst) {
+                concluded_seen.store(true, Ordering::SeqCst);
+                return;
+            }
             if let Some(rt) = nested.get() {
+                inside_seen.store(true, Ordering::SeqCst);
                 let _ = rt.try_dispatch();
+                inside_seen.store(false, Ordering::SeqCst);
             }
         })
         .build()
@@ -1102,6 +1113,37 @@ fn model_mode_a_step_nested_in_an_observer_leaves_the_outer_step_its_panic() {
         Some(&"the first filter call panics")
     );
     assert!(fired.load(Ordering::SeqCst));
+    assert!(
+        concluded_inside.load(Ordering::SeqCst),
+        "the nested step concluded the other execution"
+    );
     rt.run_until_idle();
     assert_eq!(rt.outstanding(), 0);
+}
+
+/// Model mode: the duplicate filter panics, then the event's payload panics as the event ends;
+/// the first (the filter's) goes on, as the crate docs say, and the event has ended once.
+#[cfg(feature = "model")]
+#[test]
+fn model_mode_lets_the_duplicate_filter_s_panic_go_on_when_the_payload_s_drop_panics_too() {
+    use event_invoke::{CostModel, ModelOptions};
+
+    let faults = FaultInjection::new(1).duplicate_when(|_| panic!("the filter panicked"));
+    let rt: Runtime<Fuse> = Runtime::builder()
+        .model(ModelOptions::new())
+        .fault_injection(faults)
+        .build()
+        .unwrap();
+    rt.register(
+        Function::new("f", |_: &Fuse, _ctx| Ok(())).cost(CostModel::fixed(Duration::from_secs(1))),
+    )
+    .unwrap();
+    assert!(rt.invoke_async("f", Fuse(true)).is_ok());
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run_until_idle()));
+    let panic = ran.expect_err("a panic goes on");
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"the filter panicked"));
+    assert_eq!(rt.outstanding(), 0);
+    let m = rt.function_metrics("f").unwrap();
+    assert_eq!(m.outcome(Condition::Success), 1);
+    assert!(m.is_balanced(), "{m:?}");
 }

@@ -336,8 +336,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// it so). The user's code on the way (the duplicate filter, the payload's `Clone`, the
     /// `Drop` of a copy that a deleted function does not take) may panic: the panic is handed
     /// back, for [`succeed`](Self::succeed) to let go on once the event has ended (in model
-    /// mode it is kept for [`conclude_virtual`](Self::conclude_virtual) instead, which lets it
-    /// go on once the model has booked the execution).
+    /// mode it is kept for [`conclude_virtual`](Self::conclude_virtual) instead, which hands it
+    /// to its caller to let go on once the model has booked the execution).
     #[cold]
     #[inline(never)]
     fn duplicate_seam(
