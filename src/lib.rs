@@ -106,12 +106,12 @@
 //! In model mode the panic of an execution's end goes on once the model has booked that end
 //! (its report and its timeline), so that they are the ones a run without the panic makes;
 //! one from an event that ends at a throttle (too old to come back) goes on before the model
-//! counts that throttle. Rust unwinds one panic at a time: when the end itself panics too (a lost response's `Drop`, then the
-//! payload's as the event ends), the first goes on and the later one is dropped, except on
-//! real threads after fault injection's duplicate filter panicked, where the end's goes on.
-//! Dropping a model-mode runtime drops the executions virtual time had not yet ended, like
-//! waiting events: their payloads and responses, and any panic one carries, which would go on
-//! only once its event ended.
+//! counts that throttle. Rust unwinds one panic at a time: when the end itself panics too (a
+//! lost response's `Drop`, then the payload's as the event ends), the first goes on and the
+//! later one is dropped, except on real threads after fault injection's duplicate filter
+//! panicked, where the end's goes on. Dropping a model-mode runtime drops the executions
+//! virtual time had not yet ended, like waiting events: their payloads and responses, and any
+//! panic one carries, which would go on only once its event ended.
 //!
 //! ## 6. Outcomes
 //!

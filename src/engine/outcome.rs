@@ -19,6 +19,8 @@ use super::dispatch::Attempt;
 use super::{bump, Dispatched, FunctionShared, Runtime, StepOutcome, Tally, Version};
 
 #[cfg(feature = "model")]
+use crate::parts::record::{late_panic, resume_late};
+#[cfg(feature = "model")]
 use std::cell::Cell;
 
 #[cfg(feature = "model")]
@@ -54,7 +56,7 @@ impl Concluded {
     }
 
     /// The panic to let go on, if any, without the step.
-    pub(crate) fn into_panic(self) -> Option<LatePanic> {
+    pub(crate) fn into_late(self) -> Option<LatePanic> {
         match self {
             Concluded::Ended(_, late) => late,
             Concluded::Panicked(late) => Some(late),
@@ -65,7 +67,7 @@ impl Concluded {
     pub(crate) fn go_on(self) -> Dispatched {
         match self {
             Concluded::Ended(d, late) => {
-                crate::parts::record::resume_late(late);
+                resume_late(late);
                 d
             }
             Concluded::Panicked(late) => resume_unwind(into_panic(late)),
@@ -241,7 +243,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 drop_panic(later);
                 Concluded::Panicked(first)
             }
-            (Err(panic), None) => Concluded::Panicked(crate::parts::record::late_panic(panic)),
+            (Err(panic), None) => Concluded::Panicked(late_panic(panic)),
         }
     }
 
@@ -356,7 +358,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         .err()?;
         #[cfg(feature = "model")]
         if self.inner.executor.is_virtual() {
-            defer_panic(crate::parts::record::late_panic(panic));
+            defer_panic(late_panic(panic));
             return None;
         }
         Some(panic)

@@ -111,7 +111,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.after_virtual_end(&**v, &f, &version, concluded.retry_due(), at);
         }
         // Goes on after the model's books of this end, the caller's sample included.
-        (at, concluded.into_panic())
+        (at, concluded.into_late())
     }
 
     /// An execution ended at `now` with its slots given back: its retry (if any) counts for
