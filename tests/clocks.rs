@@ -140,3 +140,49 @@ fn a_clock_that_parks_the_worker_does_not_use_up_the_wake_up_of_an_event() {
     }
     assert_eq!(workers.stop(), 300);
 }
+
+#[test]
+fn the_system_clock_stamps_an_event_no_later_than_now_and_at_most_a_tick_earlier() {
+    // The default clock stamps events from the kernel's coarse clock on Linux: never ahead of
+    // `now`, behind it by at most one scheduler tick (10 ms at the slowest common tick; the
+    // bound below leaves room for that).
+    let rt: Runtime<u32> = Runtime::builder().keep_dead_letters(false).build().unwrap();
+    let f = rt
+        .register(Function::new("f", |_: &u32, _ctx| Ok(())).queue_capacity(10_000))
+        .unwrap();
+    let read_on = |rt: &Runtime<u32>| {
+        let mut seen = Vec::new();
+        for i in 0..250 {
+            let before = rt.now();
+            let id = f.invoke_async(i).unwrap();
+            seen.push((id, before, rt.now()));
+        }
+        seen
+    };
+    // From four threads at once, so a stamp is also checked against the other threads' clock.
+    let seen: Vec<_> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..4).map(|_| s.spawn(|| read_on(&rt))).collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    let stamps: std::collections::HashMap<_, _> = rt
+        .queue_snapshot("f")
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.request_id, e.enqueued_at))
+        .collect();
+    assert_eq!(stamps.len(), 1_000);
+    for (id, before, after) in seen {
+        let stamp = stamps[&id];
+        assert!(
+            stamp <= after,
+            "{id:?} stamped {stamp:?}, after the invoke {after:?}"
+        );
+        assert!(
+            before - stamp <= Duration::from_millis(50),
+            "{id:?} stamped {stamp:?}, before the invoke {before:?}"
+        );
+    }
+}

@@ -259,7 +259,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         payload: P,
         place: impl Place<P>,
     ) -> Result<RequestId, InvokeError<P>> {
-        let now = self.inner.clock.now();
+        let now = self.inner.clock.stamp();
         let mut st = f.state.lock();
         if st.deleted {
             return Err(InvokeError::FunctionDeleted {

@@ -470,7 +470,8 @@ pub enum EventState {
 pub struct EventInfo {
     /// The event's id.
     pub request_id: RequestId,
-    /// When it was accepted.
+    /// When it was accepted (on the [`SystemClock`](crate::SystemClock), to the kernel's
+    /// tick: see its docs).
     pub enqueued_at: Timestamp,
     /// Handler executions so far.
     pub attempts: u32,

@@ -443,7 +443,8 @@ pub struct InvocationRecord<P, R> {
     /// The code version that ran last (see [`Runtime::update_code`](crate::Runtime::update_code)),
     /// `None` when the handler never ran.
     pub executed_version: Option<u64>,
-    /// When the event was accepted.
+    /// When the event was accepted (on the [`SystemClock`](crate::SystemClock), to the
+    /// kernel's tick: see its docs).
     pub enqueued_at: Timestamp,
     /// When the outcome was decided.
     pub timestamp: Timestamp,
