@@ -108,12 +108,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// started stay in the queue, where an idle worker may take them: the worker takes each
     /// next one only when the previous one ended, so none waits behind an event that turns
     /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
+    ///
+    /// `now` is the caller's reading from just before it took `f` from the run queue: the
+    /// step's start, one reading fewer per step.
     pub(crate) fn step_batch(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         batch: &mut Vec<QueuedEvent<P>>,
+        now: Timestamp,
     ) -> u64 {
-        let now = self.inner.clock.now();
         // Declared before the slots, so that even a panic unwinding the step gives them back
         // before the batch's ended events are released.
         let mut ends = Ends {

@@ -260,7 +260,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Some(f) = inner.run_queue.pop_or_park(&me) {
-                dispatched += self.step_batch(&f, &mut batch);
+                dispatched += self.step_batch(&f, &mut batch, now);
                 continue;
             }
             // Counted as parked, in the same lock that saw the run queue empty: a function
@@ -395,7 +395,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             self.due_in_virtual_time(now);
             self.fire_timers(now);
             if let Some(f) = inner.run_queue.pop() {
-                dispatched += self.step_batch(&f, &mut batch);
+                dispatched += self.step_batch(&f, &mut batch, now);
                 continue;
             }
             // Nothing is runnable now.
@@ -428,7 +428,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Counted as parked so that a thread arming an earlier timer unparks us too.
             let me = me.get_or_insert_with(Sleeper::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
-                dispatched += self.step_batch(&f, &mut batch);
+                dispatched += self.step_batch(&f, &mut batch, now);
                 continue;
             }
             // Unless a timer was armed meanwhile: then look again at once.
