@@ -2,12 +2,13 @@
 //! limit is not scheduled, an event that waited too long never runs, and events held by a
 //! paused function age out as time passes.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use event_invoke::{
     Condition, Destination, Dispatched, ErrorKind, EventState, Function, FunctionError,
-    InvocationRecord, ManualClock, Runtime, StepOutcome, Timestamp,
+    FunctionMetrics, InvocationRecord, ManualClock, Runtime, StepOutcome, Timestamp,
 };
 
 type Rt = Runtime<u32>;
@@ -637,4 +638,59 @@ fn a_paused_queue_can_be_edited_and_trimmed_and_resumes_in_its_order() {
     assert_eq!(seen.try_iter().collect::<Vec<_>>(), vec![1, 30, 5]);
     let m = rt.function_metrics("f").unwrap();
     assert_eq!(m.outcome(Condition::Purged), 2);
+}
+
+/// A paused function holds an event past its maximum age; its on-failure destination takes
+/// two seconds (it moves the manual clock by that much). The age-out happens when the caller
+/// next looks at the timers, just before it steps `b`.
+fn slow_age_out_then(step: impl FnOnce(&Runtime<u32>)) -> (Duration, FunctionMetrics) {
+    let clock = ManualClock::new();
+    let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
+    let in_destination = clock.clone();
+    rt.register(
+        Function::new("held", |_: &u32, _ctx| Ok(()))
+            .maximum_event_age(Duration::from_secs(60))
+            .on_failure(Destination::closure(move |_| {
+                in_destination.advance(Duration::from_secs(2))
+            })),
+    )
+    .unwrap();
+    let ages = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ages);
+    rt.register(
+        Function::new("b", move |_: &u32, ctx| {
+            seen.lock().unwrap().push(ctx.event_age());
+            Ok(())
+        })
+        .timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    rt.pause("held").unwrap();
+    rt.invoke_async("held", 1).unwrap();
+    clock.advance(Duration::from_secs(61));
+    rt.invoke_async("b", 2).unwrap();
+    step(&rt);
+    let age = ages.lock().unwrap()[0];
+    (age, rt.function_metrics("b").unwrap())
+}
+
+#[test]
+fn a_step_starts_after_the_records_its_timers_delivered_on_try_dispatch() {
+    let (age, b) = slow_age_out_then(|rt| {
+        assert!(rt.try_dispatch().is_some());
+    });
+    // `b` waited through the destination's two seconds and ran none of them.
+    assert_eq!(age, Duration::from_secs(2));
+    assert_eq!(b.errors, 0, "{b:?}");
+    assert_eq!(b.duration_max, Duration::ZERO);
+}
+
+#[test]
+fn a_step_starts_after_the_records_its_timers_delivered_on_run_until_idle() {
+    let (age, b) = slow_age_out_then(|rt| {
+        rt.run_until_idle();
+    });
+    assert_eq!(age, Duration::from_secs(2));
+    assert_eq!(b.errors, 0, "{b:?}");
+    assert_eq!(b.duration_max, Duration::ZERO);
 }

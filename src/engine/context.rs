@@ -130,12 +130,15 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
         self.duplicate
     }
 
-    /// The event's age when this attempt started (Lambda's `AsyncEventAge`).
+    /// The event's age when this attempt started (Lambda's `AsyncEventAge`). On the
+    /// [`SystemClock`](crate::SystemClock) under Linux, up to about one scheduler tick more
+    /// than the exact age, never less (its docs say why).
     pub fn event_age(&self) -> Duration {
         self.started_at - self.enqueued_at
     }
 
-    /// When the event was accepted.
+    /// When the event was accepted (on the [`SystemClock`](crate::SystemClock), to the
+    /// kernel's tick: see its docs).
     pub fn enqueued_at(&self) -> Timestamp {
         self.enqueued_at
     }

@@ -109,14 +109,17 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// next one only when the previous one ended, so none waits behind an event that turns
     /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
     ///
-    /// `now` is the caller's reading from just before it took `f` from the run queue: the
-    /// step's start, one reading fewer per step.
+    /// `now` is the step's start: the reading the caller took for its timers before it took
+    /// `f` from the run queue (a fresh one if a timer fired, since a record it delivered may
+    /// have run code of the user's), one reading fewer per step. Returns how many events it
+    /// dispatched and, when nothing but the engine (and the payload's drop) ran since the last
+    /// event ended (a quiet success), that ending's reading, which a worker takes for its next look at the timers.
     pub(crate) fn step_batch(
         &self,
         f: &Arc<FunctionShared<P, R>>,
         batch: &mut Vec<QueuedEvent<P>>,
         now: Timestamp,
-    ) -> u64 {
+    ) -> (u64, Option<Timestamp>) {
         // Declared before the slots, so that even a panic unwinding the step gives them back
         // before the batch's ended events are released.
         let mut ends = Ends {
@@ -126,13 +129,15 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         };
         let mut held = None;
         let Some((version, limit)) = self.take_batch(f, batch, now, &mut held) else {
-            return 0;
+            return (0, None);
         };
         let epoch = f.epoch.load(Ordering::SeqCst);
         let quiet = self.is_quiet() && version.config.on_success.is_none();
         let mut at = now;
         let mut dispatched = 0u64;
         let mut busy_ns = 0u64;
+        // The last event's ending reading, while nothing but the engine ran since.
+        let mut fresh = None;
         // Under a virtual clock a handler takes the time it moves the clock by, which says
         // nothing of how long it holds a worker thread: there, speed is judged on real time
         // too. A run the caller drives (`run_until_idle`, `try_dispatch`) has no other thread
@@ -152,6 +157,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 *started = now;
             }
             busy_ns = busy_ns.saturating_add(took);
+            fresh =
+                (quiet && step.outcome == StepOutcome::Ended(Condition::Success)).then_some(ended);
             // Stop when going on would be wrong: an operator call (pause, delete, new code or
             // settings) came after the first event was taken, the handler turned slow, or
             // there was no slot (the others would only throttle too).
@@ -166,17 +173,16 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // The next event starts when this one ended, unless something ran after the handler
             // (a record delivered, a trace, a retry scheduled): then a fresh reading, so that
             // time is nobody's run time.
-            at = if quiet && step.outcome == StepOutcome::Ended(Condition::Success) {
-                ended
-            } else {
-                self.inner.clock.now()
+            at = match fresh {
+                Some(ended) => ended,
+                None => self.inner.clock.now(),
             };
             self.take_next(f, &version, batch, at);
         }
         drop(held);
         drop(ends);
         note_speed(f, busy_ns / dispatched.max(1));
-        dispatched
+        (dispatched, fresh)
     }
 
     /// Takes `f`'s next ready event into `batch` and keeps the function scheduled while more

@@ -252,15 +252,28 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let inner = &self.inner;
         let mut dispatched = 0;
         let mut batch = Vec::with_capacity(BATCH);
+        // The last step's ending reading, when nothing but the engine ran since (real time
+        // only: a virtual clock is cheap to read, and another thread may have moved it).
+        let mut fresh = None;
         loop {
             if stop.is_stopped() {
                 return dispatched;
             }
-            let now = inner.clock.now();
+            let mut now = match fresh.take() {
+                Some(ended) => ended,
+                None => inner.clock.now(),
+            };
             self.due_in_virtual_time(now);
-            self.fire_timers(now);
+            // The step starts at this reading unless time may have passed in code of the
+            // user's (a record delivered when a timer fired), or another thread may have moved
+            // a virtual clock since: then at a fresh one.
+            if self.fire_timers(now) || inner.is_virtual {
+                now = inner.clock.now();
+            }
             if let Some(f) = inner.run_queue.pop_or_park(&me) {
-                dispatched += self.step_batch(&f, &mut batch, now);
+                let (n, ended) = self.step_batch(&f, &mut batch, now);
+                dispatched += n;
+                fresh = ended.filter(|_| !inner.is_virtual);
                 continue;
             }
             // Counted as parked, in the same lock that saw the run queue empty: a function
@@ -345,9 +358,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Dispatches at most one event that is due now, on the calling thread: the single step.
     /// `None` when nothing is due.
     pub fn try_dispatch(&self) -> Option<Dispatched> {
-        let now = self.inner.clock.now();
+        let mut now = self.inner.clock.now();
         self.due_in_virtual_time(now);
-        self.fire_timers(now);
+        if self.fire_timers(now) {
+            // A record delivered may have run code of the user's: the step starts after it.
+            now = self.inner.clock.now();
+        }
         while let Some(f) = self.inner.run_queue.pop() {
             // The time read above: one clock read per step, not two.
             if let Some(d) = self.step_at(&f, now) {
@@ -391,11 +407,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // The calling thread's handle, read the first time it parks.
         let mut me: Option<Sleeper> = None;
         loop {
-            let now = inner.clock.now();
+            let mut now = inner.clock.now();
             self.due_in_virtual_time(now);
-            self.fire_timers(now);
+            if self.fire_timers(now) {
+                // A record delivered may have run code of the user's: the step starts after it.
+                now = inner.clock.now();
+            }
             if let Some(f) = inner.run_queue.pop() {
-                dispatched += self.step_batch(&f, &mut batch, now);
+                dispatched += self.step_batch(&f, &mut batch, now).0;
                 continue;
             }
             // Nothing is runnable now.
@@ -428,7 +447,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Counted as parked so that a thread arming an earlier timer unparks us too.
             let me = me.get_or_insert_with(Sleeper::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
-                dispatched += self.step_batch(&f, &mut batch, now);
+                dispatched += self.step_batch(&f, &mut batch, now).0;
                 continue;
             }
             // Unless a timer was armed meanwhile: then look again at once.

@@ -156,16 +156,20 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         }
     }
 
-    /// Fires every timer due at `now`. Cheap when none is: one atomic load.
+    /// Fires every timer due at `now`. Cheap when none is: one atomic load. Returns whether
+    /// any fired: then code of the user's may have run (a held event's record delivered to a
+    /// closure), and a step must not start at `now`.
     #[inline]
-    pub(crate) fn fire_timers(&self, now: Timestamp) {
+    pub(crate) fn fire_timers(&self, now: Timestamp) -> bool {
         if self.inner.timers.next_nanos() > now.as_nanos() {
-            return;
+            return false;
         }
         let due = self.inner.timers.take_due(now);
+        let fired = !due.is_empty();
         for f in due {
             self.on_timer(&f, now);
         }
+        fired
     }
 
     /// A timer of `f` came due: promote its due retries; if it is paused, end the held events
