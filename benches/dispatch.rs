@@ -69,9 +69,19 @@ fn baselines(c: &mut Criterion) {
         })
     });
     // Not a peer but a floor: one read of the monotonic clock the system-clock figures pay
-    // per event (at least once per event on a worker, to time the handler; three times in a
-    // single step: the invoke, the attempt's start, its end).
+    // per event (at least once per event on a worker, to time the handler; twice in a single
+    // step: the attempt's start and its end).
     g.bench_function("instant_now", |b| b.iter(|| black_box(Instant::now())));
+    // The coarse clock a runtime on the system clock stamps events from (Linux): one read of
+    // `CLOCK_MONOTONIC_COARSE`, as the runtime makes it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    g.bench_function("coarse_clock_now", |b| {
+        b.iter(|| {
+            black_box(rustix::time::clock_gettime(
+                rustix::time::ClockId::MonotonicCoarse,
+            ))
+        })
+    });
     g.finish();
 }
 
@@ -121,7 +131,8 @@ fn hot_path(c: &mut Criterion) {
     // The runtime's own reading of the real clock (an `Instant` and its conversion).
     let system = SystemClock::new();
     g.bench_function("system_clock_now", |b| b.iter(|| black_box(system.now())));
-    // The same step on the real clock (the default), read three times per event.
+    // The same step on the real clock (the default): read twice per event (the attempt's
+    // start and end), and its coarse clock once (the event's stamp).
     let rt = quiet_runtime_on(SystemClock::new());
     let h = rt.register(noop()).unwrap();
     g.bench_function("invoke_and_dispatch_system_clock", |b| {
