@@ -694,3 +694,97 @@ fn a_step_starts_after_the_records_its_timers_delivered_on_run_until_idle() {
     assert_eq!(b.errors, 0, "{b:?}");
     assert_eq!(b.duration_max, Duration::ZERO);
 }
+
+/// A real (not virtual) clock that only the test moves: the workers read it as they read the
+/// system clock, and never move it themselves.
+#[derive(Clone, Default)]
+struct SetClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl SetClock {
+    fn advance(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap();
+        self.0.fetch_add(nanos, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl event_invoke::Clock for SetClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_nanos(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[test]
+fn a_worker_s_step_starts_after_the_records_its_timers_delivered() {
+    let clock = SetClock::default();
+    let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
+    let in_destination = clock.clone();
+    rt.register(
+        Function::new("held", |_: &u32, _ctx| Ok(()))
+            .maximum_event_age(Duration::from_secs(60))
+            .on_failure(Destination::closure(move |_| {
+                in_destination.advance(Duration::from_secs(2))
+            })),
+    )
+    .unwrap();
+    let ages = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ages);
+    rt.register(
+        Function::new("b", move |_: &u32, ctx| {
+            seen.lock().unwrap().push(ctx.event_age());
+            Ok(())
+        })
+        .timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    rt.pause("held").unwrap();
+    rt.invoke_async("held", 1).unwrap();
+    clock.advance(Duration::from_secs(61));
+    rt.invoke_async("b", 2).unwrap();
+    // The worker's first look at the timers ages the held event out (two seconds in its
+    // destination), then it steps `b`.
+    let workers = rt.spawn_workers(1).unwrap();
+    assert!(rt.wait_idle_timeout(Duration::from_secs(30)));
+    workers.stop();
+    let b = rt.function_metrics("b").unwrap();
+    assert_eq!(b.errors, 0, "{b:?}");
+    assert_eq!(ages.lock().unwrap()[..], [Duration::from_secs(2)]);
+}
+
+/// A payload whose `Drop` takes two seconds of the test's clock when asked to.
+struct SlowDrop(Option<SetClock>);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        if let Some(clock) = &self.0 {
+            clock.advance(Duration::from_secs(2));
+        }
+    }
+}
+
+#[test]
+fn a_payload_s_drop_is_not_the_next_function_s_handler_time() {
+    let clock = SetClock::default();
+    let rt: Runtime<SlowDrop> = Runtime::builder()
+        .clock(clock.clone())
+        .keep_dead_letters(false)
+        .build()
+        .unwrap();
+    rt.register(Function::new("a", |_: &SlowDrop, _ctx| Ok(())))
+        .unwrap();
+    rt.register(
+        Function::new("b", |_: &SlowDrop, _ctx| Ok(()))
+            .timeout(Duration::from_secs(1))
+            .maximum_retry_attempts(0),
+    )
+    .unwrap();
+    rt.invoke_async("a", SlowDrop(Some(clock.clone()))).unwrap();
+    rt.invoke_async("b", SlowDrop(None)).unwrap();
+    // One worker runs `a`, drops its payload (two seconds), then runs `b`.
+    let workers = rt.spawn_workers(1).unwrap();
+    assert!(rt.wait_idle_timeout(Duration::from_secs(30)));
+    workers.stop();
+    let b = rt.function_metrics("b").unwrap();
+    assert_eq!(b.errors, 0, "{b:?}");
+    assert_eq!(b.duration_max, Duration::ZERO);
+    assert_eq!(b.outcome(Condition::Success), 1);
+}

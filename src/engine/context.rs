@@ -131,8 +131,8 @@ impl<'a, P: Send + 'static, R: Send + 'static> Context<'a, P, R> {
     }
 
     /// The event's age when this attempt started (Lambda's `AsyncEventAge`). On the
-    /// [`SystemClock`](crate::SystemClock) under Linux, up to about one scheduler tick more
-    /// than the exact age, never less (its docs say why).
+    /// [`SystemClock`](crate::SystemClock) on Linux and Android, up to about one scheduler
+    /// tick more than the time the event waited (its docs say why).
     pub fn event_age(&self) -> Duration {
         self.started_at - self.enqueued_at
     }

@@ -110,10 +110,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// out slow. The event taken counts as in flight until it ends or goes back to the queue.
     ///
     /// `now` is the step's start: the reading the caller took for its timers before it took
-    /// `f` from the run queue (a fresh one if a timer fired, since a record it delivered may
-    /// have run code of the user's), one reading fewer per step. Returns how many events it
-    /// dispatched and, when nothing but the engine (and the payload's drop) ran since the last
-    /// event ended (a quiet success), that ending's reading, which a worker takes for its next look at the timers.
+    /// `f` from the run queue (a fresh one if code of the user's may have run since: a record
+    /// delivered when a timer fired), one reading fewer per step. Returns how many events it
+    /// dispatched and, when nothing but the engine ran since the last event ended (a quiet
+    /// success, with payload and response types that have no `Drop`, and no fault injected),
+    /// that ending's reading, which a worker takes for its next look at the timers and, unless
+    /// code of the user's runs there, for its next step's start.
     pub(crate) fn step_batch(
         &self,
         f: &Arc<FunctionShared<P, R>>,
@@ -136,7 +138,14 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut at = now;
         let mut dispatched = 0u64;
         let mut busy_ns = 0u64;
-        // The last event's ending reading, while nothing but the engine ran since.
+        // The last event's ending reading, while nothing but the engine ran since: handed to
+        // the caller only when the event's payload and response have no `Drop` of their own
+        // (they are dropped after that reading) and no fault is injected (the duplicate seam
+        // runs the user's filter and `Clone` after it), so that their time never becomes
+        // another function's.
+        let carry = !std::mem::needs_drop::<P>()
+            && !std::mem::needs_drop::<R>()
+            && self.inner.faults.is_none();
         let mut fresh = None;
         // Under a virtual clock a handler takes the time it moves the clock by, which says
         // nothing of how long it holds a worker thread: there, speed is judged on real time
@@ -157,8 +166,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 *started = now;
             }
             busy_ns = busy_ns.saturating_add(took);
-            fresh =
-                (quiet && step.outcome == StepOutcome::Ended(Condition::Success)).then_some(ended);
+            let reused = quiet && step.outcome == StepOutcome::Ended(Condition::Success);
+            fresh = (reused && carry).then_some(ended);
             // Stop when going on would be wrong: an operator call (pause, delete, new code or
             // settings) came after the first event was taken, the handler turned slow, or
             // there was no slot (the others would only throttle too).
@@ -173,9 +182,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // The next event starts when this one ended, unless something ran after the handler
             // (a record delivered, a trace, a retry scheduled): then a fresh reading, so that
             // time is nobody's run time.
-            at = match fresh {
-                Some(ended) => ended,
-                None => self.inner.clock.now(),
+            at = if reused {
+                ended
+            } else {
+                self.inner.clock.now()
             };
             self.take_next(f, &version, batch, at);
         }

@@ -215,11 +215,14 @@ impl fmt::Debug for Workers {
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs what virtual time has due at `now` (nothing in real time).
     #[inline]
-    fn due_in_virtual_time(&self, now: Timestamp) {
+    fn due_in_virtual_time(&self, now: Timestamp) -> bool {
         #[cfg(feature = "model")]
-        self.virtual_due(now);
+        return self.virtual_due(now);
         #[cfg(not(feature = "model"))]
-        let _ = now;
+        {
+            let _ = now;
+            false
+        }
     }
 
     /// Runs events on the calling thread until `stop` is given; returns how many events it
@@ -253,7 +256,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut dispatched = 0;
         let mut batch = Vec::with_capacity(BATCH);
         // The last step's ending reading, when nothing but the engine ran since (real time
-        // only: a virtual clock is cheap to read, and another thread may have moved it).
+        // only: a virtual clock is cheap to read, and another thread may have moved it); see
+        // `step_batch`.
         let mut fresh = None;
         loop {
             if stop.is_stopped() {
@@ -263,11 +267,10 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(ended) => ended,
                 None => inner.clock.now(),
             };
-            self.due_in_virtual_time(now);
-            // The step starts at this reading unless time may have passed in code of the
-            // user's (a record delivered when a timer fired), or another thread may have moved
-            // a virtual clock since: then at a fresh one.
-            if self.fire_timers(now) || inner.is_virtual {
+            // The step starts at this reading unless code of the user's may have run since (a
+            // record delivered when a timer fired or an execution's virtual end came), or
+            // another thread may have moved a virtual clock: then at a fresh one.
+            if self.due_in_virtual_time(now) | self.fire_timers(now) || inner.is_virtual {
                 now = inner.clock.now();
             }
             if let Some(f) = inner.run_queue.pop_or_park(&me) {
@@ -359,8 +362,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// `None` when nothing is due.
     pub fn try_dispatch(&self) -> Option<Dispatched> {
         let mut now = self.inner.clock.now();
-        self.due_in_virtual_time(now);
-        if self.fire_timers(now) {
+        if self.due_in_virtual_time(now) | self.fire_timers(now) {
             // A record delivered may have run code of the user's: the step starts after it.
             now = self.inner.clock.now();
         }
@@ -408,8 +410,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         let mut me: Option<Sleeper> = None;
         loop {
             let mut now = inner.clock.now();
-            self.due_in_virtual_time(now);
-            if self.fire_timers(now) {
+            if self.due_in_virtual_time(now) | self.fire_timers(now) {
                 // A record delivered may have run code of the user's: the step starts after it.
                 now = inner.clock.now();
             }
@@ -447,6 +448,8 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
             // Counted as parked so that a thread arming an earlier timer unparks us too.
             let me = me.get_or_insert_with(Sleeper::current);
             if let Some(f) = inner.run_queue.pop_or_park(me) {
+                // Scheduled after the reading above, perhaps long after: a fresh start.
+                let now = inner.clock.now();
                 dispatched += self.step_batch(&f, &mut batch, now).0;
                 continue;
             }

@@ -150,7 +150,7 @@ impl Counters {
 /// | `errors` | `Errors` (function errors: returned, panicked, timed out) |
 /// | `throttles` | `Throttles` |
 /// | `dropped()`, `outcome(c)`, `outcomes()` | `AsyncEventsDropped`, in all and by reason |
-/// | `event_age_max`, `event_age_total` | `AsyncEventAge` (at each attempt's start; on the `SystemClock` under Linux, to the kernel's tick) |
+/// | `event_age_max`, `event_age_total` | `AsyncEventAge` (at each attempt's start; on the `SystemClock` on Linux and Android, to the kernel's tick) |
 /// | `duration_total`, `duration_max` | `Duration` |
 /// | `concurrent_executions`, `peak_concurrent_executions` | `ConcurrentExecutions` |
 /// | `destination_delivery_failures` | `DestinationDeliveryFailures` |

@@ -262,11 +262,12 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Runs everything of virtual time that is due at `now`: arrivals join their queues and
     /// executions end, in virtual-time order. Cheap when nothing is due: one atomic load.
     #[inline]
-    pub(crate) fn virtual_due(&self, now: Timestamp) {
+    pub(crate) fn virtual_due(&self, now: Timestamp) -> bool {
         let Executor::Virtual(v) = &self.inner.executor else {
-            return;
+            return false;
         };
         let mut next = v.pop_due(now);
+        let any = next.is_some();
         while let Some(due) = next {
             // Each is sampled when it has run; the sample and the next take share a lock.
             let sampled = match due {
@@ -286,6 +287,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 None => v.pop_due(now),
             };
         }
+        any
     }
 
     /// An invoke whose call returns at `at`. The request id is given now; the event is

@@ -19,7 +19,10 @@ pub struct TraceEvent<'a> {
     pub request_id: RequestId,
     /// Its function.
     pub function: &'a str,
-    /// When it happened, on the runtime's clock.
+    /// When it happened, on the runtime's clock. For [`TraceKind::Accepted`] it is the
+    /// event's stamp, which on the [`SystemClock`](crate::SystemClock) may read up to about a
+    /// scheduler tick earlier (see its docs): a child's acceptance may then read earlier than
+    /// its parent's start.
     pub at: Timestamp,
     /// What happened.
     pub kind: TraceKind<'a>,

@@ -167,13 +167,14 @@ pub trait Clock: Send + Sync + 'static {
 ///
 /// **Event stamps.** On Linux and Android a runtime on this clock stamps each accepted event
 /// from the kernel's *coarse* monotonic clock (`CLOCK_MONOTONIC_COARSE`): the same clock as
-/// [`now`](Clock::now) as of the last scheduler tick (every 1 to 10 ms, 4 ms on most kernels),
-/// read in about a fifth of the time. A stamp never leads the clock's `now`, but may trail a
-/// `now` read just before the invoke by about one tick (a little more when the tick is late):
-/// an event's age ([`Context::event_age`](crate::Context::event_age), `AsyncEventAge`) is
-/// over-counted by that much at most, never under-counted. So a
-/// [`maximum_event_age`](crate::Function::maximum_event_age) of a few milliseconds or less
-/// ends events at their first attempt (Lambda's own minimum is 60 seconds). Handler durations,
+/// [`now`](Clock::now) as of the last scheduler tick (1 to 10 ms apart, as the kernel was
+/// built: 4 ms at 250 Hz), read in about a third of the time. A stamp never leads the clock's
+/// `now`, but may trail a `now` read just before the invoke by about one tick (a little more
+/// when the tick is late), and an event's age
+/// ([`Context::event_age`](crate::Context::event_age), `AsyncEventAge`) reads up to that much
+/// more than the time it waited. So a
+/// [`maximum_event_age`](crate::Function::maximum_event_age) of a few milliseconds or less may
+/// end events before they run (Lambda's own minimum is 60 seconds). Handler durations,
 /// timeouts, retry due times and wake-ups read `now`. On other platforms, and with any other
 /// clock, stamps are read from `now`.
 ///
