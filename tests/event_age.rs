@@ -640,18 +640,31 @@ fn a_paused_queue_can_be_edited_and_trimmed_and_resumes_in_its_order() {
     assert_eq!(m.outcome(Condition::Purged), 2);
 }
 
+/// A clock the test moves: the manual clock, or a real one of the test's own.
+trait MovedByTest: event_invoke::Clock + Clone {
+    fn move_by(&self, d: Duration);
+}
+
+impl MovedByTest for ManualClock {
+    fn move_by(&self, d: Duration) {
+        self.advance(d);
+    }
+}
+
 /// A paused function holds an event past its maximum age; its on-failure destination takes
-/// two seconds (it moves the manual clock by that much). The age-out happens when the caller
-/// next looks at the timers, just before it steps `b`.
-fn slow_age_out_then(step: impl FnOnce(&Runtime<u32>)) -> (Duration, FunctionMetrics) {
-    let clock = ManualClock::new();
+/// two seconds (it moves the clock by that much). The age-out happens when the caller next
+/// looks at the timers, just before it steps `b`.
+fn slow_age_out_then<C: MovedByTest>(
+    clock: C,
+    step: impl FnOnce(&Runtime<u32>),
+) -> (Duration, FunctionMetrics) {
     let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
     let in_destination = clock.clone();
     rt.register(
         Function::new("held", |_: &u32, _ctx| Ok(()))
             .maximum_event_age(Duration::from_secs(60))
             .on_failure(Destination::closure(move |_| {
-                in_destination.advance(Duration::from_secs(2))
+                in_destination.move_by(Duration::from_secs(2))
             })),
     )
     .unwrap();
@@ -667,7 +680,7 @@ fn slow_age_out_then(step: impl FnOnce(&Runtime<u32>)) -> (Duration, FunctionMet
     .unwrap();
     rt.pause("held").unwrap();
     rt.invoke_async("held", 1).unwrap();
-    clock.advance(Duration::from_secs(61));
+    clock.move_by(Duration::from_secs(61));
     rt.invoke_async("b", 2).unwrap();
     step(&rt);
     let age = ages.lock().unwrap()[0];
@@ -676,7 +689,7 @@ fn slow_age_out_then(step: impl FnOnce(&Runtime<u32>)) -> (Duration, FunctionMet
 
 #[test]
 fn a_step_starts_after_the_records_its_timers_delivered_on_try_dispatch() {
-    let (age, b) = slow_age_out_then(|rt| {
+    let (age, b) = slow_age_out_then(ManualClock::new(), |rt| {
         assert!(rt.try_dispatch().is_some());
     });
     // `b` waited through the destination's two seconds and ran none of them.
@@ -687,7 +700,7 @@ fn a_step_starts_after_the_records_its_timers_delivered_on_try_dispatch() {
 
 #[test]
 fn a_step_starts_after_the_records_its_timers_delivered_on_run_until_idle() {
-    let (age, b) = slow_age_out_then(|rt| {
+    let (age, b) = slow_age_out_then(ManualClock::new(), |rt| {
         rt.run_until_idle();
     });
     assert_eq!(age, Duration::from_secs(2));
@@ -700,8 +713,8 @@ fn a_step_starts_after_the_records_its_timers_delivered_on_run_until_idle() {
 #[derive(Clone, Default)]
 struct SetClock(Arc<std::sync::atomic::AtomicU64>);
 
-impl SetClock {
-    fn advance(&self, d: Duration) {
+impl MovedByTest for SetClock {
+    fn move_by(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap();
         self.0.fetch_add(nanos, std::sync::atomic::Ordering::SeqCst);
     }
@@ -715,39 +728,16 @@ impl event_invoke::Clock for SetClock {
 
 #[test]
 fn a_worker_s_step_starts_after_the_records_its_timers_delivered() {
-    let clock = SetClock::default();
-    let rt: Runtime<u32> = Runtime::builder().clock(clock.clone()).build().unwrap();
-    let in_destination = clock.clone();
-    rt.register(
-        Function::new("held", |_: &u32, _ctx| Ok(()))
-            .maximum_event_age(Duration::from_secs(60))
-            .on_failure(Destination::closure(move |_| {
-                in_destination.advance(Duration::from_secs(2))
-            })),
-    )
-    .unwrap();
-    let ages = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&ages);
-    rt.register(
-        Function::new("b", move |_: &u32, ctx| {
-            seen.lock().unwrap().push(ctx.event_age());
-            Ok(())
-        })
-        .timeout(Duration::from_secs(1)),
-    )
-    .unwrap();
-    rt.pause("held").unwrap();
-    rt.invoke_async("held", 1).unwrap();
-    clock.advance(Duration::from_secs(61));
-    rt.invoke_async("b", 2).unwrap();
     // The worker's first look at the timers ages the held event out (two seconds in its
     // destination), then it steps `b`.
-    let workers = rt.spawn_workers(1).unwrap();
-    assert!(rt.wait_idle_timeout(Duration::from_secs(30)));
-    workers.stop();
-    let b = rt.function_metrics("b").unwrap();
+    let (age, b) = slow_age_out_then(SetClock::default(), |rt| {
+        let workers = rt.spawn_workers(1).unwrap();
+        assert!(rt.wait_idle_timeout(Duration::from_secs(30)));
+        workers.stop();
+    });
+    assert_eq!(age, Duration::from_secs(2));
     assert_eq!(b.errors, 0, "{b:?}");
-    assert_eq!(ages.lock().unwrap()[..], [Duration::from_secs(2)]);
+    assert_eq!(b.duration_max, Duration::ZERO);
 }
 
 /// A payload whose `Drop` takes two seconds of the test's clock when asked to.
@@ -756,7 +746,7 @@ struct SlowDrop(Option<SetClock>);
 impl Drop for SlowDrop {
     fn drop(&mut self) {
         if let Some(clock) = &self.0 {
-            clock.advance(Duration::from_secs(2));
+            clock.move_by(Duration::from_secs(2));
         }
     }
 }
