@@ -196,8 +196,8 @@ pub struct SystemClock {
     /// `start`, so that a coarse reading measured from it never leads [`now`](Clock::now).
     /// (`Instant` is `CLOCK_MONOTONIC` on Linux, as std documents. Were it ever another clock
     /// that also counts suspended time, stamps would still never lead `now`, only trail it by
-    /// the time suspended. Reading `now` through rustix instead measured slower: 27.4 against
-    /// 25.8 ns.)
+    /// the time suspended. Reading `now` through rustix instead measured slower in a loop: 27.4
+    /// against 25.8 ns.)
     #[cfg(any(target_os = "linux", target_os = "android"))]
     coarse_start: u64,
 }
@@ -234,8 +234,8 @@ impl SystemClock {
         }
     }
 
-    /// An event's arrival stamp: the coarse clock on Linux (see the type's docs), which
-    /// never leads [`now`](Clock::now) and trails it by at most one scheduler tick.
+    /// An event's arrival stamp: the coarse clock on Linux and Android (see the type's docs),
+    /// which never leads [`now`](Clock::now) and trails it by about one scheduler tick.
     #[inline(always)]
     pub(crate) fn stamp(&self) -> Timestamp {
         #[cfg(any(target_os = "linux", target_os = "android"))]
