@@ -174,7 +174,11 @@
 //! ## 9. Time
 //!
 //! Everything reads a [`Clock`]: [`SystemClock`] by default, or a [`ManualClock`] that only
-//! moves when told. Tests use the manual clock and never sleep.
+//! moves when told. Tests use the manual clock and never sleep. On Linux and Android the system
+//! clock stamps each accepted event from the kernel's coarse clock, cheaper to read and as of
+//! the last scheduler tick, so a real-time event age can read up to about a tick (4 ms at 250
+//! Hz) more than the event waited; handler durations and timeouts read the precise clock
+//! ([`SystemClock`] says more).
 //!
 //! ## 10. Model mode: how long will it take on Lambda?
 //!
