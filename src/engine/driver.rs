@@ -213,7 +213,21 @@ impl fmt::Debug for Workers {
 }
 
 impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
-    /// Runs what virtual time has due at `now` (nothing in real time).
+    /// Runs what is due at `now` (virtual time's arrivals and ends, then the timers) and
+    /// returns the reading a step starts at: `now`, or a fresh one when anything came due,
+    /// since a record it delivered may have run code of the user's (a destination closure),
+    /// whose time is no handler's.
+    #[inline]
+    fn fire_due(&self, now: Timestamp) -> Timestamp {
+        if self.due_in_virtual_time(now) | self.fire_timers(now) {
+            self.inner.clock.now()
+        } else {
+            now
+        }
+    }
+
+    /// Runs what virtual time has due at `now` (nothing in real time); returns whether
+    /// anything was.
     #[inline]
     fn due_in_virtual_time(&self, now: Timestamp) -> bool {
         #[cfg(feature = "model")]
@@ -267,10 +281,9 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
                 Some(ended) => ended,
                 None => inner.clock.now(),
             };
-            // The step starts at this reading unless code of the user's may have run since (a
-            // record delivered when a timer fired or an execution's virtual end came), or
-            // another thread may have moved a virtual clock: then at a fresh one.
-            if self.due_in_virtual_time(now) | self.fire_timers(now) || inner.is_virtual {
+            now = self.fire_due(now);
+            if inner.is_virtual {
+                // Another thread may have moved a virtual clock since: a fresh reading.
                 now = inner.clock.now();
             }
             if let Some(f) = inner.run_queue.pop_or_park(&me) {
@@ -361,11 +374,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
     /// Dispatches at most one event that is due now, on the calling thread: the single step.
     /// `None` when nothing is due.
     pub fn try_dispatch(&self) -> Option<Dispatched> {
-        let mut now = self.inner.clock.now();
-        if self.due_in_virtual_time(now) | self.fire_timers(now) {
-            // A record delivered may have run code of the user's: the step starts after it.
-            now = self.inner.clock.now();
-        }
+        let now = self.fire_due(self.inner.clock.now());
         while let Some(f) = self.inner.run_queue.pop() {
             // The time read above: one clock read per step, not two.
             if let Some(d) = self.step_at(&f, now) {
@@ -409,11 +418,7 @@ impl<P: Send + 'static, R: Send + 'static> Runtime<P, R> {
         // The calling thread's handle, read the first time it parks.
         let mut me: Option<Sleeper> = None;
         loop {
-            let mut now = inner.clock.now();
-            if self.due_in_virtual_time(now) | self.fire_timers(now) {
-                // A record delivered may have run code of the user's: the step starts after it.
-                now = inner.clock.now();
-            }
+            let now = self.fire_due(inner.clock.now());
             if let Some(f) = inner.run_queue.pop() {
                 dispatched += self.step_batch(&f, &mut batch, now).0;
                 continue;
